@@ -1,0 +1,55 @@
+/* auth.h - credentials and how requests carry them.
+ *
+ * Four methods (config.h enum auth_method):
+ *   aksk      SDK-HMAC-SHA256 signature (sign.h) with X-Sdk-Date and
+ *             X-Project-Id signed; X-Security-Token too when a security
+ *             token file is configured (temporary credentials);
+ *   password  IAM POST {iam}/v3/auth/tokens?nocatalog=true, project scope by
+ *             id; token from X-Subject-Token, refreshed when less than 1/4
+ *             of its life (at most 1 h) remains; sent as X-Auth-Token;
+ *   token     X-Auth-Token read from a file (re-read on refresh, so a site's
+ *             own token tooling can rotate it);
+ *   ecs       temporary AK/SK + security token from the ECS metadata service
+ *             (PUT /meta-data/latest/api/token, GET
+ *             /openstack/latest/securitykey), refreshed when under 40 min
+ *             remain, then signed as aksk.
+ * Secrets are read from files only, kept in memory only, wiped on free, and
+ * never logged.  Error texts name the file or the endpoint, never a value.
+ */
+#ifndef CSMS_AUTH_H
+#define CSMS_AUTH_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include "config.h"
+#include "http.h"
+
+struct auth;
+
+/* Read the credential files the config names.  Returns 0, or a negative
+ * errno with *error (malloc'd) naming the file and the problem. */
+int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error);
+void auth_free(struct auth *a);
+
+/* Make credentials usable: fetch or refresh a token or temporary keys when
+ * missing or close to expiry; calls DONE(0) at once (but not from within this
+ * call) when nothing is needed.  DONE(r < 0, error text) on failure. */
+typedef void (*auth_done_t)(int r, const char *error, void *userdata);
+void auth_ensure(struct auth *a, auth_done_t done, void *userdata);
+
+/* A request was refused with 401: mark the credentials stale so the next
+ * auth_ensure() fetches or re-reads them.  Returns true when that can help
+ * (password, token, ecs), false for static AK/SK, where a 401 means a wrong
+ * key or a bad signature and retrying would only count towards the lockout. */
+bool auth_invalidate(struct auth *a);
+
+/* Add the authentication headers for one request (http_prepare_t shape;
+ * USERDATA is the struct auth).  Fails with -ENOKEY when no usable
+ * credentials are held. */
+int auth_prepare(struct http_request *req, const char *method, const char *url,
+                 const char *body, size_t body_len, struct curl_slist **headers, void *userdata);
+
+/* Whether credentials are held and not expired (for READY=1 and STATUS). */
+bool auth_usable(const struct auth *a);
+
+#endif

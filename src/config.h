@@ -1,0 +1,145 @@
+/* config.h - the desired state and the daemon's settings, from an INI file.
+ *
+ * config_load() parses a whole file with inih into a new struct config, or
+ * rejects it as a whole with one "FILE:LINE: what is wrong" message.  A
+ * rejected file never yields a partly filled config, so a reload can keep
+ * the old one running.  The struct is immutable once loaded: a pass holds a
+ * reference to the config it started with.
+ *
+ * Governance:
+ *   [secret "NAME"]  governs exactly that secret name;
+ *   [secrets "GLOB"] governs names matching GLOB (fnmatch(3));
+ * a secret is governed by its exact section if any, else by the first
+ * matching glob section in file order; unmatched secrets are never touched.
+ * Each entry "TAGKEY = VALUES" is a rule, tried in file order; see policy.h.
+ * Keys and values are percent-decoded (%3D '=', %3A ':', %25 '%', ...) so
+ * every key CSMS allows can be written although inih splits at '=' and ':'.
+ */
+#ifndef CSMS_CONFIG_H
+#define CSMS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum auth_method {
+	AUTH_AKSK,              /* SDK-HMAC-SHA256 signing with AK/SK (optionally temporary) */
+	AUTH_PASSWORD,          /* IAM password -> project-scoped token */
+	AUTH_TOKEN,             /* a token read from a file */
+	AUTH_ECS,               /* ECS agency credentials from the metadata service */
+};
+
+enum observe_mode {
+	OBSERVE_AUTO,           /* ListResourceInstances, falling back to ListSecrets */
+	OBSERVE_RESOURCE_INSTANCES,
+	OBSERVE_LIST_SECRETS,
+};
+
+enum rule_kind {
+	RULE_ANY,               /* "*": any value allowed */
+	RULE_VALUES,            /* "a|b|c*": one of these values or value globs */
+	RULE_FORBID,            /* "!": this tag must not exist */
+};
+
+struct rule {
+	char *key;              /* key glob, decoded */
+	enum rule_kind kind;
+	char **values;          /* RULE_VALUES: decoded value globs */
+	size_t n_values;
+	unsigned line;
+};
+
+struct section {
+	bool is_glob;           /* [secrets "GLOB"] rather than [secret "NAME"] */
+	char *pattern;
+	struct rule *rules;
+	size_t n_rules;
+	unsigned line;
+};
+
+struct csms_settings {
+	char *region;
+	char *project_id;
+	char *endpoint;         /* effective: https://kms.{region}.myhuaweicloud.com by default */
+	char *iam_endpoint;     /* effective: https://iam.{region}.myhuaweicloud.com by default */
+	char *metadata_endpoint;/* effective: http://169.254.169.254 by default */
+	char *ca_file;          /* NULL: system trust store */
+};
+
+struct auth_settings {
+	enum auth_method method;
+	/* Credential file names.  A name without '/' is looked up in
+	 * $CREDENTIALS_DIRECTORY (systemd LoadCredential=).  NULL if unset. */
+	char *access_key_file;
+	char *secret_key_file;
+	char *security_token_file;  /* optional, temporary AK/SK */
+	char *password_file;
+	char *token_file;
+	char *user;             /* IAM user name (password method) */
+	char *domain;           /* account (domain) name (password method) */
+};
+
+struct daemon_settings {
+	uint64_t interval_usec;         /* default 5min */
+	uint64_t jitter_usec;           /* default 30s */
+	uint64_t request_timeout_usec;  /* default 30s */
+	uint64_t pass_timeout_usec;     /* default 10min */
+	bool dry_run;                   /* default false */
+	unsigned max_deletes_per_pass;  /* default 50; 0 = no deletions allowed at all */
+	unsigned max_parallel_requests; /* default 8, 1..64 */
+	double max_requests_per_second; /* default 10; 0 = unlimited */
+	enum observe_mode observe;      /* default auto */
+	char **protect;                 /* key globs never deleted */
+	size_t n_protect;
+};
+
+struct config {
+	char *path;             /* as given, used in FILE:LINE rule references */
+	struct csms_settings csms;
+	struct auth_settings auth;
+	struct daemon_settings daemon;
+	struct section *sections;       /* in file order */
+	size_t n_sections;
+};
+
+enum config_flags {
+	/* Resolve and check the credential files named in [auth]: they must
+	 * exist, be regular, non-empty and not group- or world-readable. */
+	CONFIG_CHECK_CREDENTIALS = 1 << 0,
+};
+
+/* Parse PATH.  On success returns 0 and a new config in *ret.  On failure
+ * returns a negative errno and, in *error (malloc'd, caller frees), one line
+ * "FILE:LINE: message" (or "FILE: message" when no line applies). */
+int config_load(const char *path, unsigned flags, struct config **ret, char **error);
+
+/* Same, from a string; NAME is used in messages and rule references. */
+int config_load_string(const char *name, const char *text, unsigned flags,
+                       struct config **ret, char **error);
+
+void config_free(struct config *c);
+
+/* The section that governs SECRET_NAME, or NULL (never touched). */
+const struct section *config_section_for(const struct config *c, const char *secret_name);
+
+/* Resolve a credential file name from [auth] to a path: absolute and
+ * ./relative names as they are, bare names inside $CREDENTIALS_DIRECTORY.
+ * Returns a malloc'd path, or NULL with errno set (ENOENT when a bare name is
+ * given and $CREDENTIALS_DIRECTORY is unset). */
+char *config_credential_path(const char *name);
+
+const char *auth_method_to_string(enum auth_method m);
+const char *observe_mode_to_string(enum observe_mode m);
+
+/* Parse a time span such as "30s", "5min", "1h 30min", "250ms" into
+ * microseconds.  Returns 0 or -EINVAL / -ERANGE. */
+int parse_timespan(const char *s, uint64_t *ret_usec);
+
+/* Decode %XX escapes (any byte; result must be valid UTF-8 without NUL).
+ * Returns a malloc'd string, or NULL with errno = EINVAL / ENOMEM. */
+char *config_unescape(const char *s);
+
+/* Validate a glob for fnmatch(3): brackets must close.  0 or -EINVAL. */
+int glob_validate(const char *glob);
+
+#endif

@@ -1,0 +1,435 @@
+/* csms.c - the CSMS API client. */
+#include "csms.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "log.h"
+#include "retry.h"
+#include "sign.h"
+#include "util.h"
+
+struct call {
+	struct csms *client;
+	enum csms_api api;
+	char *method;
+	char *url;
+	char *body;
+	size_t body_len;
+	csms_done_t done;
+	void *userdata;
+	unsigned attempts;
+	bool auth_retried;
+	bool in_http;           /* an http request for it is queued or in flight */
+	bool in_auth;           /* waiting for a credential refresh */
+	bool cancelled;         /* dropped by csms_cancel_all(); freed quietly */
+	sd_event_source *timer; /* retry backoff */
+	struct call *next, *prev;
+};
+
+struct csms {
+	sd_event *event;
+	struct http *http;
+	struct auth *auth;
+	char *base;             /* {endpoint}/v1/{project_id} */
+	struct call *calls;     /* every live call */
+	struct csms_stats stats;
+};
+
+static const char *const api_names[_API_MAX] = {
+	[API_LIST_RESOURCE_INSTANCES] = "ListResourceInstances",
+	[API_LIST_SECRETS] = "ListSecrets",
+	[API_LIST_SECRET_TAGS] = "ListSecretTags",
+	[API_DELETE_SECRET_TAG] = "DeleteSecretTag",
+};
+
+const char *csms_api_name(enum csms_api api)
+{
+	return api < _API_MAX ? api_names[api] : "?";
+}
+
+int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char **error)
+{
+	struct http_options ho = {
+		.ca_file = cfg->csms.ca_file,
+		.timeout_usec = cfg->daemon.request_timeout_usec,
+		.max_parallel = cfg->daemon.max_parallel_requests,
+		.max_requests_per_second = cfg->daemon.max_requests_per_second,
+		.user_agent = "csms-tagd/" PACKAGE_VERSION,
+	};
+	struct csms *c;
+	size_t elen;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->event = sd_event_ref(event);
+	elen = strlen(cfg->csms.endpoint);
+	while (elen > 0 && cfg->csms.endpoint[elen - 1] == '/')
+		elen--;
+	c->base = xasprintf("%.*s/v1/%s", (int) elen, cfg->csms.endpoint, cfg->csms.project_id);
+	if (!c->base) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = http_new(event, &ho, &c->http);
+	if (r < 0) {
+		*error = xasprintf("cannot set up HTTP: %s", strerror(-r));
+		goto fail;
+	}
+	r = auth_new(cfg, c->http, &c->auth, error);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	csms_free(c);
+	return r;
+}
+
+static void call_free(struct call *call)
+{
+	struct csms *c = call->client;
+
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		c->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	sd_event_source_disable_unref(call->timer);
+	free(call->method);
+	free(call->url);
+	free(call->body);
+	free(call);
+}
+
+void csms_free(struct csms *c)
+{
+	if (!c)
+		return;
+	/* http_free drops requests without callbacks, so the calls can go. */
+	auth_free(c->auth);
+	http_free(c->http);
+	while (c->calls)
+		call_free(c->calls);
+	free(c->base);
+	sd_event_unref(c->event);
+	free(c);
+}
+
+void csms_cancel_all(struct csms *c)
+{
+	struct call *call = c->calls, *next;
+
+	for (; call; call = next) {
+		next = call->next;
+		call->cancelled = true;
+		/* Requests already handed to curl finish on their own (a DELETE
+		 * is never cut in half); their completion frees the call. */
+		if (!call->in_http && !call->in_auth)
+			call_free(call);
+	}
+}
+
+static void finish(struct call *call, const struct csms_result *res)
+{
+	csms_done_t done = call->done;
+	void *userdata = call->userdata;
+
+	call_free(call);
+	done(res, userdata);
+}
+
+static void fail_now(struct call *call, int r, const char *message)
+{
+	struct csms_result res = {
+		.r = r,
+		.message = message,
+		.attempts = call->attempts,
+	};
+
+	finish(call, &res);
+}
+
+static int call_prepare(struct http_request *req, const char *method, const char *url,
+                        const char *body, size_t body_len, struct curl_slist **headers, void *userdata)
+{
+	struct call *call = userdata;
+
+	if (call->cancelled)
+		return -ECANCELED;
+	return auth_prepare(req, method, url, body, body_len, headers, call->client->auth);
+}
+
+static void call_done(struct http_request *req, const struct http_response *resp, void *userdata);
+
+static void call_start(struct call *call)
+{
+	struct http_call hc = {
+		.method = call->method,
+		.url = call->url,
+		.body = call->body,
+		.body_len = call->body_len,
+		.content_type = call->body ? "application/json;charset=UTF-8" : NULL,
+		.prepare = call_prepare,
+		.done = call_done,
+		.userdata = call,
+	};
+	int r;
+
+	call->attempts++;
+	call->client->stats.calls[call->api]++;
+	r = http_submit(call->client->http, &hc);
+	if (r < 0) {
+		fail_now(call, r, "cannot queue the request");
+		return;
+	}
+	call->in_http = true;
+}
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct call *call = userdata;
+
+	call->timer = sd_event_source_disable_unref(call->timer);
+	call_start(call);
+	return 0;
+}
+
+static void schedule_retry(struct call *call, uint64_t delay)
+{
+	uint64_t now;
+	int r;
+
+	call->client->stats.retries++;
+	sd_event_now(call->client->event, CLOCK_MONOTONIC, &now);
+	r = sd_event_add_time(call->client->event, &call->timer, CLOCK_MONOTONIC,
+	                      now + delay, 10 * USEC_PER_MSEC, on_retry_timer, call);
+	if (r < 0)
+		fail_now(call, r, "cannot schedule a retry");
+}
+
+static void on_auth_refreshed(int r, const char *error, void *userdata)
+{
+	struct call *call = userdata;
+
+	call->in_auth = false;
+	if (call->cancelled) {
+		call_free(call);
+		return;
+	}
+	if (r < 0) {
+		fail_now(call, r, error ? error : "credentials could not be refreshed");
+		return;
+	}
+	call_start(call);
+}
+
+static void finish_with_answer(struct call *call, const struct http_response *resp, int r)
+{
+	_cleanup_free_ char *code = NULL, *message = NULL;
+	struct csms_result res = {
+		.r = r,
+		.status = resp->status,
+		.request_id = resp->request_id,
+		.attempts = call->attempts,
+		.throttled = resp->status == 429,
+	};
+
+	if (r == 0) {
+		res.body = resp->body;
+		res.body_len = resp->body_len;
+	} else if (resp->curl_code != CURLE_OK) {
+		res.status = 0;
+		res.message = resp->error ? resp->error : curl_easy_strerror(resp->curl_code);
+	} else if (resp->body_too_large) {
+		res.message = "answer larger than the size limit";
+	} else {
+		(void) decode_error_body(resp->body, resp->body_len, &code, &message);
+		res.error_code = code;
+		res.message = message;
+	}
+	finish(call, &res);
+}
+
+static void call_done(struct http_request *req, const struct http_response *resp, void *userdata)
+{
+	struct call *call = userdata;
+	struct csms *c = call->client;
+	long status = resp->curl_code == CURLE_OK ? resp->status : 0;
+	enum retry_class rc;
+
+	call->in_http = false;
+	if (call->cancelled) {
+		call_free(call);
+		return;
+	}
+	if (resp->curl_code == CURLE_ABORTED_BY_CALLBACK && resp->status == 0) {
+		/* prepare refused: no usable credentials. */
+		fail_now(call, -ENOKEY, "no usable credentials");
+		return;
+	}
+	if (status >= 200 && status < 300 && !resp->body_too_large) {
+		finish_with_answer(call, resp, 0);
+		return;
+	}
+	rc = resp->body_too_large ? RETRY_NO : retry_classify(status);
+	switch (rc) {
+	case RETRY_AUTH:
+		if (!call->auth_retried && auth_invalidate(c->auth)) {
+			call->auth_retried = true;
+			c->stats.auth_refreshes++;
+			call->in_auth = true;
+			auth_ensure(c->auth, on_auth_refreshed, call);
+			return;
+		}
+		break;
+	case RETRY_THROTTLED:
+		c->stats.throttled++;
+		/* fall through */
+	case RETRY_BACKOFF:
+		if (call->attempts < RETRY_MAX_ATTEMPTS) {
+			uint64_t delay = retry_delay_usec(call->attempts, resp->retry_after_usec,
+			                                  (double) random_below(1u << 20) / (1u << 20));
+			if (rc == RETRY_THROTTLED)
+				http_pause(c->http, now_monotonic_usec() + delay);
+			log_debug("%s %s: %s, retry %u in %" PRIu64 " ms", call->method,
+			          csms_api_name(call->api), status ? "HTTP error" : "transport error",
+			          call->attempts, delay / USEC_PER_MSEC);
+			schedule_retry(call, delay);
+			return;
+		}
+		break;
+	case RETRY_NO:
+		break;
+	}
+	finish_with_answer(call, resp, status == 0 ? -EIO : -EPROTO);
+}
+
+static void submit(struct csms *c, enum csms_api api, const char *method, char *url, char *body,
+                   csms_done_t done, void *userdata)
+{
+	struct call *call = calloc(1, sizeof(*call));
+	struct csms_result oom = { .r = -ENOMEM, .message = "out of memory" };
+
+	if (!call || !url || !(call->method = strdup(method))) {
+		free(call);
+		free(url);
+		free(body);
+		done(&oom, userdata);
+		return;
+	}
+	call->client = c;
+	call->api = api;
+	call->url = url;
+	call->body = body;
+	call->body_len = body ? strlen(body) : 0;
+	call->done = done;
+	call->userdata = userdata;
+	call->next = c->calls;
+	if (c->calls)
+		c->calls->prev = call;
+	c->calls = call;
+	call_start(call);
+}
+
+void csms_list_resource_instances(struct csms *c, unsigned offset, unsigned limit,
+                                  csms_done_t done, void *userdata)
+{
+	/* limit and offset are strings in Huawei's API model. */
+	char *body = xasprintf("{\"action\":\"filter\",\"limit\":\"%u\",\"offset\":\"%u\"}", limit, offset);
+
+	submit(c, API_LIST_RESOURCE_INSTANCES, "POST",
+	       xasprintf("%s/csms/resource_instances/action", c->base), body, done, userdata);
+}
+
+void csms_list_secrets(struct csms *c, const char *marker, unsigned limit,
+                       csms_done_t done, void *userdata)
+{
+	_cleanup_free_ char *m = marker ? uri_escape(marker) : NULL;
+
+	if (marker && !m) {
+		submit(c, API_LIST_SECRETS, "GET", NULL, NULL, done, userdata);
+		return;
+	}
+	submit(c, API_LIST_SECRETS, "GET",
+	       m ? xasprintf("%s/secrets?limit=%u&marker=%s", c->base, limit, m)
+	         : xasprintf("%s/secrets?limit=%u", c->base, limit),
+	       NULL, done, userdata);
+}
+
+void csms_list_secret_tags(struct csms *c, const char *secret_id, csms_done_t done, void *userdata)
+{
+	_cleanup_free_ char *id = uri_escape(secret_id);
+
+	submit(c, API_LIST_SECRET_TAGS, "GET",
+	       id ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, NULL, done, userdata);
+}
+
+void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
+                            csms_done_t done, void *userdata)
+{
+	/* Every byte of the key outside A-Z a-z 0-9 - _ . ~ is sent as %XX;
+	 * the signer canonicalises that same string (csms-api.md section 6). */
+	_cleanup_free_ char *id = uri_escape(secret_id), *k = uri_escape(key);
+
+	submit(c, API_DELETE_SECRET_TAG, "DELETE",
+	       id && k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
+}
+
+void csms_ensure_auth(struct csms *c, auth_done_t done, void *userdata)
+{
+	auth_ensure(c->auth, done, userdata);
+}
+
+bool csms_auth_usable(const struct csms *c)
+{
+	return auth_usable(c->auth);
+}
+
+bool csms_result_is_gone(const struct csms_result *res)
+{
+	if (res->r == 0 || !res->error_code)
+		return false;
+	/* Gateway codes (APIGW.0101 "API not found") mean a wrong URL, not a
+	 * missing tag: only CSMS's own "does not exist" codes count. */
+	return (res->status == 400 || res->status == 404) &&
+	       (strcmp(res->error_code, "CSMS.0005") == 0 || strcmp(res->error_code, "CSMS.0106") == 0);
+}
+
+const char *csms_result_describe(const struct csms_result *res, char *buf, size_t size)
+{
+	if (res->r == 0)
+		snprintf(buf, size, "HTTP %ld", res->status);
+	else if (res->status == 0)
+		snprintf(buf, size, "%s", res->message ? res->message : strerror(-res->r));
+	else if (res->status == 429)
+		snprintf(buf, size, "429 throttled%s%s", res->error_code ? " " : "",
+		         res->error_code ? res->error_code : "");
+	else
+		snprintf(buf, size, "HTTP %ld%s%s%s%s", res->status,
+		         res->error_code ? " " : "", res->error_code ? res->error_code : "",
+		         res->message ? ": " : "", res->message ? res->message : "");
+	return buf;
+}
+
+void csms_get_stats(const struct csms *c, struct csms_stats *ret)
+{
+	*ret = c->stats;
+}
+
+sd_event *csms_get_event(const struct csms *c)
+{
+	return c->event;
+}
+
+size_t csms_pending(const struct csms *c)
+{
+	return http_pending(c->http);
+}

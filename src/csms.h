@@ -1,0 +1,92 @@
+/* csms.h - the CSMS API client: URLs, bodies, retries, error decoding.
+ *
+ * Built on http.h (transport, parallelism, pacing) and auth.h (credentials).
+ * Every call completes exactly once through its callback with a csms_result.
+ * Retry policy (retry.h has the pure schedule):
+ *   - transport errors, timeouts, 500/502/503/504: retried with exponential
+ *     backoff and full jitter;
+ *   - 429: retried after Retry-After (or the backoff), and the whole client
+ *     pauses for that long, so a throttled project is not hammered;
+ *   - 401: credentials refreshed once (auth_invalidate + auth_ensure) and the
+ *     call retried once; never for static AK/SK, where repeated signature
+ *     failures would lock the key;
+ *   - anything else is final.
+ */
+#ifndef CSMS_CSMS_H
+#define CSMS_CSMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+
+struct csms;
+
+enum csms_api {
+	API_LIST_RESOURCE_INSTANCES,
+	API_LIST_SECRETS,
+	API_LIST_SECRET_TAGS,
+	API_DELETE_SECRET_TAG,
+	_API_MAX,
+};
+
+struct csms_result {
+	int r;                  /* 0: success (2xx); < 0: failed after retries */
+	long status;            /* last HTTP status, 0 when no answer */
+	const char *error_code; /* e.g. "CSMS.0005", "APIGW.0308", or NULL */
+	const char *message;    /* error text (decoded, escaped) or NULL */
+	const char *request_id; /* X-Request-Id of the last answer, or NULL */
+	const char *body;       /* 2xx body (NUL-terminated) */
+	size_t body_len;
+	unsigned attempts;
+	bool throttled;         /* the last failure was a 429 */
+};
+
+typedef void (*csms_done_t)(const struct csms_result *res, void *userdata);
+
+struct csms_stats {
+	uint64_t calls[_API_MAX];       /* HTTP requests sent, per API */
+	uint64_t retries;
+	uint64_t throttled;
+	uint64_t auth_refreshes;
+};
+
+/* Create a client for config C on EVENT.  Reads credentials (auth_new). */
+int csms_new(sd_event *event, const struct config *c, struct csms **ret, char **error);
+void csms_free(struct csms *c);
+
+/* Make credentials usable before a pass (auth_ensure). */
+void csms_ensure_auth(struct csms *c, auth_done_t done, void *userdata);
+bool csms_auth_usable(const struct csms *c);
+
+/* Drop every outstanding call without callbacks (pass abort, shutdown). */
+void csms_cancel_all(struct csms *c);
+
+/* HTTP requests queued or in flight (including cancelled ones still
+ * finishing), for draining at shutdown. */
+size_t csms_pending(const struct csms *c);
+
+void csms_list_resource_instances(struct csms *c, unsigned offset, unsigned limit,
+                                  csms_done_t done, void *userdata);
+void csms_list_secrets(struct csms *c, const char *marker, unsigned limit,
+                       csms_done_t done, void *userdata);
+void csms_list_secret_tags(struct csms *c, const char *secret_id,
+                           csms_done_t done, void *userdata);
+void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
+                            csms_done_t done, void *userdata);
+
+/* Whether a failed result means "that tag or secret does not exist"
+ * (400 CSMS.0005 or 404 with a CSMS code): converged for a delete. */
+bool csms_result_is_gone(const struct csms_result *res);
+
+/* "429 APIGW.0308 throttled", "HTTP 500 CSMS.0001: message", "timeout" ... */
+const char *csms_result_describe(const struct csms_result *res, char *buf, size_t size);
+
+sd_event *csms_get_event(const struct csms *c);
+void csms_get_stats(const struct csms *c, struct csms_stats *ret);
+const char *csms_api_name(enum csms_api api);
+
+#endif

@@ -1,0 +1,33 @@
+/* daemon.h - the long-running service, and the one-shot pass.
+ *
+ * daemon_run(): an sd_event loop that runs a pass at start and then every
+ * interval plus random jitter, speaks sd_notify (READY, STATUS, WATCHDOG,
+ * RELOADING, STOPPING) from the main process, reloads on SIGHUP (a bad
+ * config keeps the old one), runs a pass now on SIGUSR1 and stops on
+ * SIGTERM/SIGINT without leaving a request half-done.
+ *
+ * Test hook: only when $CSMS_TAGD_TEST_HOOKS=1 was set at start, SIGUSR2
+ * blocks the main loop for ever, so that tests can watch the watchdog kill a
+ * hung daemon.  Without that variable SIGUSR2 is ignored.
+ */
+#ifndef CSMS_DAEMON_H
+#define CSMS_DAEMON_H
+
+#include <stdbool.h>
+#include "config.h"
+
+/* Exit codes of --once (documented in csms-tagd(8)). */
+enum {
+	ONCE_CONVERGED = 0,
+	ONCE_ERROR = 1,
+	ONCE_CHANGED = 2,
+	ONCE_PARTIAL = 3,
+};
+
+/* Run the daemon with the config at PATH; returns the process exit code. */
+int daemon_run(const char *path);
+
+/* One pass, then exit; returns one of the ONCE_* codes. */
+int daemon_run_once(const char *path, bool dry_run);
+
+#endif

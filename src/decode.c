@@ -1,0 +1,744 @@
+/* decode.c - typed, validating decoders for CSMS, IAM and metadata answers.
+ *
+ * Everything here reads input from the network, so each decoder checks the
+ * type and size of every field it uses and names the offending field in
+ * its error message.  A decoder builds its result aside and hands it over
+ * only when the whole answer was good: an answer is used entirely or not
+ * at all.
+ */
+#include "decode.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+/* Room for the longest field path we name, e.g.
+ * "resources[18446744073709551615].resource_detail.state". */
+#define PATH_MAX_LEN            128
+#define MAX_STATE_BYTES         64
+#define MAX_TIME_BYTES          64
+/* Temporary credentials: AK/SK are 20-40 characters, security tokens a few
+ * KB; anything far beyond that is not a credential. */
+#define MAX_ACCESS_KEY_BYTES    256
+#define MAX_SECRET_KEY_BYTES    256
+#define MAX_TOKEN_BYTES         (32 * 1024)
+/* Error bodies: CSMS allows 1024-byte messages; raw bodies are only a hint. */
+#define MAX_ERROR_CODE_BYTES    64
+#define MAX_ERROR_MSG_BYTES     1024
+#define MAX_RAW_BODY_BYTES      200
+#define MAX_ERROR_DEPTH         8
+
+enum { OPTIONAL = false, REQUIRED = true };
+
+static int bad(char **error, const char *fmt, ...) _printf_(2, 3);
+
+/* Set *error (when wanted) and return -EBADMSG, or -ENOMEM when even the
+ * message cannot be allocated. */
+static int bad(char **error, const char *fmt, ...)
+{
+	va_list ap, aq;
+	char *m;
+	int n;
+
+	if (!error)
+		return -EBADMSG;
+	va_start(ap, fmt);
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	m = n < 0 ? NULL : malloc((size_t) n + 1);
+	if (m)
+		vsnprintf(m, (size_t) n + 1, fmt, aq);
+	va_end(aq);
+	va_end(ap);
+	if (!m)
+		return -ENOMEM;
+	*error = m;
+	return -EBADMSG;
+}
+
+/* "PREFIX.FIELD", or just "FIELD" at the top level. */
+static const char *field_path(char buf[static PATH_MAX_LEN], const char *prefix, const char *field)
+{
+	snprintf(buf, PATH_MAX_LEN, "%s%s%s", prefix, *prefix ? "." : "", field);
+	return buf;
+}
+
+/* Parse BODY as a JSON object.  Duplicate member names are refused: which
+ * of two values a server meant is anyone's guess.  jansson also refuses
+ * \u0000 and invalid UTF-8.  With QUOTE_INPUT false the message leaves out
+ * jansson's "near '...'" excerpt, for bodies that carry credentials. */
+static int load_object(const char *body, size_t len, bool quote_input, json_t **ret, char **error)
+{
+	json_error_t e;
+	json_t *j;
+
+	j = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &e);
+	if (!j) {
+		_cleanup_free_ char *text = NULL;
+
+		if (json_error_code(&e) == json_error_out_of_memory)
+			return -ENOMEM;
+		if (!quote_input)
+			return bad(error, "invalid JSON at line %d, column %d", e.line, e.column);
+		text = escape_for_log(e.text);
+		if (!text)
+			return -ENOMEM;
+		return bad(error, "invalid JSON at line %d, column %d: %s", e.line, e.column, text);
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return bad(error, "expected a JSON object at the top level");
+	}
+	*ret = j;
+	return 0;
+}
+
+/* Member FIELD of OBJ (at PREFIX) as a string of at most MAX bytes.  Absent
+ * or null gives *ret = NULL, which is an error when REQUIRED; a REQUIRED
+ * string must also be non-empty. */
+static int get_string(json_t *obj, const char *prefix, const char *field, bool required,
+                      size_t max, const char **ret, char **error)
+{
+	json_t *v = json_object_get(obj, field);
+	char path[PATH_MAX_LEN];
+	const char *s;
+	size_t len;
+
+	field_path(path, prefix, field);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return bad(error, "%s: missing", path);
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return bad(error, "%s: expected a string", path);
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (memchr(s, '\0', len))
+		return bad(error, "%s: contains a NUL byte", path);
+	if (!utf8_is_valid(s, len))
+		return bad(error, "%s: not valid UTF-8", path);
+	if (len > max)
+		return bad(error, "%s: longer than %zu bytes", path, max);
+	if (required && len == 0)
+		return bad(error, "%s: must not be empty", path);
+	*ret = s;
+	return 0;
+}
+
+/* Member FIELD of OBJ as an object: absent or null gives NULL, an error
+ * when REQUIRED. */
+static int get_object(json_t *obj, const char *prefix, const char *field, bool required,
+                      json_t **ret, char **error)
+{
+	json_t *v = json_object_get(obj, field);
+	char path[PATH_MAX_LEN];
+
+	field_path(path, prefix, field);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return bad(error, "%s: missing", path);
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_object(v))
+		return bad(error, "%s: expected an object", path);
+	*ret = v;
+	return 0;
+}
+
+/* The same for arrays. */
+static int get_array(json_t *obj, const char *prefix, const char *field, bool required,
+                     json_t **ret, char **error)
+{
+	json_t *v = json_object_get(obj, field);
+	char path[PATH_MAX_LEN];
+
+	field_path(path, prefix, field);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return bad(error, "%s: missing", path);
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return bad(error, "%s: expected an array", path);
+	*ret = v;
+	return 0;
+}
+
+static int strdup_to(const char *s, char **ret)
+{
+	*ret = strdup(s ? s : "");
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Decode an array of {key, value} objects into OUT.  A missing or null
+ * value is the empty value; a key may appear only once. */
+static int decode_tag_array(json_t *arr, const char *path, struct tag_list *out, char **error)
+{
+	json_t *t;
+	size_t i;
+
+	if (json_array_size(arr) > DECODE_MAX_TAGS)
+		return bad(error, "%s: more than %d tags", path, DECODE_MAX_TAGS);
+	json_array_foreach(arr, i, t) {
+		char p[PATH_MAX_LEN];
+		const char *key, *value;
+		int r;
+
+		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		if (!json_is_object(t))
+			return bad(error, "%s: expected an object", p);
+		if ((r = get_string(t, p, "key", REQUIRED, DECODE_MAX_KEY_BYTES, &key, error)) < 0 ||
+		    (r = get_string(t, p, "value", OPTIONAL, DECODE_MAX_VALUE_BYTES, &value, error)) < 0)
+			return r;
+		if (tag_list_find(out, key)) {
+			_cleanup_free_ char *k = escape_for_log(key);
+
+			return k ? bad(error, "%s.key: duplicate tag key \"%s\"", p, k) : -ENOMEM;
+		}
+		if (tag_list_add(out, key, value ? value : "") < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Member FIELD of OBJ as a tag array; absent or null is an error only when
+ * REQUIRED (otherwise no tags). */
+static int get_tags(json_t *obj, const char *prefix, const char *field, bool required,
+                    struct tag_list *out, char **error)
+{
+	char path[PATH_MAX_LEN];
+	json_t *arr;
+	int r;
+
+	r = get_array(obj, prefix, field, required, &arr, error);
+	if (r < 0 || !arr)
+		return r;
+	return decode_tag_array(arr, field_path(path, prefix, field), out, error);
+}
+
+/* Append all secrets of SRC to DST in one step (a single allocation that
+ * either succeeds or changes nothing) and empty SRC. */
+static int observation_move(struct observation *dst, struct observation *src)
+{
+	if (src->n == 0)
+		return 0;
+	if (dst->cap - dst->n < src->n) {
+		size_t cap = dst->n + src->n;
+		struct secret *s = reallocarray(dst->secrets, cap, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		dst->secrets = s;
+		dst->cap = cap;
+	}
+	memcpy(dst->secrets + dst->n, src->secrets, src->n * sizeof(*src->secrets));
+	dst->n += src->n;
+	free(src->secrets);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}
+
+/* One resources[] entry of ListResourceInstances. */
+static int decode_resource(json_t *res, const char *path, struct secret *s, char **error)
+{
+	const char *id, *name, *state = NULL;
+	json_t *detail;
+	int r;
+
+	if (!json_is_object(res))
+		return bad(error, "%s: expected an object", path);
+	if ((r = get_string(res, path, "resource_id", REQUIRED, DECODE_MAX_ID_BYTES, &id, error)) < 0 ||
+	    (r = get_string(res, path, "resource_name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = get_object(res, path, "resource_detail", OPTIONAL, &detail, error)) < 0)
+		return r;
+	if (detail) {
+		char dpath[PATH_MAX_LEN];
+
+		field_path(dpath, path, "resource_detail");
+		r = get_string(detail, dpath, "state", OPTIONAL, MAX_STATE_BYTES, &state, error);
+		if (r < 0)
+			return r;
+	}
+	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
+	    strdup_to(state, &s->state) < 0)
+		return -ENOMEM;
+	/* "tags" is always present (an empty array when there are none); an
+	 * answer without it did not tell us the tags. */
+	if ((r = get_tags(res, path, "tags", REQUIRED, &s->tags, error)) < 0 ||
+	    (r = get_tags(res, path, "sys_tags", OPTIONAL, &s->sys_tags, error)) < 0)
+		return r;
+	s->tags_complete = true;
+	return 0;
+}
+
+static int decode_total_count(json_t *root, int64_t *ret, char **error)
+{
+	json_t *v = json_object_get(root, "total_count");
+
+	if (!v || json_is_null(v))
+		return bad(error, "total_count: missing");
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return bad(error, "total_count: expected a non-negative integer");
+	*ret = (int64_t) json_integer_value(v);
+	return 0;
+}
+
+static int resources_decode(json_t *root, struct observation *tmp, int64_t *total, char **error)
+{
+	json_t *arr, *res;
+	size_t i;
+	int r;
+
+	if ((r = decode_total_count(root, total, error)) < 0 ||
+	    (r = get_array(root, "", "resources", OPTIONAL, &arr, error)) < 0)
+		return r;
+	json_array_foreach(arr, i, res) {
+		char path[PATH_MAX_LEN];
+		struct secret *s = observation_add(tmp);
+
+		if (!s)
+			return -ENOMEM;
+		snprintf(path, sizeof(path), "resources[%zu]", i);
+		r = decode_resource(res, path, s, error);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int decode_resource_instances(const char *body, size_t len, struct observation *o,
+                              int64_t *total_count, size_t *n_resources, char **error)
+{
+	struct observation tmp = {};
+	int64_t total = 0;
+	size_t n;
+	json_t *root;
+	int r;
+
+	r = load_object(body, len, true, &root, error);
+	if (r < 0)
+		return r;
+	r = resources_decode(root, &tmp, &total, error);
+	json_decref(root);
+	n = tmp.n;
+	if (r >= 0)
+		r = observation_move(o, &tmp);
+	observation_clear(&tmp);
+	if (r < 0)
+		return r;
+	if (total_count)
+		*total_count = total;
+	if (n_resources)
+		*n_resources = n;
+	return 0;
+}
+
+static int decode_secret(json_t *sec, const char *path, struct secret *s, char **error)
+{
+	const char *id, *name, *state;
+	int r;
+
+	if (!json_is_object(sec))
+		return bad(error, "%s: expected an object", path);
+	if ((r = get_string(sec, path, "id", REQUIRED, DECODE_MAX_ID_BYTES, &id, error)) < 0 ||
+	    (r = get_string(sec, path, "name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = get_string(sec, path, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0)
+		return r;
+	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
+	    strdup_to(state, &s->state) < 0)
+		return -ENOMEM;
+	/* ListSecrets does not carry tags. */
+	s->tags_complete = false;
+	return 0;
+}
+
+static int secrets_decode(json_t *root, struct observation *tmp, char **error)
+{
+	json_t *arr, *sec;
+	size_t i;
+	int r;
+
+	/* Paging stops at an empty page, so a page that does not say what it
+	 * holds must not pass for one. */
+	r = get_array(root, "", "secrets", REQUIRED, &arr, error);
+	if (r < 0)
+		return r;
+	json_array_foreach(arr, i, sec) {
+		char path[PATH_MAX_LEN];
+		struct secret *s = observation_add(tmp);
+
+		if (!s)
+			return -ENOMEM;
+		snprintf(path, sizeof(path), "secrets[%zu]", i);
+		r = decode_secret(sec, path, s, error);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int decode_list_secrets(const char *body, size_t len, struct observation *o,
+                        size_t *n_secrets, char **last_name, char **error)
+{
+	struct observation tmp = {};
+	char *last = NULL;
+	size_t n;
+	json_t *root;
+	int r;
+
+	r = load_object(body, len, true, &root, error);
+	if (r < 0)
+		return r;
+	r = secrets_decode(root, &tmp, error);
+	json_decref(root);
+	n = tmp.n;
+	if (r >= 0 && n > 0 && strdup_to(tmp.secrets[n - 1].name, &last) < 0)
+		r = -ENOMEM;
+	if (r >= 0)
+		r = observation_move(o, &tmp);
+	observation_clear(&tmp);
+	if (r < 0) {
+		free(last);
+		return r;
+	}
+	if (n_secrets)
+		*n_secrets = n;
+	if (last_name)
+		*last_name = last;
+	else
+		free(last);
+	return 0;
+}
+
+int decode_secret_tags(const char *body, size_t len, struct tag_list *tags,
+                       struct tag_list *sys_tags, char **error)
+{
+	struct tag_list t = {}, st = {};
+	json_t *root;
+	int r;
+
+	r = load_object(body, len, true, &root, error);
+	if (r < 0)
+		return r;
+	r = get_tags(root, "", "tags", REQUIRED, &t, error);
+	if (r >= 0)
+		r = get_tags(root, "", "sys_tags", OPTIONAL, &st, error);
+	json_decref(root);
+	if (r < 0) {
+		tag_list_clear(&t);
+		tag_list_clear(&st);
+		return r;
+	}
+	tag_list_clear(tags);
+	*tags = t;
+	tag_list_clear(sys_tags);
+	*sys_tags = st;
+	return 0;
+}
+
+/* At most MAX bytes of LEN bytes at S, cut on a UTF-8 character boundary,
+ * escaped for a log line ('\0' included); "..." marks a cut. */
+static char *escape_truncated(const char *s, size_t len, size_t max)
+{
+	bool cut = len > max;
+	char *buf, *out;
+	size_t o = 0;
+
+	if (cut) {
+		len = max;
+		/* Do not split a character: back off over continuation
+		 * bytes (at most three, or the input is not UTF-8 anyway). */
+		for (size_t k = 0; k < 3 && len > 0 && ((unsigned char) s[len] & 0xc0) == 0x80; k++)
+			len--;
+	}
+	buf = malloc(len * 4 + 4);
+	if (!buf)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = strnlen(s + i, len - i);
+		_cleanup_free_ char *c = NULL;
+
+		if (n > 0) {
+			c = strndup(s + i, n);
+			out = c ? escape_for_log(c) : NULL;
+			if (!out) {
+				free(buf);
+				return NULL;
+			}
+			/* escape_for_log() grows a byte to at most 4. */
+			memcpy(buf + o, out, strlen(out));
+			o += strlen(out);
+			free(out);
+			i += n;
+		}
+		if (i < len) {
+			memcpy(buf + o, "\\x00", 4);
+			o += 4;
+			i++;
+		}
+	}
+	memcpy(buf + o, cut ? "..." : "", cut ? 4 : 1);
+	return buf;
+}
+
+/* A code may be a string or, in some services, a number. */
+static bool error_code_text(json_t *v, char **ret)
+{
+	char num[32];
+
+	if (json_is_string(v)) {
+		*ret = escape_truncated(json_string_value(v), json_string_length(v), MAX_ERROR_CODE_BYTES);
+		return true;
+	}
+	if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*ret = strdup(num);
+		return true;
+	}
+	return false;
+}
+
+/* Try the pair CODE_NAME/MSG_NAME in OBJ: 1 found, 0 not, -ENOMEM. */
+static int error_pair(json_t *obj, const char *code_name, const char *msg_name, char **code,
+                      char **message)
+{
+	json_t *m = json_object_get(obj, msg_name);
+	char *c = NULL, *msg;
+
+	if (!m || !json_is_string(m) || !error_code_text(json_object_get(obj, code_name), &c))
+		return 0;
+	if (!c)
+		return -ENOMEM;
+	msg = escape_truncated(json_string_value(m), json_string_length(m), MAX_ERROR_MSG_BYTES);
+	if (!msg) {
+		free(c);
+		return -ENOMEM;
+	}
+	*code = c;
+	*message = msg;
+	return 1;
+}
+
+/* The Go SDK's search: error_code/error_msg, else code/message, else the
+ * same inside each object-valued member (which catches {"error": {...}}). */
+static int error_search(json_t *obj, unsigned depth, char **code, char **message)
+{
+	const char *name;
+	json_t *v;
+	int r;
+
+	r = error_pair(obj, "error_code", "error_msg", code, message);
+	if (r == 0)
+		r = error_pair(obj, "code", "message", code, message);
+	if (r != 0 || depth >= MAX_ERROR_DEPTH)
+		return r;
+	json_object_foreach(obj, name, v) {
+		if (!json_is_object(v))
+			continue;
+		r = error_search(v, depth + 1, code, message);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int decode_error_body(const char *body, size_t len, char **code, char **message)
+{
+	json_t *root = NULL;
+	int r = 0;
+
+	*code = NULL;
+	*message = NULL;
+	if (!body)
+		len = 0;
+	/* Gateways are not always careful about duplicate members; take what
+	 * jansson gives rather than lose the error. */
+	root = json_loadb(body ? body : "", len, 0, NULL);
+	if (json_is_object(root))
+		r = error_search(root, 0, code, message);
+	json_decref(root);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return 0;
+	*message = escape_truncated(body ? body : "", len, MAX_RAW_BODY_BYTES);
+	return *message ? 0 : -ENOMEM;
+}
+
+int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, char **error)
+{
+	json_t *root, *token;
+	const char *exp;
+	uint64_t t;
+	int r;
+
+	r = load_object(body, len, true, &root, error);
+	if (r < 0)
+		return r;
+	if ((r = get_object(root, "", "token", REQUIRED, &token, error)) >= 0 &&
+	    (r = get_string(token, "token", "expires_at", REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
+		if (parse_iso8601_usec(exp, &t) < 0)
+			r = bad(error, "token.expires_at: not an ISO-8601 UTC time");
+		else
+			*expires_at_usec = t;
+	}
+	json_decref(root);
+	return r;
+}
+
+/* NAME, or ALT_NAME when only that one is present. */
+static const char *member_name(json_t *obj, const char *name, const char *alt_name)
+{
+	return !json_object_get(obj, name) && json_object_get(obj, alt_name) ? alt_name : name;
+}
+
+/* A credential goes into HTTP headers and HMAC keys: printable ASCII only,
+ * so that it cannot break a header.  The message never quotes the value. */
+static int get_credential(json_t *obj, const char *prefix, const char *name, const char *alt_name,
+                          size_t max, const char **ret, char **error)
+{
+	const char *field = member_name(obj, name, alt_name);
+	int r;
+
+	r = get_string(obj, prefix, field, REQUIRED, max, ret, error);
+	if (r < 0)
+		return r;
+	for (const unsigned char *p = (const unsigned char *) *ret; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return bad(error, "%s.%s: not printable ASCII", prefix, field);
+	return 0;
+}
+
+static int securitykey_decode(json_t *root, const char **ak, const char **sk, const char **token,
+                              uint64_t *expires, char **error)
+{
+	/* The Python SDK also accepts "credentials" and camel-case names. */
+	const char *c = member_name(root, "credential", "credentials"), *exp_name, *exp;
+	json_t *cred;
+	int r;
+
+	r = get_object(root, "", c, REQUIRED, &cred, error);
+	if (r < 0)
+		return r;
+	if ((r = get_credential(cred, c, "access", "accessKeyId", MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
+	    (r = get_credential(cred, c, "secret", "secretAccessKey", MAX_SECRET_KEY_BYTES, sk, error)) < 0 ||
+	    (r = get_credential(cred, c, "securitytoken", "securityToken", MAX_TOKEN_BYTES, token,
+	                        error)) < 0)
+		return r;
+	exp_name = member_name(cred, "expires_at", "expiration");
+	r = get_string(cred, c, exp_name, REQUIRED, MAX_TIME_BYTES, &exp, error);
+	if (r < 0)
+		return r;
+	if (parse_iso8601_usec(exp, expires) < 0)
+		return bad(error, "%s.%s: not an ISO-8601 UTC time", c, exp_name);
+	return 0;
+}
+
+int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char **token,
+                       uint64_t *expires_at_usec, char **error)
+{
+	const char *a, *s, *t;
+	char *ra = NULL, *rs = NULL, *rt = NULL;
+	uint64_t exp = 0;
+	json_t *root;
+	int r;
+
+	/* This body holds a secret key: keep jansson's excerpt of it out of
+	 * any message. */
+	r = load_object(body, len, false, &root, error);
+	if (r < 0)
+		return r;
+	r = securitykey_decode(root, &a, &s, &t, &exp, error);
+	if (r >= 0 && (strdup_to(a, &ra) < 0 || strdup_to(s, &rs) < 0 || strdup_to(t, &rt) < 0))
+		r = -ENOMEM;
+	json_decref(root);
+	if (r < 0) {
+		free(ra);
+		free(rs);
+		free(rt);
+		return r;
+	}
+	*ak = ra;
+	*sk = rs;
+	*token = rt;
+	*expires_at_usec = exp;
+	return 0;
+}
+
+/* N decimal digits at S, or -1. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+int parse_iso8601_usec(const char *s, uint64_t *ret)
+{
+	struct tm tm = {};
+	uint64_t usec = 0, scale = 100000;
+	int year, mon, day, hour, min, sec;
+	time_t t;
+
+	/* YYYY-MM-DDTHH:MM:SS, checked character by character: strptime()
+	 * would accept single digits and spaces. */
+	if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':')
+		return -EINVAL;
+	year = digits(s, 4);
+	mon = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	hour = digits(s + 11, 2);
+	min = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
+	    hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
+		return -EINVAL;
+	s += 19;
+	if (*s == '.') {
+		/* Microseconds; further digits (nanoseconds) are dropped. */
+		if (s[1] < '0' || s[1] > '9')
+			return -EINVAL;
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			usec += (uint64_t) (*s - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (strcmp(s, "Z") != 0 && strcmp(s, "+00:00") != 0)
+		return -EINVAL;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t) -1)
+		return -EINVAL;
+	*ret = (uint64_t) t * USEC_PER_SEC + usec;
+	return 0;
+}

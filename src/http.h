@@ -1,0 +1,98 @@
+/* http.h - HTTP requests on libcurl's multi interface, driven by sd_event.
+ *
+ * The loop never blocks on the network: curl tells us which sockets and
+ * which timeout to watch (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION)
+ * and we hand events back with curl_multi_socket_action(), as systemd's
+ * src/import/curl-util.c does.
+ *
+ * Requests wait in a FIFO and start while fewer than max_parallel are in
+ * flight and the global max_requests_per_second budget allows (requests are
+ * spaced 1/rate apart; 0 = unlimited).  http_pause() holds every new start
+ * until a time, which is how a 429's Retry-After slows the whole client.
+ *
+ * A request's prepare callback runs right before it starts (not when it is
+ * queued), so signatures and X-Sdk-Date are fresh however long it waited.
+ * TLS peer and host verification are always on.  Connections are reused.
+ */
+#ifndef CSMS_HTTP_H
+#define CSMS_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+struct http;
+struct http_request;
+
+struct http_options {
+	const char *ca_file;            /* NULL: system trust store */
+	uint64_t timeout_usec;          /* whole request; 0 = 30 s */
+	uint64_t connect_timeout_usec;  /* 0 = 10 s (capped at timeout) */
+	size_t max_body;                /* larger answers fail; 0 = 32 MiB */
+	unsigned max_parallel;          /* 0 = 8 */
+	double max_requests_per_second; /* 0 = unlimited */
+	const char *user_agent;         /* e.g. "csms-tagd/0.1.0" */
+};
+
+struct http_response {
+	long status;            /* HTTP status, or 0 when no answer came */
+	CURLcode curl_code;     /* CURLE_OK when an answer came completely */
+	const char *error;      /* transport error text when curl_code != OK */
+	const char *body;       /* NUL-terminated; body_len bytes */
+	size_t body_len;
+	bool body_too_large;    /* the answer exceeded max_body: treat as error */
+	const char *request_id; /* X-Request-Id header or NULL */
+	const char *subject_token; /* X-Subject-Token header (IAM) or NULL */
+	uint64_t retry_after_usec; /* Retry-After (seconds form) or 0 */
+};
+
+/* Called right before the request starts.  May append headers to *headers
+ * (e.g. authentication).  Return < 0 to fail the request without sending
+ * it; done is then called with status 0 and curl_code CURLE_ABORTED_BY_CALLBACK. */
+typedef int (*http_prepare_t)(struct http_request *req, const char *method, const char *url,
+                              const char *body, size_t body_len,
+                              struct curl_slist **headers, void *userdata);
+
+/* Called exactly once per submitted request (unless http_free() or
+ * http_cancel_all() drops it first).  RESP and its strings are valid only
+ * during the call.  The request is freed after the callback returns. */
+typedef void (*http_done_t)(struct http_request *req, const struct http_response *resp,
+                            void *userdata);
+
+struct http_call {
+	const char *method;     /* "GET", "POST", "PUT", "DELETE" */
+	const char *url;
+	const char *body;       /* copied; NULL for none */
+	size_t body_len;
+	const char *content_type; /* sent when body != NULL or set explicitly */
+	struct curl_slist *headers; /* extra headers; ownership moves to the request */
+	http_prepare_t prepare; /* may be NULL */
+	http_done_t done;
+	void *userdata;
+};
+
+int http_new(sd_event *event, const struct http_options *o, struct http **ret);
+void http_free(struct http *h);         /* drops every request without callbacks */
+
+/* Queue a request.  Returns 0 (done will be called later, never from within
+ * http_submit) or a negative errno (done will not be called). */
+int http_submit(struct http *h, const struct http_call *call);
+
+/* Drop all queued and in-flight requests without calling their callbacks. */
+void http_cancel_all(struct http *h);
+
+/* Hold new request starts until monotonic time UNTIL_USEC (0 clears). */
+void http_pause(struct http *h, uint64_t until_usec);
+
+size_t http_pending(const struct http *h);   /* queued + in flight */
+
+struct http_stats {
+	uint64_t started;       /* requests sent */
+	uint64_t completed;     /* answered (any status) */
+	uint64_t transport_errors;
+};
+void http_get_stats(const struct http *h, struct http_stats *ret);
+
+#endif

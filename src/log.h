@@ -1,0 +1,69 @@
+/* log.h - structured logging to journald, or readable lines on stderr.
+ *
+ * The target is chosen once, up front, by log_open(): journald when stderr is
+ * connected to it ($JOURNAL_STREAM matches stderr's device/inode) or when
+ * forced; stderr otherwise.  sd_journal_send() succeeds silently without a
+ * journald, so its return value cannot make that choice.
+ *
+ * Every event carries a MESSAGE_ID (see csms-tagd.catalog) and CSMS_* fields;
+ * on stderr the message is printed with the fields appended as key=value.
+ * Field values are escaped for stderr; MESSAGE is escaped for both targets so
+ * hostile names never break a line.  Never pass a secret to these functions.
+ */
+#ifndef CSMS_LOG_H
+#define CSMS_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+#include "util.h"
+
+enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
+
+/* Message ids (128-bit, as in the catalog). */
+#define MID_PASS_STARTED       "f1c15b59ac7546d8b70b3423b9f88a23"
+#define MID_PASS_FINISHED      "de4d60cc2063424fb02e867795c95a8f"
+#define MID_PASS_FAILED        "c0e57ef4844d4a84991ae00c9ace8375"
+#define MID_TAG_DELETED        "51fcce5dc3b540f0a089a1b99b0067a4"
+#define MID_TAG_WOULD_DELETE   "c96af8b4e9c2415b9bb823867c5f04ec"
+#define MID_DELETE_FAILED      "cfff097bbcd845b8beca9e108d1a5a77"
+#define MID_TAG_ALREADY_GONE   "97c42e2607294ab182490b1e814de91b"
+#define MID_TAG_KEPT_CHANGED   "61147e3cf11646e08660d704da4d966f"
+#define MID_TAG_STILL_PRESENT  "77008e46c1374f7b9d7c31252223ece7"
+#define MID_DELETE_LIMIT       "e6e4a9b5a4f74033a111f8bef5ca030e"
+#define MID_THROTTLED          "241a96b7c7564da194c29259c8b762f1"
+#define MID_AUTH_FAILED        "2b54b999cc10444d86ccc6cb16099484"
+#define MID_REQUEST_FAILED     "be124ee716b6496593dd2de337d6a506"
+#define MID_CONFIG_RELOADED    "1d965a202c734d279c80460f264fe83e"
+#define MID_CONFIG_REJECTED    "f5c7099c1f8b4975af08ae2b065d75c6"
+#define MID_DAEMON_STARTED     "87fdd23fd9a94996b09d919074e274fc"
+#define MID_DAEMON_STOPPING    "7ae73aeee47d45a6936e87672169bbfe"
+#define MID_PASS_TIMEOUT       "6ac90788fc384b1389fa8d3516480643"
+
+struct log_field {
+	const char *name;       /* e.g. "CSMS_SECRET_ID" */
+	const char *value;      /* NULL: field omitted */
+};
+
+#define LOG_FIELDS(...) \
+	((const struct log_field[]){ __VA_ARGS__ }), \
+	(sizeof((const struct log_field[]){ __VA_ARGS__ }) / sizeof(struct log_field))
+
+void log_open(enum log_target target);
+enum log_target log_get_target(void);
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* "debug", "info", "notice", "warning", "err"/"error", "crit", or 0..7. */
+int log_parse_level(const char *s);
+
+/* Log MESSAGE (printf FMT) at LEVEL with MESSAGE_ID (may be NULL) and FIELDS. */
+void log_event(int level, const char *message_id, const struct log_field *fields,
+               size_t n_fields, const char *fmt, ...) _printf_(5, 6);
+
+#define log_full(level, ...) log_event(level, NULL, NULL, 0, __VA_ARGS__)
+#define log_debug(...)   log_full(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)    log_full(LOG_INFO, __VA_ARGS__)
+#define log_notice(...)  log_full(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
+#define log_error(...)   log_full(LOG_ERR, __VA_ARGS__)
+
+#endif

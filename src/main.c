@@ -1,0 +1,310 @@
+/* main.c - command line: pick a mode, load the config, run it.
+ *
+ * Modes:
+ *   (none)          the daemon (daemon.c)
+ *   --check-config  validate and summarise the config
+ *   --plan          print what would be deleted (from --observed FILE)
+ *   --explain NAME  why each tag of one secret is kept or deleted
+ *   --once          one reconcile pass against the API, then exit
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "decode.h"
+#include "log.h"
+#include "observation.h"
+#include "plan.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/csms-tagd/csms-tagd.conf"
+#define MAX_OBSERVED_BYTES (256u * 1024 * 1024)
+
+enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE };
+
+struct options {
+	enum mode mode;
+	const char *config_path;
+	const char *observed_path;
+	const char *explain_name;
+	bool json;
+	bool dry_run;
+	int log_level;
+	enum log_target log_target;
+};
+
+/* Exit codes, in the manner of terraform plan -detailed-exitcode. */
+enum {
+	EXIT_CLEAN = 0,
+	EXIT_ERROR = 1,
+	EXIT_CHANGES = 2,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: csms-tagd [OPTIONS]\n"
+		"Keep the tags of Huawei Cloud CSMS secrets in their desired state.\n\n"
+		"Modes (default: run as a daemon):\n"
+		"      --check-config       validate the configuration and print a summary\n"
+		"      --plan               print the tags that would be deleted\n"
+		"      --explain NAME       show why each tag of secret NAME is kept or deleted\n"
+		"      --once               run one reconcile pass against the API and exit\n\n"
+		"Options:\n"
+		"  -c, --config FILE        configuration file (default %s)\n"
+		"      --observed FILE      use a captured ListResourceInstances answer\n"
+		"      --json               machine-readable output for --plan\n"
+		"      --dry-run            with --once: log what would be deleted, delete nothing\n"
+		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
+		"      --log-target TARGET  auto, stderr or journal (default auto)\n"
+		"  -h, --help               show this help\n"
+		"      --version            show the version\n\n"
+		"See csms-tagd(8) and csms-tagd.conf(5).\n",
+		DEFAULT_CONFIG);
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
+	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN };
+	static const struct option longopts[] = {
+		{ "config",       required_argument, NULL, 'c' },
+		{ "check-config", no_argument,       NULL, OPT_CHECK },
+		{ "plan",         no_argument,       NULL, OPT_PLAN },
+		{ "explain",      required_argument, NULL, OPT_EXPLAIN },
+		{ "observed",     required_argument, NULL, OPT_OBSERVED },
+		{ "json",         no_argument,       NULL, OPT_JSON },
+		{ "once",         no_argument,       NULL, OPT_ONCE },
+		{ "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
+		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
+		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
+		{ "help",         no_argument,       NULL, 'h' },
+		{ "version",      no_argument,       NULL, OPT_VERSION },
+		{}
+	};
+	int c, modes = 0;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case OPT_CHECK:
+			o->mode = MODE_CHECK_CONFIG;
+			modes++;
+			break;
+		case OPT_PLAN:
+			o->mode = MODE_PLAN;
+			modes++;
+			break;
+		case OPT_EXPLAIN:
+			o->mode = MODE_EXPLAIN;
+			o->explain_name = optarg;
+			modes++;
+			break;
+		case OPT_ONCE:
+			o->mode = MODE_ONCE;
+			modes++;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
+		case OPT_OBSERVED:
+			o->observed_path = optarg;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_LOG_LEVEL:
+			o->log_level = log_parse_level(optarg);
+			if (o->log_level < 0) {
+				fprintf(stderr, "csms-tagd: --log-level: unknown level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_LOG_TARGET:
+			if (strcmp(optarg, "auto") == 0)
+				o->log_target = LOG_TARGET_AUTO;
+			else if (strcmp(optarg, "stderr") == 0)
+				o->log_target = LOG_TARGET_STDERR;
+			else if (strcmp(optarg, "journal") == 0)
+				o->log_target = LOG_TARGET_JOURNAL;
+			else {
+				fprintf(stderr, "csms-tagd: --log-target: expected auto, stderr or journal\n");
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		case OPT_VERSION:
+			printf("csms-tagd %s\n", PACKAGE_VERSION);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "csms-tagd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (modes > 1) {
+		fprintf(stderr, "csms-tagd: choose one of --check-config, --plan, --explain, --once\n");
+		return -EINVAL;
+	}
+	if ((o->mode == MODE_PLAN || o->mode == MODE_EXPLAIN) && !o->observed_path) {
+		fprintf(stderr, "csms-tagd: --plan and --explain need --observed FILE\n");
+		return -EINVAL;
+	}
+	if (o->dry_run && o->mode != MODE_ONCE) {
+		fprintf(stderr, "csms-tagd: --dry-run goes with --once (the daemon reads dry_run from the config)\n");
+		return -EINVAL;
+	}
+	if (o->json && o->mode != MODE_PLAN) {
+		fprintf(stderr, "csms-tagd: --json goes with --plan\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_config(const char *path, unsigned flags, struct config **ret)
+{
+	_cleanup_free_ char *error = NULL;
+	int r = config_load(path, flags, ret, &error);
+
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r;
+}
+
+static int load_observed(const char *path, struct observation *o)
+{
+	_cleanup_free_ char *body = NULL, *error = NULL;
+	int64_t total = 0;
+	size_t n = 0, len = 0;
+	int r;
+
+	r = read_file(path, MAX_OBSERVED_BYTES, &body, &len);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = decode_resource_instances(body, len, o, &total, &n, &error);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s: %s\n", path, error ? error : strerror(-r));
+		return r;
+	}
+	if (total >= 0 && (uint64_t) total != n)
+		fprintf(stderr, "csms-tagd: %s: warning: total_count is %lld but %zu resources are listed\n",
+		        path, (long long) total, n);
+	return 0;
+}
+
+static int run_check_config(const struct options *o)
+{
+	struct config *c;
+	size_t globs = 0;
+
+	if (load_config(o->config_path, CONFIG_CHECK_CREDENTIALS, &c) < 0)
+		return EXIT_ERROR;
+	for (size_t i = 0; i < c->n_sections; i++)
+		globs += c->sections[i].is_glob;
+	printf("%s: configuration is valid\n", c->path);
+	printf("  governed sections: %zu (%zu exact, %zu glob)\n", c->n_sections, c->n_sections - globs, globs);
+	printf("  auth method:       %s\n", auth_method_to_string(c->auth.method));
+	printf("  endpoint:          %s\n", c->csms.endpoint);
+	printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
+	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
+	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
+	config_free(c);
+	return EXIT_CLEAN;
+}
+
+static int run_plan(const struct options *o)
+{
+	struct observation obs = {};
+	struct plan plan = {};
+	struct config *c = NULL;
+	int ret = EXIT_ERROR;
+
+	if (load_config(o->config_path, 0, &c) < 0)
+		return EXIT_ERROR;
+	if (load_observed(o->observed_path, &obs) < 0)
+		goto out;
+	if (plan_compute(c, &obs, &plan) < 0) {
+		fprintf(stderr, "csms-tagd: out of memory\n");
+		goto out;
+	}
+	if (o->json) {
+		json_t *j = plan_to_json(&plan);
+
+		if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) < 0) {
+			json_decref(j);
+			goto out;
+		}
+		putchar('\n');
+		json_decref(j);
+	} else
+		plan_print_table(&plan, stdout);
+	ret = plan.n > 0 ? EXIT_CHANGES : EXIT_CLEAN;
+out:
+	plan_clear(&plan);
+	observation_clear(&obs);
+	config_free(c);
+	return ret;
+}
+
+static int run_explain(const struct options *o)
+{
+	struct observation obs = {};
+	struct config *c = NULL;
+	int ret = EXIT_ERROR, r;
+
+	if (load_config(o->config_path, 0, &c) < 0)
+		return EXIT_ERROR;
+	if (load_observed(o->observed_path, &obs) < 0)
+		goto out;
+	r = plan_explain(c, &obs, o->explain_name, stdout);
+	if (r == -ENOENT)
+		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n", o->observed_path, o->explain_name);
+	else if (r >= 0)
+		ret = EXIT_CLEAN;
+out:
+	observation_clear(&obs);
+	config_free(c);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.config_path = DEFAULT_CONFIG,
+		.log_level = LOG_INFO,
+		.log_target = LOG_TARGET_AUTO,
+	};
+
+	if (parse_options(argc, argv, &o) < 0)
+		return EXIT_ERROR;
+	log_open(o.log_target);
+	log_set_max_level(o.log_level);
+
+	switch (o.mode) {
+	case MODE_CHECK_CONFIG:
+		return run_check_config(&o);
+	case MODE_PLAN:
+		return run_plan(&o);
+	case MODE_EXPLAIN:
+		return run_explain(&o);
+	case MODE_ONCE:
+		return daemon_run_once(o.config_path, o.dry_run);
+	case MODE_DAEMON:
+		break;
+	}
+	return daemon_run(o.config_path);
+}

@@ -1,0 +1,116 @@
+/* policy.c - keep or delete, for one tag of one secret.
+ *
+ * The order of the checks is the safety argument: nothing a section says can
+ * delete a system tag or a protected key, so neither an over-broad "!" rule
+ * nor a closed allow-list that forgot a key can take those out.
+ */
+#include "policy.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static bool glob_matches(const char *glob, const char *s)
+{
+	/* No flags: '*' also matches '/' and a leading '.', because tag keys
+	 * and values are flat strings, not paths. */
+	return fnmatch(glob, s, 0) == 0;
+}
+
+bool policy_is_system_key(const struct secret *secret, const char *key)
+{
+	/* CSMS refuses user keys starting with "_sys_"; one seen anyway is the
+	 * platform's, as is every key that also appears in sys_tags. */
+	return startswith(key, "_sys_") || tag_list_find(&secret->sys_tags, key);
+}
+
+const char *policy_protect_match(const struct config *c, const char *key)
+{
+	for (size_t i = 0; i < c->daemon.n_protect; i++)
+		if (glob_matches(c->daemon.protect[i], key))
+			return c->daemon.protect[i];
+	return NULL;
+}
+
+const struct rule *section_rule_for(const struct section *section, const char *key)
+{
+	for (size_t i = 0; i < section->n_rules; i++)
+		if (glob_matches(section->rules[i].key, key))
+			return &section->rules[i];
+	return NULL;
+}
+
+bool rule_allows_value(const struct rule *rule, const char *value)
+{
+	switch (rule->kind) {
+	case RULE_ANY:
+		return true;
+	case RULE_FORBID:
+		return false;
+	case RULE_VALUES:
+		for (size_t i = 0; i < rule->n_values; i++)
+			if (glob_matches(rule->values[i], value))
+				return true;
+		return false;
+	}
+	return false;
+}
+
+struct decision policy_decide(const struct config *c, const struct section *section,
+                              const struct secret *secret, const struct tag *tag)
+{
+	struct decision d = { .section = section };
+
+	if (!section) {
+		d.reason = REASON_NOT_GOVERNED;
+		return d;
+	}
+	if (policy_is_system_key(secret, tag->key)) {
+		d.reason = REASON_SYSTEM;
+		return d;
+	}
+	if (policy_protect_match(c, tag->key)) {
+		d.reason = REASON_PROTECTED;
+		return d;
+	}
+	d.rule = section_rule_for(section, tag->key);
+	if (!d.rule) {
+		d.delete = true;
+		d.reason = REASON_NO_RULE;
+	} else if (d.rule->kind == RULE_FORBID) {
+		d.delete = true;
+		d.reason = REASON_FORBIDDEN;
+	} else if (rule_allows_value(d.rule, tag->value)) {
+		d.reason = REASON_ALLOWED;
+	} else {
+		d.delete = true;
+		d.reason = REASON_VALUE_NOT_ALLOWED;
+	}
+	return d;
+}
+
+const char *reason_to_string(enum reason r)
+{
+	static const char *const names[] = {
+		[REASON_NOT_GOVERNED] = "not-governed",
+		[REASON_SYSTEM] = "system",
+		[REASON_PROTECTED] = "protected",
+		[REASON_ALLOWED] = "allowed",
+		[REASON_VALUE_NOT_ALLOWED] = "value-not-allowed",
+		[REASON_FORBIDDEN] = "forbidden",
+		[REASON_NO_RULE] = "no-rule",
+	};
+
+	if ((size_t) r >= ELEMENTSOF(names) || !names[r])
+		return "unknown";
+	return names[r];
+}
+
+bool reason_depends_on_value(enum reason r)
+{
+	/* "!" and "no rule" condemn the key whatever its value; only a value
+	 * list can be satisfied by someone fixing the value meanwhile. */
+	return r == REASON_VALUE_NOT_ALLOWED;
+}

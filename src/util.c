@@ -1,0 +1,226 @@
+/* util.c - small helpers shared by every module. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+bool streq_ptr(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static uint64_t clock_usec(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t now_monotonic_usec(void) { return clock_usec(CLOCK_MONOTONIC); }
+uint64_t now_realtime_usec(void) { return clock_usec(CLOCK_REALTIME); }
+
+const char *format_timespan(char *buf, size_t size, uint64_t usec)
+{
+	static const struct { const char *unit; uint64_t usec; } units[] = {
+		{ "d", 24 * 3600 * USEC_PER_SEC },
+		{ "h", 3600 * USEC_PER_SEC },
+		{ "min", 60 * USEC_PER_SEC },
+		{ "s", USEC_PER_SEC },
+		{ "ms", USEC_PER_MSEC },
+	};
+	size_t off = 0;
+
+	if (size == 0)
+		return buf;
+	buf[0] = '\0';
+	if (usec < USEC_PER_MSEC) {
+		snprintf(buf, size, "%" PRIu64 "us", usec);
+		return buf;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(units) && usec >= USEC_PER_MSEC; i++) {
+		uint64_t n = usec / units[i].usec;
+		int w;
+
+		if (n == 0)
+			continue;
+		/* Milliseconds only matter for spans under a minute. */
+		if (units[i].usec == USEC_PER_MSEC && off > 0 && buf[0] && strstr(buf, "min"))
+			break;
+		w = snprintf(buf + off, size - off, "%s%" PRIu64 "%s", off ? " " : "", n, units[i].unit);
+		if (w < 0 || (size_t) w >= size - off)
+			break;
+		off += (size_t) w;
+		usec -= n * units[i].usec;
+	}
+	return buf;
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if ((uint64_t) st.st_size > max) {
+		r = -EFBIG;
+		goto out;
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			free(buf);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t) n;
+		if (len > max) {
+			/* The file grew after fstat(). */
+			free(buf);
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	if (ret_len)
+		*ret_len = len;
+out:
+	close(fd);
+	return r;
+}
+
+/* Length of the valid UTF-8 sequence at S (at most LEN bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool utf8_is_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len(p + i, len - i);
+
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+char *escape_for_log(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) (s ? s : "(null)");
+	size_t len = strlen((const char *) p), o = 0;
+	char *out = malloc(len * 4 + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len(p + i, len - i);
+
+		if (n > 1) {
+			memcpy(out + o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		if (n == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\') {
+			out[o++] = (char) p[i++];
+			continue;
+		}
+		o += (size_t) sprintf(out + o, "\\x%02x", p[i]);
+		i++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+uint64_t random_below(uint64_t n)
+{
+	uint64_t v = 0;
+
+	if (n <= 1)
+		return 0;
+	/* getrandom() for 8 bytes never blocks once the pool is initialised
+	 * and never returns short; fall back to the clock if it fails. */
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t) sizeof(v))
+		v = now_monotonic_usec() * UINT64_C(6364136223846793005) + 1442695040888963407u;
+	return v % n;
+}

@@ -1,0 +1,50 @@
+/* util.h - small helpers shared by every module. */
+#ifndef CSMS_UTIL_H
+#define CSMS_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define USEC_PER_SEC  UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p) { free(*(void **) p); }
+#define _cleanup_free_ _cleanup_(freep)
+
+/* asprintf that returns the string or NULL. */
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+
+bool streq_ptr(const char *a, const char *b);
+bool startswith(const char *s, const char *prefix);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in microseconds. */
+uint64_t now_monotonic_usec(void);
+uint64_t now_realtime_usec(void);
+
+/* "4min 58s", "250ms", "1h 2min": into BUF. */
+const char *format_timespan(char *buf, size_t size, uint64_t usec);
+
+/* Read a whole small file (at most MAX bytes) into a NUL-terminated
+ * malloc'd buffer.  Returns 0 or a negative errno (-EFBIG when larger). */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Copy S with every control character, backslash and invalid UTF-8 byte
+ * escaped as \xNN, so that hostile input never breaks a log line or a
+ * terminal.  Returns malloc'd text (NULL on ENOMEM). */
+char *escape_for_log(const char *s);
+
+/* Whether S is valid UTF-8 (no overlongs, no surrogates). */
+bool utf8_is_valid(const char *s, size_t len);
+
+/* A random number in [0, n) from getrandom(2) (n > 0). */
+uint64_t random_below(uint64_t n);
+
+#endif

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""make bench: csms-tagd --once against the emulator, measured.
+
+Cases: 500 and 10,000 secrets, 8 tags each, 2% of tags stray, 20 ms latency
+per request; observation by ListResourceInstances and by ListSecrets +
+ListSecretTags; and a serial one-request-at-a-time run of the same binary as
+the baseline.  Prints wall time, requests per API and peak RSS (from
+/usr/bin/time -v).  A benchmark, not a test: it prints figures and only
+fails when a run itself fails.
+"""
+import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
+
+TOP = os.environ["top_srcdir"]
+TAGD = os.environ["CSMS_TAGD"]
+PY = os.environ.get("PYTHON3", sys.executable)
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "500 10000").split()]
+LATENCY_MS = int(os.environ.get("BENCH_LATENCY_MS", "20"))
+SERIAL_LIST_MAX = 500        # a serial ListSecretTags run of 10,000 takes minutes
+
+
+def start_emulator(work, n):
+    port_file = os.path.join(work, "port")
+    proc = subprocess.Popen([PY, os.path.join(TOP, "tests/emulator/csms-emulator.py"),
+                             "--seed", os.path.join(TOP, "tests/emulator/seed-example.json"),
+                             "--generate", str(n), "--tags-per-secret", "8", "--stray-fraction", "0.02",
+                             "--random-seed", "1", "--latency-ms", str(LATENCY_MS),
+                             "--port", "0", "--port-file", port_file])
+    for _ in range(600):
+        if os.path.exists(port_file) and open(port_file).read().strip():
+            break
+        time.sleep(0.05)
+    return proc, "http://127.0.0.1:%s" % open(port_file).read().strip()
+
+
+def write_config(work, url, observe, parallel):
+    creds = os.path.join(work, "credentials")
+    os.makedirs(creds, mode=0o700, exist_ok=True)
+    for name, value in [("csms-ak", "EXAMPLEAK0000000000"),
+                        ("csms-sk", "exampleSecretKey0000000000000000000000")]:
+        with open(os.path.join(creds, name), "w") as f:
+            f.write(value + "\n")
+        os.chmod(os.path.join(creds, name), 0o600)
+    path = os.path.join(work, "bench.conf")
+    with open(path, "w") as f:
+        f.write(f"""[csms]
+region = cn-north-4
+project_id = 0123456789abcdef0123456789abcdef
+endpoint = {url}
+[auth]
+method = aksk
+access_key_file = csms-ak
+secret_key_file = csms-sk
+[daemon]
+observe = {observe}
+max_parallel_requests = {parallel}
+max_requests_per_second = 0
+max_deletes_per_pass = 100000
+request_timeout = 30s
+pass_timeout = 30min
+[secrets "app-*"]
+stray-* = !
+* = *
+""")
+    return path, creds
+
+
+def run_case(n, observe, parallel):
+    work = tempfile.mkdtemp(prefix="csms-bench.")
+    proc, url = start_emulator(work, n)
+    try:
+        conf, creds = write_config(work, url, observe, parallel)
+        env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-v", TAGD, "-c", conf, "--once", "--log-level", "warning"],
+                           env=env, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+        st = json.load(urllib.request.urlopen(url + "/_emulator/state"))
+        counts = {k: v for k, v in st["counts"].items() if v}
+        return {"secrets": n, "observe": observe, "parallel": parallel, "exit": p.returncode,
+                "wall": wall, "rss_mb": int(rss.group(1)) / 1024 if rss else float("nan"),
+                "requests": st["requests"], "deleted": len(st["deleted"]), "counts": counts,
+                "summary": p.stdout.strip()}
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    cases = []
+    for n in SIZES:
+        for observe in ("resource_instances", "list_secrets"):
+            cases.append((n, observe, 16))
+            if observe == "resource_instances" or n <= SERIAL_LIST_MAX:
+                cases.append((n, observe, 1))
+    print(f"latency {LATENCY_MS} ms per request, 8 tags per secret, 2% stray, no rate limit")
+    print(f"{'secrets':>7} {'observe':<19} {'par':>3} {'wall s':>7} {'requests':>8} {'deleted':>7} "
+          f"{'RSS MB':>6}  requests per API")
+    bad = 0
+    for n, observe, parallel in cases:
+        r = run_case(n, observe, parallel)
+        if r["exit"] not in (0, 2):
+            bad += 1
+        apis = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()))
+        print(f"{r['secrets']:>7} {r['observe']:<19} {r['parallel']:>3} {r['wall']:>7.2f} "
+              f"{r['requests']:>8} {r['deleted']:>7} {r['rss_mb']:>6.1f}  {apis}"
+              + ("" if r["exit"] in (0, 2) else f"  (exit {r['exit']}: {r['summary']})"), flush=True)
+    print("serial = max_parallel_requests 1 (the baseline); "
+          f"serial list_secrets runs above {SERIAL_LIST_MAX} secrets are skipped (minutes)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+# lib.sh - shell helpers for the script tests; source it, do not run it.
+#
+#   fail MESSAGE...             print "FAIL: MESSAGE" on stderr and exit 1
+#   run CMD...                  run CMD, keeping stdout, stderr and exit status in
+#                               $tmpdir/out, $tmpdir/err and $rc
+#   assert_exit N CMD...        run CMD and fail unless it exits with N
+#   assert_contains FILE TEXT   fail unless FILE contains the fixed string TEXT
+#   assert_not_contains FILE TEXT
+#   skip MESSAGE...             exit 77, which automake counts as SKIP
+#
+# Sourcing it creates $tmpdir, removed again on exit.
+
+set -u
+
+tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/csms-tagd-test.XXXXXX") || exit 99
+trap 'rm -rf "$tmpdir"' EXIT
+rc=0
+checks=0
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in out err; do
+		if [ -s "$tmpdir/$f" ]; then
+			echo "--- last std$f:" >&2
+			head -n 40 "$tmpdir/$f" >&2
+		fi
+	done
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+run() {
+	rc=0
+	"$@" >"$tmpdir/out" 2>"$tmpdir/err" || rc=$?
+}
+
+assert_exit() {
+	local want=$1
+	shift
+	run "$@"
+	checks=$((checks + 1))
+	[ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want: $*"
+}
+
+assert_contains() {
+	checks=$((checks + 1))
+	grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'"
+}
+
+assert_not_contains() {
+	checks=$((checks + 1))
+	! grep -qF -- "$2" "$1" || fail "$(basename "$1") unexpectedly contains '$2'"
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Deletion safety and secrets hygiene, end to end against the emulator:
+the per-pass deletion limit, dry-run computing the same plan as a real run,
+two daemons on one project at once, hostile names from the API, bad
+credential files, and no credential in output, argv or environment."""
+import json, os, re, shutil, signal, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from emutest import (Emulator, SK, TAGD, converged, run_once, write_config,  # noqa: E402
+                     write_creds, wrong_deletions)
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def output(work):
+    path = os.path.join(work, "output.log")
+    text = open(path).read() if os.path.exists(path) else ""
+    open(path, "w").close()
+    return text
+
+
+def scenario(fn):
+    work = tempfile.mkdtemp(prefix="csms-safety.")
+    emu = Emulator(work)
+    try:
+        fn(work, emu, write_creds(work))
+    except Exception as e:
+        check(False, f"{fn.__name__}: {e!r}")
+    finally:
+        emu.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def deletion_limit(work, emu, creds):
+    conf = write_config(work, emu, extra="max_deletes_per_pass = 5")
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(rc == 3, f"limit: a plan over the limit ends partial (exit {rc})")
+    check(emu.get("/_emulator/state")["deleted"] == [], "limit: nothing deleted over the limit")
+    check("max_deletes_per_pass" in out, "limit: the output names the limit")
+    conf = write_config(work, emu, extra="max_deletes_per_pass = 100")
+    rc = run_once(work, conf, creds)
+    check(rc == 2 and converged(emu, work, conf), "limit: resumes once the plan is under the limit")
+
+
+def dry_run_same_plan(work, emu, creds):
+    conf = write_config(work, emu)
+    rc_dry = run_once(work, conf, creds, "--dry-run")
+    dry = set(re.findall(r"Would delete tag (.*) from secret (\S+)", output(work)))
+    check(rc_dry == 2 and emu.get("/_emulator/state")["deleted"] == [], "dry-run: deletes nothing")
+    run_once(work, conf, creds)
+    real = set(re.findall(r"Deleted tag (.*) from secret (\S+)", output(work)))
+    check(dry and dry == real, f"dry-run and real run plan the same {len(dry)} deletions")
+
+
+def ha_pair(work, emu, creds):
+    emu.post("/_emulator/config", {"latency_ms": 30})
+    conf = write_config(work, emu, extra="max_parallel_requests = 2")
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+    procs = [subprocess.Popen([TAGD, "-c", conf, "--once"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    st = emu.get("/_emulator/state")
+    seed = json.load(open(os.environ["top_srcdir"] + "/tests/data/faults-seed.json"))
+    sys_tags = {s["name"]: s.get("sys_tags", {}) for s in seed["secrets"]}
+    check(all(c in (0, 2) for c in codes), f"HA pair: both passes succeed (exit {codes})")
+    check(not any("Failed to delete" in o for o in outs), "HA pair: 'already gone' is not an error")
+    check(wrong_deletions(work, conf, st["deleted"], sys_tags) == [], "HA pair: no wrong deletions")
+    check(converged(emu, work, conf), "HA pair: converged")
+
+
+HOSTILE = [
+    ("app-" + "x" * 300, "long name"),
+    ("app-ctl\x1b[31mred\nnewline", "control characters"),
+    ("app-../../etc", "dot-dot"),
+    ("app-%2F%00", "percent"),
+    ("app-\"quoted'", "quotes"),
+]
+
+
+def hostile_names(work, emu, creds):
+    secrets = [{"id": "hostile/../%d?x#y" % i, "name": name, "state": "ENABLED",
+                "tags": {"temp-h": "1", "keep": "yes"}, "sys_tags": {}}
+               for i, (name, _) in enumerate(HOSTILE)]
+    emu.post("/_emulator/secrets", {"secrets": secrets})
+    conf = write_config(work, emu)
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(rc in (2, 3), f"hostile names: no crash (exit {rc})")
+    check("\x1b" not in out, "hostile names: no raw control characters in the output")
+    st = emu.get("/_emulator/state")
+    left = {s["name"]: s["tags"] for s in st["secrets"]}
+    for name, what in HOSTILE:
+        check("keep" in left.get(name, {}), f"hostile names ({what}): allowed tag kept")
+
+
+def bad_credentials(work, emu, creds):
+    conf = write_config(work, emu)
+    sk = os.path.join(creds, "csms-sk")
+    cases = [("missing", lambda: os.unlink(sk)),
+             ("empty", lambda: open(sk, "w").close()),
+             ("readable by others", lambda: os.chmod(sk, 0o644))]
+    for what, spoil in cases:
+        write_creds(work)
+        spoil()
+        p = subprocess.run([TAGD, "-c", conf, "--check-config"], capture_output=True, text=True,
+                           env=dict(os.environ, CREDENTIALS_DIRECTORY=creds))
+        check(p.returncode == 1 and "csms-sk" in p.stderr, f"credential file {what}: clear error")
+        check(SK not in p.stdout + p.stderr, f"credential file {what}: secret not shown")
+    write_creds(work)       # with a trailing newline: must just work
+    check(run_once(work, conf, creds) == 2, "credential files with a trailing newline work")
+
+
+def no_secret_in_process(work, emu, creds):
+    conf = write_config(work, emu, extra="interval = 1h")
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+    p = subprocess.Popen([TAGD, "-c", conf], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not emu.get("/_emulator/state")["deleted"]:
+            time.sleep(0.1)
+        cmdline = open(f"/proc/{p.pid}/cmdline", "rb").read()
+        environ = open(f"/proc/{p.pid}/environ", "rb").read()
+        check(SK.encode() not in cmdline + environ, "no secret in argv or the environment")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=20)[0]
+    check(p.returncode == 0, f"daemon stops cleanly on SIGTERM (exit {p.returncode})")
+    check(SK not in out, "no secret in the daemon's log output")
+
+
+for s in (deletion_limit, dry_run_same_plan, ha_pair, hostile_names, bad_credentials,
+          no_secret_in_process):
+    scenario(s)
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)
