@@ -27,13 +27,21 @@
 struct auth;
 
 /* Read the credential files the config names.  Returns 0, or a negative
- * errno with *error (malloc'd) naming the file and the problem. */
+ * errno with *error (malloc'd) naming the file and the problem.  IAM and
+ * metadata requests go through H as priority requests (http.h). */
 int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error);
+/* Drops pending auth_ensure() callbacks and cancels its own requests on H,
+ * so call it before http_free(H).  Safe from within an auth_ensure()
+ * callback. */
 void auth_free(struct auth *a);
 
 /* Make credentials usable: fetch or refresh a token or temporary keys when
  * missing or close to expiry; calls DONE(0) at once (but not from within this
- * call) when nothing is needed.  DONE(r < 0, error text) on failure. */
+ * call) when nothing is needed.  DONE(r < 0, error text) on failure.
+ * Concurrent calls share one fetch.  A failed refresh still reports success
+ * while the current credentials are valid and were not refused; after a
+ * failure, new fetches wait 5 s (the error is repeated meanwhile), so that
+ * refused requests cannot hammer IAM with a wrong password. */
 typedef void (*auth_done_t)(int r, const char *error, void *userdata);
 void auth_ensure(struct auth *a, auth_done_t done, void *userdata);
 

@@ -14,6 +14,8 @@
  * Each entry "TAGKEY = VALUES" is a rule, tried in file order; see policy.h.
  * Keys and values are percent-decoded (%3D '=', %3A ':', %25 '%', ...) so
  * every key CSMS allows can be written although inih splits at '=' and ':'.
+ * Value lists may continue on indented lines.  The format is documented in
+ * csms-tagd.conf(5).
  */
 #ifndef CSMS_CONFIG_H
 #define CSMS_CONFIG_H
@@ -44,7 +46,8 @@ enum rule_kind {
 struct rule {
 	char *key;              /* key glob, decoded */
 	enum rule_kind kind;
-	char **values;          /* RULE_VALUES: decoded value globs */
+	char **values;          /* RULE_VALUES: decoded value globs, each once;
+	                         * "" allows the empty value */
 	size_t n_values;
 	unsigned line;
 };
@@ -68,8 +71,10 @@ struct csms_settings {
 
 struct auth_settings {
 	enum auth_method method;
-	/* Credential file names.  A name without '/' is looked up in
-	 * $CREDENTIALS_DIRECTORY (systemd LoadCredential=).  NULL if unset. */
+	/* Credential files, NULL if unset.  Written in the file as names;
+	 * config_load() stores the effective paths: a name without '/' is
+	 * looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=), or,
+	 * when that is unset, in the config file's directory. */
 	char *access_key_file;
 	char *secret_key_file;
 	char *security_token_file;  /* optional, temporary AK/SK */
@@ -89,7 +94,7 @@ struct daemon_settings {
 	unsigned max_parallel_requests; /* default 8, 1..64 */
 	double max_requests_per_second; /* default 10; 0 = unlimited */
 	enum observe_mode observe;      /* default auto */
-	char **protect;                 /* key globs never deleted */
+	char **protect;                 /* key globs never deleted (decoded) */
 	size_t n_protect;
 };
 
@@ -103,14 +108,17 @@ struct config {
 };
 
 enum config_flags {
-	/* Resolve and check the credential files named in [auth]: they must
-	 * exist, be regular, non-empty and not group- or world-readable. */
+	/* Check the files named in [auth]: they must exist, be readable,
+	 * regular, non-empty and have no group or other permission bits.
+	 * ca_file must exist and be a readable, non-empty regular file. */
 	CONFIG_CHECK_CREDENTIALS = 1 << 0,
 };
 
 /* Parse PATH.  On success returns 0 and a new config in *ret.  On failure
- * returns a negative errno and, in *error (malloc'd, caller frees), one line
- * "FILE:LINE: message" (or "FILE: message" when no line applies). */
+ * returns a negative errno, sets *ret to NULL and, in *error (malloc'd,
+ * caller frees; may be NULL on -ENOMEM), one line "FILE:LINE: message" (or
+ * "FILE: message" when no line applies).  The first error wins.  ERROR may
+ * be NULL.  The file format is in csms-tagd.conf(5). */
 int config_load(const char *path, unsigned flags, struct config **ret, char **error);
 
 /* Same, from a string; NAME is used in messages and rule references. */
@@ -122,24 +130,37 @@ void config_free(struct config *c);
 /* The section that governs SECRET_NAME, or NULL (never touched). */
 const struct section *config_section_for(const struct config *c, const char *secret_name);
 
-/* Resolve a credential file name from [auth] to a path: absolute and
- * ./relative names as they are, bare names inside $CREDENTIALS_DIRECTORY.
- * Returns a malloc'd path, or NULL with errno set (ENOENT when a bare name is
- * given and $CREDENTIALS_DIRECTORY is unset). */
+/* Resolve a credential file name to a path: absolute names and names with a
+ * '/' as they are (relative ones relative to the working directory), bare
+ * names inside $CREDENTIALS_DIRECTORY (systemd LoadCredential=).  Returns a
+ * malloc'd path, or NULL with errno set (ENOENT when a bare name is given
+ * and $CREDENTIALS_DIRECTORY is unset, EINVAL for "", "." and "..").
+ * config_load() has already resolved the fields of struct auth_settings
+ * (see config_credential_path_at()); those always hold a '/', so passing
+ * one through here returns a copy. */
 char *config_credential_path(const char *name);
+
+/* The same, except that a bare name is looked up in CONFIG_DIR when
+ * $CREDENTIALS_DIRECTORY is unset, so that --check-config and --once work
+ * outside systemd with the credentials next to the config file.  This is
+ * what config_load() uses, with the directory of the config file. */
+char *config_credential_path_at(const char *config_dir, const char *name);
 
 const char *auth_method_to_string(enum auth_method m);
 const char *observe_mode_to_string(enum observe_mode m);
 
-/* Parse a time span such as "30s", "5min", "1h 30min", "250ms" into
- * microseconds.  Returns 0 or -EINVAL / -ERANGE. */
+/* Parse a time span such as "30s", "5min", "1h 30min", "250ms", "1.5h" into
+ * microseconds: components of a number (up to six decimals) and a unit (us,
+ * usec, ms, msec, s, sec, m, min, h, hr, d; none means seconds), summed.
+ * Returns 0, or -EINVAL (empty, negative, unknown unit) or -ERANGE. */
 int parse_timespan(const char *s, uint64_t *ret_usec);
 
 /* Decode %XX escapes (any byte; result must be valid UTF-8 without NUL).
  * Returns a malloc'd string, or NULL with errno = EINVAL / ENOMEM. */
 char *config_unescape(const char *s);
 
-/* Validate a glob for fnmatch(3): brackets must close.  0 or -EINVAL. */
+/* Validate a glob for fnmatch(3) without flags: brackets must close,
+ * [:classes:] must exist, no trailing backslash.  0 or -EINVAL. */
 int glob_validate(const char *glob);
 
 #endif

@@ -482,12 +482,7 @@ int daemon_run_once(const char *path, bool dry_run)
 	r = sd_event_loop(o.event);
 	if (r < 0 || !o.done)
 		goto out;
-	printf("pass %s: %zu secrets (%zu governed), %zu planned, %zu %s, %zu already gone, "
-	       "%zu kept, %zu failed%s%s\n",
-	       pass_outcome_to_string(o.result.outcome), o.result.secrets, o.result.governed,
-	       o.result.planned, o.result.deleted, o.result.dry_run ? "would be deleted" : "deleted",
-	       o.result.already_gone, o.result.kept_changed, o.result.delete_failed,
-	       o.result.failure[0] ? "; " : "", o.result.failure);
+	/* The pass's own log line (on stderr) says what was done. */
 	switch (o.result.outcome) {
 	case PASS_CONVERGED: ret = ONCE_CONVERGED; break;
 	case PASS_CHANGED: ret = ONCE_CHANGED; break;

@@ -19,9 +19,6 @@
 
 #include "util.h"
 
-/* Room for the longest field path we name, e.g.
- * "resources[18446744073709551615].resource_detail.state". */
-#define PATH_MAX_LEN            128
 #define MAX_STATE_BYTES         64
 #define MAX_TIME_BYTES          64
 /* Temporary credentials: AK/SK are 20-40 characters, security tokens a few
@@ -37,37 +34,60 @@
 
 enum { OPTIONAL = false, REQUIRED = true };
 
-static int bad(char **error, const char *fmt, ...) _printf_(2, 3);
+/* Where a value sits in the answer: a chain of member names and array
+ * indices up to the top level (NULL).  It becomes text such as
+ * "resources[3].tags[1].key" only for an error message, so decoding a good
+ * answer formats nothing and no path can be too long for a buffer. */
+struct where {
+	const struct where *up;
+	const char *field;      /* member name; NULL for an array element */
+	size_t index;
+};
 
-/* Set *error (when wanted) and return -EBADMSG, or -ENOMEM when even the
- * message cannot be allocated. */
-static int bad(char **error, const char *fmt, ...)
+#define MEMBER(w, name) ((struct where) { .up = (w), .field = (name) })
+#define ELEMENT(w, i) ((struct where) { .up = (w), .index = (i) })
+
+static void where_print(FILE *f, const struct where *w)
 {
-	va_list ap, aq;
-	char *m;
-	int n;
+	if (!w)
+		return;
+	where_print(f, w->up);
+	if (w->field)
+		fprintf(f, "%s%s", w->up ? "." : "", w->field);
+	else
+		fprintf(f, "[%zu]", w->index);
+}
+
+static int bad(char **error, const struct where *w, const char *fmt, ...) _printf_(3, 4);
+
+/* Set *error to "PATH: message" (or just the message at the top level)
+ * when wanted and return -EBADMSG, or -ENOMEM when even that fails. */
+static int bad(char **error, const struct where *w, const char *fmt, ...)
+{
+	char *m = NULL;
+	size_t size = 0;
+	va_list ap;
+	FILE *f;
+	bool failed;
 
 	if (!error)
 		return -EBADMSG;
-	va_start(ap, fmt);
-	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	m = n < 0 ? NULL : malloc((size_t) n + 1);
-	if (m)
-		vsnprintf(m, (size_t) n + 1, fmt, aq);
-	va_end(aq);
-	va_end(ap);
-	if (!m)
+	f = open_memstream(&m, &size);
+	if (!f)
 		return -ENOMEM;
+	where_print(f, w);
+	if (w)
+		fputs(": ", f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	failed = ferror(f);
+	if (fclose(f) != 0 || failed || !m) {
+		free(m);
+		return -ENOMEM;
+	}
 	*error = m;
 	return -EBADMSG;
-}
-
-/* "PREFIX.FIELD", or just "FIELD" at the top level. */
-static const char *field_path(char buf[static PATH_MAX_LEN], const char *prefix, const char *field)
-{
-	snprintf(buf, PATH_MAX_LEN, "%s%s%s", prefix, *prefix ? "." : "", field);
-	return buf;
 }
 
 /* Parse BODY as a JSON object.  Duplicate member names are refused: which
@@ -86,93 +106,83 @@ static int load_object(const char *body, size_t len, bool quote_input, json_t **
 		if (json_error_code(&e) == json_error_out_of_memory)
 			return -ENOMEM;
 		if (!quote_input)
-			return bad(error, "invalid JSON at line %d, column %d", e.line, e.column);
+			return bad(error, NULL, "invalid JSON at line %d, column %d", e.line, e.column);
 		text = escape_for_log(e.text);
 		if (!text)
 			return -ENOMEM;
-		return bad(error, "invalid JSON at line %d, column %d: %s", e.line, e.column, text);
+		return bad(error, NULL, "invalid JSON at line %d, column %d: %s", e.line, e.column, text);
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return bad(error, "expected a JSON object at the top level");
+		return bad(error, NULL, "expected a JSON object at the top level");
 	}
 	*ret = j;
 	return 0;
 }
 
-/* Member FIELD of OBJ (at PREFIX) as a string of at most MAX bytes.  Absent
- * or null gives *ret = NULL, which is an error when REQUIRED; a REQUIRED
- * string must also be non-empty. */
-static int get_string(json_t *obj, const char *prefix, const char *field, bool required,
+/* Member FIELD of OBJ (at W) as a string of at most MAX bytes.  Absent or
+ * null gives *ret = NULL, which is an error when REQUIRED; a REQUIRED string
+ * must also be non-empty. */
+static int get_string(json_t *obj, const struct where *w, const char *field, bool required,
                       size_t max, const char **ret, char **error)
 {
 	json_t *v = json_object_get(obj, field);
-	char path[PATH_MAX_LEN];
+	struct where fw = MEMBER(w, field);
 	const char *s;
 	size_t len;
 
-	field_path(path, prefix, field);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return bad(error, "%s: missing", path);
+			return bad(error, &fw, "missing");
 		*ret = NULL;
 		return 0;
 	}
 	if (!json_is_string(v))
-		return bad(error, "%s: expected a string", path);
+		return bad(error, &fw, "expected a string");
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (memchr(s, '\0', len))
-		return bad(error, "%s: contains a NUL byte", path);
+		return bad(error, &fw, "contains a NUL byte");
 	if (!utf8_is_valid(s, len))
-		return bad(error, "%s: not valid UTF-8", path);
+		return bad(error, &fw, "not valid UTF-8");
 	if (len > max)
-		return bad(error, "%s: longer than %zu bytes", path, max);
+		return bad(error, &fw, "longer than %zu bytes", max);
 	if (required && len == 0)
-		return bad(error, "%s: must not be empty", path);
+		return bad(error, &fw, "must not be empty");
 	*ret = s;
 	return 0;
 }
 
-/* Member FIELD of OBJ as an object: absent or null gives NULL, an error
- * when REQUIRED. */
-static int get_object(json_t *obj, const char *prefix, const char *field, bool required,
-                      json_t **ret, char **error)
+/* Member FIELD of OBJ as an object (IS_ARRAY false) or an array: absent or
+ * null gives NULL, an error when REQUIRED. */
+static int get_container(json_t *obj, const struct where *w, const char *field, bool is_array,
+                         bool required, json_t **ret, char **error)
 {
 	json_t *v = json_object_get(obj, field);
-	char path[PATH_MAX_LEN];
+	struct where fw = MEMBER(w, field);
 
-	field_path(path, prefix, field);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return bad(error, "%s: missing", path);
+			return bad(error, &fw, "missing");
 		*ret = NULL;
 		return 0;
 	}
-	if (!json_is_object(v))
-		return bad(error, "%s: expected an object", path);
+	if (is_array ? !json_is_array(v) : !json_is_object(v))
+		return bad(error, &fw, is_array ? "expected an array" : "expected an object");
 	*ret = v;
 	return 0;
 }
 
-/* The same for arrays. */
-static int get_array(json_t *obj, const char *prefix, const char *field, bool required,
+static int get_object(json_t *obj, const struct where *w, const char *field, bool required,
+                      json_t **ret, char **error)
+{
+	return get_container(obj, w, field, false, required, ret, error);
+}
+
+static int get_array(json_t *obj, const struct where *w, const char *field, bool required,
                      json_t **ret, char **error)
 {
-	json_t *v = json_object_get(obj, field);
-	char path[PATH_MAX_LEN];
-
-	field_path(path, prefix, field);
-	if (!v || json_is_null(v)) {
-		if (required)
-			return bad(error, "%s: missing", path);
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_array(v))
-		return bad(error, "%s: expected an array", path);
-	*ret = v;
-	return 0;
+	return get_container(obj, w, field, true, required, ret, error);
 }
 
 static int strdup_to(const char *s, char **ret)
@@ -181,30 +191,29 @@ static int strdup_to(const char *s, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-/* Decode an array of {key, value} objects into OUT.  A missing or null
- * value is the empty value; a key may appear only once. */
-static int decode_tag_array(json_t *arr, const char *path, struct tag_list *out, char **error)
+/* Decode an array (at W) of {key, value} objects into OUT.  A missing or
+ * null value is the empty value; a key may appear only once. */
+static int decode_tag_array(json_t *arr, const struct where *w, struct tag_list *out, char **error)
 {
 	json_t *t;
 	size_t i;
 
 	if (json_array_size(arr) > DECODE_MAX_TAGS)
-		return bad(error, "%s: more than %d tags", path, DECODE_MAX_TAGS);
+		return bad(error, w, "more than %d tags", DECODE_MAX_TAGS);
 	json_array_foreach(arr, i, t) {
-		char p[PATH_MAX_LEN];
+		struct where tw = ELEMENT(w, i), kw = MEMBER(&tw, "key");
 		const char *key, *value;
 		int r;
 
-		snprintf(p, sizeof(p), "%s[%zu]", path, i);
 		if (!json_is_object(t))
-			return bad(error, "%s: expected an object", p);
-		if ((r = get_string(t, p, "key", REQUIRED, DECODE_MAX_KEY_BYTES, &key, error)) < 0 ||
-		    (r = get_string(t, p, "value", OPTIONAL, DECODE_MAX_VALUE_BYTES, &value, error)) < 0)
+			return bad(error, &tw, "expected an object");
+		if ((r = get_string(t, &tw, "key", REQUIRED, DECODE_MAX_KEY_BYTES, &key, error)) < 0 ||
+		    (r = get_string(t, &tw, "value", OPTIONAL, DECODE_MAX_VALUE_BYTES, &value, error)) < 0)
 			return r;
 		if (tag_list_find(out, key)) {
 			_cleanup_free_ char *k = escape_for_log(key);
 
-			return k ? bad(error, "%s.key: duplicate tag key \"%s\"", p, k) : -ENOMEM;
+			return k ? bad(error, &kw, "duplicate tag key \"%s\"", k) : -ENOMEM;
 		}
 		if (tag_list_add(out, key, value ? value : "") < 0)
 			return -ENOMEM;
@@ -214,17 +223,40 @@ static int decode_tag_array(json_t *arr, const char *path, struct tag_list *out,
 
 /* Member FIELD of OBJ as a tag array; absent or null is an error only when
  * REQUIRED (otherwise no tags). */
-static int get_tags(json_t *obj, const char *prefix, const char *field, bool required,
+static int get_tags(json_t *obj, const struct where *w, const char *field, bool required,
                     struct tag_list *out, char **error)
 {
-	char path[PATH_MAX_LEN];
+	struct where fw = MEMBER(w, field);
 	json_t *arr;
 	int r;
 
-	r = get_array(obj, prefix, field, required, &arr, error);
+	r = get_array(obj, w, field, required, &arr, error);
 	if (r < 0 || !arr)
 		return r;
-	return decode_tag_array(arr, field_path(path, prefix, field), out, error);
+	return decode_tag_array(arr, &fw, out, error);
+}
+
+/* Member FIELD of OBJ as a secret id.  Ids are UUIDs and become a path
+ * segment of the tag APIs; one that could change the URL's structure even
+ * after percent-encoding ("." and ".." segments, characters some servers
+ * decode or normalise) is refused rather than sent. */
+static int get_id(json_t *obj, const struct where *w, const char *field, const char **ret,
+                  char **error)
+{
+	struct where fw = MEMBER(w, field);
+	const char *id;
+	int r;
+
+	r = get_string(obj, w, field, REQUIRED, DECODE_MAX_ID_BYTES, &id, error);
+	if (r < 0)
+		return r;
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return bad(error, &fw, "not usable in a URL path");
+	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("/\\%?#", *p))
+			return bad(error, &fw, "not usable in a URL path");
+	*ret = id;
+	return 0;
 }
 
 /* Append all secrets of SRC to DST in one step (a single allocation that
@@ -250,33 +282,27 @@ static int observation_move(struct observation *dst, struct observation *src)
 }
 
 /* One resources[] entry of ListResourceInstances. */
-static int decode_resource(json_t *res, const char *path, struct secret *s, char **error)
+static int decode_resource(json_t *res, const struct where *w, struct secret *s, char **error)
 {
+	struct where dw = MEMBER(w, "resource_detail");
 	const char *id, *name, *state = NULL;
 	json_t *detail;
 	int r;
 
 	if (!json_is_object(res))
-		return bad(error, "%s: expected an object", path);
-	if ((r = get_string(res, path, "resource_id", REQUIRED, DECODE_MAX_ID_BYTES, &id, error)) < 0 ||
-	    (r = get_string(res, path, "resource_name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
-	    (r = get_object(res, path, "resource_detail", OPTIONAL, &detail, error)) < 0)
+		return bad(error, w, "expected an object");
+	if ((r = get_id(res, w, "resource_id", &id, error)) < 0 ||
+	    (r = get_string(res, w, "resource_name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = get_object(res, w, "resource_detail", OPTIONAL, &detail, error)) < 0 ||
+	    (detail && (r = get_string(detail, &dw, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0))
 		return r;
-	if (detail) {
-		char dpath[PATH_MAX_LEN];
-
-		field_path(dpath, path, "resource_detail");
-		r = get_string(detail, dpath, "state", OPTIONAL, MAX_STATE_BYTES, &state, error);
-		if (r < 0)
-			return r;
-	}
 	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
 	    strdup_to(state, &s->state) < 0)
 		return -ENOMEM;
 	/* "tags" is always present (an empty array when there are none); an
 	 * answer without it did not tell us the tags. */
-	if ((r = get_tags(res, path, "tags", REQUIRED, &s->tags, error)) < 0 ||
-	    (r = get_tags(res, path, "sys_tags", OPTIONAL, &s->sys_tags, error)) < 0)
+	if ((r = get_tags(res, w, "tags", REQUIRED, &s->tags, error)) < 0 ||
+	    (r = get_tags(res, w, "sys_tags", OPTIONAL, &s->sys_tags, error)) < 0)
 		return r;
 	s->tags_complete = true;
 	return 0;
@@ -284,33 +310,34 @@ static int decode_resource(json_t *res, const char *path, struct secret *s, char
 
 static int decode_total_count(json_t *root, int64_t *ret, char **error)
 {
+	struct where w = MEMBER(NULL, "total_count");
 	json_t *v = json_object_get(root, "total_count");
 
 	if (!v || json_is_null(v))
-		return bad(error, "total_count: missing");
+		return bad(error, &w, "missing");
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return bad(error, "total_count: expected a non-negative integer");
+		return bad(error, &w, "expected a non-negative integer");
 	*ret = (int64_t) json_integer_value(v);
 	return 0;
 }
 
 static int resources_decode(json_t *root, struct observation *tmp, int64_t *total, char **error)
 {
+	struct where w = MEMBER(NULL, "resources");
 	json_t *arr, *res;
 	size_t i;
 	int r;
 
 	if ((r = decode_total_count(root, total, error)) < 0 ||
-	    (r = get_array(root, "", "resources", OPTIONAL, &arr, error)) < 0)
+	    (r = get_array(root, NULL, "resources", OPTIONAL, &arr, error)) < 0)
 		return r;
 	json_array_foreach(arr, i, res) {
-		char path[PATH_MAX_LEN];
+		struct where ew = ELEMENT(&w, i);
 		struct secret *s = observation_add(tmp);
 
 		if (!s)
 			return -ENOMEM;
-		snprintf(path, sizeof(path), "resources[%zu]", i);
-		r = decode_resource(res, path, s, error);
+		r = decode_resource(res, &ew, s, error);
 		if (r < 0)
 			return r;
 	}
@@ -344,16 +371,16 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 	return 0;
 }
 
-static int decode_secret(json_t *sec, const char *path, struct secret *s, char **error)
+static int decode_secret(json_t *sec, const struct where *w, struct secret *s, char **error)
 {
 	const char *id, *name, *state;
 	int r;
 
 	if (!json_is_object(sec))
-		return bad(error, "%s: expected an object", path);
-	if ((r = get_string(sec, path, "id", REQUIRED, DECODE_MAX_ID_BYTES, &id, error)) < 0 ||
-	    (r = get_string(sec, path, "name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
-	    (r = get_string(sec, path, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0)
+		return bad(error, w, "expected an object");
+	if ((r = get_id(sec, w, "id", &id, error)) < 0 ||
+	    (r = get_string(sec, w, "name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = get_string(sec, w, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0)
 		return r;
 	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
 	    strdup_to(state, &s->state) < 0)
@@ -365,23 +392,23 @@ static int decode_secret(json_t *sec, const char *path, struct secret *s, char *
 
 static int secrets_decode(json_t *root, struct observation *tmp, char **error)
 {
+	struct where w = MEMBER(NULL, "secrets");
 	json_t *arr, *sec;
 	size_t i;
 	int r;
 
 	/* Paging stops at an empty page, so a page that does not say what it
 	 * holds must not pass for one. */
-	r = get_array(root, "", "secrets", REQUIRED, &arr, error);
+	r = get_array(root, NULL, "secrets", REQUIRED, &arr, error);
 	if (r < 0)
 		return r;
 	json_array_foreach(arr, i, sec) {
-		char path[PATH_MAX_LEN];
+		struct where ew = ELEMENT(&w, i);
 		struct secret *s = observation_add(tmp);
 
 		if (!s)
 			return -ENOMEM;
-		snprintf(path, sizeof(path), "secrets[%zu]", i);
-		r = decode_secret(sec, path, s, error);
+		r = decode_secret(sec, &ew, s, error);
 		if (r < 0)
 			return r;
 	}
@@ -431,9 +458,9 @@ int decode_secret_tags(const char *body, size_t len, struct tag_list *tags,
 	r = load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
-	r = get_tags(root, "", "tags", REQUIRED, &t, error);
+	r = get_tags(root, NULL, "tags", REQUIRED, &t, error);
 	if (r >= 0)
-		r = get_tags(root, "", "sys_tags", OPTIONAL, &st, error);
+		r = get_tags(root, NULL, "sys_tags", OPTIONAL, &st, error);
 	json_decref(root);
 	if (r < 0) {
 		tag_list_clear(&t);
@@ -578,6 +605,7 @@ int decode_error_body(const char *body, size_t len, char **code, char **message)
 
 int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, char **error)
 {
+	struct where tw = MEMBER(NULL, "token"), ew = MEMBER(&tw, "expires_at");
 	json_t *root, *token;
 	const char *exp;
 	uint64_t t;
@@ -586,10 +614,10 @@ int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, ch
 	r = load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
-	if ((r = get_object(root, "", "token", REQUIRED, &token, error)) >= 0 &&
-	    (r = get_string(token, "token", "expires_at", REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
+	if ((r = get_object(root, NULL, "token", REQUIRED, &token, error)) >= 0 &&
+	    (r = get_string(token, &tw, "expires_at", REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
 		if (parse_iso8601_usec(exp, &t) < 0)
-			r = bad(error, "token.expires_at: not an ISO-8601 UTC time");
+			r = bad(error, &ew, "not an ISO-8601 UTC time");
 		else
 			*expires_at_usec = t;
 	}
@@ -605,18 +633,19 @@ static const char *member_name(json_t *obj, const char *name, const char *alt_na
 
 /* A credential goes into HTTP headers and HMAC keys: printable ASCII only,
  * so that it cannot break a header.  The message never quotes the value. */
-static int get_credential(json_t *obj, const char *prefix, const char *name, const char *alt_name,
-                          size_t max, const char **ret, char **error)
+static int get_credential(json_t *obj, const struct where *w, const char *name,
+                          const char *alt_name, size_t max, const char **ret, char **error)
 {
 	const char *field = member_name(obj, name, alt_name);
+	struct where fw = MEMBER(w, field);
 	int r;
 
-	r = get_string(obj, prefix, field, REQUIRED, max, ret, error);
+	r = get_string(obj, w, field, REQUIRED, max, ret, error);
 	if (r < 0)
 		return r;
 	for (const unsigned char *p = (const unsigned char *) *ret; *p; p++)
 		if (*p <= ' ' || *p >= 0x7f)
-			return bad(error, "%s.%s: not printable ASCII", prefix, field);
+			return bad(error, &fw, "not printable ASCII");
 	return 0;
 }
 
@@ -624,24 +653,25 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
                               uint64_t *expires, char **error)
 {
 	/* The Python SDK also accepts "credentials" and camel-case names. */
-	const char *c = member_name(root, "credential", "credentials"), *exp_name, *exp;
+	struct where cw = MEMBER(NULL, member_name(root, "credential", "credentials")), ew;
+	const char *exp;
 	json_t *cred;
 	int r;
 
-	r = get_object(root, "", c, REQUIRED, &cred, error);
+	r = get_object(root, NULL, cw.field, REQUIRED, &cred, error);
 	if (r < 0)
 		return r;
-	if ((r = get_credential(cred, c, "access", "accessKeyId", MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
-	    (r = get_credential(cred, c, "secret", "secretAccessKey", MAX_SECRET_KEY_BYTES, sk, error)) < 0 ||
-	    (r = get_credential(cred, c, "securitytoken", "securityToken", MAX_TOKEN_BYTES, token,
+	if ((r = get_credential(cred, &cw, "access", "accessKeyId", MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
+	    (r = get_credential(cred, &cw, "secret", "secretAccessKey", MAX_SECRET_KEY_BYTES, sk, error)) < 0 ||
+	    (r = get_credential(cred, &cw, "securitytoken", "securityToken", MAX_TOKEN_BYTES, token,
 	                        error)) < 0)
 		return r;
-	exp_name = member_name(cred, "expires_at", "expiration");
-	r = get_string(cred, c, exp_name, REQUIRED, MAX_TIME_BYTES, &exp, error);
+	ew = MEMBER(&cw, member_name(cred, "expires_at", "expiration"));
+	r = get_string(cred, &cw, ew.field, REQUIRED, MAX_TIME_BYTES, &exp, error);
 	if (r < 0)
 		return r;
 	if (parse_iso8601_usec(exp, expires) < 0)
-		return bad(error, "%s.%s: not an ISO-8601 UTC time", c, exp_name);
+		return bad(error, &ew, "not an ISO-8601 UTC time");
 	return 0;
 }
 

@@ -22,7 +22,10 @@
 #define DECODE_MAX_ID_BYTES     128
 #define DECODE_MAX_TAGS         64      /* per secret; CSMS allows 20 */
 
-/* ListResourceInstances ("filter"): appends one secret per resources[] entry
+/* Secret ids go into URL paths: an id of "." or "..", or with a byte outside
+ * printable ASCII or one of / \ % ? #, makes the answer bad.
+ *
+ * ListResourceInstances ("filter"): appends one secret per resources[] entry
  * (id, name, state from resource_detail.state when present, tags, sys_tags;
  * tags_complete = true).  *total_count gets total_count, *n_resources the
  * number of entries decoded.  A missing "resources" (action=count) decodes
@@ -37,7 +40,8 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 int decode_list_secrets(const char *body, size_t len, struct observation *o,
                         size_t *n_secrets, char **last_name, char **error);
 
-/* ListSecretTags: fills TAGS and SYS_TAGS (cleared first). */
+/* ListSecretTags: fills TAGS and SYS_TAGS (cleared first; both are left
+ * unchanged on error). */
 int decode_secret_tags(const char *body, size_t len, struct tag_list *tags,
                        struct tag_list *sys_tags, char **error);
 

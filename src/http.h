@@ -13,6 +13,10 @@
  * A request's prepare callback runs right before it starts (not when it is
  * queued), so signatures and X-Sdk-Date are fresh however long it waited.
  * TLS peer and host verification are always on.  Connections are reused.
+ * Redirects are not followed, and the URL path is sent as given (no
+ * dot-segment removal), so what was signed is what goes on the wire.
+ * Every request and response body is wiped before it is freed, since some
+ * carry credentials.
  */
 #ifndef CSMS_HTTP_H
 #define CSMS_HTTP_H
@@ -45,12 +49,14 @@ struct http_response {
 	bool body_too_large;    /* the answer exceeded max_body: treat as error */
 	const char *request_id; /* X-Request-Id header or NULL */
 	const char *subject_token; /* X-Subject-Token header (IAM) or NULL */
-	uint64_t retry_after_usec; /* Retry-After (seconds form) or 0 */
+	uint64_t retry_after_usec; /* Retry-After (seconds or HTTP-date) or 0 */
 };
 
-/* Called right before the request starts.  May append headers to *headers
- * (e.g. authentication).  Return < 0 to fail the request without sending
- * it; done is then called with status 0 and curl_code CURLE_ABORTED_BY_CALLBACK. */
+/* Called right before the request starts.  *HEADERS already holds the
+ * call's extra headers and its Content-Type, exactly as they will be sent;
+ * the callback may append more (e.g. authentication).  Return < 0 to fail
+ * the request without sending it; done is then called with status 0 and
+ * curl_code CURLE_ABORTED_BY_CALLBACK. */
 typedef int (*http_prepare_t)(struct http_request *req, const char *method, const char *url,
                               const char *body, size_t body_len,
                               struct curl_slist **headers, void *userdata);
@@ -69,6 +75,10 @@ struct http_call {
 	const char *content_type; /* sent when body != NULL or set explicitly */
 	struct curl_slist *headers; /* extra headers; ownership moves to the request */
 	http_prepare_t prepare; /* may be NULL */
+	bool priority;          /* credential traffic (IAM, metadata): starts ahead
+	                         * of the queue, and neither the rate budget nor
+	                         * http_pause() holds it (it does not go to CSMS);
+	                         * it still counts towards max_parallel */
 	http_done_t done;
 	void *userdata;
 };
@@ -83,7 +93,14 @@ int http_submit(struct http *h, const struct http_call *call);
 /* Drop all queued and in-flight requests without calling their callbacks. */
 void http_cancel_all(struct http *h);
 
-/* Hold new request starts until monotonic time UNTIL_USEC (0 clears). */
+/* Drop the requests submitted with USERDATA, without callbacks (for a module
+ * that goes away while its requests are outstanding).  Safe from callbacks. */
+void http_cancel_for(struct http *h, void *userdata);
+
+sd_event *http_get_event(const struct http *h);
+
+/* Hold new request starts until monotonic time UNTIL_USEC (0 clears).  An
+ * earlier time than the pause in force does not shorten it. */
 void http_pause(struct http *h, uint64_t until_usec);
 
 size_t http_pending(const struct http *h);   /* queued + in flight */
@@ -94,5 +111,18 @@ struct http_stats {
 	uint64_t transport_errors;
 };
 void http_get_stats(const struct http *h, struct http_stats *ret);
+
+/* Pure helpers, exposed for tests. */
+
+/* The earliest monotonic time at which the next paced request may start,
+ * given when the previous one started (LAST_START, 0 = none yet), the rate
+ * (<= 0 or NaN = unlimited) and a pause (0 = none).  A result at or before
+ * now means "now". */
+uint64_t http_next_start_usec(uint64_t last_start, double rate, uint64_t pause_until);
+
+/* Parse a Retry-After value: delta-seconds ("120") or an HTTP-date (relative
+ * to NOW_REALTIME_USEC; a date in the past gives 0).  The result is capped at
+ * one day.  Returns 0 or -EINVAL. */
+int http_parse_retry_after(const char *value, uint64_t now_realtime_usec, uint64_t *ret);
 
 #endif

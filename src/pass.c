@@ -56,6 +56,7 @@ struct pass {
 	bool via_list;                  /* ListSecrets + ListSecretTags */
 	unsigned outstanding;
 	bool observe_failed;
+	bool auth_refused;              /* a 401 that a credential refresh did not cure */
 	int64_t ri_total;
 	size_t ri_page_size;
 	char *list_marker;
@@ -107,6 +108,8 @@ static void note_result_failure(struct pass *p, const char *what, const struct c
 
 	if (r->throttled)
 		p->res.throttled = true;
+	if (r->status == 401)
+		p->auth_refused = true;
 	set_failure(p, "%s: %s", what, csms_result_describe(r, buf, sizeof(buf)));
 }
 
@@ -199,6 +202,11 @@ static void observe_finished(struct pass *p)
 		verify_finished(p);
 		return;
 	}
+	if (p->observe_failed && p->auth_refused)
+		log_event(LOG_ERR, MID_AUTH_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "HTTP_STATUS", "401" }),
+		          "Pass %u: the API refused our credentials (%s); check the credential files "
+		          "(with AK/SK, repeated signature failures lock the key for 5 minutes)",
+		          p->res.number, p->res.failure);
 	if (p->observe_failed) {
 		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
 		          "Pass %u: observation failed, nothing deleted: %s", p->res.number, p->res.failure);
@@ -224,10 +232,13 @@ static void ri_finished(struct pass *p)
 			            p->ri_total, p->target->n);
 		}
 	}
+	/* Fall back to the per-secret APIs when ListResourceInstances is
+	 * refused or inconsistent, starting from nothing: a partial first
+	 * observation must not be mixed into the second.  Not after a 429
+	 * (more requests would make it worse) nor a 401 (with AK/SK every
+	 * further bad signature counts towards the key's lockout). */
 	if (p->observe_failed && p->purpose == OBSERVE_STATE &&
-	    p->cfg->daemon.observe == OBSERVE_AUTO && !p->res.throttled) {
-		/* Fall back to the per-secret APIs, starting from nothing: a
-		 * partial first observation must not be mixed into the second. */
+	    p->cfg->daemon.observe == OBSERVE_AUTO && !p->res.throttled && !p->auth_refused) {
 		log_notice("Pass %u: falling back to ListSecrets + ListSecretTags", p->res.number);
 		p->res.failure[0] = '\0';
 		observe_start(p, p->purpose, true);

@@ -6,6 +6,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,7 +149,6 @@ int plan_compute(const struct config *c, const struct observation *o, struct pla
 	struct plan p = { .n_secrets = o->n };
 	const struct secret **order = NULL;
 	size_t cap = 0;
-	int r = -ENOMEM;
 
 	p.config_path = strdup(str_or_empty(c->path));
 	if (!p.config_path)
@@ -171,8 +171,7 @@ int plan_compute(const struct config *c, const struct observation *o, struct pla
 			p.n_incomplete++;
 			continue;
 		}
-		r = plan_secret(c, section, s, &p, &cap);
-		if (r < 0)
+		if (plan_secret(c, section, s, &p, &cap) < 0)
 			goto fail;
 	}
 	if (p.n > 1)
@@ -198,14 +197,43 @@ const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
 
 enum { COL_SECRET, COL_KEY, COL_VALUE, COL_REASON, COL_RULE, N_COLS };
 
-/* Terminal columns taken by escaped text: one per code point.  (Escaped
- * text is valid UTF-8 without control characters.) */
+/* Whether code point CP is shown two columns wide (East Asian Wide and
+ * Fullwidth, after Markus Kuhn's wcwidth()).  Not wcwidth(3) itself: that
+ * depends on the locale, and the table must line up the same everywhere. */
+static bool codepoint_is_wide(uint32_t cp)
+{
+	return cp >= 0x1100 &&
+	       (cp <= 0x115f || cp == 0x2329 || cp == 0x232a ||
+	        (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
+	        (cp >= 0xac00 && cp <= 0xd7a3) ||
+	        (cp >= 0xf900 && cp <= 0xfaff) ||
+	        (cp >= 0xfe30 && cp <= 0xfe6f) ||
+	        (cp >= 0xff00 && cp <= 0xff60) ||
+	        (cp >= 0xffe0 && cp <= 0xffe6) ||
+	        (cp >= 0x1f300 && cp <= 0x1f64f) ||
+	        (cp >= 0x1f900 && cp <= 0x1f9ff) ||
+	        (cp >= 0x20000 && cp <= 0x3fffd));
+}
+
+/* Terminal columns taken by escaped text, which is valid UTF-8 without
+ * control characters: one per code point, two for wide ones. */
 static size_t text_width(const char *s)
 {
+	const unsigned char *p = (const unsigned char *) s;
 	size_t w = 0;
 
-	for (; *s; s++)
-		w += ((unsigned char) *s & 0xc0) != 0x80;
+	while (*p) {
+		uint32_t cp = *p++;
+
+		if (cp >= 0xc0) {
+			/* Lead byte: keep its payload bits, then add each
+			 * continuation byte's six. */
+			cp &= cp >= 0xf0 ? 0x07 : cp >= 0xe0 ? 0x0f : 0x1f;
+			for (; (*p & 0xc0) == 0x80; p++)
+				cp = (cp << 6) | (*p & 0x3f);
+		}
+		w += codepoint_is_wide(cp) ? 2 : 1;
+	}
 	return w;
 }
 
@@ -277,39 +305,41 @@ static char **table_cells(const struct plan *p)
 	return cells;
 }
 
+static void print_row(FILE *f, const char *const *row, const size_t *width)
+{
+	for (size_t j = 0; j + 1 < N_COLS; j++) {
+		print_padded(f, row[j], width[j]);
+		fputs("  ", f);
+	}
+	fprintf(f, "%s\n", row[N_COLS - 1]);
+}
+
 void plan_print_table(const struct plan *p, FILE *f)
 {
 	static const char *const heads[N_COLS] = { "SECRET", "KEY", "VALUE", "REASON", "RULE" };
 	size_t width[N_COLS];
 	char **cells;
 
-	if (p->n > 0) {
-		cells = table_cells(p);
-		if (!cells) {
-			fputs("(out of memory while formatting the plan)\n", f);
-			return;
-		}
-		for (size_t j = 0; j < N_COLS; j++)
-			width[j] = text_width(heads[j]);
-		for (size_t i = 0; i < p->n * N_COLS; i++) {
-			size_t w = text_width(cells[i]);
-
-			if (w > width[i % N_COLS])
-				width[i % N_COLS] = w;
-		}
-		for (size_t i = 0; i <= p->n; i++) {
-			const char *const *row = i == 0 ? heads : (const char *const *) cells + (i - 1) * N_COLS;
-
-			for (size_t j = 0; j + 1 < N_COLS; j++) {
-				print_padded(f, row[j], width[j]);
-				fputs("  ", f);
-			}
-			fprintf(f, "%s\n", row[N_COLS - 1]);
-		}
-		fputc('\n', f);
-		free_cells(cells, p->n * N_COLS);
+	if (p->n == 0) {
+		print_summary(p, f);
+		return;
 	}
+	cells = table_cells(p);
+	if (!cells) {
+		fputs("(out of memory while formatting the plan)\n", f);
+		return;
+	}
+	for (size_t j = 0; j < N_COLS; j++)
+		width[j] = text_width(heads[j]);
+	for (size_t i = 0; i < p->n * N_COLS; i++)
+		if (text_width(cells[i]) > width[i % N_COLS])
+			width[i % N_COLS] = text_width(cells[i]);
+	print_row(f, heads, width);
+	for (size_t i = 0; i < p->n; i++)
+		print_row(f, (const char *const *) cells + i * N_COLS, width);
+	fputc('\n', f);
 	print_summary(p, f);
+	free_cells(cells, p->n * N_COLS);
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -475,14 +505,30 @@ static int explain_tag(const struct config *c, const struct section *section,
 	return 0;
 }
 
-static int explain_sys_tags(const struct secret *s, FILE *f)
+static int explain_sys_tags(const struct secret *s, size_t width, FILE *f)
 {
 	for (size_t i = 0; i < s->sys_tags.n; i++) {
 		_cleanup_free_ char *text = tag_text(&s->sys_tags.items[i]);
 
 		if (!text)
 			return -ENOMEM;
-		fprintf(f, "  system  %s  in sys_tags; never touched\n", text);
+		fputs("  system  ", f);
+		print_padded(f, text, width);
+		fputs("  in sys_tags; never touched\n", f);
+	}
+	return 0;
+}
+
+/* Widen *WIDTH to the widest "KEY=VALUE" of L, so the verdicts line up. */
+static int tags_width(const struct tag_list *l, size_t *width)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		_cleanup_free_ char *text = tag_text(&l->items[i]);
+
+		if (!text)
+			return -ENOMEM;
+		if (text_width(text) > *width)
+			*width = text_width(text);
 	}
 	return 0;
 }
@@ -495,6 +541,17 @@ static int explain_secret(const struct config *c, const struct secret *s, const 
 	size_t width = 0;
 	int r;
 
+	if (tags_width(&s->tags, &width) < 0 || tags_width(&s->sys_tags, &width) < 0)
+		return -ENOMEM;
+	if (s->tags.n > 0) {
+		tags = calloc(s->tags.n, sizeof(*tags));
+		if (!tags)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->tags.n; i++)
+			tags[i] = &s->tags.items[i];
+		qsort(tags, s->tags.n, sizeof(*tags), tag_ptr_cmp);
+	}
+
 	r = explain_header(section, s, path, f);
 	if (r < 0)
 		return r;
@@ -502,27 +559,12 @@ static int explain_secret(const struct config *c, const struct secret *s, const 
 		fprintf(f, "  skipped: %s\n", skip);
 	if (s->tags.n == 0)
 		fputs("  (no tags)\n", f);
-	else {
-		tags = calloc(s->tags.n, sizeof(*tags));
-		if (!tags)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->tags.n; i++) {
-			_cleanup_free_ char *text = tag_text(&s->tags.items[i]);
-
-			if (!text)
-				return -ENOMEM;
-			tags[i] = &s->tags.items[i];
-			if (text_width(text) > width)
-				width = text_width(text);
-		}
-		qsort(tags, s->tags.n, sizeof(*tags), tag_ptr_cmp);
-		for (size_t i = 0; i < s->tags.n; i++) {
-			r = explain_tag(c, section, s, tags[i], skip != NULL, path, width, f);
-			if (r < 0)
-				return r;
-		}
+	for (size_t i = 0; i < s->tags.n; i++) {
+		r = explain_tag(c, section, s, tags[i], skip != NULL, path, width, f);
+		if (r < 0)
+			return r;
 	}
-	return explain_sys_tags(s, f);
+	return explain_sys_tags(s, width, f);
 }
 
 int plan_explain(const struct config *c, const struct observation *o, const char *name, FILE *f)

@@ -7,16 +7,42 @@
 #include "policy.h"
 
 #include <fnmatch.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
+/* Tag keys and values are UTF-8 whatever locale the daemon runs in (systemd
+ * starts services in the C locale), and '?' or "[...]" must match one
+ * character, not one byte of it.  So globs are matched in C.UTF-8, built
+ * into glibc since 2.35; where it is missing, in the process's locale.  The
+ * locale is made once and kept for the life of the process. */
+static locale_t utf8_locale(void)
+{
+	static locale_t loc;
+	static bool tried;
+
+	if (!tried) {
+		tried = true;
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+	}
+	return loc;
+}
+
 static bool glob_matches(const char *glob, const char *s)
 {
+	locale_t loc = utf8_locale(), old = (locale_t) 0;
+	int r;
+
+	if (loc)
+		old = uselocale(loc);
 	/* No flags: '*' also matches '/' and a leading '.', because tag keys
 	 * and values are flat strings, not paths. */
-	return fnmatch(glob, s, 0) == 0;
+	r = fnmatch(glob, s, 0);
+	if (loc)
+		uselocale(old);
+	return r == 0;
 }
 
 bool policy_is_system_key(const struct secret *secret, const char *key)

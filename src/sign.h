@@ -10,7 +10,8 @@
  * Canonicalisation follows the Python SDK: each path segment and each query
  * name/value is percent-decoded and re-encoded (every byte outside
  * A-Z a-z 0-9 - _ . ~ as upper-case %XX), so an already encoded wire path
- * is encoded exactly once; a '/' is appended to the URI when missing.
+ * is encoded exactly once; a '/' is appended to the URI when missing.  In a
+ * query a '+' is read as a space, as server-side form decoders read it.
  */
 #ifndef CSMS_SIGN_H
 #define CSMS_SIGN_H
@@ -41,20 +42,25 @@ struct sign_request {
  * curl_easy_escape.  Returns malloc'd text or NULL (ENOMEM). */
 char *uri_escape(const char *s);
 
-/* Canonical forms; each returns 0 and malloc'd text, or a negative errno. */
+/* Canonical forms; each returns 0 and malloc'd text, or a negative errno
+ * (sign_canonical_request: -EINVAL for a method that is not letters, a
+ * header name that is not a token or a value with CR/LF). */
 int sign_canonical_uri(const char *wire_path, char **ret);
 int sign_canonical_query(const char *wire_query, char **ret);
 int sign_canonical_request(const struct sign_request *r, char **ret);
 
 /* "SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;b, Signature=HEX".
- * Returns 0 and malloc'd text, or -EINVAL (no X-Sdk-Date) / -ENOMEM. */
+ * Returns 0 and malloc'd text, or -EINVAL (no X-Sdk-Date, an AK with
+ * blanks, commas or control characters, an empty SK, or a header refused as
+ * above) / -ENOMEM. */
 int sign_authorization(const struct sign_request *r, const char *ak, const char *sk,
                        char **ret);
 
 /* Format T as YYYYMMDDTHHMMSSZ (UTC) into BUF (at least 17 bytes). */
 void sign_format_date(time_t t, char buf[static 17]);
 
-/* Lower-case hex SHA-256 of DATA into OUT (65 bytes). */
+/* Lower-case hex SHA-256 of DATA into OUT (65 bytes); "" if libcrypto
+ * cannot allocate its context. */
 void sha256_hex(const void *data, size_t len, char out[static 65]);
 
 #endif

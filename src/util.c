@@ -55,6 +55,7 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec)
 		{ "s", USEC_PER_SEC },
 		{ "ms", USEC_PER_MSEC },
 	};
+	bool long_span = usec >= 60 * USEC_PER_SEC;
 	size_t off = 0;
 
 	if (size == 0)
@@ -64,18 +65,20 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec)
 		snprintf(buf, size, "%" PRIu64 "us", usec);
 		return buf;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(units) && usec >= USEC_PER_MSEC; i++) {
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
 		uint64_t n = usec / units[i].usec;
 		int w;
 
+		/* Milliseconds are noise next to minutes. */
+		if (units[i].usec == USEC_PER_MSEC && long_span)
+			break;
 		if (n == 0)
 			continue;
-		/* Milliseconds only matter for spans under a minute. */
-		if (units[i].usec == USEC_PER_MSEC && off > 0 && buf[0] && strstr(buf, "min"))
-			break;
 		w = snprintf(buf + off, size - off, "%s%" PRIu64 "%s", off ? " " : "", n, units[i].unit);
-		if (w < 0 || (size_t) w >= size - off)
+		if (w < 0 || (size_t) w >= size - off) {
+			buf[off] = '\0';       /* drop a part that did not fit */
 			break;
+		}
 		off += (size_t) w;
 		usec -= n * units[i].usec;
 	}

@@ -56,5 +56,6 @@ import json, sys, urllib.request
 state = json.load(urllib.request.urlopen(sys.argv[1] + "/_emulator/state"))
 for d in state["deleted"]:
     print(f"  {d['secret_name']:<16} {d['key']}={d['value']}")
-print(f"  {len(state['deleted'])} tags deleted; requests by API: {state['counts']}")
+counts = ", ".join(f"{k} {v}" for k, v in sorted(state["counts"].items()) if v)
+print(f"  {len(state['deleted'])} tags deleted; requests by API: {counts}")
 PY

@@ -40,11 +40,23 @@ class Emulator:
         self.proc.wait(timeout=10)
 
 
+DAEMON_DEFAULTS = {"request_timeout": "2s", "max_parallel_requests": "4",
+                   "max_requests_per_second": "0", "max_deletes_per_pass": "100"}
+
+
 def write_config(work, emu, method="aksk", extra=""):
-    creds = os.path.join(work, "credentials")
+    """The example policy pointed at EMU.  EXTRA holds "key = value" lines
+    for [daemon]; they replace the defaults above (a key given twice is a
+    config error)."""
     auth = {"aksk": "access_key_file = csms-ak\nsecret_key_file = csms-sk",
             "password": "user = demo\ndomain = demo-domain\npassword_file = csms-password",
             "token": "token_file = csms-token", "ecs": ""}[method]
+    daemon = dict(DAEMON_DEFAULTS)
+    for line in extra.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            daemon[k.strip()] = v.strip()
+    daemon_lines = "\n".join(f"{k} = {v}" for k, v in daemon.items())
     path = os.path.join(work, "csms-tagd.conf")
     with open(path, "w") as f:
         f.write(f"""[csms]
@@ -59,11 +71,7 @@ method = {method}
 {auth}
 
 [daemon]
-request_timeout = 2s
-max_parallel_requests = 4
-max_requests_per_second = 0
-max_deletes_per_pass = 100
-{extra}
+{daemon_lines}
 
 {POLICY}
 """)

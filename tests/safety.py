@@ -77,7 +77,7 @@ def ha_pair(work, emu, creds):
 
 
 HOSTILE = [
-    ("app-" + "x" * 300, "long name"),
+    ("app-" + "x" * 240, "long name"),
     ("app-ctl\x1b[31mred\nnewline", "control characters"),
     ("app-../../etc", "dot-dot"),
     ("app-%2F%00", "percent"),
@@ -86,7 +86,7 @@ HOSTILE = [
 
 
 def hostile_names(work, emu, creds):
-    secrets = [{"id": "hostile/../%d?x#y" % i, "name": name, "state": "ENABLED",
+    secrets = [{"id": "22222222-2222-4222-8222-%012d" % i, "name": name, "state": "ENABLED",
                 "tags": {"temp-h": "1", "keep": "yes"}, "sys_tags": {}}
                for i, (name, _) in enumerate(HOSTILE)]
     emu.post("/_emulator/secrets", {"secrets": secrets})
@@ -99,6 +99,19 @@ def hostile_names(work, emu, creds):
     left = {s["name"]: s["tags"] for s in st["secrets"]}
     for name, what in HOSTILE:
         check("keep" in left.get(name, {}), f"hostile names ({what}): allowed tag kept")
+        check("temp-h" not in left.get(name, {}), f"hostile names ({what}): stray tag deleted")
+    # An id that would change a URL's structure, or a name past any sane
+    # size, makes the answer unreadable: the pass fails closed.
+    for what, bad in (("id with ../ and ?#", {"id": "x/../../v1?y#z", "name": "app-evil"}),
+                      ("oversized name", {"id": "33333333-3333-4333-8333-333333333333",
+                                          "name": "app-" + "y" * 5000})):
+        emu.post("/_emulator/tags", {"secret": "app-web", "set": {"temp-new": "1"}})
+        emu.post("/_emulator/secrets", {"secrets": [dict(bad, state="ENABLED", tags={"temp-h": "1"})]})
+        before = len(emu.get("/_emulator/state")["deleted"])
+        rc = run_once(work, conf, creds)
+        check(rc == 1, f"{what}: the pass fails closed (exit {rc})")
+        check(len(emu.get("/_emulator/state")["deleted"]) == before, f"{what}: nothing deleted")
+        emu.post("/_emulator/secrets", {"delete": [bad["name"]]})
 
 
 def bad_credentials(work, emu, creds):

@@ -47,6 +47,15 @@ static inline void check_text(const char *s, size_t max, bool non_empty)
 	CHECK(utf8_is_valid(s, strlen(s)));
 }
 
+/* A secret id: bounded, and a path segment that percent-encoding cannot
+ * turn into a structural part of the URL. */
+static inline void check_id(const char *s, size_t max)
+{
+	check_text(s, max, true);
+	CHECK(strcmp(s, ".") != 0 && strcmp(s, "..") != 0);
+	CHECK(!strpbrk(s, "/\\%?# "));
+}
+
 /* Text for a log line: valid UTF-8 without control characters. */
 static inline void check_loggable(const char *s)
 {

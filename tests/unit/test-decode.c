@@ -203,6 +203,13 @@ static const struct bad_case bad_resources[] = {
 	{ R1("{\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: missing" },
 	{ R1("{\"resource_id\":5,\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: expected a string" },
 	{ R1("{\"resource_id\":\"\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: must not be empty" },
+	{ R1("{\"resource_id\":\"..\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\".\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\"../x\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\"a%2Fb\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\"a b\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\"a?b\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
+	{ R1("{\"resource_id\":\"\\u00e9\",\"resource_name\":\"n\",\"tags\":[]}"), "resources[0].resource_id: not usable in a URL path" },
 	{ R1("{\"resource_id\":\"i\",\"tags\":[]}"), "resources[0].resource_name: missing" },
 	{ R1("{\"resource_id\":\"i\",\"resource_name\":[],\"tags\":[]}"), "resources[0].resource_name: expected a string" },
 	{ R1("{\"resource_id\":\"i\",\"resource_name\":\"\",\"tags\":[]}"), "resources[0].resource_name: must not be empty" },
@@ -373,6 +380,8 @@ static const struct bad_case bad_secrets[] = {
 	{ "{\"secrets\": [1]}", "secrets[0]: expected an object" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":\"a\"},{\"name\":\"b\"}]}", "secrets[1].id: missing" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":7}]}", "secrets[0].name: expected a string" },
+	{ "{\"secrets\": [{\"id\":\"..\",\"name\":\"a\"}]}", "secrets[0].id: not usable in a URL path" },
+	{ "{\"secrets\": [{\"id\":\"a\\\\b\",\"name\":\"a\"}]}", "secrets[0].id: not usable in a URL path" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":\"\"}]}", "secrets[0].name: must not be empty" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":\"a\",\"state\":false}]}", "secrets[0].state: expected a string" },
 };
@@ -722,7 +731,7 @@ static void test_iso8601_bad(void **state)
 		"2020-01-32T00:00:00Z", "2021-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
 		"2020-04-31T00:00:00Z", "2020-01-04T24:00:00Z", "2020-01-04T09:60:00Z",
 		"2020-01-04T09:05:60Z", "1969-12-31T23:59:59Z", "2020-01-04T09:05:22.1.2Z",
-		"2020-01-04T09:05:2aZ", "\xef\xbc\x92""020-01-04T09:05:22Z",
+		"2020-01-04T09:05:2aZ", ("\xef\xbc\x92" "020-01-04T09:05:22Z"),
 	};
 	uint64_t t = 77;
 

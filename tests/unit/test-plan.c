@@ -308,6 +308,29 @@ static void test_table(void **state)
 	config_free(c);
 }
 
+/* Wide (CJK) characters take two terminal columns; the table pads by
+ * columns, not bytes or code points. */
+static void test_table_wide_text(void **state)
+{
+	struct config *c = load(governance);
+	struct observation o = {};
+	struct plan p = {};
+	char *out;
+
+	add(&o, "id-1", "app-1", "ENABLED", true,
+	    "temp-\xe8\xb4\x9f\xe8\xb4\xa3", "\xe5\xbc\xa0", "temp-abcd", "x", "temp-e", "\xc3\xa9", NULL);
+	assert_int_equal(plan_compute(c, &o, &p), 0);
+	out = table_of(&p);
+	assert_non_null(strstr(out, "SECRET  KEY        VALUE  REASON     RULE\n"));
+	assert_non_null(strstr(out, "app-1   temp-abcd  x      forbidden  plan.conf:11\n"));
+	assert_non_null(strstr(out, "app-1   temp-e     \xc3\xa9      forbidden  plan.conf:11\n"));
+	assert_non_null(strstr(out, "app-1   temp-\xe8\xb4\x9f\xe8\xb4\xa3  \xe5\xbc\xa0     forbidden  plan.conf:11\n"));
+	free(out);
+	plan_clear(&p);
+	observation_clear(&o);
+	config_free(c);
+}
+
 static void test_table_escapes_hostile_text(void **state)
 {
 	struct config *c = load(governance);
@@ -510,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_plan_deterministic),
 		cmocka_unit_test(test_plan_empty),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_wide_text),
 		cmocka_unit_test(test_table_escapes_hostile_text),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_explain),

@@ -450,6 +450,7 @@ static void test_authorization_refusals(void **state)
 {
 	static const struct sign_header no_date[] = { H("Host", "example.com") };
 	static const struct sign_header empty_date[] = { H("X-Sdk-Date", " ") };
+	static const struct sign_header lower[] = { H("x-sdk-date", "20060102T150405Z") };
 	struct sign_request r = { .method = "GET", .path = "/", .headers = no_date, .n_headers = 1 };
 	char *auth = NULL;
 
@@ -465,7 +466,6 @@ static void test_authorization_refusals(void **state)
 	assert_int_equal(sign_authorization(&r, "AK", NULL, &auth), -EINVAL);
 	assert_null(auth);
 	/* Header names are matched case-insensitively. */
-	static const struct sign_header lower[] = { H("x-sdk-date", "20060102T150405Z") };
 	r.headers = lower;
 	r.query = "limit=1";
 	r.path = "/path";

@@ -1,0 +1,142 @@
+"""emu_faults.py - switchable faults (POST /_emulator/faults).
+
+A rule applies to requests of one API (or "*") that passed authentication.
+Of those, it skips the first `after`, then fires with probability `rate`,
+at most `count` times.  Per request the first firing rule of a response
+kind decides the answer; every firing "mutate" rule changes the state right
+after the answer is computed and before it is sent (so the answer shows the
+old state, and any request the client sends next sees the new one).  Kinds:
+  status                answer STATUS with an error body instead of serving;
+  reset                 serve, then send headers and half the body and reset
+                        the connection (RST);
+  truncate              serve, then send headers and half the body and close
+                        (curl: partial file);
+  invalid_json          serve, then answer 200 with a cut JSON body;
+  slow                  sleep delay_ms, then serve;
+  total_count_mismatch  ListResourceInstances only: total_count + delta;
+  mutate                apply ops after serving.
+"""
+import random
+import threading
+
+KINDS = ("status", "reset", "truncate", "invalid_json", "slow", "total_count_mismatch", "mutate")
+OPS = {"delete_secret": ("secret",), "set_tag": ("secret", "key", "value"),
+       "remove_tag": ("secret", "key")}
+FIELDS = {"api", "kind", "status", "error_code", "error_msg", "retry_after", "delay_ms", "rate",
+          "after", "count", "ops", "delta"}
+RI = "ListResourceInstances"
+
+
+def _number(rule, name, default, lo, hi, integer=False):
+    v = rule.get(name, default)
+    if v is None and default is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and v != int(v)):
+        raise ValueError("%s: expected a%s number" % (name, "n integer" if integer else ""))
+    if not lo <= v <= hi:
+        raise ValueError("%s: out of range %s..%s" % (name, lo, hi))
+    return int(v) if integer else float(v)
+
+
+def _ops(rule):
+    ops = rule.get("ops")
+    if not isinstance(ops, list) or not ops:
+        raise ValueError("mutate: ops must be a non-empty list")
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") not in OPS:
+            raise ValueError("ops: op must be one of %s" % ", ".join(OPS))
+        for field in OPS[op["op"]]:
+            if not isinstance(op.get(field), str):
+                raise ValueError("ops: %s needs a string %r" % (op["op"], field))
+    return [dict(op) for op in ops]
+
+
+class Rule:
+    def __init__(self, obj):
+        if not isinstance(obj, dict):
+            raise ValueError("a rule must be an object")
+        unknown = set(obj) - FIELDS
+        if unknown:
+            raise ValueError("unknown rule field(s): %s" % ", ".join(sorted(unknown)))
+        self.api = obj.get("api", "*")
+        self.kind = obj.get("kind")
+        if not isinstance(self.api, str) or not self.api:
+            raise ValueError("api must be an API name or \"*\"")
+        if self.kind not in KINDS:
+            raise ValueError("kind must be one of %s" % ", ".join(KINDS))
+        self.status = _number(obj, "status", 500, 100, 599, integer=True)
+        self.error_code = obj.get("error_code")
+        self.error_msg = obj.get("error_msg")
+        for name in ("error_code", "error_msg"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                raise ValueError("%s must be a string" % name)
+        self.retry_after = _number(obj, "retry_after", None, 0, 86400, integer=True)
+        self.delay_ms = _number(obj, "delay_ms", 1000, 0, 600000)
+        self.rate = _number(obj, "rate", 1.0, 0.0, 1.0)
+        self.after = _number(obj, "after", 0, 0, 1 << 31, integer=True)
+        self.count = _number(obj, "count", None, 0, 1 << 31, integer=True)
+        self.delta = _number(obj, "delta", 3, 1, 1 << 20, integer=True)
+        self.ops = _ops(obj) if self.kind == "mutate" else []
+        self.source = dict(obj)
+        self.matched = 0
+        self.applied = 0
+
+    def matches(self, api):
+        if self.kind == "total_count_mismatch" and api != RI:
+            return False
+        return self.api == "*" or self.api == api
+
+    def as_dict(self):
+        d = dict(self.source)
+        d["matched"] = self.matched
+        d["applied"] = self.applied
+        return d
+
+
+class Faults:
+    def __init__(self, seed=None):
+        self.lock = threading.Lock()
+        self.rng = random.Random(seed)
+        self.rules = []
+        self.injected = 0
+
+    def replace(self, rules):
+        """New rule list (all or nothing).  Raises ValueError."""
+        if not isinstance(rules, list):
+            raise ValueError("rules must be a list")
+        parsed = [Rule(r) for r in rules]
+        with self.lock:
+            self.rules = parsed
+
+    def reset(self):
+        with self.lock:
+            self.rules = []
+            self.injected = 0
+
+    def describe(self):
+        with self.lock:
+            return [r.as_dict() for r in self.rules]
+
+    def pick(self, api):
+        """(the rule deciding the answer or None, [firing mutate rules])."""
+        if not self.rules:
+            return None, []
+        chosen, mutates = None, []
+        with self.lock:
+            for r in self.rules:
+                if not r.matches(api):
+                    continue
+                r.matched += 1
+                if r.kind != "mutate" and chosen is not None:
+                    continue
+                if r.matched <= r.after or (r.count is not None and r.applied >= r.count):
+                    continue
+                if r.rate < 1.0 and self.rng.random() >= r.rate:
+                    continue
+                r.applied += 1
+                self.injected += 1
+                if r.kind == "mutate":
+                    mutates.append(r)
+                else:
+                    chosen = r
+        return chosen, mutates

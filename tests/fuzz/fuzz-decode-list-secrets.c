@@ -1,0 +1,44 @@
+/* fuzz-decode-list-secrets.c - decode_list_secrets() on arbitrary bytes. */
+#include <errno.h>
+
+#include "decode.h"
+#include "fuzz-util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct observation o;
+	size_t n = SIZE_MAX;
+	char *last = NULL, *err = NULL;
+	int r;
+
+	observation_seed(&o);
+	r = decode_list_secrets((const char *) data, size, &o, &n, &last, &err);
+	check_seed_intact(&o);
+	if (r == 0) {
+		CHECK(!err);
+		CHECK(o.n == 1 + n);
+		for (size_t i = 1; i < o.n; i++) {
+			const struct secret *s = &o.secrets[i];
+
+			check_id(s->id, DECODE_MAX_ID_BYTES);
+			check_text(s->name, DECODE_MAX_NAME_BYTES, true);
+			check_text(s->state, 64, false);
+			/* ListSecrets carries no tags. */
+			CHECK(!s->tags_complete && s->tags.n == 0 && s->sys_tags.n == 0);
+		}
+		/* The marker for the next page is the last name of this one. */
+		if (n == 0)
+			CHECK(!last);
+		else
+			CHECK(last && strcmp(last, o.secrets[o.n - 1].name) == 0);
+	} else {
+		CHECK(r == -EBADMSG || r == -ENOMEM);
+		CHECK(o.n == 1 && n == SIZE_MAX && !last);
+		if (r == -EBADMSG)
+			check_loggable(err);
+	}
+	free(last);
+	free(err);
+	observation_clear(&o);
+	return 0;
+}

@@ -1,0 +1,472 @@
+#!/bin/bash
+# systemd-nspawn.sh - csms-tagd under a real systemd.
+#
+# Boots systemd as PID 1 in a throw-away systemd-nspawn container on an
+# overlay of the host's root (docs: systemd-testing.md), installs the built
+# daemon, the shipped units, the catalog and the CSMS emulator in it, and
+# checks what an operator relies on:
+#   - the template unit csms-tagd@.service runs an instance in dry-run mode:
+#     would-delete records, nothing deleted;
+#   - "systemctl start csms-tagd" returns once the daemon is READY, as a
+#     dynamic user, with its AK/SK from LoadCredential=; StatusText reports
+#     the first pass; the stray tags are deleted, and the journal holds one
+#     record per deletion with the documented fields, which journalctl -x
+#     explains from the catalog;
+#   - "systemctl reload" with a good config applies the new policy, with a
+#     bad one keeps the old one and logs the rejection;
+#   - the test wedge (CSMS_TAGD_TEST_HOOKS=1, SIGUSR2) makes systemd's
+#     watchdog kill and restart it: NRestarts grows, UNIT_RESULT=watchdog;
+#   - "systemctl stop" is quick and clean (exit 0, STOPPING logged).
+# Test drop-in, only for what cannot be the shipped value: a short start
+# timeout and watchdog, a short restart delay, the test-hook variable.
+#
+# Everything lives in a private mount namespace and a mktemp directory, and is
+# torn down on every exit, failures included.  Skips (77) only when not root
+# or systemd-nspawn is missing.
+#
+# Environment (as automake's check sets it): CSMS_TAGD, top_srcdir,
+# top_builddir, PYTHON3.
+
+set -u
+
+if [ -z "${CSMS_NSPAWN_INNER:-}" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP: needs root" >&2
+		exit 77
+	fi
+	if ! command -v systemd-nspawn >/dev/null 2>&1; then
+		echo "SKIP: systemd-nspawn not installed (Debian package systemd-container)" >&2
+		exit 77
+	fi
+	# The mounts below vanish with this namespace, whatever happens.
+	CSMS_NSPAWN_INNER=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
+	echo "FAIL: cannot unshare the mount namespace" >&2
+	exit 1
+fi
+
+. "${top_srcdir:?}/tests/lib.sh"
+
+: "${CSMS_TAGD:?}"
+PYTHON3=${PYTHON3:-python3}
+NSPAWN_DIR="$top_srcdir/tests/nspawn"
+EMULATOR_DIR="$top_srcdir/tests/emulator"
+EMU_PORT=18080                  # in the guest's own network namespace
+AK=NSPAWNTESTAK0000000          # as in tests/nspawn/seed.json
+SK=nspawnTestSecretKey000000000000000000
+MID_TAG_DELETED=51fcce5dc3b540f0a089a1b99b0067a4
+MID_TAG_WOULD_DELETE=c96af8b4e9c2415b9bb823867c5f04ec
+MID_CONFIG_RELOADED=1d965a202c734d279c80460f264fe83e
+MID_CONFIG_REJECTED=f5c7099c1f8b4975af08ae2b065d75c6
+MID_DAEMON_STOPPING=7ae73aeee47d45a6936e87672169bbfe
+MID_UNIT_FAILURE_RESULT=d9b373ed55a64feb8242e02dbe79a49c   # systemd's
+
+MACHINE="csms-tagd-test-$$"
+CGROUPS="/sys/fs/cgroup/unified/$MACHINE /sys/fs/cgroup/systemd/$MACHINE"
+T="$tmpdir/t"                   # a tmpfs: overlay upper and work dirs
+ROOT="$T/root"                  # the guest's root
+NSPAWN_PID=
+GUEST=                          # the guest's PID 1, as seen from here
+started=$(date +%s)
+started_ms=$(($(date +%s%N) / 1000000))
+
+# --- helpers -------------------------------------------------------------------
+
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# wait_until SECONDS WHAT CMD...: poll CMD until it succeeds, or fail.
+wait_until() {
+	local deadline=$(($(now_ms) + $1 * 1000)) what=$2
+	shift 2
+	until "$@"; do
+		[ "$(now_ms)" -lt "$deadline" ] || fail "timed out waiting for $what"
+		sleep 0.1
+	done
+}
+
+# g CMD...: run CMD in the guest (all its namespaces), never for long.  The
+# time limit applies inside: nsenter forks into the guest's PID namespace, and
+# killing nsenter would leave its child there as an unreaped zombie that
+# stalls the guest's shutdown.
+g() {
+	nsenter --target "$GUEST" --all -- timeout 30 "$@"
+}
+
+prop() {
+	g systemctl show -P "$2" "$1"
+}
+
+prop_is() {
+	[ "$(prop "$1" "$2")" = "$3" ]
+}
+
+prop_matches() {
+	[[ "$(prop "$1" "$2")" =~ $3 ]]
+}
+
+# journal UNIT [MATCH...]: the unit's journal records as JSON lines.
+journal() {
+	local unit=$1
+	shift
+	g journalctl -q --no-pager -o json -u "$unit" "$@"
+}
+
+journal_count_is() {
+	local n=$1
+	shift
+	[ "$(journal "$@" | grep -c .)" -eq "$n" ]
+}
+
+# The emulator's control API, reached from the guest's network namespace.
+emulator_state() {
+	timeout 10 nsenter --target "$GUEST" --net -- "$PYTHON3" -c '
+import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+		"http://127.0.0.1:$EMU_PORT/_emulator/state"
+}
+
+emulator_deleted() {
+	emulator_state | "$PYTHON3" "$NSPAWN_DIR/check.py" deleted
+}
+
+deleted_count_is() {
+	[ "$(emulator_deleted | grep -c .)" -eq "$1" ]
+}
+
+# sig UNIT SIGNAL: signal the unit's main process, as an operator would.
+sig() {
+	g systemctl kill --kill-who=main -s "$2" "$1" || fail "cannot send $2 to $1"
+}
+
+check() {
+	checks=$((checks + 1))
+	echo "ok: $* [$((($(now_ms) - started_ms) / 100))ds]"
+}
+
+# --- teardown, on every exit -----------------------------------------------------
+
+diagnostics() {
+	echo "--- guest diagnostics" >&2
+	g systemctl --no-pager status 'csms-tagd*' csms-emulator.service >&2 2>&1
+	g journalctl -q --no-pager -n 60 -u 'csms-tagd*' -u csms-emulator.service >&2 2>&1
+	[ -f "$ROOT/var/lib/csms-emulator/log" ] && tail -n 20 "$ROOT/var/lib/csms-emulator/log" >&2
+	[ -f "$tmpdir/console" ] && tail -n 20 "$tmpdir/console" >&2
+}
+
+stop_guest() {
+	local cg deadline
+	[ -n "$NSPAWN_PID" ] || return 0
+	if kill -0 "$NSPAWN_PID" 2>/dev/null && [ -n "$GUEST" ]; then
+		nsenter --target "$GUEST" --all -- timeout 5 systemctl poweroff --no-block >/dev/null 2>&1
+		deadline=$(($(now_ms) + 10000))
+		while kill -0 "$NSPAWN_PID" 2>/dev/null && [ "$(now_ms)" -lt "$deadline" ]; do
+			sleep 0.1
+		done
+	fi
+	if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+		echo "guest did not power off: killing it" >&2
+		for cg in $CGROUPS; do
+			[ -e "$cg/cgroup.kill" ] && echo 1 >"$cg/cgroup.kill"
+		done
+		kill -KILL "$NSPAWN_PID" ${GUEST:+"$GUEST"} 2>/dev/null
+	fi
+	wait "$NSPAWN_PID" 2>/dev/null
+	NSPAWN_PID=
+}
+
+teardown() {
+	local rc=$? cg
+	trap - EXIT INT TERM HUP
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$GUEST" ] && kill -0 "$GUEST" 2>/dev/null; then
+		diagnostics
+	fi
+	stop_guest
+	for cg in $CGROUPS; do
+		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ -d "$cg" ] && echo "warning: cgroup $cg left behind" >&2
+	done
+	mountpoint -q "$ROOT" && umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null
+	mountpoint -q "$T" && umount "$T" 2>/dev/null || umount -l "$T" 2>/dev/null
+	rm -rf --one-file-system "$tmpdir"
+	exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 1' INT TERM HUP
+
+# --- preflight -------------------------------------------------------------------
+
+[ -x "$CSMS_TAGD" ] || fail "CSMS_TAGD=$CSMS_TAGD is not an executable"
+[ -f "$EMULATOR_DIR/csms-emulator.py" ] || fail "no emulator at $EMULATOR_DIR"
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+	fail "the kernel has no overlay file system"
+# The interpreter itself, not a wrapper such as a pyenv shim: the guest runs it.
+PY=$("$PYTHON3" -c 'import sys; print(sys.executable)') || fail "cannot run $PYTHON3"
+
+# The shipped units as the build generated them, else rendered from the templates.
+unit_source() {
+	if [ -n "${top_builddir:-}" ] && [ -f "$top_builddir/systemd/$1" ]; then
+		cat "$top_builddir/systemd/$1"
+	else
+		sed 's|@sbindir@|/usr/local/sbin|g' "$top_srcdir/systemd/$1.in"
+	fi
+}
+
+# --- the guest's root -----------------------------------------------------------
+
+mount -t tmpfs -o mode=0755 tmpfs /run || fail "cannot mount a tmpfs on /run"
+mkdir -p "$T" && mount -t tmpfs -o mode=0755 tmpfs "$T" || fail "cannot mount a tmpfs"
+mkdir "$T/upper" "$T/work" "$ROOT"
+mount -t overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" overlay "$ROOT" ||
+	fail "cannot mount the overlay"
+[ -x "$ROOT$PY" ] || fail "$PY is not visible in the guest (not on the root file system)"
+
+# No host service may start in the guest: an empty /etc/systemd/system.
+rm -rf "$ROOT/etc/systemd/system"
+mkdir -p "$ROOT/etc/systemd/system"
+"$PYTHON3" -c 'import uuid; print(uuid.uuid4().hex)' >"$ROOT/etc/machine-id"
+: >"$ROOT/etc/fstab"
+
+unit_source csms-tagd.service >"$ROOT/etc/systemd/system/csms-tagd.service"
+unit_source csms-tagd@.service >"$ROOT/etc/systemd/system/csms-tagd@.service"
+exe=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$ROOT/etc/systemd/system/csms-tagd.service")
+[ -n "$exe" ] || fail "no ExecStart= in csms-tagd.service"
+mkdir -p "$ROOT$(dirname "$exe")"
+install -m 0755 "$CSMS_TAGD" "$ROOT$exe"
+mkdir -p "$ROOT/usr/lib/systemd/catalog"
+cp "$top_srcdir/systemd/csms-tagd.catalog" "$ROOT/usr/lib/systemd/catalog/"
+
+mkdir -p "$ROOT/etc/systemd/system/csms-tagd.service.d" "$ROOT/etc/systemd/system/csms-tagd@.service.d"
+{
+	echo "# Test values; see tests/systemd-nspawn.sh."
+	echo "[Service]"
+	echo "# A daemon that never sends READY=1 fails in seconds, not 90."
+	echo "TimeoutStartSec=15s"
+	echo "# The watchdog test waits for a kill: keep it short, and restart fast."
+	echo "WatchdogSec=2s"
+	echo "RestartSec=100ms"
+	echo "Environment=CSMS_TAGD_TEST_HOOKS=1"
+	# A sanitizer build: LeakSanitizer needs ptrace and the core-dump limit
+	# setrlimit, both of which the unit's system call filter denies.
+	if grep -q __asan_init "$CSMS_TAGD"; then
+		echo "Environment=ASAN_OPTIONS=detect_leaks=0:disable_coredump=0"
+	fi
+} >"$ROOT/etc/systemd/system/csms-tagd.service.d/test.conf"
+cp "$ROOT/etc/systemd/system/csms-tagd.service.d/test.conf" "$ROOT/etc/systemd/system/csms-tagd@.service.d/"
+
+# Config and credentials, as an operator would install them.
+install -d -m 0755 "$ROOT/etc/csms-tagd"
+install -m 0644 "$NSPAWN_DIR/csms-tagd.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+install -d -m 0700 "$ROOT/etc/csms-tagd/credentials" "$ROOT/etc/csms-tagd/credentials/dryrun"
+for d in "" dryrun/; do
+	printf '%s\n' "$AK" >"$ROOT/etc/csms-tagd/credentials/${d}csms-ak"
+	printf '%s\n' "$SK" >"$ROOT/etc/csms-tagd/credentials/${d}csms-sk"
+	chmod 0600 "$ROOT/etc/csms-tagd/credentials/${d}csms-ak" "$ROOT/etc/csms-tagd/credentials/${d}csms-sk"
+done
+{
+	sed -n '1,/^\[daemon\]$/p' "$NSPAWN_DIR/csms-tagd.conf"
+	echo "dry_run = yes"
+	sed -n '/^\[daemon\]$/,$p' "$NSPAWN_DIR/csms-tagd.conf" | sed 1d
+} >"$ROOT/etc/csms-tagd/dryrun.conf"
+chmod 0644 "$ROOT/etc/csms-tagd/dryrun.conf"
+
+# The emulator and the target the guest boots into.
+mkdir -p "$ROOT/opt/csms-test" "$ROOT/var/lib/csms-emulator"
+cp -r "$EMULATOR_DIR" "$ROOT/opt/csms-test/emulator"
+cp "$NSPAWN_DIR/seed.json" "$ROOT/opt/csms-test/seed.json"
+cat >"$ROOT/etc/systemd/system/csms-emulator.service" <<EOF
+[Unit]
+Description=CSMS emulator for the csms-tagd test
+
+[Service]
+ExecStart=$PY /opt/csms-test/emulator/csms-emulator.py --seed /opt/csms-test/seed.json --port $EMU_PORT --port-file /var/lib/csms-emulator/port --log-file /var/lib/csms-emulator/log
+EOF
+cat >"$ROOT/etc/systemd/system/csms-test.target" <<EOF
+[Unit]
+Description=csms-tagd test guest
+Requires=basic.target csms-emulator.service
+After=basic.target csms-emulator.service
+AllowIsolate=yes
+EOF
+
+# --- boot ------------------------------------------------------------------------
+
+# nspawn's cgroups go below one of our own, not into the host's root cgroup.
+for cg in $CGROUPS; do
+	mkdir "$cg" || fail "cannot create cgroup $cg"
+done
+(
+	for cg in $CGROUPS; do echo "$BASHPID" >"$cg/cgroup.procs" || exit 1; done
+	# If this script dies without its teardown, nspawn (and with it the
+	# guest) goes too.
+	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec setpriv --pdeathsig KILL -- \
+		systemd-nspawn --quiet -D "$ROOT" -M "$MACHINE" --register=no --keep-unit \
+		--private-network --link-journal=no --resolv-conf=off --timezone=off \
+		--console=read-only --system-call-filter=bpf -b systemd.unit=csms-test.target
+) </dev/null >"$tmpdir/console" 2>&1 &
+NSPAWN_PID=$!
+
+guest_pid1() {
+	local p
+	kill -0 "$NSPAWN_PID" 2>/dev/null || fail "systemd-nspawn exited: $(tail -n 5 "$tmpdir/console")"
+	for p in $(pgrep -P "$NSPAWN_PID"); do
+		if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ]; then
+			GUEST=$p
+			return 0
+		fi
+	done
+	return 1
+}
+wait_until 20 "the guest's systemd" guest_pid1
+
+booted() {
+	local state
+	state=$(g systemctl is-system-running --wait 2>/dev/null)
+	case $state in
+	running) return 0 ;;
+	degraded) g systemctl --no-pager --failed >&2; return 0 ;;
+	*) return 1 ;;
+	esac
+}
+wait_until 60 "the guest to finish booting" booted
+wait_until 20 "the emulator" test -s "$ROOT/var/lib/csms-emulator/port"
+g journalctl --update-catalog || fail "journalctl --update-catalog failed in the guest"
+check "guest booted in $(($(date +%s) - started)) s"
+
+# --- the template: an instance in dry-run mode -------------------------------------
+
+g systemctl start csms-tagd@dryrun.service || fail "systemctl start csms-tagd@dryrun failed"
+wait_until 15 "the dry-run pass" prop_matches csms-tagd@dryrun.service StatusText \
+	'^pass 1 ok: 3 secrets, 3 tags would be deleted'
+printf '%s\n' \
+	$'22222222-2222-4222-8222-222222222201\tpayments-db\tenv\tdev' \
+	$'22222222-2222-4222-8222-222222222201\tpayments-db\tstray\tx' \
+	$'22222222-2222-4222-8222-222222222202\tapp-web\ttemp-debug\t1' >"$tmpdir/expected1"
+wait_until 5 "three would-delete records" journal_count_is 3 csms-tagd@dryrun.service \
+	MESSAGE_ID=$MID_TAG_WOULD_DELETE
+journal csms-tagd@dryrun.service MESSAGE_ID=$MID_TAG_WOULD_DELETE |
+	"$PYTHON3" "$NSPAWN_DIR/check.py" records "$tmpdir/expected1" \
+		--require CSMS_RULE --require CSMS_PASS DRY_RUN=1 ||
+	fail "dry-run journal records"
+deleted_count_is 0 || fail "the dry run deleted something"
+g systemctl stop csms-tagd@dryrun.service || fail "cannot stop csms-tagd@dryrun"
+check "csms-tagd@dryrun: 3 would-delete records with DRY_RUN=1, nothing deleted"
+
+# --- start: READY, dynamic user, credentials, status ------------------------------------
+
+t0=$(now_ms)
+g systemctl start csms-tagd.service || fail "systemctl start csms-tagd failed"
+prop_is csms-tagd.service ActiveState active || fail "not active after start returned"
+check "systemctl start returned on READY=1 after $(($(now_ms) - t0)) ms"
+
+pid=$(prop csms-tagd.service MainPID)
+[ "$pid" -gt 0 ] 2>/dev/null || fail "no MainPID"
+# MainPID is a pid of the guest's PID namespace: read its /proc in there.
+uid=$(g awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+[ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ] || fail "runs as uid $uid, not a dynamic user"
+user=$(g getent passwd "$uid" | cut -d: -f1)
+[ "$user" = csms-tagd ] || fail "uid $uid is '$user', not the dynamic user csms-tagd"
+check "runs as the dynamic user csms-tagd (uid $uid)"
+
+g cat "/proc/$pid/environ" | tr '\0' '\n' | grep -qx 'CREDENTIALS_DIRECTORY=/run/credentials/csms-tagd.service' ||
+	fail "no CREDENTIALS_DIRECTORY in the daemon's environment"
+g test -s /run/credentials/csms-tagd.service/csms-ak || fail "credential csms-ak not loaded"
+g test -s /run/credentials/csms-tagd.service/csms-sk || fail "credential csms-sk not loaded"
+[ "$(stat -c %a:%u "$ROOT/etc/csms-tagd/credentials/csms-ak")" = 600:0 ] ||
+	fail "the credential source is not root-only"
+if g cat "/proc/$pid/cmdline" "/proc/$pid/environ" | tr '\0' '\n' | grep -qF -e "$SK" -e "$AK"; then
+	fail "a credential appears in the daemon's argv or environment"
+fi
+check "AK/SK arrive through LoadCredential= only"
+
+wait_until 15 "pass 1 to finish" prop_matches csms-tagd.service StatusText \
+	'^pass 1 ok: 3 secrets, 3 tags deleted, next in '
+check "StatusText: $(prop csms-tagd.service StatusText)"
+
+wait_until 5 "the emulator to record three deletions" deleted_count_is 3
+emulator_deleted >"$tmpdir/deleted"
+diff -u "$tmpdir/expected1" "$tmpdir/deleted" || fail "the emulator's deletions differ from the plan"
+wait_until 5 "three tag-deleted records" journal_count_is 3 csms-tagd.service \
+	MESSAGE_ID=$MID_TAG_DELETED
+journal csms-tagd.service MESSAGE_ID=$MID_TAG_DELETED |
+	"$PYTHON3" "$NSPAWN_DIR/check.py" records "$tmpdir/expected1" --require CSMS_RULE \
+		--require CSMS_PASS --require CSMS_REQUEST_ID DRY_RUN=0 CSMS_PASS=1 ||
+	fail "tag-deleted journal records"
+check "3 stray tags deleted, one journal record each with the fields"
+
+# The operator's question: who deleted temp-debug from app-web, by which rule?
+rule_line=$(grep -n '^temp-\* = !$' "$NSPAWN_DIR/csms-tagd.conf" | cut -d: -f1)
+journal csms-tagd.service CSMS_TAG_KEY=temp-debug CSMS_SECRET_NAME=app-web >"$tmpdir/who"
+[ "$(grep -c . "$tmpdir/who")" -eq 1 ] || fail "journalctl CSMS_TAG_KEY=temp-debug CSMS_SECRET_NAME=app-web: not one record"
+grep -qF "\"CSMS_RULE\":\"/etc/csms-tagd/csms-tagd.conf:$rule_line\"" "$tmpdir/who" ||
+	fail "CSMS_RULE does not name /etc/csms-tagd/csms-tagd.conf:$rule_line: $(cat "$tmpdir/who")"
+g journalctl -q --no-pager -x -u csms-tagd.service CSMS_TAG_KEY=temp-debug >"$tmpdir/explained"
+grep -q 'csms-tagd deleted the tag temp-debug' "$tmpdir/explained" ||
+	fail "journalctl -x does not explain the deletion from the catalog: $(cat "$tmpdir/explained")"
+check "journalctl CSMS_TAG_KEY=temp-debug CSMS_SECRET_NAME=app-web names rule line $rule_line; -x explains it"
+
+# --- reload: a good config applies, a bad one is rejected ------------------------------
+
+install -m 0644 "$NSPAWN_DIR/reload-good.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+g systemctl reload csms-tagd.service || fail "systemctl reload failed"
+wait_until 10 "the reload to be applied" journal_count_is 1 csms-tagd.service \
+	MESSAGE_ID=$MID_CONFIG_RELOADED
+wait_until 5 "the unit to be active again" prop_is csms-tagd.service ActiveState active
+sig csms-tagd.service SIGUSR1
+wait_until 15 "pass 2 to finish" prop_matches csms-tagd.service StatusText '^pass 2 ok: 3 secrets, 1 tags deleted'
+wait_until 5 "the emulator to record the fourth deletion" deleted_count_is 4
+emulator_deleted | grep -qx $'22222222-2222-4222-8222-222222222203\tother-secret\ttemp-z\t1' ||
+	fail "the reloaded policy did not delete other-secret's temp-z"
+check "reload with a good config: the new policy deleted other-secret/temp-z"
+
+bad_line=$(wc -l <"$NSPAWN_DIR/reload-bad.conf")
+install -m 0644 "$NSPAWN_DIR/reload-bad.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+g systemctl reload csms-tagd.service || fail "systemctl reload (bad config) failed"
+wait_until 10 "the rejection" journal_count_is 1 csms-tagd.service MESSAGE_ID=$MID_CONFIG_REJECTED
+journal csms-tagd.service MESSAGE_ID=$MID_CONFIG_REJECTED >"$tmpdir/rejected"
+grep -qF "/etc/csms-tagd/csms-tagd.conf:$bad_line" "$tmpdir/rejected" ||
+	fail "the rejection does not name csms-tagd.conf:$bad_line: $(cat "$tmpdir/rejected")"
+wait_until 5 "the unit to be active again" prop_is csms-tagd.service ActiveState active
+[ "$(prop csms-tagd.service MainPID)" = "$pid" ] || fail "the daemon was restarted by a bad reload"
+sig csms-tagd.service SIGUSR1
+wait_until 15 "pass 3 to finish" prop_matches csms-tagd.service StatusText '^pass 3 ok: 3 secrets, 0 tags deleted'
+deleted_count_is 4 || fail "deletions after the rejected reload"
+check "reload with a bad config: rejected at line $bad_line, the old config keeps running"
+
+# --- watchdog: a wedged daemon is killed and restarted -------------------------------------
+
+install -m 0644 "$NSPAWN_DIR/reload-good.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+[ "$(prop csms-tagd.service NRestarts)" = 0 ] || fail "NRestarts is not 0 before the wedge"
+t0=$(now_ms)
+sig csms-tagd.service SIGUSR2
+restarted() {
+	[ "$(prop csms-tagd.service NRestarts)" -ge 1 ] 2>/dev/null &&
+		prop_is csms-tagd.service ActiveState active &&
+		[ "$(prop csms-tagd.service MainPID)" != "$pid" ]
+}
+wait_until 20 "the watchdog to restart the daemon" restarted
+wait_until 5 "the watchdog record" journal_count_is 1 csms-tagd.service UNIT_RESULT=watchdog \
+	MESSAGE_ID=$MID_UNIT_FAILURE_RESULT
+check "wedged: killed by the watchdog and restarted after $(($(now_ms) - t0)) ms (NRestarts=$(prop csms-tagd.service NRestarts), UNIT_RESULT=watchdog)"
+wait_until 15 "the restarted daemon's first pass" prop_matches csms-tagd.service StatusText \
+	'^pass 1 ok: 3 secrets, 0 tags deleted'
+
+# --- stop ------------------------------------------------------------------------------
+
+pid=$(prop csms-tagd.service MainPID)
+t0=$(now_ms)
+g systemctl stop csms-tagd.service || fail "systemctl stop failed"
+elapsed=$(($(now_ms) - t0))
+[ "$elapsed" -lt 5000 ] || fail "stopping took $elapsed ms"
+prop_is csms-tagd.service ActiveState inactive || fail "not inactive after stop"
+prop_is csms-tagd.service Result success || fail "Result=$(prop csms-tagd.service Result) after stop"
+prop_is csms-tagd.service ExecMainStatus 0 || fail "exit status $(prop csms-tagd.service ExecMainStatus) after stop"
+wait_until 5 "the stopping record" journal_count_is 1 csms-tagd.service \
+	MESSAGE_ID=$MID_DAEMON_STOPPING _PID="$pid"
+check "systemctl stop: $elapsed ms, exit 0, STOPPING logged"
+
+journal_count_is 4 csms-tagd.service MESSAGE_ID=$MID_TAG_DELETED ||
+	fail "the journal does not hold exactly one record per deletion"
+deleted_count_is 4 || fail "unexpected deletions"
+echo "systemd-nspawn: $checks checks passed in $(($(date +%s) - started)) s"
