@@ -22,34 +22,37 @@ struct secret *observation_add(struct observation *o)
 
 int tag_list_add(struct tag_list *l, const char *key, const char *value)
 {
-	struct tag *items = realloc(l->items, (l->n + 1) * sizeof(*items));
-	char *k, *v;
+	size_t klen = strlen(key), vlen = value ? strlen(value) : 0;
+	char *block;
 
-	if (!items)
-		return -ENOMEM;
-	l->items = items;
-	k = strdup(key);
-	v = strdup(value ? value : "");
-	if (!k || !v) {
-		free(k);
-		free(v);
-		return -ENOMEM;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct tag *items = reallocarray(l->items, cap, sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
 	}
-	l->items[l->n].key = k;
-	l->items[l->n].value = v;
+	block = malloc(klen + vlen + 2);
+	if (!block)
+		return -ENOMEM;
+	memcpy(block, key, klen + 1);
+	memcpy(block + klen + 1, value ? value : "", vlen + 1);
+	l->items[l->n].key = block;
+	l->items[l->n].value = block + klen + 1;
 	l->n++;
 	return 0;
 }
 
 void tag_list_clear(struct tag_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->items[i].key);
-		free(l->items[i].value);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].key);          /* the value shares this block */
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+	l->cap = 0;
 }
 
 const struct tag *tag_list_find(const struct tag_list *l, const char *key)

@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* In a tag_list, key and value share one allocation (value follows the
+ * key's NUL): an observation of 10,000 secrets holds 80,000 tags, and one
+ * malloc per tag instead of two keeps it small. */
 struct tag {
 	char *key;
 	char *value;            /* never NULL; "" for an empty value */
@@ -20,6 +23,7 @@ struct tag {
 struct tag_list {
 	struct tag *items;
 	size_t n;
+	size_t cap;
 };
 
 struct secret {

@@ -67,7 +67,8 @@ find_line() {
 		NR > from && $2 == pid { sub(/^[^ ]+ [^ ]+ /, ""); if ($0 ~ re) { print NR; exit } }' "$NLOG"
 }
 
-# wait_line SECONDS FROM RE: wait for such a line and print its number.
+# wait_line SECONDS FROM RE: wait for such a line and print its number.  In
+# $(...) its failure only ends the subshell: callers add "|| exit 1".
 wait_line() {
 	local deadline=$(($(now_ms) + $1 * 1000)) n
 	while :; do
@@ -110,11 +111,11 @@ write_config "$CONF"
 
 # --- start, status, watchdog ----------------------------------------------------
 start_daemon main
-ready=$(wait_line 10 0 '^READY=1$')
+ready=$(wait_line 10 0 '^READY=1$') || exit 1
 wait_line 10 "$ready" '^STATUS=pass 1 ok: ' >/dev/null
-first_ping=$(wait_line 5 "$ready" '^WATCHDOG=1$')
+first_ping=$(wait_line 5 "$ready" '^WATCHDOG=1$') || exit 1
 third_ping=$first_ping
-for _ in 1 2; do third_ping=$(wait_line 3 "$third_ping" '^WATCHDOG=1$'); done
+for _ in 1 2; do third_ping=$(wait_line 3 "$third_ping" '^WATCHDOG=1$') || exit 1; done
 t1=$(sed -n "${first_ping}p" "$NLOG" | cut -d' ' -f1)
 t3=$(sed -n "${third_ping}p" "$NLOG" | cut -d' ' -f1)
 awk -v a="$t1" -v b="$t3" 'BEGIN { d = (b - a) / 2; exit !(d > 0.3 && d < 0.8) }' ||
@@ -124,7 +125,7 @@ echo "ok: READY=1, STATUS=pass 1 ok, WATCHDOG=1 every WATCHDOG_USEC/2"
 # --- reload: good config ---------------------------------------------------------
 mark=$(log_lines)
 kill -HUP "$DAEMON"
-reloading=$(wait_line 5 "$mark" '^RELOADING=1$')
+reloading=$(wait_line 5 "$mark" '^RELOADING=1$') || exit 1
 wait_line 5 "$reloading" '^READY=1$' >/dev/null
 echo "ok: SIGHUP -> RELOADING=1, READY=1"
 
@@ -134,8 +135,8 @@ sed -i 's/^interval = .*/interval = often/' "$CONF"
 grep -q '^interval = often$' "$CONF" || fail "cannot break the config"
 mark=$(log_lines)
 kill -HUP "$DAEMON"
-reloading=$(wait_line 5 "$mark" '^RELOADING=1$')
-ready=$(wait_line 5 "$reloading" '^READY=1$')
+reloading=$(wait_line 5 "$mark" '^RELOADING=1$') || exit 1
+ready=$(wait_line 5 "$reloading" '^READY=1$') || exit 1
 wait_line 1 "$ready" '^STATUS=.*reload rejected' >/dev/null
 kill -0 "$DAEMON" 2>/dev/null || die "the daemon exited on a bad config"
 grep -q 'interval' "$WORK/daemon-main.err" || die "the rejection does not say what is wrong"

@@ -31,10 +31,11 @@ import threading
 sys.dont_write_bytecode = True      # never leave __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from emu_api import ALL_APIS  # noqa: E402
 from emu_auth import Auth  # noqa: E402
 from emu_common import Settings  # noqa: E402
 from emu_faults import Faults  # noqa: E402
-from emu_server import App, Server  # noqa: E402
+from emu_server import App, make_server  # noqa: E402
 from emu_store import Store, generate  # noqa: E402
 
 EXAMPLE_CREDENTIALS = {
@@ -96,6 +97,9 @@ def check_credentials(c):
         raise ValueError("tokens must be non-empty strings")
     if c.get("ecs") is not None:
         _strings(c["ecs"], ("ak", "sk", "security_token"), "ecs")
+        ttl = c["ecs"].get("expires_in", 3600)
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+            raise ValueError("ecs.expires_in must be a positive number of seconds")
 
 
 def load_seed(args, rng):
@@ -159,9 +163,9 @@ def main(argv):
         return 2
     log = open(args.log_file, "a", buffering=1, encoding="utf-8") if args.log_file else None
     app = App(store, Auth(credentials, settings, project_id, region),
-              Faults(args.random_seed), settings, project_id, region, secrets, log)
+              Faults(ALL_APIS, args.random_seed), settings, project_id, region, secrets, log)
     try:
-        server = Server((args.listen, args.port), app, ctx)
+        server = make_server((args.listen, args.port), app, ctx)
     except OSError as e:
         print("csms-emulator: cannot listen on %s:%d: %s" % (args.listen, args.port, e),
               file=sys.stderr)
@@ -174,8 +178,7 @@ def main(argv):
             server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        if log:
-            log.close()
+        app.close_log()
     return 0
 
 

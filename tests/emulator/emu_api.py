@@ -36,6 +36,7 @@ from emu_store import check_key, check_value
 MAX_LIMIT = 1000
 MAX_FILTER_TAGS = 10
 MAX_FILTER_VALUES = 10
+METADATA_TOKEN_MAX_TTL = 21600
 GATEWAY_APIS = ("ListSecrets", "ShowSecret", "ListProjectSecretsTags", "ListSecretTags",
                 "CreateSecretTag", "BatchCreateOrDeleteTags", "DeleteSecretTag",
                 "ListResourceInstances", "KeystoneListProjects")
@@ -300,8 +301,8 @@ def create_token(app, req):
         return keystone_error(400, "Bad Request", "user.name, user.password and "
                               "user.domain.name are required.")
     project = _path(body, "auth", "scope", "project")
-    if not isinstance(project, dict):
-        return keystone_error(400, "Bad Request", "A project scope is required.")
+    if not isinstance(project, dict) or not ("id" in project or "name" in project):
+        return keystone_error(400, "Bad Request", "A project scope (id or name) is required.")
     if not app.auth.check_password(name, domain, password):
         return keystone_error(401, "Unauthorized", "The username or password is wrong.")
     if project.get("id", app.project_id) != app.project_id or \
@@ -334,8 +335,9 @@ def list_projects(app, req):
 # -- ECS metadata ------------------------------------------------------------------
 def metadata_token(app, req):
     ttl = (req.headers.get("X-Metadata-Token-Ttl-Seconds") or "").strip()
-    if not ttl.isascii() or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-        return Response(400, b"X-Metadata-Token-Ttl-Seconds must be 1 to 21600\n",
+    if not ttl.isascii() or not ttl.isdigit() or not 1 <= int(ttl) <= METADATA_TOKEN_MAX_TTL:
+        return Response(400, b"X-Metadata-Token-Ttl-Seconds must be 1 to %d\n"
+                        % METADATA_TOKEN_MAX_TTL,
                         [("Content-Type", "text/plain")])
     token = app.auth.issue_metadata_token(int(ttl))
     return Response(200, token.encode(), [("Content-Type", "text/plain")])

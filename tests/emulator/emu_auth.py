@@ -26,7 +26,6 @@ from emu_common import gateway_error
 
 SKEW_SECONDS = 15 * 60
 MAX_BAD_SIGNATURES = 5
-METADATA_TOKEN_MAX_TTL = 21600
 
 
 class Denied(Exception):
@@ -161,7 +160,8 @@ class Auth:
     # -- IAM and the metadata service -----------------------------------------
     def check_password(self, user, domain, password):
         want = self.users.get((user, domain))
-        return want is not None and secrets.compare_digest(want.encode(), password.encode())
+        return want is not None and secrets.compare_digest(
+            want.encode("utf-8", "surrogatepass"), password.encode("utf-8", "surrogatepass"))
 
     def issue_token(self):
         """A new project-scoped token: (token, issued_at, expires_at)."""

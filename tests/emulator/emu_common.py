@@ -3,6 +3,7 @@ knobs (/_emulator/config changes them), the emulator's clock, the request
 context, answers, and the error-body shapes of the real service
 (csms-api.md 3.1): CSMS nested, API gateway flat, Keystone (IAM)."""
 import json
+import math
 import threading
 import time
 from datetime import datetime, timezone
@@ -12,13 +13,13 @@ class Settings:
     """Knobs that tests change while the emulator runs.  Plain attribute reads
     are atomic in CPython, so request threads read them without a lock."""
 
-    KNOBS = {
-        "latency_ms": float,      # sleep before answering each API request
-        "rate_limit": float,      # requests/second per AK or token, 0 = off
-        "token_ttl": float,       # life of IAM tokens, seconds
-        "clock_offset": float,    # emulator clock = real clock + offset
-        "lockout_seconds": float,  # AK lock after 5 bad signatures
-    }
+    KNOBS = (
+        "latency_ms",       # sleep before answering each API request
+        "rate_limit",       # requests/second per AK or token, 0 = off
+        "token_ttl",        # life of IAM tokens, seconds
+        "clock_offset",     # emulator clock = real clock + offset, seconds
+        "lockout_seconds",  # how long 5 bad signatures lock an AK
+    )
 
     def __init__(self, latency_ms=0, rate_limit=0, token_ttl=86400, clock_offset=0,
                  lockout_seconds=300):
@@ -43,7 +44,8 @@ class Settings:
         for name, value in changes.items():
             if name not in self.KNOBS:
                 raise ValueError("unknown setting %r" % name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value):
                 raise ValueError("%s: expected a number" % name)
             if name != "clock_offset" and value < 0:
                 raise ValueError("%s: must not be negative" % name)
@@ -109,7 +111,7 @@ class Request:
         """The body as a JSON object, or None when it is not one."""
         try:
             obj = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):   # not UTF-8, not JSON, or absurdly nested
             return None
         return obj if isinstance(obj, dict) else None
 

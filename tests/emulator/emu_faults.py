@@ -15,7 +15,17 @@ old state, and any request the client sends next sees the new one).  Kinds:
   slow                  sleep delay_ms, then serve;
   total_count_mismatch  ListResourceInstances only: total_count + delta;
   mutate                apply ops after serving.
+Fields: api ("*"), kind, status (500), error_code and error_msg (defaults per
+status: APIGW.0308 for 429, APIGW.0301 for 401, APIGW.0201 for 502-504,
+CSMS.0002 for 400, CSMS.0005 for 404, CSMS.0001 otherwise; APIG* codes get
+the gateway's flat shape, others the CSMS nested one),
+retry_after (seconds, sent as Retry-After), delay_ms (1000), rate (1.0),
+after (0), count (unlimited), delta (3, for total_count_mismatch), ops
+(mutate: [{"op": "delete_secret"|"set_tag"|"remove_tag", "secret", "key",
+"value"}]).  Unknown fields are refused, so a typo cannot silently disable
+a scenario.
 """
+import math
 import random
 import threading
 
@@ -31,7 +41,8 @@ def _number(rule, name, default, lo, hi, integer=False):
     v = rule.get(name, default)
     if v is None and default is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and v != int(v)):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+            (integer and v != int(v)):
         raise ValueError("%s: expected a%s number" % (name, "n integer" if integer else ""))
     if not lo <= v <= hi:
         raise ValueError("%s: out of range %s..%s" % (name, lo, hi))
@@ -52,7 +63,7 @@ def _ops(rule):
 
 
 class Rule:
-    def __init__(self, obj):
+    def __init__(self, obj, apis):
         if not isinstance(obj, dict):
             raise ValueError("a rule must be an object")
         unknown = set(obj) - FIELDS
@@ -60,8 +71,8 @@ class Rule:
             raise ValueError("unknown rule field(s): %s" % ", ".join(sorted(unknown)))
         self.api = obj.get("api", "*")
         self.kind = obj.get("kind")
-        if not isinstance(self.api, str) or not self.api:
-            raise ValueError("api must be an API name or \"*\"")
+        if self.api != "*" and self.api not in apis:
+            raise ValueError("api must be \"*\" or one of %s" % ", ".join(apis))
         if self.kind not in KINDS:
             raise ValueError("kind must be one of %s" % ", ".join(KINDS))
         self.status = _number(obj, "status", 500, 100, 599, integer=True)
@@ -94,7 +105,8 @@ class Rule:
 
 
 class Faults:
-    def __init__(self, seed=None):
+    def __init__(self, apis, seed=None):
+        self.apis = tuple(apis)
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.rules = []
@@ -104,7 +116,7 @@ class Faults:
         """New rule list (all or nothing).  Raises ValueError."""
         if not isinstance(rules, list):
             raise ValueError("rules must be a list")
-        parsed = [Rule(r) for r in rules]
+        parsed = [Rule(r, self.apis) for r in rules]
         with self.lock:
             self.rules = parsed
 

@@ -181,6 +181,8 @@ class Emulator:
         self.port_file = os.path.join(work, name + ".port")
         self.log_file = os.path.join(work, name + ".log")
         self.err_file = os.path.join(work, name + ".stderr")
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
         with open(self.err_file, "w") as err:
             self.proc = subprocess.Popen([PY, EMULATOR, "--port", "0", "--port-file",
                                           self.port_file, "--log-file", self.log_file, *args],
@@ -482,6 +484,52 @@ class Api(EmulatorCase):
         self.assertEqual(a.status, 204)
         self.assertEqual(len(self.names()), 9)
 
+    def exchange(self, data):
+        """Raw bytes in, everything the emulator answers until it closes."""
+        s = socket.create_connection(("127.0.0.1", self.emu.port), timeout=5)
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        return out
+
+    def test_malformed_requests(self):
+        for data, status in ((b"GARBAGE\r\n\r\n", 400), (b"GET / HTTP/2.0\r\n\r\n", 505),
+                             (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+                             (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+                             (b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
+                             (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 431)):
+            out = self.exchange(data)
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 %d " % status), out[:100])
+            self.assertIn(b"Connection: close", head)
+            rid = re.search(rb"X-Request-Id: (\w+)", head).group(1).decode()
+            self.assertEqual(json.loads(body), {"error_code": "APIGW.0201", "request_id": rid,
+                                                "error_msg": json.loads(body)["error_msg"]})
+
+    def test_http_details(self):
+        # HEAD: headers of the answer, no body; HTTP/1.0 closes after one answer
+        out = self.exchange(b"HEAD /nowhere HTTP/1.0\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 404 "))
+        self.assertIn(b"Content-Length: ", head)
+        self.assertEqual(body, b"")
+        # a chunked request body, as some clients send it
+        path = BASE + "/csms/%s/tags" % SEED_IDS["app-clean"]
+        body = b'{"tag":{"key":"chunked","value":"yes"}}'
+        h = {"host": "127.0.0.1:%d" % self.emu.port, "x-sdk-date": sdk_date(),
+             "content-type": "application/json"}
+        h["authorization"] = emu_sign.sign(AK, SK, "POST", path, "", h, body)
+        data = ("POST %s HTTP/1.1\r\n" % path + "".join("%s: %s\r\n" % kv for kv in h.items())
+                + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+        data += b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (10, body[:10], len(body) - 10, body[10:])
+        self.assertTrue(self.exchange(data).startswith(b"HTTP/1.1 204 "))
+        self.assertEqual(self.tags("app-clean")["chunked"], "yes")
+
     def test_keep_alive(self):
         self.c.signed("GET", BASE + "/secrets")
         sock = self.c.conn.sock
@@ -718,6 +766,7 @@ class Faults(EmulatorCase):
 
     def test_rule_validation(self):
         for bad in ({"kind": "explode"}, {"kind": "status", "rate": 2}, {"kind": "mutate"},
+                    {"api": "DeleteSecretTags", "kind": "status"},
                     {"kind": "status", "surprise": 1},
                     {"kind": "mutate", "ops": [{"op": "set_tag", "secret": "x"}]}):
             a = self.c.request("POST", "/_emulator/faults", json.dumps({"rules": [bad]}).encode())
