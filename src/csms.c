@@ -1,6 +1,8 @@
 /* csms.c - the CSMS API client. */
 #include "csms.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -372,13 +374,38 @@ void csms_list_secret_tags(struct csms *c, const char *secret_id, csms_done_t do
 	       id ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, NULL, done, userdata);
 }
 
+/* A key of "." or ".." would be a dot-segment in the URL, which a gateway
+ * may normalise into another path.  Those few keys are deleted through
+ * BatchCreateOrDeleteTags, where the key travels in a JSON body. */
+static bool key_is_dot_segment(const char *key)
+{
+	return strcmp(key, ".") == 0 || strcmp(key, "..") == 0;
+}
+
+static void delete_by_batch(struct csms *c, const char *id, const char *key,
+                            const char *value, csms_done_t done, void *userdata)
+{
+	json_t *body = json_pack("{s:s, s:[{s:s, s:s}]}", "action", "delete", "tags",
+	                         "key", key, "value", value ? value : "");
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	submit(c, API_DELETE_SECRET_TAG, "POST",
+	       text ? xasprintf("%s/csms/%s/tags/action", c->base, id) : NULL, text, done, userdata);
+}
+
 void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
-                            csms_done_t done, void *userdata)
+                            const char *value, csms_done_t done, void *userdata)
 {
 	/* Every byte of the key outside A-Z a-z 0-9 - _ . ~ is sent as %XX;
 	 * the signer canonicalises that same string (csms-api.md section 6). */
-	_cleanup_free_ char *id = uri_escape(secret_id), *k = uri_escape(key);
+	_cleanup_free_ char *id = uri_escape(secret_id), *k = NULL;
 
+	if (id && key_is_dot_segment(key)) {
+		delete_by_batch(c, id, key, value, done, userdata);
+		return;
+	}
+	k = uri_escape(key);
 	submit(c, API_DELETE_SECRET_TAG, "DELETE",
 	       id && k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
 }

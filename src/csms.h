@@ -75,8 +75,10 @@ void csms_list_secrets(struct csms *c, const char *marker, unsigned limit,
                        csms_done_t done, void *userdata);
 void csms_list_secret_tags(struct csms *c, const char *secret_id,
                            csms_done_t done, void *userdata);
+/* DeleteSecretTag.  VALUE is what was observed; it is only sent for the
+ * keys "." and "..", which go through BatchCreateOrDeleteTags instead. */
 void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
-                            csms_done_t done, void *userdata);
+                            const char *value, csms_done_t done, void *userdata);
 
 /* Whether a failed result means "that tag or secret does not exist"
  * (400 CSMS.0005 or 404 with a CSMS code): converged for a delete. */

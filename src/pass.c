@@ -656,7 +656,7 @@ static void delete_start(struct pass *p)
 	for (size_t i = 0; i < p->plan.n; i++)
 		if (p->state[i] == ITEM_PENDING)
 			csms_delete_secret_tag(p->client, p->plan.items[i].secret_id, p->plan.items[i].key,
-			                       on_delete, &p->refs[i]);
+			                       p->plan.items[i].value, on_delete, &p->refs[i]);
 }
 
 /* --- verify --------------------------------------------------------------- */

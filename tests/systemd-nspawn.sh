@@ -283,6 +283,13 @@ unit_source csms-tagd.service >"$ROOT/etc/systemd/system/csms-tagd.service"
 unit_source csms-tagd@.service >"$ROOT/etc/systemd/system/csms-tagd@.service"
 exe=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$ROOT/etc/systemd/system/csms-tagd.service")
 [ -n "$exe" ] || fail "no ExecStart= in csms-tagd.service"
+# A build under /tmp (make distcheck installs into /tmp/.../_inst) names a
+# binary that PrivateTmp= hides from the service: run it from /usr/local.
+case $exe in
+/tmp/* | /var/tmp/*)
+	sed -i "s|$exe|/usr/local/sbin/csms-tagd|" "$ROOT"/etc/systemd/system/csms-tagd*.service
+	exe=/usr/local/sbin/csms-tagd ;;
+esac
 mkdir -p "$ROOT$(dirname "$exe")"
 install -m 0755 "$CSMS_TAGD" "$ROOT$exe"
 mkdir -p "$ROOT/usr/lib/systemd/catalog"
