@@ -8,6 +8,10 @@ set -uo pipefail
 SEED="$top_srcdir/tests/emulator/seed-example.json"
 write_creds
 
+ecs_secret() {
+	"$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["credentials"]["ecs"][sys.argv[2]])' "$SEED" "$1"
+}
+
 # run_case NAME METHOD OBSERVE [emulator options...]
 run_case() {
 	local name=$1 method=$2 observe=$3; shift 3
@@ -31,8 +35,11 @@ run_case() {
 
 	"$CSMS_TAGD" -c "$conf" --once > "$WORK/out" 2>&1; rc=$?
 	[ $rc -eq 0 ] || { cat "$WORK/out"; fail "$name: second pass exit $rc, want 0 (converged)"; }
-	if grep -rqF -e "$SK" -e "demo-pass" "$WORK/out" "$WORK/emulator.log"; then
-		fail "$name: a secret appears in the output or logs"
+	# No credential in csms-tagd's output or in what the emulator logged of
+	# the requests (the ECS keys are the emulator's temporary ones).
+	if grep -rqF -e "$SK" -e "demo-pass" -e "static-token-text" \
+		-e "$(ecs_secret sk)" -e "$(ecs_secret security_token)" "$WORK/out" "$WORK/emulator.log"; then
+		fail "$name: a credential appears in the output or logs"
 	fi
 }
 
@@ -49,7 +56,12 @@ run_case token token auto
 # HTTPS with a private CA, and both failure modes of TLS.
 "$top_srcdir/tests/emulator/make-certs.sh" "$WORK/certs" >/dev/null || fail "make-certs.sh"
 EMU_CA="$WORK/certs/ca.pem"
-run_case https aksk auto --tls-cert "$WORK/certs/server.pem" --tls-key "$WORK/certs/server-key.pem"
+TLS="--tls-cert $WORK/certs/server.pem --tls-key $WORK/certs/server-key.pem"
+run_case https-aksk-ri aksk resource_instances $TLS
+run_case https-aksk-list aksk list_secrets $TLS
+run_case https-password password auto $TLS
+run_case https-token token auto $TLS
+run_case https-ecs ecs list_secrets $TLS
 
 echo "--- TLS fails closed"
 for cert in self-signed wrong-host; do

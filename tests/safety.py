@@ -76,6 +76,19 @@ def ha_pair(work, emu, creds):
     check(converged(emu, work, conf), "HA pair: converged")
 
 
+def ignored_delete_reported(work, emu, creds):
+    """A delete answered 204 but silently dropped is reported, not believed."""
+    emu.post("/_emulator/faults", {"rules": [{"api": "DeleteSecretTag", "kind": "ignore", "count": 1}]})
+    conf = write_config(work, emu)
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(rc == 3, f"ignored delete: the pass ends partial (exit {rc})")
+    check("still present" in out, "ignored delete: the tag still present is reported")
+    emu.post("/_emulator/faults", {"rules": []})
+    check(run_once(work, conf, creds) == 2 and converged(emu, work, conf),
+          "ignored delete: the next pass deletes it")
+
+
 HOSTILE = [
     ("app-" + "x" * 240, "long name"),
     ("app-ctl\x1b[31mred\nnewline", "control characters"),
@@ -150,8 +163,8 @@ def no_secret_in_process(work, emu, creds):
     check(SK not in out, "no secret in the daemon's log output")
 
 
-for s in (deletion_limit, dry_run_same_plan, ha_pair, hostile_names, bad_credentials,
-          no_secret_in_process):
+for s in (deletion_limit, dry_run_same_plan, ha_pair, ignored_delete_reported, hostile_names,
+          bad_credentials, no_secret_in_process):
     scenario(s)
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

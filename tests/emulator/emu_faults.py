@@ -14,7 +14,9 @@ old state, and any request the client sends next sees the new one).  Kinds:
   invalid_json          serve, then answer 200 with a cut JSON body;
   slow                  sleep delay_ms, then serve;
   total_count_mismatch  ListResourceInstances only: total_count + delta;
-  mutate                apply ops after serving.
+  mutate                apply ops after serving;
+  ignore                answer 204 without doing anything (a service that
+                        silently drops a delete).
 Fields: api ("*"), kind, status (500), error_code and error_msg (defaults per
 status: APIGW.0308 for 429, APIGW.0301 for 401, APIGW.0201 for 502-504,
 CSMS.0002 for 400, CSMS.0005 for 404, CSMS.0001 otherwise; APIG* codes get
@@ -29,7 +31,8 @@ import math
 import random
 import threading
 
-KINDS = ("status", "reset", "truncate", "invalid_json", "slow", "total_count_mismatch", "mutate")
+KINDS = ("status", "reset", "truncate", "invalid_json", "slow", "total_count_mismatch", "mutate",
+         "ignore")
 OPS = {"delete_secret": ("secret",), "set_tag": ("secret", "key", "value"),
        "remove_tag": ("secret", "key")}
 FIELDS = {"api", "kind", "status", "error_code", "error_msg", "retry_after", "delay_ms", "rate",

@@ -18,7 +18,8 @@ import emu_api
 import emu_control
 import emu_http
 from emu_auth import Denied
-from emu_common import JSON_TYPE, Request, api_not_found, csms_error, gateway_error, iso8601
+from emu_common import (JSON_TYPE, Request, Response, api_not_found, csms_error, gateway_error,
+                        iso8601)
 from emu_sign import decode_component
 
 DEFAULT_CODES = {429: "APIGW.0308", 401: "APIGW.0301", 502: "APIGW.0201", 503: "APIGW.0201",
@@ -159,6 +160,8 @@ def serve_api(app, req):
         time.sleep(rule.delay_ms / 1000.0)
     if rule is not None and rule.kind == "status":
         return fault_status(req, rule), api, mutations
+    if rule is not None and rule.kind == "ignore":
+        return Response(204), api, mutations
     return r.handler(app, req, *r.args), api, mutations
 
 
