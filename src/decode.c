@@ -280,6 +280,28 @@ static int observation_move(struct observation *dst, struct observation *src)
 	return 0;
 }
 
+/* Append one secret per element of ARR, decoded by DECODE. */
+static int decode_secrets(json_t *arr, const struct where *w, struct observation *tmp,
+                          int (*decode)(json_t *, const struct where *, struct secret *, char **),
+                          char **error)
+{
+	json_t *el;
+	size_t i;
+
+	json_array_foreach(arr, i, el) {
+		struct where ew = ELEMENT(w, i);
+		struct secret *s = observation_add(tmp);
+		int r;
+
+		if (!s)
+			return -ENOMEM;
+		r = decode(el, &ew, s, error);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* One resources[] entry of ListResourceInstances. */
 static int decode_resource(json_t *res, const struct where *w, struct secret *s, char **error)
 {
@@ -323,24 +345,13 @@ static int decode_total_count(json_t *root, int64_t *ret, char **error)
 static int resources_decode(json_t *root, struct observation *tmp, int64_t *total, char **error)
 {
 	struct where w = MEMBER(NULL, "resources");
-	json_t *arr, *res;
-	size_t i;
+	json_t *arr;
 	int r;
 
 	if ((r = decode_total_count(root, total, error)) < 0 ||
 	    (r = get_array(root, NULL, "resources", OPTIONAL, &arr, error)) < 0)
 		return r;
-	json_array_foreach(arr, i, res) {
-		struct where ew = ELEMENT(&w, i);
-		struct secret *s = observation_add(tmp);
-
-		if (!s)
-			return -ENOMEM;
-		r = decode_resource(res, &ew, s, error);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return decode_secrets(arr, &w, tmp, decode_resource, error);
 }
 
 int decode_resource_instances(const char *body, size_t len, struct observation *o,
@@ -392,8 +403,7 @@ static int decode_secret(json_t *sec, const struct where *w, struct secret *s, c
 static int secrets_decode(json_t *root, struct observation *tmp, char **error)
 {
 	struct where w = MEMBER(NULL, "secrets");
-	json_t *arr, *sec;
-	size_t i;
+	json_t *arr;
 	int r;
 
 	/* Paging stops at an empty page, so a page that does not say what it
@@ -401,17 +411,7 @@ static int secrets_decode(json_t *root, struct observation *tmp, char **error)
 	r = get_array(root, NULL, "secrets", REQUIRED, &arr, error);
 	if (r < 0)
 		return r;
-	json_array_foreach(arr, i, sec) {
-		struct where ew = ELEMENT(&w, i);
-		struct secret *s = observation_add(tmp);
-
-		if (!s)
-			return -ENOMEM;
-		r = decode_secret(sec, &ew, s, error);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return decode_secrets(arr, &w, tmp, decode_secret, error);
 }
 
 int decode_list_secrets(const char *body, size_t len, struct observation *o,

@@ -24,6 +24,8 @@
 #include "sign.h"
 #include "util.h"
 
+#include "event-loop.h"
+
 #define PROJECT         "0123456789abcdef0123456789abcdef"
 #define SECRET2         "5b0c7e52-3a9d-4c1e-9f3b-0a1b2c3d4e02"
 #define EMU_AK          "EXAMPLEAK0000000000"
@@ -34,7 +36,6 @@
 static char tmpdir[64];
 static pid_t emu_pid;
 static char emu_base[64];
-static sd_event *event;
 
 /* --- files ---------------------------------------------------------------------------- */
 
@@ -89,18 +90,6 @@ static struct config cfg_for(enum auth_method method)
 
 /* --- the event loop ------------------------------------------------------------------- */
 
-static int loop_setup(void **state)
-{
-	assert_int_equal(sd_event_new(&event), 0);
-	return 0;
-}
-
-static int loop_teardown(void **state)
-{
-	event = sd_event_unref(event);
-	return 0;
-}
-
 static struct http *new_http(void)
 {
 	struct http_options o = { .user_agent = "csms-tagd-test", .timeout_usec = 5 * USEC_PER_SEC };
@@ -116,14 +105,6 @@ static void run_until(const bool *flag, uint64_t timeout)
 
 	while (!*flag && now_monotonic_usec() < end)
 		assert_true(sd_event_run(event, 50 * USEC_PER_MSEC) >= 0);
-}
-
-static void run_for(uint64_t usec)
-{
-	uint64_t end = now_monotonic_usec() + usec;
-
-	while (now_monotonic_usec() < end)
-		assert_true(sd_event_run(event, 20 * USEC_PER_MSEC) >= 0);
 }
 
 struct ensured {

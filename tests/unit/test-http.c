@@ -27,6 +27,8 @@
 #include "http.h"
 #include "util.h"
 
+#include "event-loop.h"
+
 static const char server_py[] =
 "import json, ssl, sys, threading, time\n"
 "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
@@ -408,19 +410,6 @@ static void submit(struct ctx *c, const char *method, const char *u, const char 
 	submit_full(c, &call, res);
 }
 
-static sd_event *event;
-
-static int loop_setup(void **state)
-{
-	assert_int_equal(sd_event_new(&event), 0);
-	return 0;
-}
-
-static int loop_teardown(void **state)
-{
-	event = sd_event_unref(event);
-	return 0;
-}
 
 static struct ctx *ctx_new(const struct http_options *o)
 {
@@ -448,14 +437,6 @@ static void run_until(struct ctx *c, unsigned n, uint64_t timeout_usec)
 }
 
 /* Run the loop for a while, whatever happens. */
-static void run_for(uint64_t usec)
-{
-	uint64_t end = now_monotonic_usec() + usec;
-
-	while (now_monotonic_usec() < end)
-		assert_true(sd_event_run(event, 20 * USEC_PER_MSEC) >= 0);
-}
-
 static const struct http_options defaults = { .user_agent = "csms-tagd-test/1" };
 
 /* --- pure helpers --------------------------------------------------------- */

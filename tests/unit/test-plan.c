@@ -16,16 +16,7 @@
 #include "plan.h"
 #include "util.h"
 
-/* Settings every config needs; governance sections follow.  The rule lines
- * below are counted from the end of this prologue (PROLOGUE_LINES). */
-#define PROLOGUE \
-	"[csms]\n" \
-	"region = cn-north-4\n" \
-	"project_id = 0123456789abcdef0123456789abcdef\n" \
-	"[auth]\n" \
-	"method = token\n" \
-	"token_file = token\n"
-#define PROLOGUE_LINES 6u
+#include "prologue.h"
 #define L(n) (PROLOGUE_LINES + (n))
 
 static const char governance[] =

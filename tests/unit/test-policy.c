@@ -19,14 +19,7 @@
 #include "policy.h"
 #include "util.h"
 
-#define PROLOGUE \
-	"[csms]\n" \
-	"region = cn-north-4\n" \
-	"project_id = 0123456789abcdef0123456789abcdef\n" \
-	"[auth]\n" \
-	"method = token\n" \
-	"token_file = token\n"
-#define PROLOGUE_LINES 6u
+#include "prologue.h"
 
 enum { KEEP = false, DELETE = true };
 
