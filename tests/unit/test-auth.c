@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "util.h"
 
 #include "event-loop.h"
+#include "spawn.h"
 
 #define PROJECT         "0123456789abcdef0123456789abcdef"
 #define SECRET2         "5b0c7e52-3a9d-4c1e-9f3b-0a1b2c3d4e02"
@@ -239,22 +239,15 @@ static int emu_start(void **state)
 	_cleanup_free_ char *script = xasprintf("%s/tests/emulator/csms-emulator.py", srcdir());
 	_cleanup_free_ char *seed = xasprintf("%s/tests/emulator/seed-example.json", srcdir());
 	_cleanup_free_ char *portfile = NULL;
-	pid_t parent = getpid();
 
 	if (!script || !seed)
 		return -1;
 	portfile = path_in_tmp("port");
-	emu_pid = fork();
+	emu_pid = spawn_tied((char *const[]) { (char *) python(), script, (char *) "--seed", seed,
+	                                       (char *) "--port", (char *) "0",
+	                                       (char *) "--port-file", portfile, NULL });
 	if (emu_pid < 0)
 		return -1;
-	if (emu_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(1);
-		execlp(python(), python(), script, "--seed", seed, "--port", "0", "--port-file",
-		       portfile, (char *) NULL);
-		_exit(127);
-	}
 	for (int i = 0; i < 200; i++) {
 		_cleanup_free_ char *text = NULL;
 		int status;

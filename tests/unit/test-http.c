@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include "util.h"
 
 #include "event-loop.h"
+#include "spawn.h"
 
 static const char server_py[] =
 "import json, ssl, sys, threading, time\n"
@@ -174,7 +174,6 @@ static int server_start(void **state)
 {
 	const char *python = getenv("PYTHON3") ? getenv("PYTHON3") : "python3";
 	char portfile[160];
-	pid_t parent = getpid();
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-http-XXXXXX");
 	if (!mkdtemp(tmpdir))
@@ -183,17 +182,10 @@ static int server_start(void **state)
 	snprintf(portfile, sizeof(portfile), "%s/ports.json", tmpdir);
 	if (make_certs() < 0)
 		return -1;
-	server_pid = fork();
+	server_pid = spawn_tied((char *const[]) { (char *) python, (char *) "-c", (char *) server_py,
+	                                          portfile, tmpdir, NULL });
 	if (server_pid < 0)
 		return -1;
-	if (server_pid == 0) {
-		/* Never outlive the test. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(1);
-		execlp(python, python, "-c", server_py, portfile, tmpdir, (char *) NULL);
-		_exit(127);
-	}
 	for (int i = 0; i < 200; i++) {
 		int status;
 
