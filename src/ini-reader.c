@@ -61,11 +61,13 @@ static int fail(struct reader *rd, enum ini_problem problem)
  * comment, a blank line, or a section header. */
 static int finish_line(struct reader *rd)
 {
-	const char *s = rd->line_start, *end = s + rd->line_len;
 	_cleanup_free_ char *header = NULL;
+	const char *s, *end;
 
 	if (rd->handled || rd->line == 0)
 		return 0;
+	s = rd->line_start;
+	end = s + rd->line_len;
 	rd->handled = true;     /* looked at once */
 	if (rd->line == 1 && rd->line_len >= 3 && memcmp(s, BOM, 3) == 0)
 		s += 3;
