@@ -1127,19 +1127,21 @@ static int check_public_file(struct parser *p, const struct setting *s, unsigned
 static int check_files(struct parser *p)
 {
 	for (int i = next_setting(p, 0); i >= 0; i = next_setting(p, p->setting_line[i])) {
-		const char *path = *FIELD(p, &settings[i], char *);
 		char *value = NULL, *error = NULL;
+		const char *path;
 		int r;
 
+		if (settings[i].file == FILE_NONE)
+			continue;
+		path = *FIELD(p, &settings[i], char *);
 		if (settings[i].file == FILE_PUBLIC)
 			r = check_public_file(p, &settings[i], p->setting_line[i], path);
-		else if (settings[i].file == FILE_CREDENTIAL) {
+		else {
 			r = credential_read(settings[i].key, path, &value, &error);
 			credential_free(value);
 			if (r < 0)
 				r = fail_with(p, r, error);
-		} else
-			continue;
+		}
 		if (r < 0)
 			return r;
 	}
