@@ -16,8 +16,7 @@
 struct reader {
 	const struct ini_callbacks *cb;
 	void *userdata;
-	const char *text, *end;
-	const char *pos;                /* next byte to hand to inih */
+	const char *pos, *end;          /* the text not yet handed to inih */
 
 	/* The line inih is reading. */
 	unsigned line;
@@ -195,9 +194,8 @@ int ini_read(const char *text, size_t len, const struct ini_callbacks *cb, void 
 	struct reader rd = {
 		.cb = cb,
 		.userdata = userdata,
-		.text = text,
-		.end = text + len,
 		.pos = text,
+		.end = text + len,
 		.error = error,
 	};
 	int r;

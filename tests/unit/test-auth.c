@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "credentials.h"
 #include "sign.h"
 #include "util.h"
 
@@ -864,6 +865,29 @@ static void test_token_flow(void **state)
 	fix_free(&f);
 }
 
+/* A re-read judges the token file exactly as start-up and --check-config
+ * do (credentials.c): a file made group-readable meanwhile is refused with
+ * the very same message, not read. */
+static void test_token_reread_rule(void **state)
+{
+	_cleanup_free_ char *tok = write_cred_str("token", EMU_TOKEN "\n");
+	_cleanup_free_ char *want = NULL;
+	struct config c = cfg_for(AUTH_TOKEN);
+	char *error = NULL, *value = NULL;
+	struct fix f;
+
+	c.auth.token_file = tok;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	assert_int_equal(chmod(tok, 0640), 0);
+	assert_int_equal(credential_read("token_file", tok, &value, &want), -EPERM);
+	assert_non_null(strstr(want, "is readable by group or others (mode 0640); chmod 600 it"));
+	assert_true(auth_invalidate(f.a));
+	assert_int_equal(ensure(f.a, &error), -EPERM);
+	assert_string_equal(error, want);
+	free(error);
+	fix_free(&f);
+}
+
 static int ecs_fix(struct fix *f)
 {
 	struct config c = cfg_for(AUTH_ECS);
@@ -1056,6 +1080,7 @@ int main(void)
 	const struct CMUnitTest local[] = {
 		T(test_credential_newlines),
 		T(test_credential_errors),
+		T(test_token_reread_rule),
 		T(test_settings_missing),
 		T(test_aksk_headers),
 		T(test_host_values),
