@@ -19,15 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "credentials.h"
 #include "decode.h"
 #include "log.h"
 #include "sign.h"
 #include "util.h"
 
-#define CREDENTIAL_MAX_BYTES    (64 * 1024)
 #define IAM_REFRESH_MAX_USEC    (3600 * USEC_PER_SEC)
 #define ECS_REFRESH_USEC        (40 * 60 * USEC_PER_SEC)
 #define METADATA_TOKEN_TTL      "21600"
@@ -137,8 +136,6 @@ static const char *format_utc(uint64_t usec, char buf[static 32])
 	return buf;
 }
 
-/* --- credential files -------------------------------------------------------- */
-
 static bool has_control_chars(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -147,89 +144,26 @@ static bool has_control_chars(const char *s, size_t len)
 	return false;
 }
 
-/* Read the credential file NAME ([auth] WHAT): a regular file, not readable
- * by group or others, holding one value and at most one trailing newline
- * ("\n" or "\r\n").  Errors name the path, never the content. */
-static int credential_read(const char *name, const char *what, char **ret, char **error)
-{
-	_cleanup_free_ char *path = NULL;
-	const char *problem = NULL;
-	char *buf = NULL, *value = NULL;
-	struct stat st;
-	size_t len, file_len;
-	int r;
+/* --- credential files -------------------------------------------------------- */
 
-	if (!name) {
+/* Read [auth] WHAT from PATH, which config_load() resolved: credentials.c
+ * alone opens and judges credential files, here as at start-up and in
+ * --check-config. */
+static int credential_load(const char *what, const char *path, char **ret, char **error)
+{
+	if (!path) {
 		*error = xasprintf("[auth] %s is not set", what);
 		return -EINVAL;
 	}
-	path = config_credential_path(name);
-	if (!path) {
-		r = -errno;
-		if (r == -ENOENT)
-			*error = xasprintf("%s \"%s\": $CREDENTIALS_DIRECTORY is not set", what, name);
-		else
-			*error = xasprintf("%s \"%s\": %s", what, name, strerror(-r));
-		return r;
-	}
-	if (stat(path, &st) < 0) {
-		r = -errno;
-		*error = xasprintf("%s %s: %s", what, path, strerror(-r));
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*error = xasprintf("%s %s: not a regular file", what, path);
-		return -EINVAL;
-	}
-	if (st.st_mode & (S_IRGRP | S_IROTH)) {
-		*error = xasprintf("%s %s: readable by group or others (mode %04o); "
-		                   "make it readable by its owner only", what, path,
-		                   (unsigned) (st.st_mode & 07777));
-		return -EPERM;
-	}
-	r = read_file(path, CREDENTIAL_MAX_BYTES, &buf, &file_len);
-	if (r < 0) {
-		*error = xasprintf("%s %s: %s", what, path,
-		                   r == -EFBIG ? "too large for a credential" : strerror(-r));
-		return r;
-	}
-	/* Editors add a trailing newline: strip exactly one. */
-	len = file_len;
-	if (len > 0 && buf[len - 1] == '\n') {
-		len--;
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-	}
-	if (len == 0)
-		problem = "empty";
-	else if (strlen(buf) < len || has_control_chars(buf, len))
-		problem = "holds more than one line or a control character";
-	else if (!utf8_is_valid(buf, len))
-		problem = "not valid UTF-8";
-	/* read_file() allocates its maximum: keep an exact copy instead. */
-	else if (!(value = strndup(buf, len))) {
-		problem = "out of memory";
-		r = -ENOMEM;
-	}
-	explicit_bzero(buf, file_len);
-	free(buf);
-	if (problem) {
-		*error = xasprintf("%s %s: %s", what, path, problem);
-		return r < 0 ? r : -EINVAL;
-	}
-	*ret = value;
-	return 0;
+	return credential_read(what, path, ret, error);
 }
 
 /* --- set-up ------------------------------------------------------------------- */
 
+/* config_load() has trimmed the endpoint's trailing '/' (values.h). */
 static char *endpoint_url(const char *endpoint, const char *suffix)
 {
-	size_t len = strlen(endpoint);
-
-	while (len > 0 && endpoint[len - 1] == '/')
-		len--;
-	return xasprintf("%.*s%s", (int) len, endpoint, suffix);
+	return xasprintf("%s%s", endpoint, suffix);
 }
 
 static int on_defer(sd_event_source *s, void *userdata);
@@ -250,11 +184,11 @@ static int setup_method(struct auth *a, const struct config *c, char **error)
 	switch (s->method) {
 	case AUTH_AKSK:
 		if ((r = need(c->csms.project_id, "[csms] project_id", error)) < 0 ||
-		    (r = credential_read(s->access_key_file, "access_key_file", &a->ak, error)) < 0 ||
-		    (r = credential_read(s->secret_key_file, "secret_key_file", &a->sk, error)) < 0)
+		    (r = credential_load("access_key_file", s->access_key_file, &a->ak, error)) < 0 ||
+		    (r = credential_load("secret_key_file", s->secret_key_file, &a->sk, error)) < 0)
 			return r;
 		if (s->security_token_file)
-			return credential_read(s->security_token_file, "security_token_file",
+			return credential_load("security_token_file", s->security_token_file,
 			                       &a->security_token, error);
 		return 0;
 	case AUTH_PASSWORD:
@@ -266,15 +200,14 @@ static int setup_method(struct auth *a, const struct config *c, char **error)
 		if (!(a->user = strdup(s->user)) || !(a->domain = strdup(s->domain)) ||
 		    !(a->iam_url = endpoint_url(c->csms.iam_endpoint, "/v3/auth/tokens?nocatalog=true")))
 			return -ENOMEM;
-		return credential_read(s->password_file, "password_file", &a->password, error);
+		return credential_load("password_file", s->password_file, &a->password, error);
 	case AUTH_TOKEN:
 		if (!s->token_file)
 			return need(NULL, "[auth] token_file", error);
-		a->token_path = config_credential_path(s->token_file);
-		if (!a->token_path && errno == ENOMEM)
+		a->token_path = strdup(s->token_file);
+		if (!a->token_path)
 			return -ENOMEM;
-		/* credential_read() explains a path that cannot be resolved. */
-		return credential_read(s->token_file, "token_file", &a->token, error);
+		return credential_load("token_file", a->token_path, &a->token, error);
 	case AUTH_ECS:
 		if ((r = need(c->csms.project_id, "[csms] project_id", error)) < 0 ||
 		    (r = need(c->csms.metadata_endpoint, "[csms] metadata_endpoint", error)) < 0)
@@ -525,7 +458,7 @@ static void token_reread(struct auth *a)
 	char *token = NULL;
 	int r;
 
-	r = credential_read(a->token_path, "token_file", &token, &error);
+	r = credential_load("token_file", a->token_path, &token, &error);
 	if (r < 0) {
 		fetch_fail(a, r, error);
 		return;

@@ -1,24 +1,19 @@
-/* config.c - the desired state and the daemon's settings, from an INI file.
+/* config.c - the settings and the desired state, from an INI file.
  *
- * inih does the INI syntax; this file does everything inih cannot be trusted
- * with.  Debian's libinih has a fixed 200-byte line buffer, no line numbers
- * in the handler and truncates section and key names at 49 bytes, so all
- * lines pass through read_line() first: it counts them, refuses lines that
- * would not fit (inih would silently split them), classifies each one the
- * way inih will (comment, section header, entry, continuation) and handles
- * section headers itself.  The handler then sees only entries and
- * continuation lines, and knows their line and section from the parser.
+ * ini-reader.c (inih) splits the text into section headers, entries and
+ * continuation lines; values.c parses the values.  This file is the model:
+ * the table of settings, the governance sections and their rules, and the
+ * checks that a file means what its author meant - most of all that no
+ * mistake can make the daemon delete a tag the author wanted kept.
  *
  * Nothing is used until the whole file has been read and checked: the
  * parser fills a fresh struct config and frees it on the first error.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <ini.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "credentials.h"
+#include "ini-reader.h"
 #include "util.h"
+#include "values.h"
 
 #define MAX_CONFIG_BYTES        (1024u * 1024)
 #define MAX_KEY_CHARS           128     /* CSMS tag key limit */
@@ -37,355 +35,6 @@
 #define USEC_PER_MIN            (60 * USEC_PER_SEC)
 #define USEC_PER_HOUR           (60 * USEC_PER_MIN)
 #define USEC_PER_DAY            (24 * USEC_PER_HOUR)
-
-/* ---- small text helpers ---------------------------------------------------- */
-
-static bool is_space(char c)
-{
-	/* What inih's lskip()/rstrip() skip, without depending on the locale. */
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-/* Trim S in place: returns the first non-space byte, cuts trailing space. */
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (is_space(*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && is_space(s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Cut an inline comment: a ';' preceded by whitespace, as inih does it. */
-static void cut_inline_comment(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == ';' && p > s && is_space(p[-1])) {
-			*p = '\0';
-			return;
-		}
-}
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char) *s & 0xc0) != 0x80;
-	return n;
-}
-
-static bool has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char) *s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode S into *RET (*RET_LEN bytes, NUL-terminated; it may hold
- * a decoded NUL).  On a bad escape, *bad points at its '%'; -EILSEQ when
- * the result is not valid UTF-8. */
-static int unescape(const char *s, char **ret, size_t *ret_len, const char **bad)
-{
-	size_t n = 0;
-	char *out = malloc(strlen(s) + 1);
-
-	*bad = NULL;
-	if (!out)
-		return -ENOMEM;
-	for (const char *p = s; *p; p++) {
-		if (*p != '%') {
-			out[n++] = *p;
-			continue;
-		}
-		if (hexval(p[1]) < 0 || hexval(p[2]) < 0) {
-			*bad = p;
-			free(out);
-			return -EINVAL;
-		}
-		out[n++] = (char) (hexval(p[1]) * 16 + hexval(p[2]));
-		p += 2;
-	}
-	out[n] = '\0';
-	if (!utf8_is_valid(out, n)) {
-		free(out);
-		return -EILSEQ;
-	}
-	*ret = out;
-	*ret_len = n;
-	return 0;
-}
-
-char *config_unescape(const char *s)
-{
-	const char *bad;
-	char *out = NULL;
-	size_t len;
-	int r = unescape(s, &out, &len, &bad);
-
-	if (r == 0 && strlen(out) != len) {
-		free(out);
-		r = -EINVAL;
-	}
-	if (r < 0) {
-		errno = r == -ENOMEM ? ENOMEM : EINVAL;
-		return NULL;
-	}
-	return out;
-}
-
-/* ---- globs ----------------------------------------------------------------- */
-
-static bool valid_class(const char *name, size_t len)
-{
-	static const char *const classes[] = {
-		"alnum", "alpha", "blank", "cntrl", "digit", "graph",
-		"lower", "print", "punct", "space", "upper", "xdigit",
-	};
-
-	for (size_t i = 0; i < ELEMENTSOF(classes); i++)
-		if (strlen(classes[i]) == len && strncmp(classes[i], name, len) == 0)
-			return true;
-	return false;
-}
-
-/* P points at '['.  Returns the closing ']' of the bracket expression, or
- * NULL when it does not close or holds an unknown [:class:]. */
-static const char *bracket_end(const char *p)
-{
-	p++;
-	if (*p == '!' || *p == '^')
-		p++;
-	if (*p == ']')          /* a ']' first in the set is literal */
-		p++;
-	while (*p && *p != ']') {
-		if (*p == '\\') {
-			if (!p[1])
-				return NULL;
-			p += 2;
-		} else if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
-			char kind = p[1];
-			const char *end = p + 2;
-
-			while (*end && !(end[0] == kind && end[1] == ']'))
-				end++;
-			if (!*end)
-				return NULL;
-			if (kind == ':' && !valid_class(p + 2, (size_t) (end - p - 2)))
-				return NULL;
-			p = end + 2;
-		} else
-			p++;
-	}
-	return *p ? p : NULL;
-}
-
-int glob_validate(const char *glob)
-{
-	for (const char *p = glob; *p; p++) {
-		if (*p == '\\') {
-			if (!p[1])
-				return -EINVAL;
-			p++;
-		} else if (*p == '[') {
-			p = bracket_end(p);
-			if (!p)
-				return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static bool has_glob_chars(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
-}
-
-/* ---- time spans and numbers ----------------------------------------------- */
-
-/* *V = *V * MUL + ADD, or -ERANGE when that does not fit. */
-static int mul_add(uint64_t *v, uint64_t mul, uint64_t add)
-{
-	if (mul != 0 && *v > UINT64_MAX / mul)
-		return -ERANGE;
-	if (*v * mul > UINT64_MAX - add)
-		return -ERANGE;
-	*v = *v * mul + add;
-	return 0;
-}
-
-static const struct {
-	const char *suffix;
-	uint64_t usec;
-} timespan_units[] = {
-	{ "us", 1 }, { "usec", 1 },
-	{ "ms", USEC_PER_MSEC }, { "msec", USEC_PER_MSEC },
-	{ "s", USEC_PER_SEC }, { "sec", USEC_PER_SEC },
-	{ "m", USEC_PER_MIN }, { "min", USEC_PER_MIN },
-	{ "h", USEC_PER_HOUR }, { "hr", USEC_PER_HOUR },
-	{ "d", USEC_PER_DAY },
-};
-
-static int timespan_unit(const char *s, size_t len, uint64_t *ret)
-{
-	if (len == 0) {
-		*ret = USEC_PER_SEC;    /* a bare number means seconds */
-		return 0;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(timespan_units); i++)
-		if (strlen(timespan_units[i].suffix) == len &&
-		    strncmp(timespan_units[i].suffix, s, len) == 0) {
-			*ret = timespan_units[i].usec;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-/* One component "12", "1.5h", "250 ms" at *S; advances *S. */
-static int timespan_component(const char **s, uint64_t *ret)
-{
-	const char *p = *s, *unit;
-	uint64_t whole = 0, frac = 0, scale = 1, mult, v;
-	unsigned frac_digits = 0;
-
-	if (!isdigit((unsigned char) *p))
-		return -EINVAL;
-	for (; isdigit((unsigned char) *p); p++)
-		if (mul_add(&whole, 10, (uint64_t) (*p - '0')) < 0)
-			return -ERANGE;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char) *p))
-			return -EINVAL;
-		/* Six decimals, so that frac * mult cannot overflow; more
-		 * are refused rather than silently dropped. */
-		for (; isdigit((unsigned char) *p); p++) {
-			if (++frac_digits > 6)
-				return -EINVAL;
-			frac = frac * 10 + (uint64_t) (*p - '0');
-			scale *= 10;
-		}
-	}
-	while (*p == ' ' || *p == '\t')
-		p++;
-	unit = p;
-	while (*p >= 'a' && *p <= 'z')
-		p++;
-	if (timespan_unit(unit, (size_t) (p - unit), &mult) < 0)
-		return -EINVAL;
-	v = whole;
-	if (mul_add(&v, mult, frac * mult / scale) < 0)
-		return -ERANGE;
-	*ret = v;
-	*s = p;
-	return 0;
-}
-
-int parse_timespan(const char *s, uint64_t *ret_usec)
-{
-	uint64_t total = 0;
-	bool any = false;
-
-	for (;;) {
-		uint64_t v;
-		int r;
-
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (!*s)
-			break;
-		r = timespan_component(&s, &v);
-		if (r < 0)
-			return r;
-		if (total > UINT64_MAX - v)
-			return -ERANGE;
-		total += v;
-		any = true;
-	}
-	if (!any)
-		return -EINVAL;
-	*ret_usec = total;
-	return 0;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no spaces. */
-static int parse_uint64(const char *s, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char) *s))
-			return -EINVAL;
-		if (mul_add(&v, 10, (uint64_t) (*s - '0')) < 0)
-			return -ERANGE;
-	}
-	*ret = v;
-	return 0;
-}
-
-/* "10", "0.5", "2.25": digits with an optional fraction.  Parsed by hand
- * because strtod() also takes "inf", "nan", hex and the locale's comma. */
-static int parse_decimal(const char *s, double *ret)
-{
-	const char *dot = strchr(s, '.');
-	uint64_t whole;
-	double v, scale = 0.1;
-	int r;
-
-	if (dot) {
-		_cleanup_free_ char *w = strndup(s, (size_t) (dot - s));
-
-		if (!w)
-			return -ENOMEM;
-		r = parse_uint64(w, &whole);
-		if (r < 0 || !dot[1])
-			return -EINVAL;
-	} else {
-		r = parse_uint64(s, &whole);
-		if (r < 0)
-			return r;
-	}
-	v = (double) whole;
-	if (dot)
-		for (const char *p = dot + 1; *p; p++, scale /= 10) {
-			if (!isdigit((unsigned char) *p))
-				return -EINVAL;
-			v += (*p - '0') * scale;
-		}
-	*ret = v;
-	return 0;
-}
-
-static int parse_boolean(const char *s)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-
-	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -EINVAL;
-}
 
 /* ---- names of things ------------------------------------------------------- */
 
@@ -424,51 +73,7 @@ static int lookup_name(const char *const *names, size_t n, const char *s)
 	return -EINVAL;
 }
 
-/* ---- credential paths -------------------------------------------------------- */
-
-char *config_credential_path(const char *name)
-{
-	const char *dir;
-
-	if (!name || !*name || streq_ptr(name, ".") || streq_ptr(name, "..")) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (strchr(name, '/')) {
-		char *p = strdup(name);
-
-		if (!p)
-			errno = ENOMEM;
-		return p;
-	}
-	dir = getenv("CREDENTIALS_DIRECTORY");
-	if (!dir || !*dir) {
-		errno = ENOENT;
-		return NULL;
-	}
-	return xasprintf("%s/%s", dir, name);
-}
-
-char *config_credential_path_at(const char *config_dir, const char *name)
-{
-	char *p = config_credential_path(name);
-
-	if (!p && errno == ENOENT) {
-		size_t n = strlen(config_dir);
-
-		p = xasprintf("%s%s%s", config_dir, n > 0 && config_dir[n - 1] == '/' ? "" : "/", name);
-	}
-	return p;
-}
-
 /* ---- the parser ------------------------------------------------------------ */
-
-enum line_kind {
-	LINE_SKIP,              /* blank or comment */
-	LINE_HEADER,
-	LINE_ENTRY,
-	LINE_CONTINUATION,
-};
 
 enum section_kind {
 	SECTION_NONE,           /* before the first header */
@@ -493,12 +98,8 @@ enum list_target {
 
 struct parser {
 	const char *name;               /* for messages */
-	char *dir;                      /* the file's directory */
 	unsigned flags;
-	const char *pos, *end;          /* unread input */
-	unsigned line;
-	enum line_kind kind;            /* of the current line */
-	bool after_entry;               /* inih's prev_name is set */
+	unsigned line;                  /* of the line being looked at */
 
 	enum section_kind section;
 	size_t govern;                  /* index into c->sections */
@@ -511,7 +112,6 @@ struct parser {
 	bool list_open;                 /* the last line ended with '|' */
 	unsigned list_open_line;
 	bool list_fixed;                /* "*" or "!": takes no continuation */
-	unsigned catch_all_line;        /* line of a "* = ..." rule in this section */
 
 	struct config *c;
 	int r;                          /* first error */
@@ -527,7 +127,7 @@ static int fail(struct parser *p, unsigned line, const char *fmt, ...)
 	if (p->r < 0)
 		return p->r;
 	p->r = -EINVAL;
-	/* Quoted user text is bounded by the line length, so this fits. */
+	/* Quoted user text is cut at 2 KiB; the line number says where. */
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -542,6 +142,18 @@ static int fail_oom(struct parser *p)
 {
 	if (p->r == 0)
 		p->r = -ENOMEM;
+	return p->r;
+}
+
+/* A message made elsewhere (credentials.c), as it is. */
+static int fail_with(struct parser *p, int r, char *message)
+{
+	if (p->r < 0) {
+		free(message);
+		return p->r;
+	}
+	p->r = message ? r : -ENOMEM;
+	p->error = message;
 	return p->r;
 }
 
@@ -596,7 +208,7 @@ static int decode_text(struct parser *p, unsigned line, const char *what, const 
 	if (strchr(raw, '"'))
 		return fail(p, line, "%s '%s': quotes are not part of the syntax (write '\"' as %%22)",
 		            what, quote(&q, raw));
-	r = unescape(raw, &s, &len, &bad);
+	r = percent_decode(raw, &s, &len, &bad);
 	if (r == -ENOMEM)
 		return fail_oom(p);
 	if (r < 0 && bad) {
@@ -645,10 +257,62 @@ static int decode_glob(struct parser *p, unsigned line, const char *what, const 
 	return 0;
 }
 
+/* A '#' inih keeps in a value: "owner = alice # the DBA" would allow only
+ * the value "alice # the DBA" and so delete owner=alice.  A '#' at the
+ * start of a value or after whitespace is refused; one inside a word
+ * ("C#") is not a comment by any reading and stays. */
+static int check_hash_comment(struct parser *p, const char *key, const char *value)
+{
+	QUOTED(q);
+	QUOTED(q2);
+
+	for (const char *s = value; *s; s++)
+		if (*s == '#' && (s == value || s[-1] == ' ' || s[-1] == '\t'))
+			return fail(p, p->line, "'%s = %s': '#' starts a comment only at the start of a line, "
+			            "so here it would be part of the value; put the comment on a line of its own "
+			            "or after ' ;', and write a '#' that belongs to the value as %%23",
+			            quote(&q, key), quote(&q2, value));
+	return 0;
+}
+
 /* ---- lists: "a | b | c", continued on indented lines ----------------------- */
 
 static int rule_add_value(struct parser *p, unsigned line, const char *raw);
 static int protect_add(struct parser *p, unsigned line, const char *raw);
+
+/* "prod, staging" is a comma list written by habit: it would allow only
+ * the one value "prod, staging".  Any ',' is refused; %2C writes one. */
+static int check_comma(struct parser *p, unsigned line, const char *what, const char *raw)
+{
+	_cleanup_free_ char *fixed = NULL;
+	size_t n = 0;
+	QUOTED(q);
+	QUOTED(q2);
+	QUOTED(q3);
+	QUOTED(q4);
+
+	if (!strchr(raw, ','))
+		return 0;
+	fixed = malloc(strlen(raw) * 3 + 1);
+	if (!fixed)
+		return fail_oom(p);
+	for (const char *s = raw; *s; s++) {
+		if (*s != ',') {
+			fixed[n++] = *s;
+			continue;
+		}
+		while (n > 0 && fixed[n - 1] == ' ')
+			n--;
+		memcpy(fixed + n, " | ", 3);
+		n += 3;
+		while (s[1] == ' ' || s[1] == '\t')
+			s++;
+	}
+	fixed[n] = '\0';
+	return fail(p, line, "%s '%s' of '%s' holds a ',': alternatives are separated by '|' (%s = %s); "
+	            "write a ',' that belongs to the value as %%2C", what, quote(&q, raw),
+	            quote(&q3, p->list_key), quote(&q4, p->list_key), quote(&q2, fixed));
+}
 
 static int list_add_element(struct parser *p, unsigned line, const char *raw)
 {
@@ -662,14 +326,19 @@ static int list_add_element(struct parser *p, unsigned line, const char *raw)
  * of the next, at both or at neither: it never makes an empty element.  So
  * the empty element after a trailing '|' is held back (list_open) until it
  * is known whether a continuation line follows. */
-static int list_add_line(struct parser *p, char *text, bool continuation)
+static int list_add_line(struct parser *p, const char *text, bool continuation)
 {
-	char *s = text;
+	_cleanup_free_ char *copy = strdup(text);
+	char *s = copy;
 
+	if (!copy)
+		return fail_oom(p);
 	if (continuation) {
 		p->list_open = false;
 		if (*s == '|')
-			s = trim(s + 1);
+			s++;
+		while (*s == ' ' || *s == '\t')
+			s++;
 		if (!*s)
 			return 0;
 	} else if (!*s) {
@@ -679,15 +348,20 @@ static int list_add_line(struct parser *p, char *text, bool continuation)
 		return 0;
 	}
 	for (;;) {
-		char *bar = strchr(s, '|');
+		char *bar = strchr(s, '|'), *end;
 		int r;
 
 		if (bar)
 			*bar = '\0';
-		r = list_add_element(p, p->line, trim(s));
+		end = s + strlen(s);
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		r = list_add_element(p, p->line, s);
 		if (r < 0 || !bar)
 			return r;
-		s = trim(bar + 1);
+		s = bar + 1;
+		while (*s == ' ' || *s == '\t')
+			s++;
 		if (!*s) {
 			p->list_open = true;
 			p->list_open_line = p->line;
@@ -716,14 +390,14 @@ static int list_finish(struct parser *p)
 
 enum file_kind {
 	FILE_NONE,
-	FILE_CREDENTIAL,        /* a secret: private to its owner */
-	FILE_PUBLIC,            /* ca_file: only needs to be readable */
+	FILE_CREDENTIAL,        /* a secret: credentials.c finds and judges it */
+	FILE_PUBLIC,            /* ca_file: only needs to be a readable file */
 };
 
 struct setting {
 	enum section_kind section;
 	const char *key;
-	int (*parse)(struct parser *p, const struct setting *s, unsigned line, char *value);
+	int (*parse)(struct parser *p, const struct setting *s, const char *value);
 	size_t offset;          /* of the field in struct config */
 	uint64_t min, max;      /* numbers and time spans */
 	unsigned methods;       /* [auth]: the methods that use the key */
@@ -733,39 +407,38 @@ struct setting {
 
 #define FIELD(p, s, type) ((type *) (void *) ((char *) (p)->c + (s)->offset))
 
-static int set_owned_string(struct parser *p, const struct setting *s, char *value)
+static int set_string(struct parser *p, const struct setting *s, char *value)
 {
 	char **field = FIELD(p, s, char *);
-	char *copy = strdup(value);
 
-	if (!copy)
+	if (!value)
 		return fail_oom(p);
 	free(*field);
-	*field = copy;
+	*field = value;
 	return 0;
 }
 
-static int parse_text_value(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_text_value(struct parser *p, const struct setting *s, const char *value)
 {
 	if (!*value)
-		return fail(p, line, "%s is empty", s->key);
+		return fail(p, p->line, "%s is empty", s->key);
 	if (has_control(value))
-		return fail(p, line, "%s: control characters are not allowed", s->key);
-	return set_owned_string(p, s, value);
+		return fail(p, p->line, "%s: control characters are not allowed", s->key);
+	return set_string(p, s, strdup(value));
 }
 
-static int parse_region(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_region(struct parser *p, const struct setting *s, const char *value)
 {
 	QUOTED(q);
 
 	/* It becomes part of host names. */
 	if (!*value || strlen(value) > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(value))
-		return fail(p, line, "region '%s' is not a region name (like cn-north-4: a-z, 0-9 and '-')",
+		return fail(p, p->line, "region '%s' is not a region name (like cn-north-4: a-z, 0-9 and '-')",
 		            quote(&q, value));
-	return set_owned_string(p, s, value);
+	return set_string(p, s, strdup(value));
 }
 
-static int parse_project_id(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_project_id(struct parser *p, const struct setting *s, const char *value)
 {
 	static const char allowed[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
@@ -773,159 +446,131 @@ static int parse_project_id(struct parser *p, const struct setting *s, unsigned 
 
 	/* It becomes a path segment of every request. */
 	if (!*value || strlen(value) > 64 || strspn(value, allowed) != strlen(value))
-		return fail(p, line, "project_id '%s' is not a project id (1 to 64 of A-Z, a-z, 0-9, '_', '-')",
+		return fail(p, p->line, "project_id '%s' is not a project id (1 to 64 of A-Z, a-z, 0-9, '_', '-')",
 		            quote(&q, value));
-	return set_owned_string(p, s, value);
+	return set_string(p, s, strdup(value));
 }
 
-/* An http:// or https:// URL with a host, an optional port and no path
- * beyond "/": requests are made by appending paths to it. */
-static bool url_is_valid(const char *s)
+static int parse_url(struct parser *p, const struct setting *s, const char *value)
 {
-	const char *p, *q;
-	unsigned long port = 0;
-
-	if (startswith(s, "https://"))
-		p = s + 8;
-	else if (startswith(s, "http://"))
-		p = s + 7;
-	else
-		return false;
-	if (*p == '[') {
-		for (q = p + 1; isxdigit((unsigned char) *q) || *q == ':' || *q == '.'; q++)
-			;
-		if (*q != ']' || q == p + 1)
-			return false;
-		p = q + 1;
-	} else {
-		for (q = p; isalnum((unsigned char) *q) || *q == '-' || *q == '.' || *q == '_'; q++)
-			;
-		if (q == p)
-			return false;
-		p = q;
-	}
-	if (*p == ':') {
-		for (q = ++p; isdigit((unsigned char) *q) && q - p < 6; q++)
-			port = port * 10 + (unsigned long) (*q - '0');
-		if (q == p || port == 0 || port > 65535)
-			return false;
-		p = q;
-	}
-	if (*p == '/')
-		p++;
-	return *p == '\0';
-}
-
-static int parse_url(struct parser *p, const struct setting *s, unsigned line, char *value)
-{
-	size_t n = strlen(value);
+	char *url = NULL;
 	QUOTED(q);
+	int r;
 
-	if (!url_is_valid(value))
-		return fail(p, line, "%s '%s' is not an http:// or https:// URL without a path "
+	r = endpoint_normalize(value, &url);
+	if (r == -ENOMEM)
+		return fail_oom(p);
+	if (r < 0)
+		return fail(p, p->line, "%s '%s' is not an http:// or https:// URL without a path "
 		            "(like https://kms.cn-north-4.myhuaweicloud.com)", s->key, quote(&q, value));
-	if (n > 0 && value[n - 1] == '/')
-		value[n - 1] = '\0';
-	return set_owned_string(p, s, value);
+	return set_string(p, s, url);
 }
 
-static int parse_absolute_path(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_absolute_path(struct parser *p, const struct setting *s, const char *value)
 {
 	QUOTED(q);
 
 	if (value[0] != '/' || has_control(value))
-		return fail(p, line, "%s '%s' is not an absolute path", s->key, quote(&q, value));
-	return set_owned_string(p, s, value);
+		return fail(p, p->line, "%s '%s' is not an absolute path", s->key, quote(&q, value));
+	return set_string(p, s, strdup(value));
 }
 
-static int parse_credential_name(struct parser *p, const struct setting *s, unsigned line, char *value)
+/* Stored as the path it stands for, resolved once, by credentials.c. */
+static int parse_credential_name(struct parser *p, const struct setting *s, const char *value)
 {
-	QUOTED(q);
+	char *path = NULL, *error = NULL;
+	int r;
 
 	if (!*value)
-		return fail(p, line, "%s is empty", s->key);
-	if (has_control(value) || streq_ptr(value, ".") || streq_ptr(value, ".."))
-		return fail(p, line, "%s '%s' is not a file name", s->key, quote(&q, value));
-	return set_owned_string(p, s, value);
+		return fail(p, p->line, "%s is empty", s->key);
+	r = credential_resolve(s->key, value, &path, &error);
+	if (r == -ENOMEM)
+		return fail_oom(p);
+	if (r < 0) {
+		r = fail(p, p->line, "%s", error);
+		free(error);
+		return r;
+	}
+	return set_string(p, s, path);
 }
 
-static int parse_method(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_method(struct parser *p, const struct setting *s, const char *value)
 {
 	int m = lookup_name(auth_method_names, ELEMENTSOF(auth_method_names), value);
 	QUOTED(q);
 
 	if (m < 0)
-		return fail(p, line, "method '%s' is not one of aksk, password, token, ecs", quote(&q, value));
+		return fail(p, p->line, "method '%s' is not one of aksk, password, token, ecs", quote(&q, value));
 	*FIELD(p, s, enum auth_method) = (enum auth_method) m;
 	return 0;
 }
 
-static int parse_observe(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_observe(struct parser *p, const struct setting *s, const char *value)
 {
 	int m = lookup_name(observe_mode_names, ELEMENTSOF(observe_mode_names), value);
 	QUOTED(q);
 
 	if (m < 0)
-		return fail(p, line, "observe '%s' is not one of auto, resource_instances, list_secrets",
+		return fail(p, p->line, "observe '%s' is not one of auto, resource_instances, list_secrets",
 		            quote(&q, value));
 	*FIELD(p, s, enum observe_mode) = (enum observe_mode) m;
 	return 0;
 }
 
-static int parse_timespan_value(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_timespan_value(struct parser *p, const struct setting *s, const char *value)
 {
 	char lo[32], hi[32];
 	uint64_t v;
 	QUOTED(q);
 
 	if (parse_timespan(value, &v) < 0)
-		return fail(p, line, "%s '%s' is not a time span (like 30s, 5min, 1h 30min, 250ms)",
+		return fail(p, p->line, "%s '%s' is not a time span (like 30s, 5min, 1h 30min, 250ms)",
 		            s->key, quote(&q, value));
 	if (v < s->min || v > s->max)
-		return fail(p, line, "%s '%s' is out of range (%s to %s)", s->key, quote(&q, value),
+		return fail(p, p->line, "%s '%s' is out of range (%s to %s)", s->key, quote(&q, value),
 		            s->min ? format_timespan(lo, sizeof(lo), s->min) : "0",
 		            format_timespan(hi, sizeof(hi), s->max));
 	*FIELD(p, s, uint64_t) = v;
 	return 0;
 }
 
-static int parse_unsigned(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_unsigned(struct parser *p, const struct setting *s, const char *value)
 {
 	uint64_t v;
 	QUOTED(q);
 
 	if (parse_uint64(value, &v) < 0 || v < s->min || v > s->max)
-		return fail(p, line, "%s '%s' is not a whole number from %" PRIu64 " to %" PRIu64,
+		return fail(p, p->line, "%s '%s' is not a whole number from %" PRIu64 " to %" PRIu64,
 		            s->key, quote(&q, value), s->min, s->max);
 	*FIELD(p, s, unsigned) = (unsigned) v;
 	return 0;
 }
 
-static int parse_rate(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_rate(struct parser *p, const struct setting *s, const char *value)
 {
 	double v;
 	QUOTED(q);
 
 	if (parse_decimal(value, &v) < 0 || v > (double) s->max)
-		return fail(p, line, "%s '%s' is not a number from 0 to %" PRIu64 " (0: unlimited)",
+		return fail(p, p->line, "%s '%s' is not a number from 0 to %" PRIu64 " (0: unlimited)",
 		            s->key, quote(&q, value), s->max);
 	*FIELD(p, s, double) = v;
 	return 0;
 }
 
-static int parse_bool(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_bool(struct parser *p, const struct setting *s, const char *value)
 {
 	int b = parse_boolean(value);
 	QUOTED(q);
 
 	if (b < 0)
-		return fail(p, line, "%s '%s' is not a boolean (yes, no, true, false, 1, 0)",
+		return fail(p, p->line, "%s '%s' is not a boolean (yes, no, true, false, 1, 0)",
 		            s->key, quote(&q, value));
 	*FIELD(p, s, bool) = b;
 	return 0;
 }
 
-static int parse_protect(struct parser *p, const struct setting *s, unsigned line, char *value)
+static int parse_protect(struct parser *p, const struct setting *s, const char *value)
 {
 	p->list = LIST_PROTECT;
 	p->list_key = s->key;
@@ -940,6 +585,9 @@ static int protect_add(struct parser *p, unsigned line, const char *raw)
 
 	if (!*raw)
 		return fail(p, line, "protect: empty key glob (a stray '|'?)");
+	r = check_comma(p, line, "protect key glob", raw);
+	if (r < 0)
+		return r;
 	r = decode_glob(p, line, "protect key glob", raw, 1, MAX_KEY_CHARS, &glob);
 	if (r < 0)
 		return r;
@@ -1006,7 +654,7 @@ static int find_setting(enum section_kind section, const char *key)
 	return -ENOENT;
 }
 
-static int set_setting(struct parser *p, const char *key, char *value)
+static int set_setting(struct parser *p, const char *key, const char *value)
 {
 	const char *section = section_names[p->section];
 	int i = find_setting(p->section, key);
@@ -1019,7 +667,7 @@ static int set_setting(struct parser *p, const char *key, char *value)
 		            key, section, p->setting_line[i]);
 	p->setting_line[i] = p->line;
 	p->list_key = settings[i].key;
-	return settings[i].parse(p, &settings[i], p->line, value);
+	return settings[i].parse(p, &settings[i], value);
 }
 
 /* ---- governance sections and rules ----------------------------------------- */
@@ -1048,6 +696,9 @@ static int rule_add_value(struct parser *p, unsigned line, const char *raw)
 		return fail(p, line, "'!' must stand alone: '%s = !' forbids the tag", p->list_key);
 	if (streq_ptr(raw, "*"))
 		return fail(p, line, "'*' must stand alone: '%s = *' allows any value", p->list_key);
+	r = check_comma(p, line, "value", raw);
+	if (r < 0)
+		return r;
 	r = decode_glob(p, line, "value", raw, 0, MAX_VALUE_CHARS, &v);
 	if (r < 0)
 		return r;
@@ -1067,23 +718,35 @@ static int rule_add_value(struct parser *p, unsigned line, const char *raw)
 	return 0;
 }
 
+/* Rules are tried in file order and the first whose key glob matches
+ * decides: a rule whose every key an earlier rule also matches can never
+ * decide anything, which is surely not what its author meant. */
 static int check_new_rule_key(struct parser *p, const char *key)
 {
 	const struct section *sec = current_section(p);
 	QUOTED(q);
+	QUOTED(q2);
 
-	if (p->catch_all_line)
-		return fail(p, p->line, "the rule for '%s' can never match: the catch-all '*' rule at line %u "
-		            "comes first and decides every tag", quote(&q, key), p->catch_all_line);
-	for (size_t i = 0; i < sec->n_rules; i++)
-		if (strcmp(sec->rules[i].key, key) == 0)
+	for (size_t i = 0; i < sec->n_rules; i++) {
+		const struct rule *earlier = &sec->rules[i];
+
+		if (strcmp(earlier->key, key) == 0)
 			return fail(p, p->line, "duplicate rule for key '%s' (first at line %u); only the first "
-			            "could ever match", quote(&q, key), sec->rules[i].line);
+			            "could ever match", quote(&q, key), earlier->line);
+		if (glob_covers(earlier->key, "*"))
+			return fail(p, p->line, "the rule for '%s' can never match: the catch-all '%s' rule at "
+			            "line %u comes first and decides every tag", quote(&q, key),
+			            quote(&q2, earlier->key), earlier->line);
+		if (glob_covers(earlier->key, key))
+			return fail(p, p->line, "the rule for '%s' can never match: the rule for '%s' at line %u "
+			            "comes first and matches every key it would; put the more specific rule first",
+			            quote(&q, key), quote(&q2, earlier->key), earlier->line);
+	}
 	return 0;
 }
 
 /* "TAGKEY = VALUES" in a governance section. */
-static int add_rule(struct parser *p, const char *raw_key, char *value)
+static int add_rule(struct parser *p, const char *raw_key, const char *value)
 {
 	struct section *sec = current_section(p);
 	struct rule *rules, *rule;
@@ -1106,8 +769,6 @@ static int add_rule(struct parser *p, const char *raw_key, char *value)
 	sec->rules = rules;
 	rule = &rules[sec->n_rules++];
 	*rule = (struct rule) { .key = key, .line = p->line };
-	if (streq_ptr(key, "*"))
-		p->catch_all_line = p->line;
 
 	p->list_key = rule->key;
 	if (streq_ptr(value, "*") || streq_ptr(value, "!")) {
@@ -1118,6 +779,25 @@ static int add_rule(struct parser *p, const char *raw_key, char *value)
 	rule->kind = RULE_VALUES;
 	p->list = LIST_RULE;
 	return list_add_line(p, value, false);
+}
+
+/* A glob section governs the secrets it matches that no exact section and
+ * no earlier glob section governs: one whose every name an earlier glob
+ * section matches too governs nothing. */
+static int check_new_glob_section(struct parser *p, const char *pattern, const char *raw_name)
+{
+	QUOTED(q);
+	QUOTED(q2);
+
+	for (size_t i = 0; i < p->c->n_sections; i++) {
+		const struct section *earlier = &p->c->sections[i];
+
+		if (earlier->is_glob && glob_covers(earlier->pattern, pattern))
+			return fail(p, p->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at line %u "
+			            "comes first and governs every secret it would match; put the more specific "
+			            "section first", quote(&q, raw_name), quote(&q2, earlier->pattern), earlier->line);
+	}
+	return 0;
 }
 
 static int add_section(struct parser *p, bool is_glob, const char *raw_name)
@@ -1144,6 +824,8 @@ static int add_section(struct parser *p, bool is_glob, const char *raw_name)
 		if (p->c->sections[i].is_glob == is_glob && strcmp(p->c->sections[i].pattern, pattern) == 0)
 			r = fail(p, p->line, "duplicate section [%s \"%s\"] (first at line %u)",
 			         kind, quote(&q, raw_name), p->c->sections[i].line);
+	if (r == 0 && is_glob)
+		r = check_new_glob_section(p, pattern, raw_name);
 	if (r == 0 && !(sections = realloc(p->c->sections, (p->c->n_sections + 1) * sizeof(*sections))))
 		r = fail_oom(p);
 	if (r < 0) {
@@ -1172,21 +854,31 @@ static int enter_named_section(struct parser *p, const char *word)
 	return -ENOENT;
 }
 
-/* A section header, S trimmed and starting with '['.  Parsed here rather
- * than by inih, which cuts names at 49 bytes and at the first ']' (a glob
- * like "app-[ab]*" has one inside its quotes). */
-static int parse_header(struct parser *p, char *s)
+/* ---- what inih hands over ---------------------------------------------------- */
+
+static bool is_blank(char c)
 {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* A section header as written, HEADER trimmed and starting with '['.  Its
+ * own grammar: a quoted name may hold ']' ("app-[ab]*"), which inih's
+ * reading of the line would cut. */
+static int parse_header(struct parser *p, const char *header)
+{
+	_cleanup_free_ char *copy = strdup(header);
 	char *word, *name = NULL, *rest;
 	size_t n;
 	QUOTED(q);
 
-	word = s + 1;
-	while (is_space(*word))
+	if (!copy)
+		return fail_oom(p);
+	word = copy + 1;
+	while (is_blank(*word))
 		word++;
-	n = strcspn(word, " \t\v\f\r\n\"]");
+	n = strcspn(word, " \t\v\f\r\"]");
 	rest = word + n;
-	while (is_space(*rest))
+	while (is_blank(*rest))
 		*rest++ = '\0';
 	if (*rest == '"') {
 		name = rest + 1;
@@ -1194,14 +886,17 @@ static int parse_header(struct parser *p, char *s)
 		if (!rest)
 			return fail(p, p->line, "section header: unterminated quote");
 		*rest++ = '\0';
-		while (is_space(*rest))
+		while (is_blank(*rest))
 			rest++;
 	}
 	if (*rest != ']')
 		return fail(p, p->line, "section header: expected [NAME] or [secret \"NAME\"] or [secrets \"GLOB\"]");
 	*rest++ = '\0';
-	while (is_space(*rest))
+	while (is_blank(*rest))
 		rest++;
+	if (*rest == '#')
+		return fail(p, p->line, "'#' starts a comment only at the start of a line; "
+		            "after a section header write ' ; comment'");
 	if (*rest && *rest != ';')
 		return fail(p, p->line, "unexpected text after the section header");
 	word[n] = '\0';
@@ -1223,150 +918,76 @@ static int parse_header(struct parser *p, char *s)
 	return fail(p, p->line, "unknown section [%s]", quote(&q, word));
 }
 
-/* ---- reading lines ----------------------------------------------------------- */
-
-/* Whether an entry line has the '=' inih will split it at.  inih splits at
- * the first '=' or ':', so "a:b = c" would silently become key "a" with
- * value "b = c"; only '=' is accepted as the separator. */
-static int check_separator(struct parser *p, const char *s)
+static int on_section(void *userdata, unsigned line, const char *header)
 {
-	bool was_space = false;
-
-	for (; *s; s++) {
-		if (*s == '=')
-			return 0;
-		if (*s == ':')
-			return fail(p, p->line, "expected 'KEY = VALUE'; a ':' in a key is written %%3A");
-		if (*s == ';' && was_space)
-			break;
-		was_space = is_space(*s);
-	}
-	return fail(p, p->line, "expected 'KEY = VALUE', a [section] header or a comment");
-}
-
-/* Classify the line in BUF the way inih will see it. */
-static int classify(struct parser *p, const char *buf)
-{
-	_cleanup_free_ char *copy = NULL;
-	const char *start = buf;
+	struct parser *p = userdata;
 	int r;
 
-	if (p->line == 1 && startswith(start, "\xef\xbb\xbf"))
-		start += 3;
-	while (is_space(*start))
-		start++;
-	if (!*start || *start == ';' || *start == '#') {
-		p->kind = LINE_SKIP;
-		return 0;
-	}
-	/* inih continues the previous entry with any indented line. */
-	if (p->after_entry && start > buf) {
-		p->kind = LINE_CONTINUATION;
-		return 0;
-	}
+	p->line = line;
 	r = list_finish(p);
 	if (r < 0)
 		return r;
-	if (*start == '[') {
-		p->kind = LINE_HEADER;
-		p->after_entry = false;
-		p->catch_all_line = 0;
-		copy = strdup(start);
-		if (!copy)
-			return fail_oom(p);
-		return parse_header(p, trim(copy));
-	}
-	p->kind = LINE_ENTRY;
-	p->after_entry = true;
-	return check_separator(p, start);
+	return parse_header(p, header);
 }
 
-/* inih's reader: one line into BUF (SIZE bytes), fgets() style. */
-static char *read_line(char *buf, int size, void *userdata)
+static int on_entry(void *userdata, unsigned line, const char *key, const char *value, char separator)
 {
 	struct parser *p = userdata;
-	const char *nl;
-	size_t len, content;
-
-	if (p->r < 0 || p->pos >= p->end)
-		return NULL;
-	nl = memchr(p->pos, '\n', (size_t) (p->end - p->pos));
-	len = nl ? (size_t) (nl - p->pos) + 1 : (size_t) (p->end - p->pos);
-	content = len - (nl != NULL);
-	p->line++;
-	/* fgets() semantics would hand inih the rest of a long line as a
-	 * line of its own: refuse instead. */
-	if (size < 3 || content > (size_t) size - 2) {
-		fail(p, p->line, "line too long (max %d bytes); continue long value lists on indented lines",
-		     size - 2);
-		return NULL;
-	}
-	memcpy(buf, p->pos, len);
-	buf[len] = '\0';
-	p->pos += len;
-	if (memchr(buf, '\0', len)) {
-		fail(p, p->line, "NUL byte in line");
-		return NULL;
-	}
-	if (!utf8_is_valid(buf, len)) {
-		fail(p, p->line, "not valid UTF-8");
-		return NULL;
-	}
-	if (classify(p, buf) < 0)
-		return NULL;
-	return buf;
-}
-
-/* ---- inih's handler: entries and continuation lines ------------------------- */
-
-static int add_continuation(struct parser *p, char *text)
-{
-	QUOTED(q);
-	size_t n = strlen(text);
-
-	if (p->list == LIST_NONE && p->list_fixed)
-		return fail(p, p->line, "'*' and '!' stand alone: the rule for '%s' takes no continuation lines",
-		            quote(&q, p->list_key));
-	if (p->list == LIST_NONE)
-		return fail(p, p->line, "'%s' takes no continuation lines (is this line indented by mistake?)",
-		            quote(&q, p->list_key ? p->list_key : ""));
-	/* An indented "key = value" or "[section]" would otherwise quietly
-	 * become part of the list above it. */
-	if (strpbrk(text, "=:"))
-		return fail(p, p->line, "continuation line of '%s' contains '%c': entries must not be indented, "
-		            "and a continued list writes '=' and ':' as %%3D and %%3A",
-		            quote(&q, p->list_key), *strpbrk(text, "=:"));
-	if (text[0] == '[' && n > 1 && text[n - 1] == ']' && !strchr(text, '|'))
-		return fail(p, p->line, "a section header must not be indented");
-	return list_add_line(p, text, true);
-}
-
-static int on_entry(void *userdata, const char *section, const char *name, const char *value)
-{
-	struct parser *p = userdata;
-	_cleanup_free_ char *copy = NULL;
 	QUOTED(q);
 	int r;
 
-	if (p->r < 0)
-		return 0;
-	copy = strdup(value ? value : "");
-	if (!copy)
-		return fail_oom(p), 0;
-	if (p->kind == LINE_CONTINUATION) {
-		/* Debian's inih leaves inline comments on continuation lines. */
-		cut_inline_comment(copy);
-		r = add_continuation(p, trim(copy));
-	} else if (p->kind != LINE_ENTRY)
-		r = fail(p, p->line, "cannot parse this line");
-	else if (p->section == SECTION_NONE)
-		r = fail(p, p->line, "'%s' is outside of any section", quote(&q, name));
-	else if (p->section == SECTION_GOVERN)
-		r = add_rule(p, name, trim(copy));
-	else
-		r = set_setting(p, name, trim(copy));
-	return r >= 0;
+	p->line = line;
+	r = list_finish(p);
+	if (r < 0)
+		return r;
+	/* inih splits at the first '=' or ':'; "a:b = c" would silently
+	 * become key "a" with the value "b = c". */
+	if (separator != '=')
+		return fail(p, line, "expected 'KEY = VALUE'; a ':' in a key is written %%3A");
+	r = check_hash_comment(p, key, value);
+	if (r < 0)
+		return r;
+	if (p->section == SECTION_NONE)
+		return fail(p, line, "'%s' is outside of any section", quote(&q, key));
+	if (p->section == SECTION_GOVERN)
+		return add_rule(p, key, value);
+	return set_setting(p, key, value);
 }
+
+static int on_continuation(void *userdata, unsigned line, const char *text)
+{
+	struct parser *p = userdata;
+	const char *key = p->list_key ? p->list_key : "";
+	size_t n = strlen(text);
+	QUOTED(q);
+	int r;
+
+	p->line = line;
+	if (p->list == LIST_NONE && p->list_fixed)
+		return fail(p, line, "'*' and '!' stand alone: the rule for '%s' takes no continuation lines",
+		            quote(&q, key));
+	if (p->list == LIST_NONE)
+		return fail(p, line, "'%s' takes no continuation lines (is this line indented by mistake?)",
+		            quote(&q, key));
+	/* An indented "key = value" or "[section]" would otherwise quietly
+	 * become part of the list above it. */
+	if (strpbrk(text, "=:"))
+		return fail(p, line, "continuation line of '%s' contains '%c': entries must not be indented, "
+		            "and a continued list writes '=' and ':' as %%3D and %%3A",
+		            quote(&q, key), *strpbrk(text, "=:"));
+	if (text[0] == '[' && n > 1 && text[n - 1] == ']' && !strchr(text, '|'))
+		return fail(p, line, "a section header must not be indented");
+	r = check_hash_comment(p, key, text);
+	if (r < 0)
+		return r;
+	return list_add_line(p, text, true);
+}
+
+static const struct ini_callbacks callbacks = {
+	.section = on_section,
+	.entry = on_entry,
+	.continuation = on_continuation,
+};
 
 /* ---- checks of the whole file --------------------------------------------- */
 
@@ -1431,28 +1052,57 @@ static int finish_auth(struct parser *p)
 	return 0;
 }
 
-/* Replace credential names by the paths they stand for. */
-static int resolve_credentials(struct parser *p)
+/* Shortest decimal of at least V with two significant digits, for a
+ * minimum in a message: writing it must pass the check. */
+static void format_minimum(char *buf, size_t size, double v)
 {
-	for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
-		char **field, *path;
+	double scale = 1;
 
-		if (settings[i].file != FILE_CREDENTIAL)
-			continue;
-		field = FIELD(p, &settings[i], char *);
-		if (!*field)
-			continue;
-		path = config_credential_path_at(p->dir, *field);
-		if (!path)
-			return errno == ENOMEM ? fail_oom(p)
-			                       : fail(p, p->setting_line[i], "%s: %m", settings[i].key);
-		free(*field);
-		*field = path;
+	for (int decimals = 0; decimals < 12; decimals++, scale *= 10) {
+		double scaled = v * scale, up = (double) (uint64_t) scaled;
+
+		if (up < scaled)
+			up += 1;        /* round up: the minimum itself must pass */
+		up /= scale;
+		if (up <= v * 1.1 || decimals == 11) {
+			snprintf(buf, size, "%.*f", decimals, up);
+			return;
+		}
 	}
-	return 0;
 }
 
-static int check_file(struct parser *p, const struct setting *s, unsigned line, const char *path)
+/* The rate paces every request of a pass, and pass_timeout ends a pass.  A
+ * pass makes at least one listing request and, when it deletes, one
+ * request per deletion, up to max_deletes_per_pass: a rate at which even
+ * those cannot be made in pass_timeout means every pass that has work
+ * times out - never what was meant (0.0000000001 is one request in 317
+ * years).  The minimum is (1 + max_deletes_per_pass) / pass_timeout; 0.085
+ * per second with the defaults. */
+static int check_rate(struct parser *p)
+{
+	const struct daemon_settings *d = &p->c->daemon;
+	double needed = 1.0 + d->max_deletes_per_pass;
+	double seconds = (double) d->pass_timeout_usec / (double) USEC_PER_SEC;
+	double minimum = needed / seconds;
+	unsigned line = setting_line(p, SECTION_DAEMON, "max_requests_per_second");
+	char min[32], timeout[32];
+
+	if (d->max_requests_per_second == 0 || d->max_requests_per_second >= minimum)
+		return 0;
+	if (!line)
+		line = setting_line(p, SECTION_DAEMON, "max_deletes_per_pass");
+	if (!line)
+		line = setting_line(p, SECTION_DAEMON, "pass_timeout");
+	format_minimum(min, sizeof(min), minimum);
+	return fail(p, line, "max_requests_per_second is too low: a pass makes up to %.0f requests "
+	            "(1 listing + max_deletes_per_pass), which must fit in pass_timeout %s; "
+	            "write at least %s, or 0 for no limit", needed,
+	            format_timespan(timeout, sizeof(timeout), d->pass_timeout_usec), min);
+}
+
+/* ca_file only needs to be a non-empty regular file: the TLS library reads
+ * it.  Opened without blocking, like every file the config names. */
+static int check_public_file(struct parser *p, const struct setting *s, unsigned line, const char *path)
 {
 	struct stat st;
 	QUOTED(q);
@@ -1465,24 +1115,33 @@ static int check_file(struct parser *p, const struct setting *s, unsigned line, 
 		r = fail(p, line, "%s: %s: %m", s->key, quote(&q, path));
 	else if (!S_ISREG(st.st_mode))
 		r = fail(p, line, "%s: %s is not a regular file", s->key, quote(&q, path));
-	else if (s->file == FILE_CREDENTIAL && (st.st_mode & 0077))
-		r = fail(p, line, "%s: %s is %s by group or others (mode %04o); chmod 600 it", s->key,
-		         quote(&q, path), (st.st_mode & 0044) ? "readable" : "accessible",
-		         (unsigned) (st.st_mode & 07777));
 	else if (st.st_size == 0)
 		r = fail(p, line, "%s: %s is empty", s->key, quote(&q, path));
 	close(fd);
 	return r;
 }
 
+/* Every file the config names, in file order.  Credentials are read and
+ * judged by credentials.c exactly as the daemon will read them, then
+ * wiped: the check passes only if start-up would. */
 static int check_files(struct parser *p)
 {
 	for (int i = next_setting(p, 0); i >= 0; i = next_setting(p, p->setting_line[i])) {
+		char *value = NULL, *error = NULL;
+		const char *path;
 		int r;
 
 		if (settings[i].file == FILE_NONE)
 			continue;
-		r = check_file(p, &settings[i], p->setting_line[i], *FIELD(p, &settings[i], char *));
+		path = *FIELD(p, &settings[i], char *);
+		if (settings[i].file == FILE_PUBLIC)
+			r = check_public_file(p, &settings[i], p->setting_line[i], path);
+		else {
+			r = credential_read(settings[i].key, path, &value, &error);
+			credential_free(value);
+			if (r < 0)
+				r = fail_with(p, r, error);
+		}
 		if (r < 0)
 			return r;
 	}
@@ -1499,24 +1158,13 @@ static int finish(struct parser *p)
 	if (r >= 0)
 		r = finish_auth(p);
 	if (r >= 0)
-		r = resolve_credentials(p);
+		r = check_rate(p);
 	if (r >= 0 && (p->flags & CONFIG_CHECK_CREDENTIALS))
 		r = check_files(p);
 	return r;
 }
 
 /* ---- loading --------------------------------------------------------------- */
-
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return strdup(".");
-	if (slash == path)
-		return strdup("/");
-	return strndup(path, (size_t) (slash - path));
-}
 
 static void set_defaults(struct config *c)
 {
@@ -1533,26 +1181,29 @@ static void set_defaults(struct config *c)
 	};
 }
 
-static int parse(struct parser *p)
+/* inih refused a line, or it is not text: say what is expected. */
+static int fail_line(struct parser *p, const struct ini_error *e)
 {
-	int r;
+	const char *s = e->text, *end = e->text + e->len;
 
-	/* The knobs classify() mirrors; these are inih's defaults, set so
-	 * that nothing else in the process can have changed them. */
-	ini_allow_multiline = true;
-	ini_allow_inline_comments = true;
-	ini_allow_bom = true;
-	ini_allow_no_value = false;
-
-	r = ini_parse_stream(read_line, p, on_entry, p);
-	if (p->r < 0)
-		return p->r;
-	if (r == -2)
-		return fail_oom(p);
-	if (r != 0)
-		/* inih saw an error classify() did not: never guess. */
-		return fail(p, r > 0 ? (unsigned) r : 0, "cannot parse this line");
-	return finish(p);
+	switch (e->problem) {
+	case INI_NUL:
+		return fail(p, e->line, "NUL byte in line");
+	case INI_NOT_UTF8:
+		return fail(p, e->line, "not valid UTF-8");
+	case INI_SYNTAX:
+		break;
+	}
+	while (s < end && (is_blank(*s) || *s == '\n'))
+		s++;
+	if (s < end && *s == '[') {
+		for (const char *c = s + 1; c < end; c++)
+			if (*c == ';' && is_blank(c[-1]))
+				return fail(p, e->line, "section header: a ';' after a space starts a comment, "
+				            "which cuts off the ']'; write ';' in a name as %%3B");
+		return fail(p, e->line, "section header: expected [NAME] or [secret \"NAME\"] or [secrets \"GLOB\"]");
+	}
+	return fail(p, e->line, "expected 'KEY = VALUE', a [section] header or a comment");
 }
 
 static int load(const char *name, const char *text, size_t len, unsigned flags,
@@ -1561,24 +1212,29 @@ static int load(const char *name, const char *text, size_t len, unsigned flags,
 	struct parser p = {
 		.name = name,
 		.flags = flags,
-		.pos = text,
-		.end = text + len,
 	};
+	struct ini_error e = {};
 	int r;
 
 	p.c = calloc(1, sizeof(*p.c));
 	p.setting_line = calloc(ELEMENTSOF(settings), sizeof(*p.setting_line));
-	p.dir = dir_of(name);
 	if (p.c)
 		p.c->path = strdup(name);
-	if (!p.c || !p.setting_line || !p.dir || !p.c->path)
+	if (!p.c || !p.setting_line || !p.c->path)
 		r = -ENOMEM;
 	else {
 		set_defaults(p.c);
-		r = parse(&p);
+		r = ini_read(text, len, &callbacks, &p, &e);
+		if (r == -EBADMSG)
+			r = fail_line(&p, &e);
+		else if (r == -ENOMEM)
+			r = fail_oom(&p);
+		else if (r >= 0)
+			r = finish(&p);
+		if (r < 0 && p.r < 0)
+			r = p.r;
 	}
 	free(p.setting_line);
-	free(p.dir);
 	if (r < 0) {
 		config_free(p.c);
 		if (error)
@@ -1611,9 +1267,16 @@ int config_load(const char *path, unsigned flags, struct config **ret, char **er
 		*error = NULL;
 	r = read_file(path, MAX_CONFIG_BYTES, &text, &len);
 	if (r < 0) {
-		if (error && r == -EFBIG)
+		if (!error || r == -ENOMEM)
+			return r;
+		if (r == -EFBIG)
 			*error = xasprintf("%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
-		else if (error && r != -ENOMEM)
+		else if (r == -EISDIR)
+			*error = xasprintf("%s: is a directory; --config names the configuration file", path);
+		else if (r == -EINVAL)
+			*error = xasprintf("%s: is a device, FIFO or socket, not a regular file; "
+			                   "--config names the configuration file", path);
+		else
 			*error = xasprintf("%s: %s", path, strerror(-r));
 		return r;
 	}

@@ -16,6 +16,14 @@
  * every key CSMS allows can be written although inih splits at '=' and ':'.
  * Value lists may continue on indented lines.  The format is documented in
  * csms-tagd.conf(5).
+ *
+ * Refused because they would delete tags their author meant to keep: a
+ * " #comment" in a value, a ',' in a value list, a rule or a glob section
+ * that an earlier one makes unreachable (glob_covers(), values.h), and a
+ * max_requests_per_second at which a pass cannot finish in pass_timeout.
+ *
+ * Modules: ini-reader.h (inih, line numbers), values.h (value syntaxes),
+ * credentials.h (credential files), this file (the model and its checks).
  */
 #ifndef CSMS_CONFIG_H
 #define CSMS_CONFIG_H
@@ -72,9 +80,9 @@ struct csms_settings {
 struct auth_settings {
 	enum auth_method method;
 	/* Credential files, NULL if unset.  Written in the file as names;
-	 * config_load() stores the effective paths: a name without '/' is
-	 * looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=), or,
-	 * when that is unset, in the config file's directory. */
+	 * config_load() stores the paths credential_resolve() makes of them
+	 * (credentials.h): a bare name is a file in $CREDENTIALS_DIRECTORY,
+	 * or in /etc/csms-tagd/credentials when that is unset. */
 	char *access_key_file;
 	char *secret_key_file;
 	char *security_token_file;  /* optional, temporary AK/SK */
@@ -108,9 +116,12 @@ struct config {
 };
 
 enum config_flags {
-	/* Check the files named in [auth]: they must exist, be readable,
-	 * regular, non-empty and have no group or other permission bits.
-	 * ca_file must exist and be a readable, non-empty regular file. */
+	/* Read the credential files named in [auth] with credential_read()
+	 * (credentials.h), as start-up and every re-read do, so that the
+	 * check passes exactly when they would; then wipe what was read.
+	 * ca_file must be a readable, non-empty regular file.  Errors about a
+	 * credential file are credential_read()'s own message, without a
+	 * "FILE:LINE: " of the config, so that they read the same everywhere. */
 	CONFIG_CHECK_CREDENTIALS = 1 << 0,
 };
 
@@ -130,37 +141,7 @@ void config_free(struct config *c);
 /* The section that governs SECRET_NAME, or NULL (never touched). */
 const struct section *config_section_for(const struct config *c, const char *secret_name);
 
-/* Resolve a credential file name to a path: absolute names and names with a
- * '/' as they are (relative ones relative to the working directory), bare
- * names inside $CREDENTIALS_DIRECTORY (systemd LoadCredential=).  Returns a
- * malloc'd path, or NULL with errno set (ENOENT when a bare name is given
- * and $CREDENTIALS_DIRECTORY is unset, EINVAL for "", "." and "..").
- * config_load() has already resolved the fields of struct auth_settings
- * (see config_credential_path_at()); those always hold a '/', so passing
- * one through here returns a copy. */
-char *config_credential_path(const char *name);
-
-/* The same, except that a bare name is looked up in CONFIG_DIR when
- * $CREDENTIALS_DIRECTORY is unset, so that --check-config and --once work
- * outside systemd with the credentials next to the config file.  This is
- * what config_load() uses, with the directory of the config file. */
-char *config_credential_path_at(const char *config_dir, const char *name);
-
 const char *auth_method_to_string(enum auth_method m);
 const char *observe_mode_to_string(enum observe_mode m);
-
-/* Parse a time span such as "30s", "5min", "1h 30min", "250ms", "1.5h" into
- * microseconds: components of a number (up to six decimals) and a unit (us,
- * usec, ms, msec, s, sec, m, min, h, hr, d; none means seconds), summed.
- * Returns 0, or -EINVAL (empty, negative, unknown unit) or -ERANGE. */
-int parse_timespan(const char *s, uint64_t *ret_usec);
-
-/* Decode %XX escapes (any byte; result must be valid UTF-8 without NUL).
- * Returns a malloc'd string, or NULL with errno = EINVAL / ENOMEM. */
-char *config_unescape(const char *s);
-
-/* Validate a glob for fnmatch(3) without flags: brackets must close,
- * [:classes:] must exist, no trailing backslash.  0 or -EINVAL. */
-int glob_validate(const char *glob);
 
 #endif

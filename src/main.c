@@ -33,6 +33,7 @@ struct options {
 	const char *config_path;
 	const char *observed_path;
 	const char *explain_name;
+	bool no_credentials;
 	bool json;
 	bool dry_run;
 	int log_level;
@@ -44,6 +45,7 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
+	EXIT_CONFIG = 78,       /* EX_CONFIG: the units do not restart on it */
 };
 
 static void usage(FILE *f)
@@ -52,12 +54,15 @@ static void usage(FILE *f)
 		"Usage: csms-tagd [OPTIONS]\n"
 		"Keep the tags of Huawei Cloud CSMS secrets in their desired state.\n\n"
 		"Modes (default: run as a daemon):\n"
-		"      --check-config       validate the configuration and print a summary\n"
+		"      --check-config       validate the configuration and the credential files\n"
+		"                           it names, and print a summary\n"
 		"      --plan               print the tags that would be deleted\n"
 		"      --explain NAME       show why each tag of secret NAME is kept or deleted\n"
 		"      --once               run one reconcile pass against the API and exit\n\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
+		"      --no-credentials     with --check-config: do not read the credential\n"
+		"                           files (for ExecReload=, which cannot read them)\n"
 		"      --observed FILE      use a captured ListResourceInstances answer\n"
 		"      --json               machine-readable output for --plan\n"
 		"      --dry-run            with --once: log what would be deleted, delete nothing\n"
@@ -72,10 +77,12 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
-	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN };
+	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
+	       OPT_NO_CREDENTIALS };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", no_argument,       NULL, OPT_CHECK },
+		{ "no-credentials", no_argument,     NULL, OPT_NO_CREDENTIALS },
 		{ "plan",         no_argument,       NULL, OPT_PLAN },
 		{ "explain",      required_argument, NULL, OPT_EXPLAIN },
 		{ "observed",     required_argument, NULL, OPT_OBSERVED },
@@ -114,6 +121,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_DRY_RUN:
 			o->dry_run = true;
+			break;
+		case OPT_NO_CREDENTIALS:
+			o->no_credentials = true;
 			break;
 		case OPT_OBSERVED:
 			o->observed_path = optarg;
@@ -167,6 +177,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --dry-run goes with --once (the daemon reads dry_run from the config)\n");
 		return -EINVAL;
 	}
+	if (o->no_credentials && o->mode != MODE_CHECK_CONFIG) {
+		fprintf(stderr, "csms-tagd: --no-credentials goes with --check-config\n");
+		return -EINVAL;
+	}
 	if (o->json && o->mode != MODE_PLAN) {
 		fprintf(stderr, "csms-tagd: --json goes with --plan\n");
 		return -EINVAL;
@@ -212,11 +226,12 @@ static int run_check_config(const struct options *o)
 	struct config *c;
 	size_t globs = 0;
 
-	if (load_config(o->config_path, CONFIG_CHECK_CREDENTIALS, &c) < 0)
+	if (load_config(o->config_path, o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
 	for (size_t i = 0; i < c->n_sections; i++)
 		globs += c->sections[i].is_glob;
-	printf("%s: configuration is valid\n", c->path);
+	printf("%s: configuration is valid%s\n", c->path,
+	       o->no_credentials ? " (credential files not read)" : "");
 	printf("  governed sections: %zu (%zu exact, %zu glob)\n", c->n_sections, c->n_sections - globs, globs);
 	printf("  auth method:       %s\n", auth_method_to_string(c->auth.method));
 	printf("  endpoint:          %s\n", c->csms.endpoint);
@@ -282,8 +297,21 @@ out:
 	return ret;
 }
 
+/* Whether the daemon and --once can start with the configuration at PATH.
+ * They say why not themselves; this only picks the exit status. */
+static bool config_starts(const char *path)
+{
+	struct config *c = NULL;
+	int r = config_load(path, CONFIG_CHECK_CREDENTIALS, &c, NULL);
+
+	config_free(c);
+	return r >= 0;
+}
+
 int main(int argc, char **argv)
 {
+	int r = EXIT_ERROR;
+
 	struct options o = {
 		.config_path = DEFAULT_CONFIG,
 		.log_level = LOG_INFO,
@@ -308,9 +336,12 @@ int main(int argc, char **argv)
 	case MODE_EXPLAIN:
 		return run_explain(&o);
 	case MODE_ONCE:
-		return daemon_run_once(o.config_path, o.dry_run);
+		r = daemon_run_once(o.config_path, o.dry_run);
+		break;
 	case MODE_DAEMON:
+		r = daemon_run(o.config_path);
 		break;
 	}
-	return daemon_run(o.config_path);
+	/* A configuration error at start is EX_CONFIG: restarting cannot fix it. */
+	return r == EXIT_ERROR && !config_starts(o.config_path) ? EXIT_CONFIG : r;
 }

@@ -85,42 +85,31 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec)
 	return buf;
 }
 
-int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	struct stat st;
 	char *buf;
 	size_t len = 0;
-	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		goto out;
-	}
-	if ((uint64_t) st.st_size > max) {
-		r = -EFBIG;
-		goto out;
-	}
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	if ((uint64_t) st.st_size > max)
+		return -EFBIG;
 	buf = malloc(max + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n = read(fd, buf + len, max + 1 - len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			int r = -errno;
+
+			if (r == -EINTR)
 				continue;
-			r = -errno;
 			free(buf);
-			goto out;
+			return r;
 		}
 		if (n == 0)
 			break;
@@ -128,15 +117,26 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 		if (len > max) {
 			/* The file grew after fstat(). */
 			free(buf);
-			r = -EFBIG;
-			goto out;
+			return -EFBIG;
 		}
 	}
 	buf[len] = '\0';
 	*ret = buf;
 	if (ret_len)
 		*ret_len = len;
-out:
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	int fd, r;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; read_fd()
+	 * refuses anything but a regular file before reading. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	r = read_fd(fd, max, ret, ret_len);
 	close(fd);
 	return r;
 }

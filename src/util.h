@@ -32,9 +32,13 @@ uint64_t now_realtime_usec(void);
 /* "4min 58s", "250ms", "1h 2min": into BUF. */
 const char *format_timespan(char *buf, size_t size, uint64_t usec);
 
-/* Read a whole small file (at most MAX bytes) into a NUL-terminated
- * malloc'd buffer.  Returns 0 or a negative errno (-EFBIG when larger). */
+/* Read a whole small regular file (at most MAX bytes) into a NUL-terminated
+ * malloc'd buffer.  Returns 0 or a negative errno: -EFBIG when larger,
+ * -EISDIR for a directory, -EINVAL for a device, FIFO or socket (never
+ * blocking on one). */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same from an open file descriptor (left open). */
+int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* Copy S with every control character, backslash and invalid UTF-8 byte
  * escaped as \xNN, so that hostile input never breaks a log line or a

@@ -12,11 +12,14 @@
 #     the first pass; the stray tags are deleted, and the journal holds one
 #     record per deletion with the documented fields, which journalctl -x
 #     explains from the catalog;
-#   - "systemctl reload" with a good config applies the new policy, with a
-#     bad one keeps the old one and logs the rejection;
+#   - "systemctl reload" with a good config applies the new policy; with a
+#     bad one it fails (ExecReload= runs --check-config --no-credentials),
+#     the journal names the bad line and the old config keeps running;
 #   - the test wedge (CSMS_TAGD_TEST_HOOKS=1, SIGUSR2) makes systemd's
 #     watchdog kill and restart it: NRestarts grows, UNIT_RESULT=watchdog;
-#   - "systemctl stop" is quick and clean (exit 0, STOPPING logged).
+#   - "systemctl stop" is quick and clean (exit 0, STOPPING logged);
+#   - a bad config at start ends in "failed" with exit status 78 (EX_CONFIG),
+#     and RestartPreventExitStatus= keeps it there: no restart loop.
 # Test drop-in, only for what cannot be the shipped value: a short start
 # timeout and watchdog, a short restart delay, the test-hook variable.
 #
@@ -479,11 +482,16 @@ check "reload with a good config: the new policy deleted other-secret/temp-z"
 
 bad_line=$(wc -l <"$NSPAWN_DIR/reload-bad.conf")
 install -m 0644 "$NSPAWN_DIR/reload-bad.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
-g systemctl reload csms-tagd.service || fail "systemctl reload (bad config) failed"
-wait_until 10 "the rejection" journal_count_is 1 csms-tagd.service MESSAGE_ID=$MID_CONFIG_REJECTED
-journal csms-tagd.service MESSAGE_ID=$MID_CONFIG_REJECTED >"$tmpdir/rejected"
-grep -qF "/etc/csms-tagd/csms-tagd.conf:$bad_line" "$tmpdir/rejected" ||
-	fail "the rejection does not name csms-tagd.conf:$bad_line: $(cat "$tmpdir/rejected")"
+# ExecReload= checks the config first: the reload fails and says why, and
+# the daemon never sees the bad config.
+if g systemctl reload csms-tagd.service 2>"$tmpdir/reload-err"; then
+	fail "systemctl reload with a bad config succeeded"
+fi
+grep -q 'csms-tagd.service' "$tmpdir/reload-err" ||
+	fail "systemctl reload did not say which unit failed: $(cat "$tmpdir/reload-err")"
+g journalctl -q --no-pager -u csms-tagd.service -o cat >"$tmpdir/reload-journal"
+grep -qF "/etc/csms-tagd/csms-tagd.conf:$bad_line: " "$tmpdir/reload-journal" ||
+	fail "the journal does not say csms-tagd.conf:$bad_line is wrong: $(tail -n 5 "$tmpdir/reload-journal")"
 wait_until 5 "the unit to be active again" prop_is csms-tagd.service ActiveState active
 [ "$(prop csms-tagd.service MainPID)" = "$pid" ] || fail "the daemon was restarted by a bad reload"
 sig csms-tagd.service SIGUSR1
@@ -491,7 +499,7 @@ wait_until 15 "pass 3 to finish" prop_matches csms-tagd.service StatusText '^pas
 deleted_count_is 4 || fail "deletions after the rejected reload"
 journal_count_is 1 csms-tagd.service MESSAGE_ID=$MID_CONFIG_RELOADED ||
 	fail "the rejected config was reported as applied"
-check "reload with a bad config: rejected at line $bad_line, the old config keeps running"
+check "reload with a bad config: systemctl reload failed naming line $bad_line, the old config keeps running"
 
 # --- watchdog: a wedged daemon is killed and restarted -------------------------------------
 
@@ -528,4 +536,21 @@ check "systemctl stop: $stop_ms ms, exit 0, STOPPING logged"
 journal_count_is 4 csms-tagd.service MESSAGE_ID=$MID_TAG_DELETED ||
 	fail "the journal does not hold exactly one record per deletion"
 deleted_count_is 4 || fail "unexpected deletions"
+
+# --- a bad config at start: failed with 78 (EX_CONFIG), not a restart loop ------------
+
+install -m 0644 "$NSPAWN_DIR/reload-bad.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+restarts=$(prop csms-tagd.service NRestarts)
+if g systemctl start csms-tagd.service 2>/dev/null; then
+	fail "systemctl start with a bad config succeeded"
+fi
+wait_until 5 "the unit to fail" prop_is csms-tagd.service ActiveState failed
+prop_is csms-tagd.service ExecMainStatus 78 ||
+	fail "exit status $(prop csms-tagd.service ExecMainStatus), not 78, for a bad config at start"
+# RestartSec=100ms in the test drop-in: a restart loop would have begun.
+sleep 1
+prop_is csms-tagd.service ActiveState failed || fail "the unit left the failed state: restarted?"
+[ "$(prop csms-tagd.service NRestarts)" = "$restarts" ] ||
+	fail "NRestarts went from $restarts to $(prop csms-tagd.service NRestarts) for a bad config"
+check "a bad config at start: failed, exit status 78, not restarted"
 echo "systemd-nspawn: $checks checks passed in $(elapsed)"

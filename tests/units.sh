@@ -61,7 +61,8 @@ verify_unit() {
 		mkdir -p "$tmpdir/sbin" "$tmpdir/copy"
 		make_standin "$tmpdir/sbin/$(basename "$exe")"
 		copy="$tmpdir/copy/$(basename "$unit")"
-		sed "s|^ExecStart=$dir/|ExecStart=$tmpdir/sbin/|" "$unit" >"$copy"
+		# ExecReload= runs the same binary (--check-config).
+		sed "s|^\(Exec[A-Za-z]*=\)$dir/|\1$tmpdir/sbin/|" "$unit" >"$copy"
 		systemd-analyze verify --man=no "$copy" >"$tmpdir/verify" 2>&1
 	fi
 }

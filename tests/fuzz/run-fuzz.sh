@@ -78,7 +78,8 @@ fi
 
 # UBSan findings abort, so libFuzzer reports them like any crash.
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-CFLAGS_FUZZ="-std=gnu11 -g -O1 -fno-omit-frame-pointer $SAN -I$srcdir/src $cflags_deps"
+# SYSCONFDIR as the Makefile passes it: credentials.c needs it.
+CFLAGS_FUZZ="-std=gnu11 -g -O1 -fno-omit-frame-pointer $SAN -I$srcdir/src -DSYSCONFDIR=\"/etc\" $cflags_deps"
 
 # Compile every module but main.c.  One that does not compile here (an I/O
 # module wanting the generated autoconfig.h, or a file being edited) is left

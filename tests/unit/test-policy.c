@@ -190,7 +190,7 @@ static void test_first_match(void **state)
 		"env = prod\n"                  /* 2 */
 		"e* = *\n"                      /* 3 */
 		"owner* = !\n"                  /* 4 */
-		"owner-team = a\n"              /* 5 */
+		"*-team = a\n"                  /* 5: overlaps 4, which comes first */
 		"t?er = [0-9]\n",               /* 6 */
 		cases));
 }
@@ -214,7 +214,7 @@ static void test_section_choice(void **state)
 	run_scenario(&SCENARIO("sections",
 		"[secrets \"db-*\"]\n"          /* 1 */
 		"* = *\n"                       /* 2 */
-		"[secrets \"db-prod-*\"]\n"     /* 3 */
+		"[secrets \"*-prod-*\"]\n"      /* 3: overlaps 1, which comes first */
 		"owner = alice\n"               /* 4 */
 		"[secret \"db-main\"]\n"        /* 5 */
 		"owner = alice\n"               /* 6 */

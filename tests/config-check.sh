@@ -1,0 +1,204 @@
+#!/bin/bash
+# config-check.sh - configuration mistakes and credential-file defects, as
+# an admin meets them: each is refused with the same message by
+# "csms-tagd --check-config" (exit 1) and by the daemon at start (exit 78,
+# EX_CONFIG, which the units do not restart), before anything runs.  Also:
+# config paths that are not files, lines of any length, the credential
+# search path when run by hand, --no-credentials, and that only
+# src/credentials.c opens credential files.
+#
+# Run by `make check` with CSMS_TAGD, top_srcdir and top_builddir set.
+
+: "${top_srcdir:?}" "${CSMS_TAGD:?}"
+. "$top_srcdir/tests/lib.sh"
+
+creds=$tmpdir/creds
+mkdir -m 700 "$creds" || exit 99
+export CREDENTIALS_DIRECTORY=$creds
+printf 'not-a-real-token\n' >"$creds/token"
+chmod 600 "$creds/token"
+
+prologue='[csms]
+region = cn-north-4
+project_id = 0123456789abcdef0123456789abcdef
+[auth]
+method = token
+token_file = token'
+prologue_lines=6
+
+# Both ways of reading the config must refuse FILE with exactly MESSAGE:
+# --check-config prints "csms-tagd: MESSAGE", the daemon logs
+# "Cannot start: MESSAGE" and exits 78, and so does --once.
+expect_refused() {
+	local f=$1 message=$2 got
+	assert_exit 1 "$CSMS_TAGD" --check-config -c "$f"
+	got=$(head -n 1 "$tmpdir/err")
+	[ "$got" = "csms-tagd: $message" ] ||
+		fail "--check-config -c $f:
+got:      $got
+expected: csms-tagd: $message"
+	[ ! -s "$tmpdir/out" ] || fail "--check-config printed a summary for $f"
+	assert_exit 78 "$CSMS_TAGD" -c "$f" --log-target stderr
+	checks=$((checks + 1))
+	grep -qxF -- "csms-tagd: error: Cannot start: $message" "$tmpdir/err" ||
+		fail "daemon start with $f: no 'Cannot start: $message' in: $(cat "$tmpdir/err")"
+	assert_exit 78 "$CSMS_TAGD" -c "$f" --once
+	checks=$((checks + 1))
+	grep -qxF -- "csms-tagd: $message" "$tmpdir/err" ||
+		fail "--once with $f: no '$message' in: $(cat "$tmpdir/err")"
+}
+
+# --- mistakes that would delete tags their author wanted kept -------------------
+
+# NAME, line within BODY, BODY, message after "FILE:LINE: ".
+mistake() {
+	local name=$1 line=$(($2 + prologue_lines)) body=$3 message=$4 f=$tmpdir/$1.conf
+	printf '%s\n%s\n' "$prologue" "$body" >"$f"
+	expect_refused "$f" "$f:$line: $message"
+}
+
+mistake inline-hash 2 '[secret "payments-db"]
+owner = alice # the DBA' \
+"'owner = alice # the DBA': '#' starts a comment only at the start of a line, so here it would be \
+part of the value; put the comment on a line of its own or after ' ;', and write a '#' that belongs \
+to the value as %23"
+mistake comma-list 2 '[secret "payments-db"]
+env = prod, staging' \
+"value 'prod, staging' of 'env' holds a ',': alternatives are separated by '|' (env = prod | staging); \
+write a ',' that belongs to the value as %2C"
+mistake shadowed-section 3 '[secrets "*"]
+owner = *
+[secrets "payments-*"]
+owner = alice' \
+"section [secrets \"payments-*\"] can never apply: [secrets \"*\"] at line $((1 + prologue_lines)) comes \
+first and governs every secret it would match; put the more specific section first"
+mistake double-star 3 '[secret "payments-db"]
+** = !
+owner = alice' \
+"the rule for 'owner' can never match: the catch-all '**' rule at line $((2 + prologue_lines)) comes \
+first and decides every tag"
+mistake tiny-rate 2 '[daemon]
+max_requests_per_second = 0.0000000001' \
+"max_requests_per_second is too low: a pass makes up to 51 requests (1 listing + max_deletes_per_pass), \
+which must fit in pass_timeout 10min; write at least 0.09, or 0 for no limit"
+mistake colon-key 2 '[secret "a"]
+urn:x = 1' \
+"expected 'KEY = VALUE'; a ':' in a key is written %3A"
+
+# --- credential files -------------------------------------------------------------
+
+good=$tmpdir/good.conf
+printf '%s\n[secret "a"]\nowner = alice\n' "$prologue" >"$good"
+
+# NAME, printf format of the content, mode, message after "token_file PATH".
+defect() {
+	local name=$1 content=$2 mode=$3 problem=$4
+	printf "$content" >"$creds/token"
+	chmod "$mode" "$creds/token"
+	expect_refused "$good" "token_file $creds/token$problem"
+}
+defect empty '' 600 ' is empty'
+defect newline-only '\n' 600 ' is empty'
+defect two-lines 'tok\nmore\n' 600 \
+	' holds more than one line; it must hold only the value (one trailing newline is allowed)'
+defect two-newlines 'tok\n\n' 600 \
+	' holds more than one line; it must hold only the value (one trailing newline is allowed)'
+defect crlf 'tok\r\n' 600 \
+	' ends with a carriage return (a Windows line end); save it with a plain newline or none'
+defect leading-space ' tok\n' 600 ' has whitespace at its start or end, which would be sent as part of the value'
+defect trailing-tab 'tok\t\n' 600 ' has whitespace at its start or end, which would be sent as part of the value'
+defect bom '\357\273\277tok\n' 600 ' starts with a byte order mark; save it without one'
+defect control 'to\033k\n' 600 ' holds a control character'
+defect nul 'to\000k\n' 600 ' holds a NUL byte'
+defect not-utf8 'tok\377\n' 600 ' is not valid UTF-8'
+defect non-ascii 'tök\n' 600 ' holds a non-ASCII character; keys and tokens are ASCII'
+defect group-readable 'tok\n' 640 ' is readable by group or others (mode 0640); chmod 600 it'
+defect other-writable 'tok\n' 602 ' is accessible by group or others (mode 0602); chmod 600 it'
+head -c 65537 /dev/zero | tr '\0' x >"$creds/token"
+chmod 600 "$creds/token"
+expect_refused "$good" "token_file $creds/token is larger than 64 KiB, too large for a credential"
+rm -f "$creds/token"
+mkfifo -m 600 "$creds/token"
+expect_refused "$good" "token_file $creds/token is a FIFO, not a regular file"
+rm -f "$creds/token"
+expect_refused "$good" "token_file $creds/token: No such file or directory (bare names are looked up in \
+\$CREDENTIALS_DIRECTORY; is there a LoadCredential= line for it?)"
+
+# Exactly one trailing newline, or none, is fine.
+for content in 'tok' 'tok\n'; do
+	printf "$content" >"$creds/token"
+	chmod 600 "$creds/token"
+	assert_exit 0 "$CSMS_TAGD" --check-config -c "$good"
+	assert_contains "$tmpdir/out" "configuration is valid"
+done
+
+# By hand, without $CREDENTIALS_DIRECTORY: the shipped directory, and how
+# to point it elsewhere.
+(
+	unset CREDENTIALS_DIRECTORY
+	assert_exit 1 "$CSMS_TAGD" --check-config -c "$good"
+	assert_contains "$tmpdir/err" "/csms-tagd/credentials/token: No such file or directory (bare names are \
+looked up in \$CREDENTIALS_DIRECTORY, or in "
+	assert_contains "$tmpdir/err" "/csms-tagd/credentials when it is unset; set CREDENTIALS_DIRECTORY=DIR \
+to read them from DIR)"
+	# What ExecReload= runs needs no credentials at all.
+	assert_exit 0 "$CSMS_TAGD" --check-config --no-credentials -c "$good"
+	assert_contains "$tmpdir/out" "configuration is valid (credential files not read)"
+) || exit 1
+checks=$((checks + 5))
+assert_exit 1 "$CSMS_TAGD" --no-credentials -c "$good"
+assert_contains "$tmpdir/err" "--no-credentials goes with --check-config"
+
+# --- config paths that are not files: refused at once, never blocking ----------------
+
+mkfifo "$tmpdir/fifo"
+for path in /dev/zero "$tmpdir/fifo"; do
+	assert_exit 1 timeout 10 "$CSMS_TAGD" --check-config -c "$path"
+	assert_contains "$tmpdir/err" "$path: is a device, FIFO or socket, not a regular file; --config names the configuration file"
+done
+assert_exit 1 "$CSMS_TAGD" --check-config -c "$tmpdir"
+assert_contains "$tmpdir/err" "$tmpdir: is a directory; --config names the configuration file"
+assert_exit 78 timeout 10 "$CSMS_TAGD" -c "$tmpdir/fifo" --log-target stderr
+
+# --- lines of any length ---------------------------------------------------------------
+
+long=$tmpdir/long.conf
+{
+	printf '%s\n[secret "a"]\nowner = ' "$prologue"
+	seq -f 'user%06g' 1 20000 | paste -sd'|'
+	printf '[secret "b"]\nowner = alice # oops\n'
+} >"$long"
+[ "$(wc -c <"$long")" -gt 200000 ] || fail "long.conf is too short to test long lines"
+expect_refused "$long" "$long:$((prologue_lines + 4)): 'owner = alice # oops': '#' starts a comment only at \
+the start of a line, so here it would be part of the value; put the comment on a line of its own or after \
+' ;', and write a '#' that belongs to the value as %23"
+sed -i '$d' "$long"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
+
+# --- only src/credentials.c opens a credential file -----------------------------------------
+
+# Link level: the objects that can open or stat files at all.  A new one
+# must be looked at, and added here if it opens no credential file.
+src_objs=${top_builddir:-.}/src
+allowed='config.o credentials.o log.o util.o'
+openers=$(cd "$src_objs" && for o in *.o; do
+	[ "$o" = main.o ] && continue
+	nm -u "$o" | awk '{print $2}' |
+		grep -qxE '(open|open64|openat|openat64|fopen|fopen64|creat|read_file|read_fd|stat|stat64|lstat|fstat|fstat64|fstatat|fstatat64|access|faccessat)' &&
+		echo "$o"
+done | tr '\n' ' ')
+checks=$((checks + 1))
+[ "$openers" = "$allowed " ] || fail "objects that open or stat files: '$openers', expected '$allowed '"
+# Source level: in those, no open, read or stat takes a credential field.
+checks=$((checks + 1))
+if grep -nE '\b(open|openat|fopen|read_file|read_fd|stat|lstat|access)\(' "$top_srcdir"/src/*.c |
+	grep -v '^[^:]*/credentials\.c:' |
+	grep -E 'key_file|token_file|password_file|security_token|token_path|credential'; then
+	fail "a credential file is opened outside src/credentials.c"
+fi
+# And every credential read goes through credential_read().
+checks=$((checks + 1))
+callers=$(grep -lE '\bcredential_read\(' "$top_srcdir"/src/*.c | xargs -n1 basename | tr '\n' ' ')
+[ "$callers" = "auth.c config.c credentials.c " ] || fail "credential_read() callers: $callers"
+
+echo "config-check.sh: $checks checks passed"
