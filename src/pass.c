@@ -258,6 +258,7 @@ static void delete_group(struct pass *p, const struct group *g, bool ahead)
 		if (p->state[i] != ITEM_PENDING)
 			continue;
 		p->outstanding++;
+		p->res.deletes_sent = true;
 		csms_delete_secret_tag(p->client, p, it->secret_id, it->key, it->value, ahead,
 		                       on_delete, &p->item_refs[i]);
 	}
