@@ -108,6 +108,8 @@ void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secre
                             const char *key, const char *value, bool ahead,
                             csms_done_t done, void *userdata);
 
+/* Pure helpers (csms-result.c). */
+
 /* Whether a failed result means "that tag or secret does not exist"
  * (400 CSMS.0005 or 404 with a CSMS code): converged for a delete. */
 bool csms_result_is_gone(const struct csms_result *res);
