@@ -44,17 +44,7 @@ struct observe {
 	struct observe_result res;
 };
 
-static void set_failure(struct observe *ob, const char *fmt, ...) _printf_(2, 3);
-static void set_failure(struct observe *ob, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ob->res.failure[0])
-		return;         /* the first reason is the one worth reporting */
-	va_start(ap, fmt);
-	vsnprintf(ob->res.failure, sizeof(ob->res.failure), fmt, ap);
-	va_end(ap);
-}
+#define set_failure(ob, ...) set_first_reason((ob)->res.failure, sizeof((ob)->res.failure), __VA_ARGS__)
 
 static void note_failure(struct observe *ob, const char *what, const struct csms_result *r)
 {

@@ -88,17 +88,7 @@ const char *pass_outcome_to_string(enum pass_outcome o)
 	return o <= PASS_ABORTED ? names[o] : "?";
 }
 
-static void set_failure(struct pass *p, const char *fmt, ...) _printf_(2, 3);
-static void set_failure(struct pass *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->res.failure[0])
-		return;         /* the first reason is the one worth reporting */
-	va_start(ap, fmt);
-	vsnprintf(p->res.failure, sizeof(p->res.failure), fmt, ap);
-	va_end(ap);
-}
+#define set_failure(p, ...) set_first_reason((p)->res.failure, sizeof((p)->res.failure), __VA_ARGS__)
 
 static void note_result_failure(struct pass *p, const char *what, const struct csms_result *r)
 {

@@ -313,10 +313,30 @@ static void add_secret(const char *id, const char *name, ...)
 	va_end(ap);
 }
 
+/* Five secrets; app-c and app-e hold value-dependent deletions. */
+static void example_world(void)
+{
+	add_secret("id-a", "app-a", "env", "prod", "owner", "x", "stray", "1", NULL);
+	add_secret("id-b", "app-b", "env", "prod", "owner", "y", NULL);
+	add_secret("id-c", "app-c", "env", "dev", "owner", "z", NULL);
+	add_secret("id-d", "other", "anything", "goes", NULL);
+	add_secret("id-e", "app-e", "env", "test", "stray", "2", NULL);
+}
+
+/* A fresh fake holding the example project (or none). */
+static void fake_reset(bool with_example)
+{
+	assert_null(fake.queue);
+	observation_clear(&fake.world);
+	fake = (struct csms) { .ri_total_claim = -1 };
+	if (with_example)
+		example_world();
+}
+
 static int fake_setup(void **state)
 {
 	loop_setup(state);
-	fake = (struct csms) { .ri_total_claim = -1 };
+	fake_reset(false);
 	return 0;
 }
 
@@ -409,16 +429,6 @@ static size_t count_ops(enum fake_kind kind)
 	return n;
 }
 
-/* Five secrets; app-c and app-e hold value-dependent deletions. */
-static void example_world(void)
-{
-	add_secret("id-a", "app-a", "env", "prod", "owner", "x", "stray", "1", NULL);
-	add_secret("id-b", "app-b", "env", "prod", "owner", "y", NULL);
-	add_secret("id-c", "app-c", "env", "dev", "owner", "z", NULL);
-	add_secret("id-d", "other", "anything", "goes", NULL);
-	add_secret("id-e", "app-e", "env", "test", "stray", "2", NULL);
-}
-
 /* --- tests ---------------------------------------------------------------- */
 
 static void test_complete_observation_converges(void **state)
@@ -491,9 +501,7 @@ static void test_recheck_keep_and_gone(void **state)
 	assert_string_equal(tag_list_find(&observation_find_id(&fake.world, "id-c")->tags, "env")->value,
 	                    "staging");
 
-	observation_clear(&fake.world);
-	fake = (struct csms) { .ri_total_claim = -1 };
-	example_world();
+	fake_reset(true);
 	fake.mutate_at_tags = 1;        /* app-c: env removed meanwhile */
 	fake.mutate_id = "id-c";
 	fake.mutate_key = "env";
@@ -572,9 +580,7 @@ static void test_limit_with_unread_secrets(void **state)
 	assert_int_equal(r.deleted, 4);
 	config_free(c);
 
-	observation_clear(&fake.world);
-	fake = (struct csms) { .ri_total_claim = -1 };
-	example_world();
+	fake_reset(true);
 	fake.tags_refused[0] = "id-b";
 	fake.tags_refused[1] = "id-a";
 	/* 3 planned + 2 x 20 = 43 > 30: held, nothing deleted. */
@@ -588,9 +594,7 @@ static void test_limit_with_unread_secrets(void **state)
 	config_free(c);
 
 	/* A complete read over the limit is held as before. */
-	observation_clear(&fake.world);
-	fake = (struct csms) { .ri_total_claim = -1 };
-	example_world();
+	fake_reset(true);
 	c = load("max_deletes_per_pass = 3\n");
 	r = run_pass(c, false, -1, false);
 	assert_true(r.limit_exceeded);
@@ -624,9 +628,8 @@ static void test_inconsistent_listing(void **state)
 	assert_int_equal(r.outcome, PASS_CHANGED);
 
 	/* A marker handed back a second time: incomplete, nothing deleted. */
-	observation_clear(&fake.world);
-	fake = (struct csms) { .ri_total_claim = -1, .list_loops = true };
-	example_world();
+	fake_reset(true);
+	fake.list_loops = true;
 	r = run_pass(ls, false, -1, false);
 	assert_int_equal(r.outcome, PASS_FAILED);
 	assert_non_null(strstr(r.failure, "listing incomplete"));
@@ -665,9 +668,7 @@ static void test_stop_at_every_boundary(void **state)
 		struct config *c = load(settings[s]);
 		size_t total;
 
-		observation_clear(&fake.world);
-		fake = (struct csms) { .ri_total_claim = -1 };
-		example_world();
+		fake_reset(true);
 		(void) run_pass(c, true, -1, false);
 		total = fake.n_ops;
 		assert_true(total > 3);
@@ -675,9 +676,7 @@ static void test_stop_at_every_boundary(void **state)
 			for (int abort = 0; abort <= 1; abort++) {
 				struct pass_result r;
 
-				observation_clear(&fake.world);
-				fake = (struct csms) { .ri_total_claim = -1 };
-				example_world();
+				fake_reset(true);
 				r = run_pass(c, false, k, abort);
 				/* Aborted after a DELETE went out: the result says so. */
 				if (abort && count_ops(FAKE_DELETE) > 0)
