@@ -286,6 +286,7 @@ static bool marker_seen(const struct observe *ob, const char *marker)
 static void on_list_page(const struct csms_result *r, void *userdata)
 {
 	struct observe *ob = userdata;
+	bool empty = r->r == 0 && r->secrets->n == 0;
 	char **markers, *m;
 
 	ob->outstanding--;
@@ -300,7 +301,9 @@ static void on_list_page(const struct csms_result *r, void *userdata)
 		finish(ob);
 		return;
 	}
-	if (!r->next_marker) {
+	/* No next marker, or an empty page (the end as csms-api.md 2.1 and
+	 * other clients see it, whatever marker it carries). */
+	if (!r->next_marker || empty) {
 		tags_start(ob);
 		return;
 	}

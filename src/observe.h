@@ -10,7 +10,8 @@
  *     read differ from total_count.  Memory never grows beyond what was
  *     actually received.
  *   ListSecrets + ListSecretTags: pages follow the API's own next marker
- *     (decode_list_secrets()); no sort order is assumed, so a marker that
+ *     (decode_list_secrets()) until there is none or a page is empty; no
+ *     sort order is assumed, so a marker that
  *     comes back a second time, or more than OBSERVE_MAX_PAGES pages, make
  *     the listing incomplete.  Then one ListSecretTags per secret, at most
  *     WINDOW in flight; a secret whose tags could not be read stays in the
