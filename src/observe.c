@@ -226,7 +226,6 @@ static void on_secret_tags(const struct csms_result *r, void *userdata)
 	if (r->r < 0) {
 		/* Not read completely: skipped, never treated as untagged. */
 		s->tags_complete = false;
-		ob->res.tags_unread++;
 		note_failure(ob, "ListSecretTags", r);
 	} else {
 		tag_list_clear(&s->tags);

@@ -43,7 +43,6 @@ struct observe_result {
 	bool complete;
 	bool throttled;         /* a request ended in 429 */
 	bool auth_refused;      /* a 401 that a credential refresh did not cure */
-	size_t tags_unread;     /* secrets whose tags could not be read */
 	const char *observed_by;        /* "ListResourceInstances" or "ListSecrets" */
 	char failure[256];      /* the first problem, "" when none */
 	struct observation obs; /* the caller may move it out */
