@@ -70,6 +70,7 @@ struct auth {
 	bool meta_retried;
 	char *meta_token;
 	struct waiter *waiters, **waiters_tail;
+	struct waiter *resolving;       /* waiters being called by resolve() */
 
 	/* The last failure, for the hold-off. */
 	uint64_t failed_at;             /* CLOCK_MONOTONIC usec; 0 = none */
@@ -221,14 +222,18 @@ static int setup_method(struct auth *a, const struct config *c, char **error)
 	return -EINVAL;
 }
 
-static void auth_destroy(struct auth *a)
+static void waiters_free(struct waiter *w)
 {
-	struct waiter *w = a->waiters, *next;
-
-	for (; w; w = next) {
+	for (struct waiter *next; w; w = next) {
 		next = w->next;
 		free(w);
 	}
+}
+
+static void auth_destroy(struct auth *a)
+{
+	waiters_free(a->waiters);
+	waiters_free(a->resolving);
 	sd_event_source_disable_unref(a->defer);
 	credentials_wipe(a);
 	secret_replace(&a->password, NULL);
@@ -348,20 +353,24 @@ bool auth_invalidate(struct auth *a)
 	return true;
 }
 
-/* Call every waiter with R.  Must be the last thing its caller does with A. */
+/* Call every waiter with R.  Must be the last thing its caller does with A.
+ * The waiters are taken off a->waiters first (a callback may queue new
+ * ones) and popped one by one from a->resolving, so that a callback can
+ * auth_cancel() a waiter that has not been called yet. */
 static void resolve(struct auth *a, int r, const char *error)
 {
-	struct waiter *w = a->waiters, *next;
 	_cleanup_free_ char *copy = NULL;
+	struct waiter *w;
 
 	/* ERROR may live in A, which a callback may free. */
 	if (error && !(copy = strdup(error)))
 		error = "out of memory";
+	a->resolving = a->waiters;
 	a->waiters = NULL;
 	a->waiters_tail = &a->waiters;
 	a->busy++;
-	for (; w; w = next) {
-		next = w->next;
+	while ((w = a->resolving)) {
+		a->resolving = w->next;
 		if (!a->dead)
 			w->done(r, copy ? copy : error, w->userdata);
 		free(w);
@@ -790,6 +799,32 @@ void auth_ensure(struct auth *a, auth_done_t done, void *userdata)
 	a->waiters_tail = &w->next;
 	/* Never call back from within this call: the loop runs run(). */
 	sd_event_source_set_enabled(a->defer, SD_EVENT_ONESHOT);
+}
+
+static void drop_waiters_of(struct waiter **list, const void *userdata)
+{
+	while (*list) {
+		struct waiter *w = *list;
+
+		if (w->userdata != userdata) {
+			list = &w->next;
+			continue;
+		}
+		*list = w->next;
+		free(w);
+	}
+}
+
+void auth_cancel(struct auth *a, const void *userdata)
+{
+	if (!a)
+		return;
+	drop_waiters_of(&a->resolving, userdata);
+	drop_waiters_of(&a->waiters, userdata);
+	/* Re-find the tail: the last waiter may have gone. */
+	a->waiters_tail = &a->waiters;
+	while (*a->waiters_tail)
+		a->waiters_tail = &(*a->waiters_tail)->next;
 }
 
 /* --- signing ---------------------------------------------------------------------------- */

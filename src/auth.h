@@ -45,6 +45,11 @@ void auth_free(struct auth *a);
 typedef void (*auth_done_t)(int r, const char *error, void *userdata);
 void auth_ensure(struct auth *a, auth_done_t done, void *userdata);
 
+/* Drop every pending auth_ensure() callback registered with USERDATA (the
+ * waiter's owner token): its owner is going away.  A fetch in progress goes
+ * on for the other waiters.  Safe from within any auth_ensure() callback. */
+void auth_cancel(struct auth *a, const void *userdata);
+
 /* A request was refused with 401: mark the credentials stale so the next
  * auth_ensure() fetches or re-reads them.  Returns true when that can help
  * (password, token, ecs), false for static AK/SK, where a 401 means a wrong

@@ -24,6 +24,8 @@ struct call {
 	size_t body_len;
 	csms_done_t done;
 	void *userdata;
+	const void *owner;      /* csms_cancel() token */
+	bool ahead;             /* http_call.ahead */
 	unsigned attempts;
 	bool auth_retried;
 	bool in_http;           /* an http request for it is queued or in flight */
@@ -64,17 +66,14 @@ int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char 
 		.user_agent = "csms-tagd/" PACKAGE_VERSION,
 	};
 	struct csms *c;
-	size_t elen;
 	int r;
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->event = sd_event_ref(event);
-	elen = strlen(cfg->csms.endpoint);
-	while (elen > 0 && cfg->csms.endpoint[elen - 1] == '/')
-		elen--;
-	c->base = xasprintf("%.*s/v1/%s", (int) elen, cfg->csms.endpoint, cfg->csms.project_id);
+	/* config_load() stored the endpoint normalised (no trailing '/'). */
+	c->base = xasprintf("%s/v1/%s", cfg->csms.endpoint, cfg->csms.project_id);
 	if (!c->base) {
 		r = -ENOMEM;
 		goto fail;
@@ -125,16 +124,24 @@ void csms_free(struct csms *c)
 	free(c);
 }
 
-void csms_cancel_all(struct csms *c)
+void csms_cancel(struct csms *c, const void *owner)
 {
 	struct call *call = c->calls, *next;
 
+	auth_cancel(c->auth, owner);
 	for (; call; call = next) {
 		next = call->next;
+		if (call->owner != owner || call->cancelled)
+			continue;
 		call->cancelled = true;
+		if (call->in_auth) {
+			auth_cancel(c->auth, call);
+			call->in_auth = false;
+		}
 		/* Requests already handed to curl finish on their own (a DELETE
-		 * is never cut in half); their completion frees the call. */
-		if (!call->in_http && !call->in_auth)
+		 * is never cut in half); their completion frees the call.  A
+		 * queued one is refused by call_prepare(). */
+		if (!call->in_http)
 			call_free(call);
 	}
 }
@@ -180,6 +187,7 @@ static void call_start(struct call *call)
 		.body_len = call->body_len,
 		.content_type = call->body ? "application/json;charset=UTF-8" : NULL,
 		.prepare = call_prepare,
+		.ahead = call->ahead,
 		.done = call_done,
 		.userdata = call,
 	};
@@ -233,21 +241,65 @@ static void on_auth_refreshed(int r, const char *error, void *userdata)
 	call_start(call);
 }
 
+/* The typed part of a 2xx answer, owned by finish_with_answer(). */
+struct answer {
+	struct observation secrets;
+	struct tag_list tags, sys_tags;
+	char *next_marker;
+	char *error;
+};
+
+static void decode_answer(const struct call *call, const struct http_response *resp,
+                          struct answer *a, struct csms_result *res)
+{
+	int r = 0;
+
+	switch (call->api) {
+	case API_LIST_RESOURCE_INSTANCES:
+		r = decode_resource_instances(resp->body, resp->body_len, &a->secrets,
+		                              &res->total_count, NULL, &a->error);
+		res->secrets = &a->secrets;
+		break;
+	case API_LIST_SECRETS:
+		r = decode_list_secrets(resp->body, resp->body_len, &a->secrets, NULL,
+		                        &a->next_marker, &a->error);
+		res->secrets = &a->secrets;
+		res->next_marker = a->next_marker;
+		break;
+	case API_LIST_SECRET_TAGS:
+		r = decode_secret_tags(resp->body, resp->body_len, &a->tags, &a->sys_tags, &a->error);
+		res->tags = &a->tags;
+		res->sys_tags = &a->sys_tags;
+		break;
+	case API_DELETE_SECRET_TAG:
+	case _API_MAX:
+		break;
+	}
+	if (r < 0) {
+		res->r = r;
+		res->message = a->error ? a->error : "out of memory";
+		res->secrets = NULL;
+		res->next_marker = NULL;
+		res->tags = res->sys_tags = NULL;
+	}
+}
+
 static void finish_with_answer(struct call *call, const struct http_response *resp, int r)
 {
 	_cleanup_free_ char *code = NULL, *message = NULL;
+	struct answer a = {};
 	struct csms_result res = {
 		.r = r,
 		.status = resp->status,
 		.request_id = resp->request_id,
 		.attempts = call->attempts,
 		.throttled = resp->status == 429,
+		.total_count = -1,
 	};
 
-	if (r == 0) {
-		res.body = resp->body;
-		res.body_len = resp->body_len;
-	} else if (resp->curl_code != CURLE_OK) {
+	if (r == 0)
+		decode_answer(call, resp, &a, &res);
+	else if (resp->curl_code != CURLE_OK) {
 		res.status = 0;
 		res.message = resp->error ? resp->error : curl_easy_strerror(resp->curl_code);
 	} else if (resp->body_too_large) {
@@ -258,6 +310,11 @@ static void finish_with_answer(struct call *call, const struct http_response *re
 		res.message = message;
 	}
 	finish(call, &res);
+	observation_clear(&a.secrets);
+	tag_list_clear(&a.tags);
+	tag_list_clear(&a.sys_tags);
+	free(a.next_marker);
+	free(a.error);
 }
 
 static void call_done(struct http_request *req, const struct http_response *resp, void *userdata)
@@ -314,19 +371,31 @@ static void call_done(struct http_request *req, const struct http_response *resp
 	finish_with_answer(call, resp, status == 0 ? -EIO : -EPROTO);
 }
 
-static void submit(struct csms *c, enum csms_api api, const char *method, char *url, char *body,
-                   csms_done_t done, void *userdata)
+/* A call that could not be built still ends from the loop, never from
+ * within the function that asked for it. */
+static int on_unbuildable(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct call *call = userdata;
+
+	call->timer = sd_event_source_disable_unref(call->timer);
+	fail_now(call, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static void submit(struct csms *c, enum csms_api api, const void *owner, bool ahead,
+                   const char *method, char *url, char *body, csms_done_t done, void *userdata)
 {
 	struct call *call = calloc(1, sizeof(*call));
-	struct csms_result oom = { .r = -ENOMEM, .message = "out of memory" };
+	struct csms_result oom = { .r = -ENOMEM, .message = "out of memory", .total_count = -1 };
 
-	if (!call || !url || !(call->method = strdup(method))) {
-		free(call);
+	if (!call) {
 		free(url);
 		free(body);
 		done(&oom, userdata);
 		return;
 	}
+	call->owner = owner;
+	call->ahead = ahead;
 	call->client = c;
 	call->api = api;
 	call->url = url;
@@ -338,39 +407,47 @@ static void submit(struct csms *c, enum csms_api api, const char *method, char *
 	if (c->calls)
 		c->calls->prev = call;
 	c->calls = call;
+	if (!url || !(call->method = strdup(method))) {
+		if (sd_event_add_time_relative(c->event, &call->timer, CLOCK_MONOTONIC, 0, 0,
+		                               on_unbuildable, call) < 0) {
+			call_free(call);
+			done(&oom, userdata);
+		}
+		return;
+	}
 	call_start(call);
 }
 
-void csms_list_resource_instances(struct csms *c, unsigned offset, unsigned limit,
-                                  csms_done_t done, void *userdata)
+void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
+                                  unsigned limit, csms_done_t done, void *userdata)
 {
 	/* limit and offset are strings in Huawei's API model. */
 	char *body = xasprintf("{\"action\":\"filter\",\"limit\":\"%u\",\"offset\":\"%u\"}", limit, offset);
 
-	submit(c, API_LIST_RESOURCE_INSTANCES, "POST",
-	       xasprintf("%s/csms/resource_instances/action", c->base), body, done, userdata);
+	submit(c, API_LIST_RESOURCE_INSTANCES, owner, false, "POST",
+	       body ? xasprintf("%s/csms/resource_instances/action", c->base) : NULL, body,
+	       done, userdata);
 }
 
-void csms_list_secrets(struct csms *c, const char *marker, unsigned limit,
+void csms_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
                        csms_done_t done, void *userdata)
 {
 	_cleanup_free_ char *m = marker ? uri_escape(marker) : NULL;
+	char *url = NULL;
 
-	if (marker && !m) {
-		submit(c, API_LIST_SECRETS, "GET", NULL, NULL, done, userdata);
-		return;
-	}
-	submit(c, API_LIST_SECRETS, "GET",
-	       m ? xasprintf("%s/secrets?limit=%u&marker=%s", c->base, limit, m)
-	         : xasprintf("%s/secrets?limit=%u", c->base, limit),
-	       NULL, done, userdata);
+	if (!marker)
+		url = xasprintf("%s/secrets?limit=%u", c->base, limit);
+	else if (m)
+		url = xasprintf("%s/secrets?limit=%u&marker=%s", c->base, limit, m);
+	submit(c, API_LIST_SECRETS, owner, false, "GET", url, NULL, done, userdata);
 }
 
-void csms_list_secret_tags(struct csms *c, const char *secret_id, csms_done_t done, void *userdata)
+void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
+                           csms_done_t done, void *userdata)
 {
 	_cleanup_free_ char *id = uri_escape(secret_id);
 
-	submit(c, API_LIST_SECRET_TAGS, "GET",
+	submit(c, API_LIST_SECRET_TAGS, owner, false, "GET",
 	       id ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, NULL, done, userdata);
 }
 
@@ -382,68 +459,38 @@ static bool key_is_dot_segment(const char *key)
 	return strcmp(key, ".") == 0 || strcmp(key, "..") == 0;
 }
 
-static void delete_by_batch(struct csms *c, const char *id, const char *key,
-                            const char *value, csms_done_t done, void *userdata)
-{
-	json_t *body = json_pack("{s:s, s:[{s:s, s:s}]}", "action", "delete", "tags",
-	                         "key", key, "value", value ? value : "");
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	json_decref(body);
-	submit(c, API_DELETE_SECRET_TAG, "POST",
-	       text ? xasprintf("%s/csms/%s/tags/action", c->base, id) : NULL, text, done, userdata);
-}
-
-void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
-                            const char *value, csms_done_t done, void *userdata)
+void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                            const char *key, const char *value, bool ahead,
+                            csms_done_t done, void *userdata)
 {
 	/* Every byte of the key outside A-Z a-z 0-9 - _ . ~ is sent as %XX;
 	 * the signer canonicalises that same string (csms-api.md section 6). */
 	_cleanup_free_ char *id = uri_escape(secret_id), *k = NULL;
 
 	if (id && key_is_dot_segment(key)) {
-		delete_by_batch(c, id, key, value, done, userdata);
+		json_t *body = json_pack("{s:s, s:[{s:s, s:s}]}", "action", "delete", "tags",
+		                         "key", key, "value", value ? value : "");
+		char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+		json_decref(body);
+		submit(c, API_DELETE_SECRET_TAG, owner, ahead, "POST",
+		       text ? xasprintf("%s/csms/%s/tags/action", c->base, id) : NULL, text,
+		       done, userdata);
 		return;
 	}
-	k = uri_escape(key);
-	submit(c, API_DELETE_SECRET_TAG, "DELETE",
-	       id && k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
+	k = id ? uri_escape(key) : NULL;
+	submit(c, API_DELETE_SECRET_TAG, owner, ahead, "DELETE",
+	       k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
 }
 
-void csms_ensure_auth(struct csms *c, auth_done_t done, void *userdata)
+void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)
 {
-	auth_ensure(c->auth, done, userdata);
+	auth_ensure(c->auth, done, owner);
 }
 
 bool csms_auth_usable(const struct csms *c)
 {
 	return auth_usable(c->auth);
-}
-
-bool csms_result_is_gone(const struct csms_result *res)
-{
-	if (res->r == 0 || !res->error_code)
-		return false;
-	/* Gateway codes (APIGW.0101 "API not found") mean a wrong URL, not a
-	 * missing tag: only CSMS's own "does not exist" codes count. */
-	return (res->status == 400 || res->status == 404) &&
-	       (strcmp(res->error_code, "CSMS.0005") == 0 || strcmp(res->error_code, "CSMS.0106") == 0);
-}
-
-const char *csms_result_describe(const struct csms_result *res, char *buf, size_t size)
-{
-	if (res->r == 0)
-		snprintf(buf, size, "HTTP %ld", res->status);
-	else if (res->status == 0)
-		snprintf(buf, size, "%s", res->message ? res->message : strerror(-res->r));
-	else if (res->status == 429)
-		snprintf(buf, size, "429 throttled%s%s", res->error_code ? " " : "",
-		         res->error_code ? res->error_code : "");
-	else
-		snprintf(buf, size, "HTTP %ld%s%s%s%s", res->status,
-		         res->error_code ? " " : "", res->error_code ? res->error_code : "",
-		         res->message ? ": " : "", res->message ? res->message : "");
-	return buf;
 }
 
 void csms_get_stats(const struct csms *c, struct csms_stats *ret)

@@ -1,6 +1,7 @@
 /* csms.h - the CSMS API client: URLs, bodies, retries, error decoding.
  *
- * Built on http.h (transport, parallelism, pacing) and auth.h (credentials).
+ * Built on http.h (transport, parallelism, pacing), auth.h (credentials) and
+ * decode.h (answers are handed over decoded).
  * Every call completes exactly once through its callback with a csms_result.
  * Retry policy (retry.h has the pure schedule):
  *   - transport errors, timeouts, 500/502/503/504: retried with exponential
@@ -22,6 +23,7 @@
 #include "auth.h"
 #include "config.h"
 #include "http.h"
+#include "observation.h"
 
 struct csms;
 
@@ -33,16 +35,31 @@ enum csms_api {
 	_API_MAX,
 };
 
+/* What a call ended with.  On success (r == 0) the answer is decoded into
+ * the typed part that belongs to the API; an answer that does not decode
+ * ends the call with r = -EBADMSG and MESSAGE naming the bad field, so no
+ * caller ever sees JSON.  Everything here is valid only during the
+ * callback; the callee may move entries out of SECRETS, TAGS and SYS_TAGS
+ * (the client frees whatever is left). */
 struct csms_result {
-	int r;                  /* 0: success (2xx); < 0: failed after retries */
+	int r;                  /* 0: success (2xx, decoded); < 0: failed */
 	long status;            /* last HTTP status, 0 when no answer */
 	const char *error_code; /* e.g. "CSMS.0005", "APIGW.0308", or NULL */
 	const char *message;    /* error text (decoded, escaped) or NULL */
 	const char *request_id; /* X-Request-Id of the last answer, or NULL */
-	const char *body;       /* 2xx body (NUL-terminated) */
-	size_t body_len;
 	unsigned attempts;
 	bool throttled;         /* the last failure was a 429 */
+
+	/* ListResourceInstances: the page's secrets (tags complete) and the
+	 * total_count the answer claims.  ListSecrets: the page's secrets
+	 * (tags not read) and the marker of the next page (NULL: last page,
+	 * see decode_list_secrets()). */
+	struct observation *secrets;
+	int64_t total_count;
+	const char *next_marker;
+	/* ListSecretTags. */
+	struct tag_list *tags;
+	struct tag_list *sys_tags;
 };
 
 typedef void (*csms_done_t)(const struct csms_result *res, void *userdata);
@@ -58,27 +75,40 @@ struct csms_stats {
 int csms_new(sd_event *event, const struct config *c, struct csms **ret, char **error);
 void csms_free(struct csms *c);
 
-/* Make credentials usable before a pass (auth_ensure). */
-void csms_ensure_auth(struct csms *c, auth_done_t done, void *userdata);
+/* Every call and credential wait is registered with an OWNER token (any
+ * pointer that identifies who asked, e.g. the pass), and csms_cancel()
+ * drops all that OWNER has outstanding: no callback reaches it afterwards.
+ * A request already handed to curl is not cut in half (a DELETE either
+ * happens or not); it finishes in the background without a callback. */
+
+/* Make credentials usable (auth_ensure()); DONE never runs from within.
+ * OWNER is the owner token and DONE's userdata. */
+void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner);
 bool csms_auth_usable(const struct csms *c);
 
-/* Drop every outstanding call without callbacks (pass abort, shutdown). */
-void csms_cancel_all(struct csms *c);
+/* Drop every outstanding call and credential wait of OWNER, without
+ * callbacks.  Safe from within any callback. */
+void csms_cancel(struct csms *c, const void *owner);
 
 /* HTTP requests queued or in flight (including cancelled ones still
  * finishing), for draining at shutdown. */
 size_t csms_pending(const struct csms *c);
 
-void csms_list_resource_instances(struct csms *c, unsigned offset, unsigned limit,
-                                  csms_done_t done, void *userdata);
-void csms_list_secrets(struct csms *c, const char *marker, unsigned limit,
+void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
+                                  unsigned limit, csms_done_t done, void *userdata);
+void csms_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
                        csms_done_t done, void *userdata);
-void csms_list_secret_tags(struct csms *c, const char *secret_id,
+void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
                            csms_done_t done, void *userdata);
 /* DeleteSecretTag.  VALUE is what was observed; it is only sent for the
- * keys "." and "..", which go through BatchCreateOrDeleteTags instead. */
-void csms_delete_secret_tag(struct csms *c, const char *secret_id, const char *key,
-                            const char *value, csms_done_t done, void *userdata);
+ * keys "." and "..", which go through BatchCreateOrDeleteTags instead.
+ * AHEAD: start before every other queued request (a delete right after its
+ * re-check, to keep the window between the two short); still paced. */
+void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                            const char *key, const char *value, bool ahead,
+                            csms_done_t done, void *userdata);
+
+/* Pure helpers (csms-result.c). */
 
 /* Whether a failed result means "that tag or secret does not exist"
  * (400 CSMS.0005 or 404 with a CSMS code): converged for a delete. */

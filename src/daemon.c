@@ -1,4 +1,6 @@
-/* daemon.c - the service loop: schedule, signals, sd_notify, watchdog, reload. */
+/* daemon.c - the manager: one object runs the service loop (schedule,
+ * signals, sd_notify, watchdog, reload) and --once (one pass, same
+ * pass_timeout, same signal handling, then the pass's exit code). */
 #include "daemon.h"
 
 #include <errno.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -21,6 +24,9 @@
 
 struct daemon {
 	sd_event *event;
+	bool once;                      /* --once: one pass, then exit */
+	bool once_dry_run;              /* --once --dry-run */
+	int exit_code;
 	char *path;
 	struct config *cfg;
 	struct csms *client;
@@ -102,10 +108,13 @@ static uint64_t failure_delay(const struct daemon *d)
 }
 
 /* Swap in a reloaded config, only ever between passes. */
+static void wait_for_credentials(struct daemon *d);
+
 static void apply_pending_config(struct daemon *d)
 {
 	if (!d->pending_cfg || pass_running(d->pass))
 		return;
+	csms_cancel(d->client, d);
 	csms_free(d->client);
 	config_free(d->cfg);
 	d->client = d->pending_client;
@@ -114,7 +123,32 @@ static void apply_pending_config(struct daemon *d)
 	d->pending_cfg = NULL;
 	log_event(LOG_NOTICE, MID_CONFIG_RELOADED, LOG_FIELDS({ "CSMS_CONFIG", d->cfg->path }),
 	          "Configuration %s applied", d->cfg->path);
+	/* Still starting: the credential wait went with the old client.  Start
+	 * it again with the new one, or nothing would ever run a pass. */
+	if (!d->ready)
+		wait_for_credentials(d);
 }
+
+/* --once: the exit code says what the pass did (csms-tagd(8)).  A pass
+ * that failed or was cut short after sending a DELETE may have changed the
+ * project: that is partial, never "nothing done". */
+static int once_exit_code(const struct pass_result *r)
+{
+	switch (r->outcome) {
+	case PASS_CONVERGED:
+		return ONCE_CONVERGED;
+	case PASS_CHANGED:
+		return ONCE_CHANGED;
+	case PASS_PARTIAL:
+		return ONCE_PARTIAL;
+	case PASS_FAILED:
+	case PASS_ABORTED:
+		break;
+	}
+	return r->deletes_sent ? ONCE_PARTIAL : ONCE_ERROR;
+}
+
+static void begin_stop(struct daemon *d);
 
 static void on_pass_done(const struct pass_result *r, void *userdata)
 {
@@ -123,6 +157,14 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 	uint64_t delay;
 
 	d->timeout_timer = sd_event_source_disable_unref(d->timeout_timer);
+	if (d->once) {
+		/* The pass's own log line (on stderr) says what was done. */
+		d->exit_code = once_exit_code(r);
+		pass_free(d->pass);
+		d->pass = NULL;
+		begin_stop(d);
+		return;
+	}
 	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
 		d->consecutive_failures++;
 		delay = failure_delay(d);
@@ -169,13 +211,18 @@ static void start_pass(struct daemon *d)
 	apply_pending_config(d);
 	d->pass_number++;
 	d->pass_started_usec = now(d);
-	r = pass_start(d->client, d->cfg, d->pass_number, d->cfg->daemon.dry_run, on_pass_done, d, &d->pass);
+	r = pass_start(d->client, d->cfg, d->pass_number, d->cfg->daemon.dry_run || d->once_dry_run,
+	               on_pass_done, d, &d->pass);
 	if (r < 0) {
 		log_error("Cannot start pass %u: %s", d->pass_number, strerror(-r));
-		schedule_pass(d, FAILURE_RETRY_USEC);
+		if (d->once)
+			begin_stop(d);
+		else
+			schedule_pass(d, FAILURE_RETRY_USEC);
 		return;
 	}
-	notify_status(d, "pass %u running", d->pass_number);
+	if (!d->once)
+		notify_status(d, "pass %u running", d->pass_number);
 	sd_event_add_time(d->event, &d->timeout_timer, CLOCK_MONOTONIC,
 	                  d->pass_started_usec + d->cfg->daemon.pass_timeout_usec, USEC_PER_SEC,
 	                  on_pass_timeout, d);
@@ -219,8 +266,6 @@ static void become_ready(struct daemon *d)
 	start_pass(d);
 }
 
-static void wait_for_credentials(struct daemon *d);
-
 static int on_auth_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -247,6 +292,7 @@ static void on_initial_auth(int r, const char *error, void *userdata)
 
 static void wait_for_credentials(struct daemon *d)
 {
+	d->auth_retry_timer = sd_event_source_disable_unref(d->auth_retry_timer);
 	notify_status(d, "obtaining credentials");
 	csms_ensure_auth(d->client, on_initial_auth, d);
 }
@@ -277,14 +323,21 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct csms *client = NULL;
 	int r;
 
-	(void) sd_notify(false, "RELOADING=1");
+	if (d->once) {
+		log_notice("SIGHUP ignored: --once runs one pass with the configuration it started with");
+		return 0;
+	}
+	/* RELOADING=1 ... READY=1 only once started: READY=1 must never
+	 * claim a start-up that has not happened. */
+	if (d->ready)
+		(void) sd_notify(false, "RELOADING=1");
 	r = load(d->path, &cfg, &client, d->event, &error);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED,
 		          LOG_FIELDS({ "CSMS_CONFIG", d->path }, { "CSMS_CONFIG_ERROR", error }),
 		          "Configuration rejected, keeping the old one: %s", error ? error : strerror(-r));
-		(void) sd_notifyf(false, "READY=1\nSTATUS=%s (reload rejected: %s)", d->last_status,
-		                  error ? error : strerror(-r));
+		(void) sd_notifyf(false, "%sSTATUS=%s (reload rejected: %s)", d->ready ? "READY=1\n" : "",
+		                  d->last_status, error ? error : strerror(-r));
 		return 0;
 	}
 	/* Replace an older pending reload, if any. */
@@ -296,7 +349,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 		log_notice("Configuration %s is valid; it applies when pass %u ends", d->path, d->pass_number);
 	else
 		apply_pending_config(d);
-	(void) sd_notify(false, "READY=1");
+	if (d->ready)
+		(void) sd_notify(false, "READY=1");
 	return 0;
 }
 
@@ -304,7 +358,7 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
 	struct daemon *d = userdata;
 
-	if (!d->ready || pass_running(d->pass))
+	if (d->once || !d->ready || pass_running(d->pass))
 		return 0;
 	log_info("SIGUSR1: running a pass now");
 	start_pass(d);
@@ -315,7 +369,7 @@ static int on_sigusr2(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
 	struct daemon *d = userdata;
 
-	if (!d->test_hooks)
+	if (!d->test_hooks || d->once)
 		return 0;
 	log_warning("Test hook: wedging the main loop (CSMS_TAGD_TEST_HOOKS=1)");
 	/* Every signal but SIGKILL/SIGABRT/SIGSEGV is blocked for sd_event, so
@@ -340,19 +394,34 @@ static int on_drain(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* Stop: abort the pass (its requests in flight may finish: a DELETE is
+ * never cut in half) and leave once they are done, or after the drain
+ * timeout.  Every way out of the loop goes through here. */
+static void begin_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->pass_timer = sd_event_source_disable_unref(d->pass_timer);
+	d->auth_retry_timer = sd_event_source_disable_unref(d->auth_retry_timer);
+	csms_cancel(d->client, d);
+	pass_abort(d->pass, "stopping");
+	d->drain_deadline = now(d) + DRAIN_TIMEOUT_USEC;
+	if (sd_event_add_time(d->event, &d->drain_timer, CLOCK_MONOTONIC, now(d), USEC_PER_MSEC,
+	                      on_drain, d) < 0)
+		sd_event_exit(d->event, 0);
+}
+
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct daemon *d = userdata;
 
 	if (d->stopping)
 		return 0;
-	d->stopping = true;
-	(void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+	if (!d->once)
+		(void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
 	log_event(LOG_INFO, MID_DAEMON_STOPPING, NULL, 0, "Stopping on signal %u", si->ssi_signo);
-	pass_abort(d->pass, "stopping");
-	/* No new request starts; those in flight may finish. */
-	d->drain_deadline = now(d) + DRAIN_TIMEOUT_USEC;
-	sd_event_add_time(d->event, &d->drain_timer, CLOCK_MONOTONIC, now(d), USEC_PER_MSEC, on_drain, d);
+	begin_stop(d);
 	return 0;
 }
 
@@ -392,10 +461,11 @@ static void daemon_free(struct daemon *d)
 	sd_event_unref(d->event);
 }
 
-int daemon_run(const char *path)
+/* Run the daemon, or with ONCE one pass.  Returns the exit code. */
+static int manager_run(const char *path, bool once, bool dry_run)
 {
 	_cleanup_free_ char *error = NULL;
-	struct daemon d = {};
+	struct daemon d = { .once = once, .once_dry_run = dry_run, .exit_code = EXIT_FAILURE };
 	int r;
 
 	d.test_hooks = streq_ptr(getenv("CSMS_TAGD_TEST_HOOKS"), "1");
@@ -414,85 +484,40 @@ int daemon_run(const char *path)
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_CONFIG", path }),
 		          "Cannot start: %s", error ? error : strerror(-r));
-		(void) sd_notifyf(false, "STATUS=configuration rejected: %s", error ? error : strerror(-r));
+		if (!once)
+			(void) sd_notifyf(false, "STATUS=configuration rejected: %s", error ? error : strerror(-r));
+		/* Restarting cannot fix a bad configuration: units list 78 in
+		 * RestartPreventExitStatus=. */
+		d.exit_code = EX_CONFIG;
 		goto out;
 	}
-	if (sd_watchdog_enabled(false, &d.watchdog_usec) > 0 && d.watchdog_usec > 0)
-		sd_event_add_time_relative(d.event, &d.watchdog_timer, CLOCK_MONOTONIC,
-		                           d.watchdog_usec / 2, 0, on_watchdog, &d);
-	wait_for_credentials(&d);
+	if (once) {
+		d.exit_code = ONCE_ERROR;
+		start_pass(&d);
+	} else {
+		d.exit_code = EXIT_SUCCESS;
+		if (sd_watchdog_enabled(false, &d.watchdog_usec) > 0 && d.watchdog_usec > 0)
+			sd_event_add_time_relative(d.event, &d.watchdog_timer, CLOCK_MONOTONIC,
+			                           d.watchdog_usec / 2, 0, on_watchdog, &d);
+		wait_for_credentials(&d);
+	}
 	r = sd_event_loop(d.event);
-	if (r < 0)
+	if (r < 0) {
 		log_error("Event loop failed: %s", strerror(-r));
+		if (!once)
+			d.exit_code = EXIT_FAILURE;
+	}
 out:
 	daemon_free(&d);
-	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return d.exit_code;
 }
 
-/* --- --once ----------------------------------------------------------------- */
-
-struct once {
-	sd_event *event;
-	struct pass_result result;
-	bool done;
-};
-
-static void on_once_done(const struct pass_result *r, void *userdata)
+int daemon_run(const char *path)
 {
-	struct once *o = userdata;
-
-	o->result = *r;
-	o->done = true;
-	sd_event_exit(o->event, 0);
-}
-
-static int on_once_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
-{
-	pass_abort(userdata, "interrupted");
-	return 0;
+	return manager_run(path, false, false);
 }
 
 int daemon_run_once(const char *path, bool dry_run)
 {
-	_cleanup_free_ char *error = NULL;
-	struct config *cfg = NULL;
-	struct csms *client = NULL;
-	struct pass *pass = NULL;
-	struct once o = {};
-	sigset_t mask;
-	int r, ret = ONCE_ERROR;
-
-	r = sd_event_default(&o.event);
-	if (r < 0)
-		return ONCE_ERROR;
-	r = load(path, &cfg, &client, o.event, &error);
-	if (r < 0) {
-		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
-		goto out;
-	}
-	r = pass_start(client, cfg, 1, dry_run || cfg->daemon.dry_run, on_once_done, &o, &pass);
-	if (r < 0)
-		goto out;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sd_event_add_signal(o.event, NULL, SIGTERM, on_once_signal, pass);
-	sd_event_add_signal(o.event, NULL, SIGINT, on_once_signal, pass);
-	r = sd_event_loop(o.event);
-	if (r < 0 || !o.done)
-		goto out;
-	/* The pass's own log line (on stderr) says what was done. */
-	switch (o.result.outcome) {
-	case PASS_CONVERGED: ret = ONCE_CONVERGED; break;
-	case PASS_CHANGED: ret = ONCE_CHANGED; break;
-	case PASS_PARTIAL: ret = ONCE_PARTIAL; break;
-	default: ret = ONCE_ERROR; break;
-	}
-out:
-	pass_free(pass);
-	csms_free(client);
-	config_free(cfg);
-	sd_event_unref(o.event);
-	return ret;
+	return manager_run(path, true, dry_run);
 }

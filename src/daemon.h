@@ -1,4 +1,4 @@
-/* daemon.h - the long-running service, and the one-shot pass.
+/* daemon.h - the long-running service, and the one-shot pass (--once).
  *
  * daemon_run(): an sd_event loop that runs a pass at start and then every
  * interval plus random jitter, speaks sd_notify (READY, STATUS, WATCHDOG,
@@ -16,18 +16,23 @@
 #include <stdbool.h>
 #include "config.h"
 
-/* Exit codes of --once (documented in csms-tagd(8)). */
+/* Exit codes of --once (documented in csms-tagd(8)).  A configuration
+ * that cannot be loaded exits with EX_CONFIG (78) in both modes. */
 enum {
 	ONCE_CONVERGED = 0,
-	ONCE_ERROR = 1,
+	ONCE_ERROR = 1,         /* failed, and no DELETE was sent */
 	ONCE_CHANGED = 2,
-	ONCE_PARTIAL = 3,
+	ONCE_PARTIAL = 3,       /* includes failed or interrupted after a DELETE */
 };
+
+/* Both run the same manager: the same pass_timeout, signal handling and
+ * draining of requests in flight on SIGTERM/SIGINT.  The daemon returns 0
+ * after a clean stop; --once one of the ONCE_* codes. */
 
 /* Run the daemon with the config at PATH; returns the process exit code. */
 int daemon_run(const char *path);
 
-/* One pass, then exit; returns one of the ONCE_* codes. */
+/* One pass, then exit; returns one of the ONCE_* codes (or EX_CONFIG). */
 int daemon_run_once(const char *path, bool dry_run);
 
 #endif

@@ -260,26 +260,6 @@ static int get_id(json_t *obj, const struct where *w, const char *field, const c
 
 /* Append all secrets of SRC to DST in one step (a single allocation that
  * either succeeds or changes nothing) and empty SRC. */
-static int observation_move(struct observation *dst, struct observation *src)
-{
-	if (src->n == 0)
-		return 0;
-	if (dst->cap - dst->n < src->n) {
-		size_t cap = dst->n + src->n;
-		struct secret *s = reallocarray(dst->secrets, cap, sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		dst->secrets = s;
-		dst->cap = cap;
-	}
-	memcpy(dst->secrets + dst->n, src->secrets, src->n * sizeof(*src->secrets));
-	dst->n += src->n;
-	free(src->secrets);
-	memset(src, 0, sizeof(*src));
-	return 0;
-}
-
 /* Append one secret per element of ARR, decoded by DECODE. */
 static int decode_secrets(json_t *arr, const struct where *w, struct observation *tmp,
                           int (*decode)(json_t *, const struct where *, struct secret *, char **),
@@ -414,11 +394,34 @@ static int secrets_decode(json_t *root, struct observation *tmp, char **error)
 	return decode_secrets(arr, &w, tmp, decode_secret, error);
 }
 
+/* The marker for the next page: page_info.next_marker when the answer has a
+ * page_info (absent, null or "" there: the last page), else the last name of
+ * a non-empty page (how answers without page_info are paged). */
+static int next_marker_decode(json_t *root, const struct observation *page, char **ret, char **error)
+{
+	struct where pw = MEMBER(NULL, "page_info");
+	const char *m = NULL;
+	json_t *info;
+	int r;
+
+	r = get_object(root, NULL, "page_info", OPTIONAL, &info, error);
+	if (r < 0)
+		return r;
+	if (info) {
+		r = get_string(info, &pw, "next_marker", OPTIONAL, DECODE_MAX_NAME_BYTES, &m, error);
+		if (r < 0)
+			return r;
+	} else if (page->n > 0)
+		m = page->secrets[page->n - 1].name;
+	*ret = NULL;
+	return m && *m ? strdup_to(m, ret) : 0;
+}
+
 int decode_list_secrets(const char *body, size_t len, struct observation *o,
-                        size_t *n_secrets, char **last_name, char **error)
+                        size_t *n_secrets, char **next_marker, char **error)
 {
 	struct observation tmp = {};
-	char *last = NULL;
+	char *next = NULL;
 	size_t n;
 	json_t *root;
 	int r;
@@ -427,23 +430,23 @@ int decode_list_secrets(const char *body, size_t len, struct observation *o,
 	if (r < 0)
 		return r;
 	r = secrets_decode(root, &tmp, error);
+	if (r >= 0)
+		r = next_marker_decode(root, &tmp, &next, error);
 	json_decref(root);
 	n = tmp.n;
-	if (r >= 0 && n > 0 && strdup_to(tmp.secrets[n - 1].name, &last) < 0)
-		r = -ENOMEM;
 	if (r >= 0)
 		r = observation_move(o, &tmp);
 	observation_clear(&tmp);
 	if (r < 0) {
-		free(last);
+		free(next);
 		return r;
 	}
 	if (n_secrets)
 		*n_secrets = n;
-	if (last_name)
-		*last_name = last;
+	if (next_marker)
+		*next_marker = next;
 	else
-		free(last);
+		free(next);
 	return 0;
 }
 

@@ -35,10 +35,13 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 
 /* ListSecrets: appends one secret per secrets[] entry (id, name, state;
  * tags not read yet: tags_complete = false).  *n_secrets gets the count and
- * *last_name (malloc'd, may be NULL when the page is empty) the name of the
- * last secret, which is the marker for the next page. */
+ * *next_marker (malloc'd) the marker for the next page, NULL when the answer
+ * says this is the last page: page_info.next_marker when the answer has a
+ * page_info (absent, null or empty: last page), else the last name of a
+ * non-empty page (the convention of clients that ignore page_info).  The
+ * caller guards against a marker that repeats: no sort order is assumed. */
 int decode_list_secrets(const char *body, size_t len, struct observation *o,
-                        size_t *n_secrets, char **last_name, char **error);
+                        size_t *n_secrets, char **next_marker, char **error);
 
 /* ListSecretTags: fills TAGS and SYS_TAGS (cleared first; both are left
  * unchanged on error). */

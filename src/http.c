@@ -1,6 +1,6 @@
 /* http.c - HTTP requests on libcurl's multi interface, driven by sd_event.
  *
- * A request lives in exactly one list at a time: urgent or queue (waiting),
+ * A request lives in exactly one list at a time: urgent, ahead or queue (waiting),
  * running (handed to curl), completed (answer in, callback not yet called).
  * Callbacks into the user (prepare, done) are only made from process(),
  * which runs from sd_event handlers, never from the public entry points.
@@ -79,7 +79,7 @@ struct http {
 	sd_event_source *kick;          /* run process() on the next iteration */
 	struct http_socket *sockets;
 
-	struct req_list urgent, queue, running, completed;
+	struct req_list urgent, ahead, queue, running, completed;
 	struct http_request *preparing; /* popped; its prepare callback runs */
 	bool preparing_dropped;         /* ...and it was cancelled meanwhile */
 
@@ -296,7 +296,7 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->done = call->done;
 	r->userdata = call->userdata;
 	r->priority = call->priority;
-	list_append(r->priority ? &h->urgent : &h->queue, r);
+	list_append(r->priority ? &h->urgent : call->ahead ? &h->ahead : &h->queue, r);
 	sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -567,7 +567,7 @@ static void start_ready(struct http *h)
 		if (!r) {
 			uint64_t now, next;
 
-			if (!h->queue.head)
+			if (!h->ahead.head && !h->queue.head)
 				break;
 			now = now_monotonic_usec();
 			next = http_next_start_usec(h->last_start, h->rate, h->pause_until);
@@ -575,7 +575,7 @@ static void start_ready(struct http *h)
 				arm_pace_timer(h, next);
 				break;
 			}
-			r = list_pop(&h->queue);
+			r = list_pop(h->ahead.head ? &h->ahead : &h->queue);
 			h->last_start = now;
 		}
 		request_start(h, r);
@@ -837,6 +837,7 @@ void http_cancel_all(struct http *h)
 	if (h->preparing)
 		h->preparing_dropped = true;
 	drop_list(&h->urgent);
+	drop_list(&h->ahead);
 	drop_list(&h->queue);
 	drop_list(&h->running);
 	drop_list(&h->completed);
@@ -860,6 +861,7 @@ void http_cancel_for(struct http *h, void *userdata)
 	if (h->preparing && h->preparing->userdata == userdata)
 		h->preparing_dropped = true;
 	drop_matching(&h->urgent, userdata);
+	drop_matching(&h->ahead, userdata);
 	drop_matching(&h->queue, userdata);
 	drop_matching(&h->running, userdata);
 	drop_matching(&h->completed, userdata);
@@ -909,7 +911,8 @@ void http_pause(struct http *h, uint64_t until_usec)
 
 size_t http_pending(const struct http *h)
 {
-	return h->urgent.n + h->queue.n + h->running.n + h->completed.n + (h->preparing ? 1 : 0);
+	return h->urgent.n + h->ahead.n + h->queue.n + h->running.n + h->completed.n +
+	       (h->preparing ? 1 : 0);
 }
 
 void http_get_stats(const struct http *h, struct http_stats *ret)

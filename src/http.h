@@ -79,6 +79,9 @@ struct http_call {
 	                         * of the queue, and neither the rate budget nor
 	                         * http_pause() holds it (it does not go to CSMS);
 	                         * it still counts towards max_parallel */
+	bool ahead;             /* starts before every other queued CSMS request
+	                         * (a DELETE right after its re-check), but is
+	                         * paced and paused like them */
 	http_done_t done;
 	void *userdata;
 };

@@ -45,7 +45,6 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
-	EXIT_CONFIG = 78,       /* EX_CONFIG: the units do not restart on it */
 };
 
 static void usage(FILE *f)
@@ -297,17 +296,6 @@ out:
 	return ret;
 }
 
-/* Whether the daemon and --once can start with the configuration at PATH.
- * They say why not themselves; this only picks the exit status. */
-static bool config_starts(const char *path)
-{
-	struct config *c = NULL;
-	int r = config_load(path, CONFIG_CHECK_CREDENTIALS, &c, NULL);
-
-	config_free(c);
-	return r >= 0;
-}
-
 int main(int argc, char **argv)
 {
 	int r = EXIT_ERROR;
@@ -342,6 +330,5 @@ int main(int argc, char **argv)
 		r = daemon_run(o.config_path);
 		break;
 	}
-	/* A configuration error at start is EX_CONFIG: restarting cannot fix it. */
-	return r == EXIT_ERROR && !config_starts(o.config_path) ? EXIT_CONFIG : r;
+	return r;
 }

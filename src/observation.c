@@ -110,3 +110,24 @@ void observation_clear(struct observation *o)
 	free(o->secrets);
 	memset(o, 0, sizeof(*o));
 }
+
+int observation_move(struct observation *dst, struct observation *src)
+{
+	if (src->n == 0)
+		return 0;
+	if (dst->cap - dst->n < src->n) {
+		/* Grow geometrically: pages are appended one by one. */
+		size_t cap = dst->cap * 2 > dst->n + src->n ? dst->cap * 2 : dst->n + src->n;
+		struct secret *s = reallocarray(dst->secrets, cap, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		dst->secrets = s;
+		dst->cap = cap;
+	}
+	memcpy(dst->secrets + dst->n, src->secrets, src->n * sizeof(*src->secrets));
+	dst->n += src->n;
+	free(src->secrets);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}

@@ -57,6 +57,10 @@ struct secret *observation_find_name(const struct observation *o, const char *na
 /* Sort secrets by name (byte order) so plans and reports are deterministic. */
 void observation_sort(struct observation *o);
 
+/* Move every secret of SRC to the end of DST; SRC is left empty.  Returns 0
+ * or -ENOMEM (then both are unchanged). */
+int observation_move(struct observation *dst, struct observation *src);
+
 void secret_clear(struct secret *s);
 void observation_clear(struct observation *o);
 

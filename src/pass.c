@@ -1,4 +1,11 @@
-/* pass.c - one reconcile pass. */
+/* pass.c - one reconcile pass: observe, plan, execute, verify.
+ *
+ * Every asynchronous registration of a pass -- the start-up defer source,
+ * the credential wait, the observation and every CSMS call -- is owned by
+ * the pass (csms owner token: the pass itself) and dropped by release(),
+ * which every ending goes through: finish() (done, failed, held, aborted by
+ * a timeout, a signal or a reload) and pass_free().
+ */
 #include "pass.h"
 
 #include <errno.h>
@@ -7,26 +14,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
 #include "log.h"
+#include "observe.h"
 #include "plan.h"
 #include "policy.h"
 #include "util.h"
 
-/* ListResourceInstances allows up to 1000 per page, but a page is parsed
- * into a jansson tree several times its size before it is copied out:
- * smaller pages, fetched in parallel, keep the peak memory of a pass over
- * 10,000 secrets near 22 MB instead of 30, and are no slower. */
-#define RI_PAGE_LIMIT   250
-#define LIST_PAGE_LIMIT 200
+/* Re-checks in flight.  One: a re-checked secret's deletions then never
+ * wait behind another secret's, so the window between a re-check answer and
+ * its DELETE is the answer's way back plus at most one pacing slot; at the
+ * default 10 requests/s the pass is bound by pacing either way. */
+#define RECHECKS_IN_FLIGHT 1
 
 enum item_state {
 	ITEM_PENDING,
 	ITEM_DELETED,
 	ITEM_GONE,              /* already absent: converged */
-	ITEM_KEPT,              /* value corrected since observation */
+	ITEM_KEPT,              /* policy keeps it now (value corrected) */
 	ITEM_SKIPPED,           /* could not be re-checked: not deleted */
 	ITEM_FAILED,
+	ITEM_STILL_PRESENT,     /* delete answered success, tag seen again */
 };
 
 /* Consecutive plan items of one secret. */
@@ -36,13 +43,11 @@ struct group {
 	bool changed;           /* a deletion was done */
 };
 
-/* Callback context for a per-secret or per-item request. */
+/* Callback context for a per-group or per-item request. */
 struct ref {
 	struct pass *pass;
 	size_t index;
 };
-
-enum observe_purpose { OBSERVE_STATE, OBSERVE_VERIFY };
 
 struct pass {
 	struct csms *client;
@@ -54,33 +59,22 @@ struct pass {
 	uint64_t started;
 	char pass_str[16];
 
-	/* observation in progress */
-	enum observe_purpose purpose;
-	struct observation *target;     /* &obs or &verify_obs */
-	bool via_list;                  /* ListSecrets + ListSecretTags */
-	unsigned outstanding;
-	bool observe_failed;
-	bool auth_refused;              /* a 401 that a credential refresh did not cure */
-	int64_t ri_total;
-	size_t ri_page_size;
-	char *list_marker;
+	struct observe *observe;        /* the observation in progress */
+	bool via_list;                  /* observed with ListSecrets */
 
-	struct observation obs;
-	struct observation verify_obs;
 	struct plan plan;
 	enum item_state *state;
 	struct group *groups;
 	size_t n_groups;
-	struct ref *refs;
+	struct ref *item_refs;
+	struct ref *group_refs;
+	size_t next_recheck;            /* next group to consider for a re-check */
+	unsigned rechecks;              /* re-checks in flight */
+	unsigned outstanding;           /* requests in flight (execute, verify) */
 	struct pass_result res;
 };
 
-static void observe_start(struct pass *p, enum observe_purpose purpose, bool via_list);
-static void plan_and_act(struct pass *p);
-static void delete_start(struct pass *p);
 static void verify_start(struct pass *p);
-static void verify_finished(struct pass *p);
-static void on_recheck(const struct csms_result *r, void *userdata);
 
 const char *pass_outcome_to_string(enum pass_outcome o)
 {
@@ -94,17 +88,7 @@ const char *pass_outcome_to_string(enum pass_outcome o)
 	return o <= PASS_ABORTED ? names[o] : "?";
 }
 
-static void set_failure(struct pass *p, const char *fmt, ...) _printf_(2, 3);
-static void set_failure(struct pass *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->res.failure[0])
-		return;         /* the first reason is the one worth reporting */
-	va_start(ap, fmt);
-	vsnprintf(p->res.failure, sizeof(p->res.failure), fmt, ap);
-	va_end(ap);
-}
+#define set_failure(p, ...) set_first_reason((p)->res.failure, sizeof((p)->res.failure), __VA_ARGS__)
 
 static void note_result_failure(struct pass *p, const char *what, const struct csms_result *r)
 {
@@ -112,24 +96,19 @@ static void note_result_failure(struct pass *p, const char *what, const struct c
 
 	if (r->throttled)
 		p->res.throttled = true;
-	if (r->status == 401)
-		p->auth_refused = true;
 	set_failure(p, "%s: %s", what, csms_result_describe(r, buf, sizeof(buf)));
 }
 
-static bool ensure_refs(struct pass *p, size_t n)
+/* --- ending: the one path ------------------------------------------------- */
+
+/* Drop every registration the pass holds. */
+static void release(struct pass *p)
 {
-	struct ref *refs = realloc(p->refs, (n ? n : 1) * sizeof(*refs));
-
-	if (!refs)
-		return false;
-	p->refs = refs;
-	for (size_t i = 0; i < n; i++)
-		p->refs[i] = (struct ref) { p, i };
-	return true;
+	p->defer = sd_event_source_disable_unref(p->defer);
+	observe_free(p->observe);
+	p->observe = NULL;
+	csms_cancel(p->client, p);
 }
-
-/* --- finishing ------------------------------------------------------------ */
 
 static void finish(struct pass *p)
 {
@@ -138,6 +117,7 @@ static void finish(struct pass *p)
 	if (!p->running)
 		return;
 	p->running = false;
+	release(p);
 	r->duration_usec = now_monotonic_usec() - p->started;
 	if (r->outcome != PASS_FAILED && r->outcome != PASS_ABORTED) {
 		if (r->delete_failed || r->skipped_incomplete || r->limit_exceeded || r->still_present)
@@ -153,11 +133,11 @@ static void finish(struct pass *p)
 	          LOG_FIELDS({ "CSMS_PASS", p->pass_str },
 	                     { "DRY_RUN", r->dry_run ? "1" : "0" },
 	                     { "CSMS_OUTCOME", pass_outcome_to_string(r->outcome) }),
-	          "Pass %u %s: %zu secrets (%zu governed), %zu planned, %zu %s, %zu already gone, "
-	          "%zu kept, %zu failed%s%s",
+	          "Pass %u %s: %zu secrets (%zu governed), %zu planned, %zu %s, %zu still present, "
+	          "%zu already gone, %zu kept, %zu failed%s%s",
 	          r->number, pass_outcome_to_string(r->outcome), r->secrets, r->governed, r->planned,
-	          r->deleted, r->dry_run ? "would be deleted" : "deleted", r->already_gone,
-	          r->kept_changed, r->delete_failed, r->failure[0] ? "; " : "", r->failure);
+	          r->deleted, r->dry_run ? "would be deleted" : "deleted", r->still_present,
+	          r->already_gone, r->kept_changed, r->delete_failed, r->failure[0] ? "; " : "", r->failure);
 	/* Last action: DONE may free the pass. */
 	p->done(r, p->userdata);
 }
@@ -168,239 +148,7 @@ static void fail_pass(struct pass *p)
 	finish(p);
 }
 
-/* --- observation via ListResourceInstances ------------------------------- */
-
-static int compare_secret_id(const void *a, const void *b)
-{
-	const struct secret *x = a, *y = b;
-
-	return strcmp(x->id, y->id);
-}
-
-/* Sort by id and drop repeated ids (a list that moved while it was paged).
- * Returns how many were dropped. */
-static size_t drop_duplicate_ids(struct observation *o)
-{
-	size_t w = 0, dropped = 0;
-
-	if (o->n < 2)
-		return 0;
-	qsort(o->secrets, o->n, sizeof(o->secrets[0]), compare_secret_id);
-	for (size_t i = 0; i < o->n; i++) {
-		if (w > 0 && strcmp(o->secrets[w - 1].id, o->secrets[i].id) == 0) {
-			secret_clear(&o->secrets[i]);
-			dropped++;
-			continue;
-		}
-		if (w != i)
-			o->secrets[w] = o->secrets[i];
-		w++;
-	}
-	o->n = w;
-	return dropped;
-}
-
-static void observe_finished(struct pass *p)
-{
-	if (p->purpose == OBSERVE_VERIFY) {
-		verify_finished(p);
-		return;
-	}
-	if (p->observe_failed && p->auth_refused)
-		log_event(LOG_ERR, MID_AUTH_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "HTTP_STATUS", "401" }),
-		          "Pass %u: the API refused our credentials (%s); check the credential files "
-		          "(with AK/SK, repeated signature failures lock the key for 5 minutes)",
-		          p->res.number, p->res.failure);
-	if (p->observe_failed) {
-		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
-		          "Pass %u: observation failed, nothing deleted: %s", p->res.number, p->res.failure);
-		fail_pass(p);
-		return;
-	}
-	p->res.observed_by = p->via_list ? "ListSecrets" : "ListResourceInstances";
-	plan_and_act(p);
-}
-
-static void ri_finished(struct pass *p)
-{
-	size_t dups = 0;
-
-	if (!p->observe_failed) {
-		dups = drop_duplicate_ids(p->target);
-		if (dups || p->ri_total < 0 || (uint64_t) p->ri_total != p->target->n) {
-			p->observe_failed = true;
-			log_warning("Pass %u: ListResourceInstances is inconsistent: total_count %" PRId64
-			            ", %zu distinct secrets read, %zu repeated",
-			            p->res.number, p->ri_total, p->target->n, dups);
-			set_failure(p, "ListResourceInstances inconsistent (total_count %" PRId64 ", read %zu)",
-			            p->ri_total, p->target->n);
-		}
-	}
-	/* Fall back to the per-secret APIs when ListResourceInstances is
-	 * refused or inconsistent, starting from nothing: a partial first
-	 * observation must not be mixed into the second.  Not after a 429
-	 * (more requests would make it worse) nor a 401 (with AK/SK every
-	 * further bad signature counts towards the key's lockout). */
-	if (p->observe_failed && p->purpose == OBSERVE_STATE &&
-	    p->cfg->daemon.observe == OBSERVE_AUTO && !p->res.throttled && !p->auth_refused) {
-		log_notice("Pass %u: falling back to ListSecrets + ListSecretTags", p->res.number);
-		p->res.failure[0] = '\0';
-		observe_start(p, p->purpose, true);
-		return;
-	}
-	observe_finished(p);
-}
-
-static void on_ri_page(const struct csms_result *r, void *userdata);
-
-static void ri_request(struct pass *p, size_t offset)
-{
-	p->outstanding++;
-	csms_list_resource_instances(p->client, (unsigned) offset, RI_PAGE_LIMIT, on_ri_page, p);
-}
-
-static void on_ri_page(const struct csms_result *r, void *userdata)
-{
-	struct pass *p = userdata;
-	bool first = p->ri_total < 0;
-	_cleanup_free_ char *error = NULL;
-	int64_t total = -1;
-	size_t n = 0;
-
-	p->outstanding--;
-	if (r->r < 0) {
-		p->observe_failed = true;
-		note_result_failure(p, "ListResourceInstances", r);
-	} else if (decode_resource_instances(r->body, r->body_len, p->target, &total, &n, &error) < 0) {
-		p->observe_failed = true;
-		log_warning("Pass %u: unreadable ListResourceInstances answer (request %s): %s",
-		            p->res.number, r->request_id ? r->request_id : "-", error ? error : "out of memory");
-		set_failure(p, "unreadable ListResourceInstances answer");
-	} else if (first) {
-		p->ri_total = total;
-		p->ri_page_size = n;
-		/* The server may cap the page below what we asked for: page by
-		 * what it actually returned. */
-		if (n > 0)
-			for (int64_t off = (int64_t) n; off < total; off += (int64_t) n)
-				ri_request(p, (size_t) off);
-	} else if (total != p->ri_total) {
-		p->observe_failed = true;
-		set_failure(p, "ListResourceInstances total_count changed during the pass");
-	}
-	if (p->outstanding == 0)
-		ri_finished(p);
-}
-
-/* --- observation via ListSecrets + ListSecretTags ------------------------ */
-
-static void on_secret_tags(const struct csms_result *r, void *userdata)
-{
-	struct ref *ref = userdata;
-	struct pass *p = ref->pass;
-	struct secret *s = &p->target->secrets[ref->index];
-	_cleanup_free_ char *error = NULL;
-
-	p->outstanding--;
-	if (r->r < 0) {
-		/* Not read completely: skipped, never treated as untagged. */
-		s->tags_complete = false;
-		note_result_failure(p, "ListSecretTags", r);
-	} else if (decode_secret_tags(r->body, r->body_len, &s->tags, &s->sys_tags, &error) < 0) {
-		s->tags_complete = false;
-		log_warning("Pass %u: unreadable ListSecretTags answer for %s: %s", p->res.number,
-		            s->name, error ? error : "out of memory");
-		set_failure(p, "unreadable ListSecretTags answer");
-	} else
-		s->tags_complete = true;
-	if (p->outstanding == 0)
-		observe_finished(p);
-}
-
-static void list_tags_start(struct pass *p)
-{
-	struct observation *o = p->target;
-
-	(void) drop_duplicate_ids(o);
-	if (o->n == 0) {
-		observe_finished(p);
-		return;
-	}
-	if (!ensure_refs(p, o->n)) {
-		set_failure(p, "out of memory");
-		p->observe_failed = true;
-		observe_finished(p);
-		return;
-	}
-	p->outstanding = (unsigned) o->n;
-	for (size_t i = 0; i < o->n; i++)
-		csms_list_secret_tags(p->client, o->secrets[i].id, on_secret_tags, &p->refs[i]);
-}
-
-static void list_page_request(struct pass *p);
-
-static void on_list_page(const struct csms_result *r, void *userdata)
-{
-	struct pass *p = userdata;
-	_cleanup_free_ char *error = NULL, *last = NULL;
-	size_t n = 0;
-
-	p->outstanding--;
-	if (r->r < 0) {
-		p->observe_failed = true;
-		note_result_failure(p, "ListSecrets", r);
-		observe_finished(p);
-		return;
-	}
-	if (decode_list_secrets(r->body, r->body_len, p->target, &n, &last, &error) < 0) {
-		p->observe_failed = true;
-		log_warning("Pass %u: unreadable ListSecrets answer (request %s): %s", p->res.number,
-		            r->request_id ? r->request_id : "-", error ? error : "out of memory");
-		set_failure(p, "unreadable ListSecrets answer");
-		observe_finished(p);
-		return;
-	}
-	/* The marker is the last name of a page; an empty page ends the list.
-	 * A marker that does not advance would loop forever: stop there. */
-	if (n == 0 || !last || (p->list_marker && strcmp(last, p->list_marker) <= 0)) {
-		list_tags_start(p);
-		return;
-	}
-	free(p->list_marker);
-	p->list_marker = last;
-	last = NULL;
-	list_page_request(p);
-}
-
-static void list_page_request(struct pass *p)
-{
-	p->outstanding++;
-	csms_list_secrets(p->client, p->list_marker, LIST_PAGE_LIMIT, on_list_page, p);
-}
-
-static void observe_start(struct pass *p, enum observe_purpose purpose, bool via_list)
-{
-	p->purpose = purpose;
-	p->target = purpose == OBSERVE_STATE ? &p->obs : &p->verify_obs;
-	observation_clear(p->target);
-	p->via_list = via_list;
-	p->observe_failed = false;
-	p->outstanding = 0;
-	p->ri_total = -1;
-	free(p->list_marker);
-	p->list_marker = NULL;
-	if (via_list)
-		list_page_request(p);
-	else
-		ri_request(p, 0);
-}
-
-/* --- plan ----------------------------------------------------------------- */
-
-static const char *rule_ref(struct pass *p, const struct plan_item *it, char *buf, size_t size)
-{
-	return plan_item_rule_ref(&p->plan, it, buf, size);
-}
+/* --- journal records ------------------------------------------------------ */
 
 static void log_item(struct pass *p, int level, const char *mid, const struct plan_item *it,
                      const struct csms_result *r, const char *fmt, ...) _printf_(6, 7);
@@ -422,7 +170,7 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	                     { "CSMS_SECRET_NAME", it->secret_name },
 	                     { "CSMS_TAG_KEY", it->key },
 	                     { "CSMS_TAG_VALUE", it->value },
-	                     { "CSMS_RULE", rule_ref(p, it, ref, sizeof(ref)) },
+	                     { "CSMS_RULE", plan_item_rule_ref(&p->plan, it, ref, sizeof(ref)) },
 	                     { "CSMS_REASON", reason_to_string(it->reason) },
 	                     { "CSMS_PASS", p->pass_str },
 	                     { "DRY_RUN", p->res.dry_run ? "1" : "0" },
@@ -432,181 +180,37 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	          "%s", text ? text : "?");
 }
 
-static bool build_groups(struct pass *p)
+static void set_item(struct pass *p, size_t i, enum item_state s)
 {
-	struct plan *pl = &p->plan;
+	const struct plan_item *it = &p->plan.items[i];
 
-	p->state = calloc(pl->n ? pl->n : 1, sizeof(*p->state));
-	p->groups = calloc(pl->n ? pl->n : 1, sizeof(*p->groups));
-	if (!p->state || !p->groups)
-		return false;
-	for (size_t i = 0; i < pl->n; i++) {
-		struct group *g;
-
-		if (p->n_groups == 0 || strcmp(pl->items[i].secret_id,
-		                               pl->items[p->groups[p->n_groups - 1].first].secret_id) != 0)
-			p->groups[p->n_groups++] = (struct group) { .first = i, .last = i };
-		g = &p->groups[p->n_groups - 1];
-		g->last = i + 1;
-		if (reason_depends_on_value(pl->items[i].reason))
-			g->recheck = true;
-	}
-	return true;
-}
-
-static void plan_and_act(struct pass *p)
-{
-	struct pass_result *r = &p->res;
-
-	if (plan_compute(p->cfg, &p->obs, &p->plan) < 0 || !build_groups(p)) {
-		set_failure(p, "out of memory");
-		fail_pass(p);
-		return;
-	}
-	/* The plan holds copies of all it needs; at 10,000 secrets the
-	 * observation is most of the daemon's memory, so let it go now. */
-	observation_clear(&p->obs);
-	r->secrets = p->plan.n_secrets;
-	r->governed = p->plan.n_governed;
-	r->skipped_pending_delete = p->plan.n_pending_delete;
-	r->skipped_incomplete = p->plan.n_incomplete;
-	r->planned = p->plan.n;
-	if (r->skipped_incomplete)
-		set_failure(p, "%zu governed secrets could not be read", r->skipped_incomplete);
-
-	if (p->plan.n > p->cfg->daemon.max_deletes_per_pass) {
-		char limit[16], planned[16];
-
-		snprintf(limit, sizeof(limit), "%u", p->cfg->daemon.max_deletes_per_pass);
-		snprintf(planned, sizeof(planned), "%zu", p->plan.n);
-		r->limit_exceeded = true;
-		p->res.failure[0] = '\0';
-		set_failure(p, "%zu deletions planned, over the limit of %u: nothing deleted",
-		            p->plan.n, p->cfg->daemon.max_deletes_per_pass);
-		log_event(LOG_WARNING, MID_DELETE_LIMIT,
-		          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_PLANNED", planned },
-		                     { "CSMS_LIMIT", limit }),
-		          "Pass %u: %zu deletions planned, more than max_deletes_per_pass=%u; "
-		          "nothing deleted (check the config or raise the limit)",
-		          r->number, p->plan.n, p->cfg->daemon.max_deletes_per_pass);
-		finish(p);
-		return;
-	}
-	if (r->dry_run) {
-		for (size_t i = 0; i < p->plan.n; i++) {
-			const struct plan_item *it = &p->plan.items[i];
-
-			log_item(p, LOG_NOTICE, MID_TAG_WOULD_DELETE, it, NULL,
-			         "Would delete tag %s=%s from secret %s (%s) [dry run]",
-			         it->key, it->value, it->secret_name, reason_to_string(it->reason));
-		}
-		r->deleted = p->plan.n;
-		finish(p);
-		return;
-	}
-	if (p->plan.n == 0) {
-		finish(p);
-		return;
-	}
-	/* Re-check value-dependent deletions against a fresh read. */
-	if (!ensure_refs(p, p->n_groups)) {
-		set_failure(p, "out of memory");
-		fail_pass(p);
-		return;
-	}
-	p->outstanding = 0;
-	for (size_t g = 0; g < p->n_groups; g++)
-		if (p->groups[g].recheck)
-			p->outstanding++;
-	if (p->outstanding == 0) {
-		delete_start(p);
-		return;
-	}
-	for (size_t g = 0; g < p->n_groups; g++)
-		if (p->groups[g].recheck)
-			csms_list_secret_tags(p->client, p->plan.items[p->groups[g].first].secret_id,
-			                      on_recheck, &p->refs[g]);
-}
-
-/* --- re-check ------------------------------------------------------------- */
-
-/* Decide again on the tags just read.  Keeps the item pending only when the
- * fresh value is still unwanted. */
-static void recheck_group(struct pass *p, const struct group *g, const struct tag_list *tags,
-                          const struct tag_list *sys_tags)
-{
-	for (size_t i = g->first; i < g->last; i++) {
-		struct plan_item *it = &p->plan.items[i];
-		const struct tag *now;
-		struct secret view;
-		struct decision d;
-
-		if (!reason_depends_on_value(it->reason))
-			continue;
-		now = tag_list_find(tags, it->key);
-		if (!now) {
-			p->state[i] = ITEM_GONE;
-			p->res.already_gone++;
-			log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
-			         "Tag %s is already gone from secret %s", it->key, it->secret_name);
-			continue;
-		}
-		view = (struct secret) {
-			.id = it->secret_id, .name = it->secret_name, .state = (char *) "",
-			.tags = *tags, .sys_tags = *sys_tags, .tags_complete = true,
-		};
-		d = policy_decide(p->cfg, config_section_for(p->cfg, it->secret_name), &view, now);
-		if (!d.delete) {
-			p->state[i] = ITEM_KEPT;
-			p->res.kept_changed++;
-			log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
-			         "Kept tag %s on secret %s: its value changed to an allowed one since it was observed",
-			         it->key, it->secret_name);
-			continue;
-		}
-		if (strcmp(now->value, it->value) != 0) {
-			char *v = strdup(now->value);
-
-			if (!v) {
-				p->state[i] = ITEM_SKIPPED;
-				continue;
-			}
-			free(it->value);
-			it->value = v;
-		}
+	p->state[i] = s;
+	switch (s) {
+	case ITEM_GONE:
+		p->res.already_gone++;
+		log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
+		         "Tag %s is already gone from secret %s", it->key, it->secret_name);
+		break;
+	case ITEM_KEPT:
+		p->res.kept_changed++;
+		log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
+		         "Kept tag %s on secret %s: policy allows it as it is now (value changed since it was observed)",
+		         it->key, it->secret_name);
+		break;
+	case ITEM_SKIPPED:
+		p->res.delete_failed++;
+		break;
+	case ITEM_PENDING:
+	case ITEM_DELETED:
+	case ITEM_FAILED:
+	case ITEM_STILL_PRESENT:
+		break;
 	}
 }
 
-static void on_recheck(const struct csms_result *r, void *userdata)
-{
-	struct ref *ref = userdata;
-	struct pass *p = ref->pass;
-	const struct group *g = &p->groups[ref->index];
-	struct tag_list tags = {}, sys_tags = {};
-	_cleanup_free_ char *error = NULL;
+/* --- execute: per secret, re-check then delete at once -------------------- */
 
-	p->outstanding--;
-	if (r->r == 0 && decode_secret_tags(r->body, r->body_len, &tags, &sys_tags, &error) == 0)
-		recheck_group(p, g, &tags, &sys_tags);
-	else {
-		/* Could not confirm the value: keep the tag this pass. */
-		if (r->r < 0)
-			note_result_failure(p, "ListSecretTags (re-check)", r);
-		else
-			set_failure(p, "unreadable ListSecretTags answer (re-check)");
-		for (size_t i = g->first; i < g->last; i++)
-			if (reason_depends_on_value(p->plan.items[i].reason)) {
-				p->state[i] = ITEM_SKIPPED;
-				p->res.delete_failed++;
-			}
-	}
-	tag_list_clear(&tags);
-	tag_list_clear(&sys_tags);
-	if (p->outstanding == 0)
-		delete_start(p);
-}
-
-/* --- delete --------------------------------------------------------------- */
+static void execute_step(struct pass *p);
 
 static void on_delete(const struct csms_result *r, void *userdata)
 {
@@ -633,30 +237,103 @@ static void on_delete(const struct csms_result *r, void *userdata)
 		log_item(p, LOG_ERR, MID_DELETE_FAILED, it, r, "Failed to delete tag %s from secret %s: %s",
 		         it->key, it->secret_name, csms_result_describe(r, why, sizeof(why)));
 	}
-	if (p->outstanding == 0)
+	execute_step(p);
+}
+
+static void delete_group(struct pass *p, const struct group *g, bool ahead)
+{
+	for (size_t i = g->first; i < g->last; i++) {
+		const struct plan_item *it = &p->plan.items[i];
+
+		if (p->state[i] != ITEM_PENDING)
+			continue;
+		p->outstanding++;
+		p->res.deletes_sent = true;
+		csms_delete_secret_tag(p->client, p, it->secret_id, it->key, it->value, ahead,
+		                       on_delete, &p->item_refs[i]);
+	}
+}
+
+/* Apply the re-check of group G to its items; the journal records the
+ * value as re-read. */
+static void recheck_group(struct pass *p, const struct group *g, const struct csms_result *r)
+{
+	for (size_t i = g->first; i < g->last; i++) {
+		struct plan_item *it = &p->plan.items[i];
+		const char *value = NULL;
+		char *v;
+
+		switch (plan_recheck(p->cfg, it, r->tags, r->sys_tags, &value)) {
+		case RECHECK_GONE:
+			set_item(p, i, ITEM_GONE);
+			continue;
+		case RECHECK_KEEP:
+			set_item(p, i, ITEM_KEPT);
+			continue;
+		case RECHECK_DELETE:
+			break;
+		}
+		if (strcmp(value, it->value) == 0)
+			continue;
+		v = strdup(value);
+		if (!v) {
+			set_failure(p, "out of memory");
+			set_item(p, i, ITEM_SKIPPED);
+			continue;
+		}
+		free(it->value);
+		it->value = v;
+	}
+}
+
+static void on_recheck(const struct csms_result *r, void *userdata)
+{
+	struct ref *ref = userdata;
+	struct pass *p = ref->pass;
+	const struct group *g = &p->groups[ref->index];
+
+	p->outstanding--;
+	p->rechecks--;
+	if (r->r == 0) {
+		recheck_group(p, g, r);
+		/* Right now, ahead of every queued request. */
+		delete_group(p, g, true);
+	} else {
+		/* Could not confirm the values: keep the tags this pass. */
+		note_result_failure(p, "ListSecretTags (re-check)", r);
+		for (size_t i = g->first; i < g->last; i++)
+			set_item(p, i, ITEM_SKIPPED);
+	}
+	execute_step(p);
+}
+
+/* Start the next re-checks while the window allows; move on to
+ * verification when nothing is left. */
+static void execute_step(struct pass *p)
+{
+	while (p->rechecks < RECHECKS_IN_FLIGHT && p->next_recheck < p->n_groups) {
+		size_t gi = p->next_recheck++;
+		const struct group *g = &p->groups[gi];
+
+		if (!g->recheck)
+			continue;
+		p->rechecks++;
+		p->outstanding++;
+		csms_list_secret_tags(p->client, p, p->plan.items[g->first].secret_id, on_recheck,
+		                      &p->group_refs[gi]);
+	}
+	if (p->outstanding == 0 && p->next_recheck == p->n_groups)
 		verify_start(p);
 }
 
-static void delete_start(struct pass *p)
+static void execute_start(struct pass *p)
 {
-	size_t n = 0;
-
-	if (!ensure_refs(p, p->plan.n)) {
-		set_failure(p, "out of memory");
-		fail_pass(p);
-		return;
-	}
-	for (size_t i = 0; i < p->plan.n; i++)
-		n += p->state[i] == ITEM_PENDING;
-	if (n == 0) {
-		finish(p);
-		return;
-	}
-	p->outstanding = (unsigned) n;
-	for (size_t i = 0; i < p->plan.n; i++)
-		if (p->state[i] == ITEM_PENDING)
-			csms_delete_secret_tag(p->client, p->plan.items[i].secret_id, p->plan.items[i].key,
-			                       p->plan.items[i].value, on_delete, &p->refs[i]);
+	/* Deletions that do not depend on a value go to the queue at once;
+	 * a secret with a value-dependent one waits for its re-check. */
+	for (size_t g = 0; g < p->n_groups; g++)
+		if (!p->groups[g].recheck)
+			delete_group(p, &p->groups[g], false);
+	execute_step(p);
 }
 
 /* --- verify --------------------------------------------------------------- */
@@ -668,6 +345,9 @@ static void report_still_present(struct pass *p, const struct group *g, const st
 
 		if (p->state[i] != ITEM_DELETED || !tag_list_find(tags, it->key))
 			continue;
+		/* The API said 204 but the tag is there: it was not deleted. */
+		p->state[i] = ITEM_STILL_PRESENT;
+		p->res.deleted--;
 		p->res.still_present++;
 		set_failure(p, "%zu deleted tags are still present", p->res.still_present);
 		log_item(p, LOG_ERR, MID_TAG_STILL_PRESENT, it, NULL,
@@ -680,18 +360,36 @@ static void on_verify_tags(const struct csms_result *r, void *userdata)
 {
 	struct ref *ref = userdata;
 	struct pass *p = ref->pass;
-	struct tag_list tags = {}, sys_tags = {};
 
 	p->outstanding--;
-	if (r->r == 0 && decode_secret_tags(r->body, r->body_len, &tags, &sys_tags, NULL) == 0)
-		report_still_present(p, &p->groups[ref->index], &tags);
+	if (r->r == 0)
+		report_still_present(p, &p->groups[ref->index], r->tags);
 	else
 		log_warning("Pass %u: could not verify secret %s after deleting", p->res.number,
 		            p->plan.items[p->groups[ref->index].first].secret_name);
-	tag_list_clear(&tags);
-	tag_list_clear(&sys_tags);
 	if (p->outstanding == 0)
 		finish(p);
+}
+
+static void on_verify_listing(struct observe_result *o, void *userdata)
+{
+	struct pass *p = userdata;
+
+	if (!o->complete) {
+		log_warning("Pass %u: could not list again to verify the deletions", p->res.number);
+		finish(p);
+		return;
+	}
+	for (size_t g = 0; g < p->n_groups; g++) {
+		const struct secret *s;
+
+		if (!p->groups[g].changed)
+			continue;
+		s = observation_find_id(&o->obs, p->plan.items[p->groups[g].first].secret_id);
+		if (s)
+			report_still_present(p, &p->groups[g], &s->tags);
+	}
+	finish(p);
 }
 
 static void verify_start(struct pass *p)
@@ -712,47 +410,161 @@ static void verify_start(struct pass *p)
 	/* Where one listing covers many secrets, listing again is cheaper than
 	 * a read per changed secret. */
 	if (!p->via_list && changed > 1) {
-		observe_start(p, OBSERVE_VERIFY, false);
-		return;
-	}
-	if (!ensure_refs(p, p->n_groups)) {
-		finish(p);
+		if (observe_start(p->client, OBSERVE_RESOURCE_INSTANCES, p->cfg->daemon.max_parallel_requests,
+		                  p->res.number, on_verify_listing, p, &p->observe) < 0) {
+			log_warning("Pass %u: could not list again to verify the deletions", p->res.number);
+			finish(p);
+		}
 		return;
 	}
 	p->outstanding = (unsigned) changed;
 	for (size_t g = 0; g < p->n_groups; g++)
 		if (p->groups[g].changed)
-			csms_list_secret_tags(p->client, p->plan.items[p->groups[g].first].secret_id,
-			                      on_verify_tags, &p->refs[g]);
+			csms_list_secret_tags(p->client, p, p->plan.items[p->groups[g].first].secret_id,
+			                      on_verify_tags, &p->group_refs[g]);
 }
 
-static void verify_finished(struct pass *p)
+/* --- plan ----------------------------------------------------------------- */
+
+/* Everything execution needs is allocated here, before the first DELETE:
+ * running out of memory later could not stop half-way cleanly. */
+static int build_groups(struct pass *p)
 {
-	if (p->observe_failed) {
-		log_warning("Pass %u: could not list again to verify the deletions", p->res.number);
+	struct plan *pl = &p->plan;
+	size_t n = pl->n ? pl->n : 1;
+
+	p->state = calloc(n, sizeof(*p->state));
+	p->groups = calloc(n, sizeof(*p->groups));
+	p->item_refs = calloc(n, sizeof(*p->item_refs));
+	p->group_refs = calloc(n, sizeof(*p->group_refs));
+	if (!p->state || !p->groups || !p->item_refs || !p->group_refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < pl->n; i++) {
+		struct group *g;
+
+		p->item_refs[i] = (struct ref) { p, i };
+		if (p->n_groups == 0 || strcmp(pl->items[i].secret_id,
+		                               pl->items[p->groups[p->n_groups - 1].first].secret_id) != 0) {
+			p->group_refs[p->n_groups] = (struct ref) { p, p->n_groups };
+			p->groups[p->n_groups++] = (struct group) { .first = i, .last = i };
+		}
+		g = &p->groups[p->n_groups - 1];
+		g->last = i + 1;
+		if (reason_depends_on_value(pl->items[i].reason))
+			g->recheck = true;
+	}
+	return 0;
+}
+
+/* The deletion limit, over the worst case (plan_worst_case()). */
+static bool held_by_limit(struct pass *p)
+{
+	unsigned limit = p->cfg->daemon.max_deletes_per_pass;
+	size_t worst = plan_worst_case(&p->plan), unread = p->plan.n_incomplete;
+	char limit_s[16], planned_s[24], unread_s[24], worst_s[24];
+
+	if (worst <= limit)
+		return false;
+	p->res.limit_exceeded = true;
+	p->res.failure[0] = '\0';
+	if (unread)
+		set_failure(p, "%zu planned + %u x %zu unread secrets = %zu deletions possible, over "
+		            "max_deletes_per_pass=%u: nothing deleted", p->plan.n, PLAN_MAX_TAGS_PER_SECRET,
+		            unread, worst, limit);
+	else
+		set_failure(p, "%zu deletions planned, over max_deletes_per_pass=%u: nothing deleted",
+		            p->plan.n, limit);
+	snprintf(limit_s, sizeof(limit_s), "%u", limit);
+	snprintf(planned_s, sizeof(planned_s), "%zu", p->plan.n);
+	snprintf(unread_s, sizeof(unread_s), "%zu", unread);
+	snprintf(worst_s, sizeof(worst_s), "%zu", worst);
+	log_event(LOG_WARNING, MID_DELETE_LIMIT,
+	          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_PLANNED", planned_s },
+	                     { "CSMS_UNREAD", unread_s }, { "CSMS_WORST_CASE", worst_s },
+	                     { "CSMS_LIMIT", limit_s }),
+	          "Pass %u held: %zu deletions planned, %zu governed secrets unread (up to %u tags each): "
+	          "up to %zu deletions, more than max_deletes_per_pass=%u; nothing deleted "
+	          "(check the config, the API's answers, or raise the limit)",
+	          p->res.number, p->plan.n, unread, PLAN_MAX_TAGS_PER_SECRET, worst, limit);
+	return true;
+}
+
+/* Plan from OBS and act on the plan.  OBS is cleared as soon as the plan
+ * is made: the plan copies what it needs, and at 10,000 secrets the
+ * observation is most of the daemon's memory. */
+static void plan_and_act(struct pass *p, struct observation *obs)
+{
+	struct pass_result *r = &p->res;
+	int k = plan_compute(p->cfg, obs, &p->plan);
+
+	observation_clear(obs);
+	if (k < 0 || build_groups(p) < 0) {
+		set_failure(p, "out of memory");
+		fail_pass(p);
+		return;
+	}
+	r->secrets = p->plan.n_secrets;
+	r->governed = p->plan.n_governed;
+	r->skipped_pending_delete = p->plan.n_pending_delete;
+	r->skipped_incomplete = p->plan.n_incomplete;
+	r->planned = p->plan.n;
+	if (r->skipped_incomplete)
+		set_failure(p, "%zu governed secrets could not be read", r->skipped_incomplete);
+	if (held_by_limit(p)) {
 		finish(p);
 		return;
 	}
-	for (size_t g = 0; g < p->n_groups; g++) {
-		const struct secret *s;
+	if (r->dry_run) {
+		for (size_t i = 0; i < p->plan.n; i++) {
+			const struct plan_item *it = &p->plan.items[i];
 
-		if (!p->groups[g].changed)
-			continue;
-		s = observation_find_id(&p->verify_obs, p->plan.items[p->groups[g].first].secret_id);
-		if (s)
-			report_still_present(p, &p->groups[g], &s->tags);
+			log_item(p, LOG_NOTICE, MID_TAG_WOULD_DELETE, it, NULL,
+			         "Would delete tag %s=%s from secret %s (%s) [dry run]",
+			         it->key, it->value, it->secret_name, reason_to_string(it->reason));
+		}
+		r->deleted = p->plan.n;
+		finish(p);
+		return;
 	}
-	finish(p);
+	execute_start(p);
 }
 
-/* --- life cycle ----------------------------------------------------------- */
+/* --- observe -------------------------------------------------------------- */
+
+static void on_observed(struct observe_result *o, void *userdata)
+{
+	struct pass *p = userdata;
+	struct observation obs;
+
+	p->via_list = streq_ptr(o->observed_by, "ListSecrets");
+	p->res.observed_by = o->observed_by;
+	if (o->throttled)
+		p->res.throttled = true;
+	if (o->failure[0])
+		set_failure(p, "%s", o->failure);
+	if (!o->complete) {
+		if (o->auth_refused)
+			log_event(LOG_ERR, MID_AUTH_FAILED,
+			          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "HTTP_STATUS", "401" }),
+			          "Pass %u: the API refused our credentials (%s); check the credential files "
+			          "(with AK/SK, repeated signature failures lock the key for 5 minutes)",
+			          p->res.number, p->res.failure);
+		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		          "Pass %u: observation failed, nothing deleted: %s", p->res.number, p->res.failure);
+		fail_pass(p);
+		return;
+	}
+	obs = o->obs;
+	o->obs = (struct observation) {};
+	observe_free(p->observe);
+	p->observe = NULL;
+	plan_and_act(p, &obs);
+}
 
 static void on_auth_ready(int r, const char *error, void *userdata)
 {
 	struct pass *p = userdata;
 
-	if (!p->running)
-		return;
 	if (r < 0) {
 		set_failure(p, "authentication failed: %s", error ? error : strerror(-r));
 		log_event(LOG_ERR, MID_AUTH_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
@@ -760,7 +572,12 @@ static void on_auth_ready(int r, const char *error, void *userdata)
 		fail_pass(p);
 		return;
 	}
-	observe_start(p, OBSERVE_STATE, p->cfg->daemon.observe == OBSERVE_LIST_SECRETS);
+	r = observe_start(p->client, p->cfg->daemon.observe, p->cfg->daemon.max_parallel_requests,
+	                  p->res.number, on_observed, p, &p->observe);
+	if (r < 0) {
+		set_failure(p, "cannot observe: %s", strerror(-r));
+		fail_pass(p);
+	}
 }
 
 static int on_start(sd_event_source *s, void *userdata)
@@ -774,6 +591,8 @@ static int on_start(sd_event_source *s, void *userdata)
 	csms_ensure_auth(p->client, on_auth_ready, p);
 	return 0;
 }
+
+/* --- life cycle ----------------------------------------------------------- */
 
 int pass_start(struct csms *client, const struct config *cfg, unsigned number, bool dry_run,
                pass_done_t done, void *userdata, struct pass **ret)
@@ -790,7 +609,6 @@ int pass_start(struct csms *client, const struct config *cfg, unsigned number, b
 	p->res.number = number;
 	p->res.dry_run = dry_run;
 	p->started = now_monotonic_usec();
-	p->ri_total = -1;
 	snprintf(p->pass_str, sizeof(p->pass_str), "%u", number);
 	r = sd_event_add_defer(csms_get_event(client), &p->defer, on_start, p);
 	if (r < 0) {
@@ -806,8 +624,6 @@ void pass_abort(struct pass *p, const char *why)
 {
 	if (!p || !p->running)
 		return;
-	p->defer = sd_event_source_disable_unref(p->defer);
-	csms_cancel_all(p->client);
 	p->res.outcome = PASS_ABORTED;
 	p->res.failure[0] = '\0';
 	set_failure(p, "aborted: %s", why);
@@ -823,13 +639,12 @@ void pass_free(struct pass *p)
 {
 	if (!p)
 		return;
-	sd_event_source_disable_unref(p->defer);
-	observation_clear(&p->obs);
-	observation_clear(&p->verify_obs);
+	if (p->running)
+		release(p);
 	plan_clear(&p->plan);
 	free(p->state);
 	free(p->groups);
-	free(p->refs);
-	free(p->list_marker);
+	free(p->item_refs);
+	free(p->group_refs);
 	free(p);
 }

@@ -4,10 +4,15 @@
  * was started with (a reload waits for the pass to end) and on its own
  * observation.  Safety rules it enforces:
  *   - nothing is deleted unless the observation of that secret is complete;
- *   - a plan larger than max_deletes_per_pass deletes nothing;
- *   - a deletion that depends on a tag's value is re-checked against a fresh
- *     read right before it is sent, and dropped if the value is now allowed
- *     or can't be read;
+ *   - nothing is deleted unless the listing of the project is complete;
+ *   - a pass whose worst case (plan_worst_case(): planned deletions plus 20
+ *     per governed secret whose tags could not be read) exceeds
+ *     max_deletes_per_pass is held: it deletes nothing;
+ *   - a secret with a deletion that depends on a tag's value is re-read
+ *     right before its deletions, which are then sent at once, ahead of
+ *     other queued requests (one re-check in flight), with the values as
+ *     re-read; a deletion the fresh read no longer supports is dropped, and
+ *     one that can't be re-checked is not sent;
  *   - dry-run computes the same plan by the same code and only logs;
  *   - after deleting, the changed secrets are read again and any tag still
  *     present is reported.
@@ -44,7 +49,8 @@ struct pass_result {
 	size_t kept_changed;            /* value corrected since observation */
 	size_t delete_failed;
 	size_t still_present;           /* deleted, but seen again on verify */
-	bool limit_exceeded;
+	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
+	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */
 	char failure[256];              /* why FAILED / PARTIAL, for STATUS= */
 	uint64_t duration_usec;
@@ -58,11 +64,14 @@ typedef void (*pass_done_t)(const struct pass_result *res, void *userdata);
 int pass_start(struct csms *client, const struct config *cfg, unsigned number, bool dry_run,
                pass_done_t done, void *userdata, struct pass **ret);
 
-/* Stop now: outstanding calls are cancelled (in-flight requests finish in
- * the background), DONE is called with PASS_ABORTED before this returns. */
+/* Stop now: every registration of the pass (credential wait, observation,
+ * calls) is cancelled -- requests already in flight finish in the
+ * background without callbacks -- and DONE is called with PASS_ABORTED
+ * before this returns.  The same release happens on every ending. */
 void pass_abort(struct pass *p, const char *why);
 
 bool pass_running(const struct pass *p);
+/* Free; a pass still running is released first, without calling DONE. */
 void pass_free(struct pass *p);
 
 const char *pass_outcome_to_string(enum pass_outcome o);

@@ -185,6 +185,32 @@ fail:
 	return -ENOMEM;
 }
 
+size_t plan_worst_case(const struct plan *p)
+{
+	return p->n + PLAN_MAX_TAGS_PER_SECRET * p->n_incomplete;
+}
+
+enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item *it,
+                                  const struct tag_list *tags, const struct tag_list *sys_tags,
+                                  const char **ret_value)
+{
+	const struct tag *now = tag_list_find(tags, it->key);
+	struct secret view;
+
+	if (!now)
+		return RECHECK_GONE;
+	/* The state is not re-read: the item was planned for a secret that
+	 * was not pending deletion, and a tag read is not a state read. */
+	view = (struct secret) {
+		.id = it->secret_id, .name = it->secret_name, .state = (char *) "",
+		.tags = *tags, .sys_tags = *sys_tags, .tags_complete = true,
+	};
+	if (!policy_decide(c, config_section_for(c, it->secret_name), &view, now).delete)
+		return RECHECK_KEEP;
+	*ret_value = now->value;
+	return RECHECK_DELETE;
+}
+
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
                                char *buf, size_t size)
 {

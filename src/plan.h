@@ -37,6 +37,29 @@ struct plan {
 int plan_compute(const struct config *c, const struct observation *o, struct plan *ret);
 void plan_clear(struct plan *p);
 
+/* A secret holds at most 20 user tags (csms-api.md 2.9). */
+#define PLAN_MAX_TAGS_PER_SECRET 20
+
+/* The most deletions the project could need this pass: the planned ones
+ * plus PLAN_MAX_TAGS_PER_SECRET for every governed secret whose tags could
+ * not be read.  A pass whose worst case exceeds max_deletes_per_pass is held
+ * (deletes nothing), so unread secrets never turn a pass that a complete
+ * read would hold into one that deletes. */
+size_t plan_worst_case(const struct plan *p);
+
+enum recheck_verdict {
+	RECHECK_DELETE,         /* still unwanted: delete (with the fresh value) */
+	RECHECK_KEEP,           /* policy now keeps it (e.g. value corrected) */
+	RECHECK_GONE,           /* the key is no longer on the secret */
+};
+
+/* Decide plan item IT again on a fresh read of its secret's TAGS and
+ * SYS_TAGS, right before deleting.  On RECHECK_DELETE, *VALUE points at the
+ * value as re-read (inside TAGS), which is what the journal must record. */
+enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item *it,
+                                  const struct tag_list *tags, const struct tag_list *sys_tags,
+                                  const char **value);
+
 /* "FILE:LINE" of the rule (or section when no rule) behind an item, into BUF. */
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
                                char *buf, size_t size);

@@ -23,6 +23,17 @@ char *xasprintf(const char *fmt, ...)
 	return r < 0 ? NULL : s;
 }
 
+void set_first_reason(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
 bool streq_ptr(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -22,6 +22,10 @@ static inline void freep(void *p) { free(*(void **) p); }
 /* asprintf that returns the string or NULL. */
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 
+/* Format into BUF unless it already holds a text: where several problems
+ * can end one piece of work, the first is the one worth reporting. */
+void set_first_reason(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
+
 bool streq_ptr(const char *a, const char *b);
 bool startswith(const char *s, const char *prefix);
 

@@ -27,8 +27,8 @@ token_file = token'
 prologue_lines=6
 
 # Both ways of reading the config must refuse FILE with exactly MESSAGE:
-# --check-config prints "csms-tagd: MESSAGE", the daemon logs
-# "Cannot start: MESSAGE" and exits 78, and so does --once.
+# --check-config prints "csms-tagd: MESSAGE"; the daemon and --once (one
+# manager) log "Cannot start: MESSAGE" and exit 78.
 expect_refused() {
 	local f=$1 message=$2 got
 	assert_exit 1 "$CSMS_TAGD" --check-config -c "$f"
@@ -44,8 +44,8 @@ expected: csms-tagd: $message"
 		fail "daemon start with $f: no 'Cannot start: $message' in: $(cat "$tmpdir/err")"
 	assert_exit 78 "$CSMS_TAGD" -c "$f" --once
 	checks=$((checks + 1))
-	grep -qxF -- "csms-tagd: $message" "$tmpdir/err" ||
-		fail "--once with $f: no '$message' in: $(cat "$tmpdir/err")"
+	grep -qxF -- "csms-tagd: error: Cannot start: $message" "$tmpdir/err" ||
+		fail "--once with $f: no 'Cannot start: $message' in: $(cat "$tmpdir/err")"
 }
 
 # --- mistakes that would delete tags their author wanted kept -------------------

@@ -116,6 +116,8 @@ struct ensured {
 	bool in_call;
 	bool called_in_call;
 	struct auth **free_me;  /* auth_free() it from the callback */
+	struct auth *cancel_in; /* auth_cancel(cancel_in, cancel) from the callback */
+	void *cancel;
 };
 
 static void on_ensured(int r, const char *error, void *userdata)
@@ -129,6 +131,8 @@ static void on_ensured(int r, const char *error, void *userdata)
 	e->r = r;
 	free(e->error);
 	e->error = error ? strdup(error) : NULL;
+	if (e->cancel)
+		auth_cancel(e->cancel_in, e->cancel);
 	if (e->free_me) {
 		auth_free(*e->free_me);
 		*e->free_me = NULL;
@@ -796,6 +800,38 @@ static void test_password_ensure_coalesces(void **state)
 	fix_free(&f);
 }
 
+/* A cancelled waiter is never called: cancelled before the answer, or by
+ * another waiter's callback while the answer is being handed out. */
+static void test_password_ensure_cancel(void **state)
+{
+	struct ensured e1 = { 0 }, e2 = { 0 }, e3 = { 0 }, e4 = { 0 };
+	struct fix f;
+
+	assert_int_equal(password_fix(&f, "demo-pass\n", NULL), 0);
+	e1.cancel_in = f.a;
+	e1.cancel = &e3;
+	auth_ensure(f.a, on_ensured, &e1);
+	auth_ensure(f.a, on_ensured, &e2);
+	auth_ensure(f.a, on_ensured, &e3);
+	auth_ensure(f.a, on_ensured, &e4);
+	auth_cancel(f.a, &e2);
+	run_until(&e4.done, 10 * USEC_PER_SEC);
+	run_for(50 * USEC_PER_MSEC);
+	assert_int_equal(e1.calls, 1);
+	assert_int_equal(e2.calls, 0);
+	assert_int_equal(e3.calls, 0);
+	assert_int_equal(e4.calls, 1);
+	assert_int_equal(e4.r, 0);
+	/* New waiters still queue behind a cancelled tail. */
+	auth_ensure(f.a, on_ensured, &e2);
+	auth_cancel(f.a, &e2);
+	assert_int_equal(ensure(f.a, NULL), 0);
+	assert_int_equal(e2.calls, 0);
+	free(e1.error);
+	free(e4.error);
+	fix_free(&f);
+}
+
 static void test_password_wrong(void **state)
 {
 	const char *iam = "KeystoneCreateUserTokenByPassword";
@@ -1091,6 +1127,7 @@ int main(void)
 		E(test_password_flow),
 		E(test_password_refresh),
 		E(test_password_ensure_coalesces),
+		E(test_password_ensure_cancel),
 		E(test_password_wrong),
 		E(test_iam_unreachable),
 		E(test_token_flow),

@@ -371,6 +371,32 @@ static void test_list_secrets_empty_page(void **state)
 	assert_int_equal(o.n, 0);
 }
 
+/* Without page_info the last name is the next marker; with a page_info
+ * that has no next_marker, this was the last page. */
+static void test_list_secrets_markers(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"secrets\": [{\"id\": \"u1\", \"name\": \"b\"}, {\"id\": \"u2\", \"name\": \"a\"}]}",
+		"{\"secrets\": [{\"id\": \"u1\", \"name\": \"b\"}], \"page_info\": {\"current_count\": 1}}",
+		"{\"secrets\": [{\"id\": \"u1\", \"name\": \"b\"}], \"page_info\": {\"next_marker\": \"\"}}",
+		"{\"secrets\": [{\"id\": \"u1\", \"name\": \"b\"}], \"page_info\": {\"next_marker\": \"zz\"}}",
+	};
+	static const char *const want[] = { "a", NULL, NULL, "zz" };
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct observation o = {};
+		char *next = (char *) "untouched?", *err = NULL;
+
+		assert_int_equal(decode_list_secrets(bodies[i], strlen(bodies[i]), &o, NULL, &next, &err), 0);
+		if (want[i])
+			assert_string_equal(next, want[i]);
+		else
+			assert_null(next);
+		free(next);
+		observation_clear(&o);
+	}
+}
+
 static const struct bad_case bad_secrets[] = {
 	{ "[]", "expected a JSON object at the top level" },
 	{ "{\"secrets\": [", "invalid JSON*" },
@@ -380,6 +406,7 @@ static const struct bad_case bad_secrets[] = {
 	{ "{\"secrets\": [1]}", "secrets[0]: expected an object" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":\"a\"},{\"name\":\"b\"}]}", "secrets[1].id: missing" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":7}]}", "secrets[0].name: expected a string" },
+	{ "{\"secrets\": [], \"page_info\": {\"next_marker\": 3}}", "page_info.next_marker: expected a string" },
 	{ "{\"secrets\": [{\"id\":\"..\",\"name\":\"a\"}]}", "secrets[0].id: not usable in a URL path" },
 	{ "{\"secrets\": [{\"id\":\"a\\\\b\",\"name\":\"a\"}]}", "secrets[0].id: not usable in a URL path" },
 	{ "{\"secrets\": [{\"id\":\"a\",\"name\":\"\"}]}", "secrets[0].name: must not be empty" },
@@ -753,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_resources_multibyte_limit),
 		cmocka_unit_test(test_list_secrets_good),
 		cmocka_unit_test(test_list_secrets_empty_page),
+		cmocka_unit_test(test_list_secrets_markers),
 		cmocka_unit_test(test_list_secrets_bad),
 		cmocka_unit_test(test_secret_tags),
 		cmocka_unit_test(test_secret_tags_bad),

@@ -739,6 +739,33 @@ static void test_pacing(void **state)
 	ctx_free(c);
 }
 
+/* An "ahead" request starts before every queued one, but still paced. */
+static void test_ahead(void **state)
+{
+	struct http_options o = defaults;
+	struct ctx *c;
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct http_call call = { .method = "GET", .url = u, .ahead = true };
+	struct result r[4] = { 0 }, first = { 0 };
+
+	o.max_parallel = 8;
+	o.max_requests_per_second = 20;       /* 50 ms apart */
+	c = ctx_new(&o);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		submit(c, "GET", u, NULL, &r[i]);
+	submit_full(c, &call, &first);
+	run_until(c, 5, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 5);
+	/* Queued last, started first; the others still 50 ms apart. */
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		assert_true(first.prepared_at < r[i].prepared_at);
+	assert_true(r[0].prepared_at - first.prepared_at >= 49 * USEC_PER_MSEC);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		result_clear(&r[i]);
+	result_clear(&first);
+	ctx_free(c);
+}
+
 static void test_pause(void **state)
 {
 	struct ctx *c = ctx_new(&defaults);
@@ -1089,6 +1116,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parallel_limit, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_reuse, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_pacing, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_ahead, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_pause, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_body_cap, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_answer_headers, loop_setup, loop_teardown),

@@ -1,0 +1,32 @@
+/* csms-result.c - what a CSMS call's result means.  Pure; apart from the
+ * client so that a fake client (tests/unit/test-pass.c) shares the rules. */
+#include "csms.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool csms_result_is_gone(const struct csms_result *res)
+{
+	if (res->r == 0 || !res->error_code)
+		return false;
+	/* Gateway codes (APIGW.0101 "API not found") mean a wrong URL, not a
+	 * missing tag: only CSMS's own "does not exist" codes count. */
+	return (res->status == 400 || res->status == 404) &&
+	       (strcmp(res->error_code, "CSMS.0005") == 0 || strcmp(res->error_code, "CSMS.0106") == 0);
+}
+
+const char *csms_result_describe(const struct csms_result *res, char *buf, size_t size)
+{
+	if (res->r == 0)
+		snprintf(buf, size, "HTTP %ld", res->status);
+	else if (res->status == 0)
+		snprintf(buf, size, "%s", res->message ? res->message : strerror(-res->r));
+	else if (res->status == 429)
+		snprintf(buf, size, "429 throttled%s%s", res->error_code ? " " : "",
+		         res->error_code ? res->error_code : "");
+	else
+		snprintf(buf, size, "HTTP %ld%s%s%s%s", res->status,
+		         res->error_code ? " " : "", res->error_code ? res->error_code : "",
+		         res->message ? ": " : "", res->message ? res->message : "");
+	return buf;
+}
