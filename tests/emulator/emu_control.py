@@ -16,7 +16,8 @@ authentication, not counted, no latency or faults):
   GET  /_emulator/faults         the rules with matched/applied counters;
                                  POST {"rules": [...]} replaces them
   GET  /_emulator/holds          requests parked by "hold" faults:
-                                 {"parked": n, "apis": [...], "total": n}
+                                 {"parked": n, "requests": [{"api", "secret",
+                                 "key"}, ...], "total": ever parked}
   POST /_emulator/release        {"count": n} releases the n oldest parked
                                  requests, {} all of them
   GET  /_emulator/requests       the request log: per API request its api,

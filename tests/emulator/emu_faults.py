@@ -178,10 +178,10 @@ class Faults:
 
 
 class _Parked:
-    __slots__ = ("api", "released")
+    __slots__ = ("request", "released")
 
-    def __init__(self, api):
-        self.api = api
+    def __init__(self, request):
+        self.request = request      # {"api", "secret", "key"}
         self.released = False
 
 
@@ -194,8 +194,8 @@ class Holds:
         self.parked = []        # waiting requests, oldest first
         self.total = 0
 
-    def park(self, api, seconds):
-        entry = _Parked(api)
+    def park(self, request, seconds):
+        entry = _Parked(request)
         with self.cond:
             self.parked.append(entry)
             self.total += 1
@@ -215,7 +215,7 @@ class Holds:
 
     def describe(self):
         with self.cond:
-            return {"parked": len(self.parked), "apis": [e.api for e in self.parked],
+            return {"parked": len(self.parked), "requests": [e.request for e in self.parked],
                     "total": self.total}
 
     def reset(self):

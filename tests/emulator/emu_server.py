@@ -186,7 +186,8 @@ def serve_api(app, req):
     rule, mutations = app.faults.pick(api)
     req.fault = rule
     if rule is not None and rule.kind == "hold":
-        app.holds.park(api, rule.hold_ms / 1000.0)
+        app.holds.park({"api": api, "secret": app.store.name_of(req.secret_id)
+                        if req.secret_id else None, "key": req.key}, rule.hold_ms / 1000.0)
     if rule is not None and rule.kind == "slow":
         time.sleep(rule.delay_ms / 1000.0)
     if rule is not None and rule.kind == "status":

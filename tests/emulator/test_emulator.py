@@ -840,7 +840,8 @@ class Faults(EmulatorCase):
         deadline = time.monotonic() + 5
         while self.c.control("holds")["parked"] < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        self.assertEqual(self.c.control("holds"), {"parked": 1, "apis": ["ListSecrets"], "total": 1})
+        self.assertEqual(self.c.control("holds"), {"parked": 1, "total": 1, "requests": [
+            {"api": "ListSecrets", "secret": None, "key": None}]})
         # parked requests hold nothing else up; the parked one answers with
         # the state at its release
         self.c.control("tags", {"secret": "app-api", "set": {"late": "1"}})
@@ -854,7 +855,7 @@ class Faults(EmulatorCase):
         t0 = time.monotonic()
         self.assertEqual(iam_token(self.c).status, 201)
         self.assertGreaterEqual(time.monotonic() - t0, 0.3)
-        self.assertEqual(self.c.control("holds"), {"parked": 0, "apis": [], "total": 2})
+        self.assertEqual(self.c.control("holds"), {"parked": 0, "requests": [], "total": 2})
         for bad in ({"count": -1}, {"count": "1"}, {"all": True}):
             a = self.c.request("POST", "/_emulator/release", json.dumps(bad).encode())
             self.assertEqual(a.status, 400, bad)
