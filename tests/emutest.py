@@ -239,6 +239,7 @@ def scenario(fn, *emu_args, prefix="csms-scenario."):
     exception fails the scenario, not the script."""
     work = tempfile.mkdtemp(prefix=prefix)
     emu = Emulator(work, *emu_args)
+    t0 = time.monotonic()
     try:
         fn(work, emu, write_creds(work))
     except Exception as e:
@@ -246,6 +247,7 @@ def scenario(fn, *emu_args, prefix="csms-scenario."):
     finally:
         emu.stop()
         shutil.rmtree(work, ignore_errors=True)
+        print(f"-- {fn.__name__}: {time.monotonic() - t0:.1f}s", flush=True)
 
 
 def report():
