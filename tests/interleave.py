@@ -45,7 +45,11 @@ BOUNDARIES = {
     "cred-401": ("password", "resource_instances",
                  [hold("KeystoneCreateUserTokenByPassword", count=1)], "revoked"),
     "ri-page": ("password", "resource_instances", [hold("ListResourceInstances", count=1)], "start"),
+    # a later page, while others may be in flight (BULK secrets make several)
+    "ri-page2": ("password", "resource_instances",
+                 [hold("ListResourceInstances", after=1, count=1)], "start"),
     "ls-page": ("password", "list_secrets", [hold("ListSecrets", count=1)], "start"),
+    "ls-page2": ("password", "list_secrets", [hold("ListSecrets", after=1, count=1)], "start"),
     "ls-tags": ("password", "list_secrets", [hold("ListSecretTags", count=1)], "start"),
     # with resource_instances observation, the first ListSecretTags is a re-check
     "recheck": ("password", "resource_instances", [hold("ListSecretTags", count=1)], "start"),
@@ -55,6 +59,8 @@ BOUNDARIES = {
                [hold("ListSecretTags", after_api="DeleteSecretTag", count=1),
                 hold("ListResourceInstances", after_api="DeleteSecretTag", count=1)], "start"),
 }
+BULK = {"ri-page2", "ls-page2"}
+BULK_SECRETS = [{"name": "bulk-%04d" % i, "tags": {"any": "thing"}} for i in range(1200)]
 TOKEN_TTL = 6               # "expiring" IAM tokens: renewed 1.5 s before their end
 ECS_EXPIRES_IN = 2403       # csms-tagd renews temporary keys 40 min before their end
 EVENTS = ("timeout", "sigterm", "hup-good", "hup-bad", "usr1", "refresh")
@@ -90,6 +96,8 @@ def run_cell(boundary, event, sys_tags):
                  f"pass_timeout = {PASS_TIMEOUT if event == 'timeout' else 60}s")
         conf = write_config(work, emu, method, extra)
         oracle = write_config(work, emu, method, extra, name="oracle.conf")
+        if boundary in BULK:    # ungoverned: the policy never touches them
+            emu.post("/_emulator/secrets", {"secrets": BULK_SECRETS})
         if reach == "start":
             emu.faults(*rules)
         d = Daemon(work, conf, creds)
