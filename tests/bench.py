@@ -167,8 +167,9 @@ def main():
         if not windows:
             print(f"{n_secrets:>6} x {n_tags:<6} no DELETE measured (exit {rc})")
             continue
-        print(f"{n_secrets:>6} x {n_tags:<6} {statistics.median(windows):>9.0f} {max(windows):>7.0f}  "
-              f"{statistics.median(first):>21.0f} {max(first):>5.0f}  {deleted:>7} {rc:>4}")
+        print(f"{n_secrets:>6} x {n_tags:<6} {statistics.median(windows):>9.0f} "
+              f"{max(windows):>7.0f}  {statistics.median(first):>21.0f} {max(first):>5.0f}  "
+              f"{deleted:>7} {rc:>4}")
     return 1 if bad else 0
 
 

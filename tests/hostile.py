@@ -15,8 +15,8 @@ sanitizer reports, the word "held" and the pass summary's counts.
 import os, re, signal, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (TAGD, Daemon, check, converged, report, run_once, sanitizer_errors,  # noqa: E402
-                     scenario, wait_until, write_config, wrong_deletions)
+from emutest import (TAGD, Daemon, check, converged, report, run_once,  # noqa: E402
+                     sanitizer_errors, scenario, wait_until, write_config, wrong_deletions)
 
 TOKEN_API = "KeystoneCreateUserTokenByPassword"
 STOP_SECONDS = 10       # SIGTERM -> exit: the daemon's 5 s drain plus slack

@@ -44,7 +44,8 @@ BOUNDARIES = {
     "cred-ecs": ("ecs", "resource_instances", [hold("MetadataSecurityKey", count=1)], "expiring"),
     "cred-401": ("password", "resource_instances",
                  [hold("KeystoneCreateUserTokenByPassword", count=1)], "revoked"),
-    "ri-page": ("password", "resource_instances", [hold("ListResourceInstances", count=1)], "start"),
+    "ri-page": ("password", "resource_instances",
+                [hold("ListResourceInstances", count=1)], "start"),
     # a later page, while others may be in flight (BULK secrets make several)
     "ri-page2": ("password", "resource_instances",
                  [hold("ListResourceInstances", after=1, count=1)], "start"),

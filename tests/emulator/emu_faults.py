@@ -27,9 +27,10 @@ status: APIGW.0308 for 429, APIGW.0301 for 401, APIGW.0201 for 502-504,
 CSMS.0002 for 400, CSMS.0005 for 404, CSMS.0001 otherwise; APIG* codes get
 the gateway's flat shape, others the CSMS nested one),
 retry_after (seconds, sent as Retry-After), delay_ms (1000), rate (1.0),
-after (0), count (unlimited), delta (3, for total_count_mismatch, up to 10^12), hold_ms (60000),
-after_api (the rule only matches once a request of that API has been
-answered, e.g. the verification read that follows a DeleteSecretTag), ops
+after (0), count (unlimited), delta (3, for total_count_mismatch, up to
+10^12), hold_ms (60000), after_api (the rule only matches once a request of
+that API has been answered, e.g. the verification read that follows a
+DeleteSecretTag), ops
 (mutate: [{"op": "delete_secret"|"set_tag"|"remove_tag", "secret", "key",
 "value"}]).  Unknown fields are refused, so a typo cannot silently disable
 a scenario.
