@@ -5,10 +5,16 @@ Cases: 500 and 10,000 secrets, 8 tags each, 2% of tags stray, 20 ms latency
 per request; observation by ListResourceInstances and by ListSecrets +
 ListSecretTags; and a serial one-request-at-a-time run of the same binary as
 the baseline.  Prints wall time, requests per API and peak RSS (from
-/usr/bin/time -v).  A benchmark, not a test: it prints figures and only
-fails when a run itself fails.
+/usr/bin/time -v).  Then the re-check -> DELETE window: for a 40-tag plan
+at the default pacing, from the emulator's request log, the time from the
+answer of a secret's last ListSecretTags (its re-check) to the arrival of
+each of its DELETEs; median and max, for 40 secrets x 1 tag and for 10
+secrets x 4 tags (there the n-th DELETE of a secret follows n - 1 pacing
+slots later; the first DELETEs are shown apart).  A
+benchmark, not a test: it prints figures and only fails when a run itself
+fails.  BENCH_SIZES="" measures the window alone.
 """
-import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -32,7 +38,15 @@ def start_emulator(work, n):
     return proc, "http://127.0.0.1:%s" % open(port_file).read().strip()
 
 
-def write_config(work, url, observe, parallel):
+BENCH_POLICY = """[secrets "app-*"]
+stray-* = !
+* = *
+"""
+
+
+def write_config(work, url, observe, parallel, policy=BENCH_POLICY, pacing=True):
+    """PACING False: the daemon's defaults for max_parallel_requests and
+    max_requests_per_second instead of PARALLEL and no limit."""
     creds = os.path.join(work, "credentials")
     os.makedirs(creds, mode=0o700, exist_ok=True)
     for name, value in [("csms-ak", "EXAMPLEAK0000000000"),
@@ -52,15 +66,12 @@ access_key_file = csms-ak
 secret_key_file = csms-sk
 [daemon]
 observe = {observe}
-max_parallel_requests = {parallel}
+""" + (f"""max_parallel_requests = {parallel}
 max_requests_per_second = 0
-max_deletes_per_pass = 100000
+""" if pacing else "") + f"""max_deletes_per_pass = 100000
 request_timeout = 30s
 pass_timeout = 30min
-[secrets "app-*"]
-stray-* = !
-* = *
-""")
+{policy}""")
     return path, creds
 
 
@@ -81,6 +92,44 @@ def run_case(n, observe, parallel):
                 "wall": wall, "rss_mb": int(rss.group(1)) / 1024 if rss else float("nan"),
                 "requests": st["requests"], "deleted": len(st["deleted"]), "counts": counts,
                 "summary": p.stdout.strip()}
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+WINDOW_SHAPES = [(40, 1), (10, 4)]     # secrets x tags, 40 deletions each
+
+
+def control(url, path, body=None):
+    req = urllib.request.Request(url + "/_emulator/" + path, method="POST" if body else "GET",
+                                 data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+
+
+def recheck_window(n_secrets, n_tags):
+    """(exit status, [window ms per DELETE], [window ms of each secret's
+    first DELETE], deletions) for N_SECRETS x N_TAGS at default pacing."""
+    work = tempfile.mkdtemp(prefix="csms-bench.")
+    proc, url = start_emulator(work, 0)
+    try:
+        control(url, "secrets", {"replace": True, "secrets": [
+            {"name": "w-%d" % i, "tags": {"k%d" % j: "bad" for j in range(n_tags)}}
+            for i in range(n_secrets)]})
+        conf, creds = write_config(work, url, "resource_instances", 0,
+                                   policy='[secrets "w-*"]\nk* = good\n', pacing=False)
+        p = subprocess.run([TAGD, "-c", conf, "--once", "--log-level", "warning"],
+                           env=dict(os.environ, CREDENTIALS_DIRECTORY=creds),
+                           capture_output=True, text=True)
+        last_recheck, windows, first = {}, [], {}
+        for r in sorted(control(url, "requests")["requests"], key=lambda r: r["arrival"]):
+            if r["api"] == "ListSecretTags" and r["status"] == 200:
+                last_recheck[r["secret"]] = r["answer"]
+            elif r["api"] == "DeleteSecretTag" and r["secret"] in last_recheck:
+                windows.append((r["arrival"] - last_recheck[r["secret"]]) * 1000)
+                first.setdefault(r["secret"], windows[-1])
+        return p.returncode, windows, list(first.values()), len(control(url, "state")["deleted"])
     finally:
         proc.terminate()
         proc.wait()
@@ -108,6 +157,19 @@ def main():
               + ("" if r["exit"] in (0, 2) else f"  (exit {r['exit']}: {r['summary']})"), flush=True)
     print("serial = max_parallel_requests 1 (the baseline); "
           f"serial list_secrets runs above {SERIAL_LIST_MAX} secrets are skipped (minutes)")
+    print(f"\nre-check -> DELETE window, 40-tag plans, default pacing, {LATENCY_MS} ms latency")
+    print(f"{'secrets x tags':<15} {'median ms':>9} {'max ms':>7}  {'first DELETEs: median':>21} "
+          f"{'max':>5}  deleted exit")
+    for n_secrets, n_tags in WINDOW_SHAPES:
+        rc, windows, first, deleted = recheck_window(n_secrets, n_tags)
+        if rc != 2 or len(windows) != n_secrets * n_tags:
+            bad += 1
+        if not windows:
+            print(f"{n_secrets:>6} x {n_tags:<6} no DELETE measured (exit {rc})")
+            continue
+        print(f"{n_secrets:>6} x {n_tags:<6} {statistics.median(windows):>9.0f} "
+              f"{max(windows):>7.0f}  {statistics.median(first):>21.0f} {max(first):>5.0f}  "
+              f"{deleted:>7} {rc:>4}")
     return 1 if bad else 0
 
 

@@ -1,6 +1,7 @@
 """emutest.py - shared pieces of the Python end-to-end tests: the emulator
-process, configs and credential files, and csms-tagd runs."""
-import json, os, subprocess, sys, time, urllib.request
+process, configs and credential files, and csms-tagd runs (--once, or as a
+daemon driven by signals), the deletion oracle and sanitizer checks."""
+import json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -12,13 +13,13 @@ SK = "exampleSecretKey0000000000000000000000"
 
 
 class Emulator:
-    def __init__(self, work, *args):
+    def __init__(self, work, *args, seed=SEED):
         self.work = work
         port_file = os.path.join(work, "port")
         if os.path.exists(port_file):
             os.unlink(port_file)
         self.log = os.path.join(work, "emulator.log")
-        self.proc = subprocess.Popen([PY, EMULATOR, "--seed", SEED, "--port", "0",
+        self.proc = subprocess.Popen([PY, EMULATOR, "--seed", seed, "--port", "0",
                                       "--port-file", port_file, "--log-file", self.log,
                                       "--random-seed", "7", *args])
         for _ in range(200):
@@ -35,19 +36,48 @@ class Emulator:
                                      headers={"Content-Type": "application/json"})
         return json.load(urllib.request.urlopen(req))
 
+    def faults(self, *rules):
+        return self.post("/_emulator/faults", {"rules": list(rules)})
+
+    def state(self):
+        return self.get("/_emulator/state")
+
+    def requests(self):
+        """The request log: dicts with api, secret, key, arrival, answer, ..."""
+        return self.get("/_emulator/requests")["requests"]
+
+    def wait_parked(self, n=1, timeout=20):
+        """True once N requests are parked by "hold" faults."""
+        return wait_until(lambda: self.get("/_emulator/holds")["parked"] >= n, timeout)
+
+    def release(self):
+        return self.post("/_emulator/release", {})["released"]
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def wait_until(cond, timeout, step=0.05):
+    """Poll COND until it is true (True) or TIMEOUT seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cond():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
 
 
 DAEMON_DEFAULTS = {"request_timeout": "2s", "max_parallel_requests": "4",
                    "max_requests_per_second": "0", "max_deletes_per_pass": "100"}
 
 
-def write_config(work, emu, method="aksk", extra=""):
-    """The example policy pointed at EMU.  EXTRA holds "key = value" lines
-    for [daemon]; they replace the defaults above (a key given twice is a
-    config error)."""
+def write_config(work, emu, method="aksk", extra="", policy=None, drop=(), name="csms-tagd.conf"):
+    """The example policy (or POLICY) pointed at EMU.  EXTRA holds "key =
+    value" lines for [daemon]; they replace the defaults above (a key given
+    twice is a config error); keys in DROP are left to the daemon's own
+    defaults."""
     auth = {"aksk": "access_key_file = csms-ak\nsecret_key_file = csms-sk",
             "password": "user = demo\ndomain = demo-domain\npassword_file = csms-password",
             "token": "token_file = csms-token", "ecs": ""}[method]
@@ -56,8 +86,8 @@ def write_config(work, emu, method="aksk", extra=""):
         if "=" in line:
             k, v = line.split("=", 1)
             daemon[k.strip()] = v.strip()
-    daemon_lines = "\n".join(f"{k} = {v}" for k, v in daemon.items())
-    path = os.path.join(work, "csms-tagd.conf")
+    daemon_lines = "\n".join(f"{k} = {v}" for k, v in daemon.items() if k not in drop)
+    path = os.path.join(work, name)
     with open(path, "w") as f:
         f.write(f"""[csms]
 region = cn-north-4
@@ -73,7 +103,7 @@ method = {method}
 [daemon]
 {daemon_lines}
 
-{POLICY}
+{POLICY if policy is None else policy}
 """)
     return path
 
@@ -90,13 +120,69 @@ def write_creds(work, sk=SK):
     return d
 
 
-def run_once(work, conf, creds, *args):
+def run_once(work, conf, creds, *args, timeout=120):
     env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
     p = subprocess.run([TAGD, "-c", conf, "--once", "--log-level", "debug", *args], env=env,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=timeout)
     with open(os.path.join(work, "output.log"), "a") as f:
         f.write(p.stdout + p.stderr)
     return p.returncode
+
+
+# What ASan, LSan and UBSan print (the suites also run in check-all's
+# sanitizer build, where CSMS_TAGD is the instrumented binary).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_errors(text):
+    return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
+
+
+class Daemon:
+    """csms-tagd as a service (no mode option), its output in a file."""
+
+    def __init__(self, work, conf, creds, *args, env=None):
+        self.out = os.path.join(work, "daemon.log")
+        env = dict(os.environ, CREDENTIALS_DIRECTORY=creds, **(env or {}))
+        env.pop("JOURNAL_STREAM", None)     # stderr, whoever runs the tests
+        env.pop("NOTIFY_SOCKET", None)
+        with open(self.out, "ab") as f:
+            self.proc = subprocess.Popen([TAGD, "-c", conf, "--log-level", "debug",
+                                          "--log-target", "stderr", *args], env=env,
+                                         stdout=f, stderr=subprocess.STDOUT)
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def rss_peak_kb(self):
+        """VmHWM: the peak resident set so far."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, timeout=10):
+        """SIGTERM; (exit status or None if it did not exit within TIMEOUT,
+        seconds it took).  A daemon still running afterwards is killed."""
+        t0 = time.monotonic()
+        self.signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            self.proc.kill()
+            self.proc.wait()
+        return rc, time.monotonic() - t0
+
+    def output(self):
+        with open(self.out, errors="replace") as f:
+            return f.read()
 
 
 def wrong_deletions(work, conf, deleted, sys_tags):
@@ -135,3 +221,36 @@ def converged(emu, work, conf):
         json.dump({"resources": resources, "total_count": len(resources)}, f)
     return subprocess.run([TAGD, "-c", conf, "--plan", "--observed", obs],
                           capture_output=True).returncode == 0
+
+
+# --- scenario scripts: one emulator and work directory per scenario ---------
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def scenario(fn, *emu_args, prefix="csms-scenario."):
+    """FN(work, emu, creds) with a fresh emulator started with EMU_ARGS; an
+    exception fails the scenario, not the script."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    emu = Emulator(work, *emu_args)
+    t0 = time.monotonic()
+    try:
+        fn(work, emu, write_creds(work))
+    except Exception as e:
+        check(False, f"{fn.__name__}: {e!r}")
+    finally:
+        emu.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"-- {fn.__name__}: {time.monotonic() - t0:.1f}s", flush=True)
+
+
+def report():
+    """The script's exit status after its scenarios."""
+    print(f"{len(failures)} failures")
+    return 1 if failures else 0

@@ -24,7 +24,10 @@ Choices where the sources are silent (each one documented here):
   - a malformed body: 400 CSMS.0004; a tag rule broken or a 21st tag:
     400 CSMS.0002;
   - ListSecrets page_info.next_marker is only present when more secrets
-    follow; clients should still stop on an empty page;
+    follow; clients should still stop on an empty page; the order of names
+    is not documented (csms-api.md 2), so the list_order knob chooses byte,
+    case-insensitive or reverse order, markers always following that order,
+    and list_page_max makes pages shorter than the limit asked;
   - tag operations work whatever the secret's state.
 """
 import json
@@ -136,8 +139,11 @@ def list_secrets(app, req):
         limit = _count(req.query_value("limit"), 50, 1, MAX_LIMIT)
     except ValueError:
         return _invalid("limit must be a number from 1 to %d" % MAX_LIMIT)
+    if app.settings.list_page_max:
+        limit = min(limit, int(app.settings.list_page_max))
     marker = req.query_value("marker") or None
-    page, more = app.store.list_page(marker, limit, req.query_value("event_name"))
+    page, more = app.store.list_page(marker, limit, req.query_value("event_name"),
+                                     app.settings.list_order)
     info = {"current_count": len(page)}
     if page:
         info["previous_marker"] = page[0][0]

@@ -19,15 +19,20 @@ class Settings:
         "token_ttl",        # life of IAM tokens, seconds
         "clock_offset",     # emulator clock = real clock + offset, seconds
         "lockout_seconds",  # how long 5 bad signatures lock an AK
+        "list_page_max",    # ListSecrets answers at most this many per page, 0 = the limit asked
+        "list_order",       # ListSecrets order: "byte", "casefold" or "reverse"
     )
+    ORDERS = ("byte", "casefold", "reverse")
 
     def __init__(self, latency_ms=0, rate_limit=0, token_ttl=86400, clock_offset=0,
-                 lockout_seconds=300):
+                 lockout_seconds=300, list_page_max=0, list_order="byte"):
         self.latency_ms = float(latency_ms)
         self.rate_limit = float(rate_limit)
         self.token_ttl = float(token_ttl)
         self.clock_offset = float(clock_offset)
         self.lockout_seconds = float(lockout_seconds)
+        self.list_page_max = float(list_page_max)
+        self.list_order = list_order
         self.lock = threading.Lock()
         self.initial = self.as_dict()
 
@@ -44,6 +49,11 @@ class Settings:
         for name, value in changes.items():
             if name not in self.KNOBS:
                 raise ValueError("unknown setting %r" % name)
+            if name == "list_order":
+                if value not in self.ORDERS:
+                    raise ValueError("list_order: one of %s" % ", ".join(self.ORDERS))
+                parsed[name] = value
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     not math.isfinite(value):
                 raise ValueError("%s: expected a number" % name)
@@ -87,7 +97,7 @@ class Request:
     query holds decoded (name, value) pairs in wire order."""
 
     __slots__ = ("method", "raw_path", "raw_query", "segments", "query", "headers", "body",
-                 "request_id", "identity", "fault")
+                 "request_id", "identity", "fault", "secret_id", "key")
 
     def __init__(self, method, raw_path, raw_query, segments, query, headers, body, request_id):
         self.method = method
@@ -100,6 +110,8 @@ class Request:
         self.request_id = request_id
         self.identity = None
         self.fault = None
+        self.secret_id = None   # for the request log: the secret and tag key in the path
+        self.key = None
 
     def query_value(self, name, default=None):
         for n, v in self.query:

@@ -5,7 +5,8 @@ authentication, not counted, no latency or faults):
                                  total requests, deletions, faults injected
   GET  /_emulator/config         the knobs;  POST {knob: number, ...} sets them
                                  (latency_ms, rate_limit, token_ttl,
-                                 clock_offset, lockout_seconds)
+                                 clock_offset, lockout_seconds,
+                                 list_page_max; list_order is a string)
   POST /_emulator/secrets        {"secrets": [seed secrets], "replace": false,
                                  "delete": [names]}: add or replace (by id,
                                  then name), optionally drop everything else
@@ -14,6 +15,15 @@ authentication, not counted, no latency or faults):
   POST /_emulator/expire-tokens  issued tokens and temporary keys expire now
   GET  /_emulator/faults         the rules with matched/applied counters;
                                  POST {"rules": [...]} replaces them
+  GET  /_emulator/holds          requests parked by "hold" faults:
+                                 {"parked": n, "requests": [{"api", "secret",
+                                 "key"}, ...], "total": ever parked}
+  POST /_emulator/release        {"count": n} releases the n oldest parked
+                                 requests, {} all of them
+  GET  /_emulator/requests       the request log: per API request its api,
+                                 method, secret_id, secret (name), key,
+                                 arrival and answer (Unix time, seconds),
+                                 status and fault
   POST /_emulator/reset          back to the start: the seed's secrets, no
                                  deletions, counts, faults, tokens, lockouts
                                  or throttling state, the startup knobs
@@ -85,6 +95,24 @@ def faults(app, req):
                                "faults_injected": app.faults.injected})
 
 
+def holds(app, req):
+    return json_response(200, app.holds.describe())
+
+
+def release(app, req):
+    body = _object(req)
+    if set(body) - {"count"}:
+        raise ValueError("unknown field(s): %s" % ", ".join(sorted(set(body) - {"count"})))
+    count = body.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise ValueError("count must be a non-negative integer")
+    return json_response(200, {"released": app.holds.release(count)})
+
+
+def requests(app, req):
+    return json_response(200, {"requests": app.requests_snapshot()})
+
+
 def reset(app, req):
     app.reset()
     return json_response(200, {"reset": True})
@@ -99,6 +127,9 @@ ROUTES = {
     ("POST", "expire-tokens"): expire_tokens,
     ("GET", "faults"): faults,
     ("POST", "faults"): faults,
+    ("GET", "holds"): holds,
+    ("POST", "release"): release,
+    ("GET", "requests"): requests,
     ("POST", "reset"): reset,
 }
 

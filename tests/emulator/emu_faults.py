@@ -16,13 +16,21 @@ old state, and any request the client sends next sees the new one).  Kinds:
   total_count_mismatch  ListResourceInstances only: total_count + delta;
   mutate                apply ops after serving;
   ignore                answer 204 without doing anything (a service that
-                        silently drops a delete).
+                        silently drops a delete);
+  hold                  park the request until the control API releases it
+                        (POST /_emulator/release) or hold_ms pass, then
+                        serve it with the state of that moment: a test can
+                        wait (GET /_emulator/holds) until the client is
+                        pending at a boundary, act, and release.
 Fields: api ("*"), kind, status (500), error_code and error_msg (defaults per
 status: APIGW.0308 for 429, APIGW.0301 for 401, APIGW.0201 for 502-504,
 CSMS.0002 for 400, CSMS.0005 for 404, CSMS.0001 otherwise; APIG* codes get
 the gateway's flat shape, others the CSMS nested one),
 retry_after (seconds, sent as Retry-After), delay_ms (1000), rate (1.0),
-after (0), count (unlimited), delta (3, for total_count_mismatch), ops
+after (0), count (unlimited), delta (3, for total_count_mismatch, up to
+10^12), hold_ms (60000), after_api (the rule only matches once a request of
+that API has been answered, e.g. the verification read that follows a
+DeleteSecretTag), ops
 (mutate: [{"op": "delete_secret"|"set_tag"|"remove_tag", "secret", "key",
 "value"}]).  Unknown fields are refused, so a typo cannot silently disable
 a scenario.
@@ -32,11 +40,11 @@ import random
 import threading
 
 KINDS = ("status", "reset", "truncate", "invalid_json", "slow", "total_count_mismatch", "mutate",
-         "ignore")
+         "ignore", "hold")
 OPS = {"delete_secret": ("secret",), "set_tag": ("secret", "key", "value"),
        "remove_tag": ("secret", "key")}
 FIELDS = {"api", "kind", "status", "error_code", "error_msg", "retry_after", "delay_ms", "rate",
-          "after", "count", "ops", "delta"}
+          "after", "count", "ops", "delta", "hold_ms", "after_api"}
 RI = "ListResourceInstances"
 
 
@@ -89,14 +97,20 @@ class Rule:
         self.rate = _number(obj, "rate", 1.0, 0.0, 1.0)
         self.after = _number(obj, "after", 0, 0, 1 << 31, integer=True)
         self.count = _number(obj, "count", None, 0, 1 << 31, integer=True)
-        self.delta = _number(obj, "delta", 3, 1, 1 << 20, integer=True)
+        self.delta = _number(obj, "delta", 3, 1, 10 ** 12, integer=True)
+        self.hold_ms = _number(obj, "hold_ms", 60000, 0, 600000)
+        self.after_api = obj.get("after_api")
+        if self.after_api is not None and self.after_api not in apis:
+            raise ValueError("after_api must be one of %s" % ", ".join(apis))
         self.ops = _ops(obj) if self.kind == "mutate" else []
         self.source = dict(obj)
         self.matched = 0
         self.applied = 0
 
-    def matches(self, api):
+    def matches(self, api, answered):
         if self.kind == "total_count_mismatch" and api != RI:
+            return False
+        if self.after_api is not None and self.after_api not in answered:
             return False
         return self.api == "*" or self.api == api
 
@@ -114,6 +128,7 @@ class Faults:
         self.rng = random.Random(seed)
         self.rules = []
         self.injected = 0
+        self.answered = set()      # APIs answered since the last reset (after_api)
 
     def replace(self, rules):
         """New rule list (all or nothing).  Raises ValueError."""
@@ -127,6 +142,12 @@ class Faults:
         with self.lock:
             self.rules = []
             self.injected = 0
+            self.answered = set()
+
+    def note_answered(self, api):
+        if api not in self.answered:
+            with self.lock:
+                self.answered.add(api)
 
     def describe(self):
         with self.lock:
@@ -139,7 +160,7 @@ class Faults:
         chosen, mutates = None, []
         with self.lock:
             for r in self.rules:
-                if not r.matches(api):
+                if not r.matches(api, self.answered):
                     continue
                 r.matched += 1
                 if r.kind != "mutate" and chosen is not None:
@@ -155,3 +176,50 @@ class Faults:
                 else:
                     chosen = r
         return chosen, mutates
+
+
+class _Parked:
+    __slots__ = ("request", "released")
+
+    def __init__(self, request):
+        self.request = request      # {"api", "secret", "key"}
+        self.released = False
+
+
+class Holds:
+    """Requests parked by "hold" rules, released by the control API, by
+    their rule's hold_ms, or all at once on reset."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.parked = []        # waiting requests, oldest first
+        self.total = 0
+
+    def park(self, request, seconds):
+        entry = _Parked(request)
+        with self.cond:
+            self.parked.append(entry)
+            self.total += 1
+            self.cond.wait_for(lambda: entry.released, timeout=seconds)
+            if not entry.released:      # timed out: still listed
+                self.parked.remove(entry)
+
+    def release(self, count=None):
+        """Release the COUNT oldest parked requests (all when None)."""
+        with self.cond:
+            chosen = self.parked if count is None else self.parked[:count]
+            for entry in chosen:
+                entry.released = True
+            self.parked = self.parked[len(chosen):]
+            self.cond.notify_all()
+            return len(chosen)
+
+    def describe(self):
+        with self.cond:
+            return {"parked": len(self.parked), "requests": [e.request for e in self.parked],
+                    "total": self.total}
+
+    def reset(self):
+        self.release()
+        with self.cond:
+            self.total = 0

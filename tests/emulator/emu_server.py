@@ -2,13 +2,17 @@
 emu_http transport:
 
   route (404 APIGW.0101) -> count -> latency -> authenticate (401) ->
-  project check (403) -> throttle (429) -> faults -> serve -> fault
-  "mutate" ops -> log line -> send
+  project check (403) -> throttle (429) -> faults (a "hold" parks here) ->
+  serve -> fault "mutate" ops -> request record and log line -> send
+
+Every API request gets a record in the request log (GET /_emulator/requests):
+API, secret, tag key, arrival and answer times, status and fault.
 
 The latency sleep holds no lock, so parallel clients overlap like they
 would against the real service.  /_emulator/ requests skip everything but
 the log line.
 """
+import collections
 import sys
 import threading
 import time
@@ -18,6 +22,7 @@ import emu_api
 import emu_control
 import emu_http
 from emu_auth import Denied
+from emu_faults import Holds
 from emu_common import (JSON_TYPE, Request, Response, api_not_found, csms_error, gateway_error,
                         iso8601)
 from emu_sign import decode_component
@@ -28,6 +33,9 @@ DEFAULT_MESSAGES = {429: "The throttling threshold has been reached: policy user
                          "limit:1, time:1 second",
                     401: "Incorrect IAM authentication information: decrypt token fail",
                     502: "Bad gateway", 503: "Service unavailable", 504: "Backend timeout"}
+# APIs whose first path argument is a secret id (the second, a tag key).
+SECRET_APIS = ("ListSecretTags", "CreateSecretTag", "BatchCreateOrDeleteTags", "DeleteSecretTag")
+REQUEST_LOG_MAX = 200000    # records kept; the oldest go first
 
 
 class App:
@@ -46,16 +54,34 @@ class App:
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(emu_api.ALL_APIS + ("unknown",), 0)
         self.requests = 0
+        self.holds = Holds()
+        self.request_log = collections.deque(maxlen=REQUEST_LOG_MAX)
 
     def reset(self):
-        """Control API: back to the state at startup."""
+        """Control API: back to the state at startup (parked requests are
+        released)."""
         self.store.reset(self.seed_secrets)
         self.auth.reset()
         self.faults.reset()
+        self.holds.reset()
         self.settings.reset()
         with self.lock:
             self.counts = dict.fromkeys(self.counts, 0)
             self.requests = 0
+            self.request_log.clear()
+
+    def record(self, req, api, status, arrival):
+        """One request log entry, once the answer is computed."""
+        entry = {"api": api, "method": req.method, "secret_id": req.secret_id,
+                 "secret": self.store.name_of(req.secret_id) if req.secret_id else None,
+                 "key": req.key, "arrival": arrival, "answer": time.time(), "status": status,
+                 "fault": req.fault.kind if req.fault is not None else None}
+        with self.lock:
+            self.request_log.append(entry)
+
+    def requests_snapshot(self):
+        with self.lock:
+            return list(self.request_log)
 
     def count(self, api):
         with self.lock:
@@ -146,6 +172,9 @@ def serve_api(app, req):
         time.sleep(latency / 1000.0)
     if r is None:
         return api_not_found(req), api, []
+    if r.api in SECRET_APIS:
+        req.secret_id = r.args[0]
+        req.key = r.args[1] if len(r.args) > 1 else None
     if r.gateway:
         try:
             req.identity = app.auth.authenticate(req)
@@ -156,6 +185,9 @@ def serve_api(app, req):
             return denied, api, []
     rule, mutations = app.faults.pick(api)
     req.fault = rule
+    if rule is not None and rule.kind == "hold":
+        app.holds.park({"api": api, "secret": app.store.name_of(req.secret_id)
+                        if req.secret_id else None, "key": req.key}, rule.hold_ms / 1000.0)
     if rule is not None and rule.kind == "slow":
         time.sleep(rule.delay_ms / 1000.0)
     if rule is not None and rule.kind == "status":
@@ -188,6 +220,7 @@ class Pipeline:
     def __call__(self, conn, msg):
         app = self.app
         start = time.monotonic()
+        arrival = time.time()
         raw_path, _, raw_query = msg.target.partition("?")
         req = Request(msg.method, raw_path, raw_query, [_decode(s) for s in raw_path.split("/")[1:]],
                       _parse_query(raw_query), msg.headers, msg.body, msg.request_id)
@@ -205,6 +238,9 @@ class Pipeline:
         # before it leaves, so a client that has the answer always sees both.
         if mutations:
             apply_mutations(app, mutations)
+        if api not in (None, "_emulator"):
+            app.faults.note_answered(api)
+            app.record(req, api, resp.status, arrival)
         if app.log is not None:
             self.log(req, resp, api, conn.client_address[0], start)
         kind = req.fault.kind if req.fault is not None else None

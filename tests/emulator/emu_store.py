@@ -256,19 +256,38 @@ class Store:
             return s.state_dict()
 
     # -- reads ---------------------------------------------------------------
-    def list_page(self, marker, limit, event_name=None):
+    def list_page(self, marker, limit, event_name=None, order="byte"):
         """ListSecrets: up to LIMIT Secret JSON texts after name MARKER
-        (exclusive), in name order, and their first and last names."""
+        (exclusive) in ORDER ("byte", "casefold": case-insensitive with
+        byte order between equal folds, "reverse": descending bytes), and
+        whether more follow.  A marker that is no longer a secret's name
+        still positions the page by where it would sort."""
         with self.lock:
-            i = bisect.bisect_right(self.names, marker) if marker else 0
-            out = []
-            while i < len(self.names) and len(out) < limit:
-                s = self.by_name[self.names[i]]
+            if order == "byte":
+                names, start = self.names, (bisect.bisect_right(self.names, marker)
+                                            if marker else 0)
+            elif order == "reverse":
+                names = self.names[::-1]
+                start = len(names) - bisect.bisect_left(self.names, marker) if marker else 0
+            else:
+                def fold(n):
+                    return (n.casefold(), n)
+                names = sorted(self.names, key=fold)
+                start = bisect.bisect_right([fold(n) for n in names], fold(marker)) \
+                    if marker else 0
+            out, i = [], start
+            while i < len(names) and len(out) < limit:
+                s = self.by_name[names[i]]
                 i += 1
                 if event_name is None or event_name in (s.detail.get("event_subscriptions") or []):
                     out.append((s.name, s.object_json()))
-            more = i < len(self.names)
+            more = i < len(names)
         return out, more
+
+    def name_of(self, sid):
+        with self.lock:
+            s = self.by_id.get(sid)
+            return s.name if s else None
 
     def show(self, name):
         with self.lock:

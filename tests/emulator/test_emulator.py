@@ -825,6 +825,114 @@ class Faults(EmulatorCase):
         self.assertEqual(self.c.control("state")["faults_injected"], 2)
 
 
+    def test_hold_release_and_timeout(self):
+        self.rules({"api": "ListSecrets", "kind": "hold", "count": 1},
+                   {"api": "KeystoneCreateUserTokenByPassword", "kind": "hold", "hold_ms": 300,
+                    "count": 1})
+        answers = []
+
+        def parked_client():
+            c = Client(self.emu.port)
+            answers.append(c.signed("GET", self.LIST).status)
+            c.close()
+        worker = threading.Thread(target=parked_client)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while self.c.control("holds")["parked"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(self.c.control("holds"), {"parked": 1, "total": 1, "requests": [
+            {"api": "ListSecrets", "secret": None, "key": None}]})
+        # parked requests hold nothing else up; the parked one answers with
+        # the state at its release
+        self.c.control("tags", {"secret": "app-api", "set": {"late": "1"}})
+        self.assertEqual(self.c.signed("GET", self.LIST).status, 200)
+        self.assertEqual(answers, [])
+        self.assertEqual(self.c.control("release", {}), {"released": 1})
+        worker.join(5)
+        self.assertEqual(answers, [200])
+        self.assertEqual(self.c.control("holds")["parked"], 0)
+        # the IAM endpoint parks too; hold_ms releases it without the control API
+        t0 = time.monotonic()
+        self.assertEqual(iam_token(self.c).status, 201)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+        self.assertEqual(self.c.control("holds"), {"parked": 0, "requests": [], "total": 2})
+        for bad in ({"count": -1}, {"count": "1"}, {"all": True}):
+            a = self.c.request("POST", "/_emulator/release", json.dumps(bad).encode())
+            self.assertEqual(a.status, 400, bad)
+
+    def test_after_api_and_huge_total_count(self):
+        self.rules({"api": "ListSecrets", "kind": "status", "status": 503,
+                    "after_api": "ListSecretTags"},
+                   {"api": "*", "kind": "total_count_mismatch", "delta": 10 ** 12})
+        self.assertEqual(self.c.signed("GET", self.LIST).status, 200)
+        self.assertEqual(self.c.signed("GET", BASE + "/csms/%s/tags" % SEED_IDS["app-web"]).status,
+                         200)
+        self.assertEqual(self.c.signed("GET", self.LIST).status, 503)
+        body = json.dumps({"action": "count"}).encode()
+        self.assertEqual(self.c.signed("POST", self.RI, body).json()["total_count"], 10 ** 12 + 8)
+        for bad in ({"kind": "total_count_mismatch", "delta": 10 ** 12 + 1},
+                    {"kind": "hold", "hold_ms": -1}, {"kind": "hold", "after_api": "Nope"}):
+            a = self.c.request("POST", "/_emulator/faults", json.dumps({"rules": [bad]}).encode())
+            self.assertEqual(a.status, 400, bad)
+
+    def test_request_log(self):
+        sid = SEED_IDS["app-batch"]
+        t0 = time.time()
+        self.c.signed("GET", BASE + "/csms/%s/tags" % sid)
+        self.c.signed("DELETE", BASE + "/csms/%s/tags/temp-1" % sid)
+        self.c.signed("DELETE", BASE + "/csms/%s/tags/nope" % sid)
+        log = self.c.control("requests")["requests"]
+        self.assertEqual([(r["api"], r["secret"], r["key"], r["status"]) for r in log],
+                         [("ListSecretTags", "app-batch", None, 200),
+                          ("DeleteSecretTag", "app-batch", "temp-1", 204),
+                          ("DeleteSecretTag", "app-batch", "nope", 400)])
+        for r in log:
+            self.assertEqual(r["secret_id"], sid)
+            self.assertLessEqual(t0, r["arrival"])
+            self.assertLessEqual(r["arrival"], r["answer"])
+        self.assertLessEqual(log[0]["answer"], log[1]["arrival"])
+        self.c.control("reset", {})
+        self.assertEqual(self.c.control("requests")["requests"], [])
+
+
+class ListOrder(EmulatorCase):
+    NAMES = ["b-2", "A-1", "d-4", "C-3", "f-6", "E-5", "h-8", "G-7"]
+
+    def setUp(self):
+        super().setUp()
+        self.c.control("secrets", {"replace": True, "secrets": [{"name": n} for n in self.NAMES]})
+
+    def walk(self, limit=3):
+        """Every name by following page_info.next_marker; the pages."""
+        seen, marker, pages = [], None, 0
+        while True:
+            q = "limit=%d" % limit + ("&marker=" + quote(marker, safe="") if marker else "")
+            body = self.c.signed("GET", BASE + "/secrets?" + q).json()
+            pages += 1
+            seen += [s["name"] for s in body["secrets"]]
+            marker = body["page_info"].get("next_marker")
+            if marker is None:
+                return seen, pages
+            self.assertEqual(marker, seen[-1])
+
+    def test_orders_and_short_pages(self):
+        for order, want in (("byte", sorted(self.NAMES)),
+                            ("casefold", sorted(self.NAMES, key=str.casefold)),
+                            ("reverse", sorted(self.NAMES, reverse=True))):
+            self.c.control("config", {"list_order": order})
+            self.assertEqual(self.walk(), (want, 3), order)
+        self.c.control("config", {"list_page_max": 2})
+        seen, pages = self.walk(limit=50)
+        self.assertEqual((sorted(seen), pages), (sorted(self.NAMES), 4))
+        a = self.c.request("POST", "/_emulator/config", json.dumps({"list_order": "random"}).encode())
+        self.assertEqual(a.status, 400)
+
+    def test_marker_of_a_removed_name(self):
+        self.c.control("config", {"list_order": "casefold"})
+        body = self.c.signed("GET", BASE + "/secrets?limit=2&marker=c-0").json()
+        self.assertEqual([s["name"] for s in body["secrets"]], ["C-3", "d-4"])
+
+
 class Control(EmulatorCase):
     def test_state_and_counts(self):
         st = self.c.control("state")
