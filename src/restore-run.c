@@ -78,7 +78,7 @@ static void log_outcome(struct restorer *rs, size_t i, int o, const char *curren
 	                     { "HTTP_STATUS", status[0] ? status : NULL },
 	                     { "CSMS_ERROR_CODE", res ? res->error_code : NULL }),
 	          o == RESTORE_CREATE ? "Restored tag %s=%s on secret %s%s%s" :
-	          "Did not restore tag %s=%s on secret %s: %s",
+	          "Did not restore tag %s=%s on secret %s: %s%s",
 	          d->key, d->value, d->secret_name,
 	          o == RESTORE_CREATE ? "" : outcome_name(o),
 	          detail ? detail : "");
