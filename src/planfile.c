@@ -109,20 +109,6 @@ int saved_plan_write(const char *path, const struct plan *p, const char *project
 
 /* --- reading -------------------------------------------------------------- */
 
-static int fail(char **error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **error, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (error) {
-		va_start(ap, fmt);
-		if (vasprintf(error, fmt, ap) < 0)
-			*error = NULL;
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int item_cmp(const void *a, const void *b)
 {
 	const struct saved_item *x = a, *y = b;
@@ -138,9 +124,9 @@ static int get_string(json_t *o, const char *where, const char *name, bool empty
 	json_t *v = json_object_get(o, name);
 
 	if (!json_is_string(v) || (!empty_ok && json_string_length(v) == 0))
-		return fail(error, "%s: \"%s\" must be a %sstring", where, name, empty_ok ? "" : "non-empty ");
+		return fail_message(error, "%s: \"%s\" must be a %sstring", where, name, empty_ok ? "" : "non-empty ");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(error, "%s: \"%s\" contains a NUL byte", where, name);
+		return fail_message(error, "%s: \"%s\" contains a NUL byte", where, name);
 	*ret = strdup(json_string_value(v));
 	return *ret ? 0 : -ENOMEM;
 }
@@ -160,7 +146,7 @@ static int parse_items(json_t *items, struct saved_plan *sp, char **error)
 	size_t n = json_array_size(items);
 
 	if (!json_is_array(items))
-		return fail(error, "\"items\" must be an array");
+		return fail_message(error, "\"items\" must be an array");
 	sp->items = calloc(n ? n : 1, sizeof(*sp->items));
 	if (!sp->items)
 		return -ENOMEM;
@@ -172,7 +158,7 @@ static int parse_items(json_t *items, struct saved_plan *sp, char **error)
 
 		snprintf(where, sizeof(where), "items[%zu]", i);
 		if (!json_is_object(o))
-			return fail(error, "%s: must be an object", where);
+			return fail_message(error, "%s: must be an object", where);
 		sp->n = i + 1;
 		if ((r = get_string(o, where, "secret_id", false, &it->secret_id, error)) < 0 ||
 		    (r = get_string(o, where, "secret_name", false, &it->secret_name, error)) < 0 ||
@@ -184,8 +170,8 @@ static int parse_items(json_t *items, struct saved_plan *sp, char **error)
 	qsort(sp->items, sp->n, sizeof(*sp->items), item_cmp);
 	for (size_t i = 1; i < sp->n; i++)
 		if (item_cmp(&sp->items[i - 1], &sp->items[i]) == 0)
-			return fail(error, "\"items\": key '%s' of secret %s is listed twice",
-			            sp->items[i].key, sp->items[i].secret_id);
+			return fail_message(error, "\"items\": key '%s' of secret %s is listed twice",
+			                    sp->items[i].key, sp->items[i].secret_id);
 	return 0;
 }
 
@@ -196,21 +182,21 @@ static int parse_root(json_t *root, struct saved_plan *sp, char **error)
 	int r;
 
 	if (!json_is_object(root))
-		return fail(error, "not a JSON object");
+		return fail_message(error, "not a JSON object");
 	if (!json_is_string(format) || strcmp(json_string_value(format), PLANFILE_FORMAT) != 0)
-		return fail(error, "\"format\" is not \"%s\": not a csms-tagd plan file", PLANFILE_FORMAT);
+		return fail_message(error, "\"format\" is not \"%s\": not a csms-tagd plan file", PLANFILE_FORMAT);
 	if (!json_is_integer(version) || json_integer_value(version) != PLANFILE_VERSION)
-		return fail(error, "\"version\" must be %d (this csms-tagd reads no other)", PLANFILE_VERSION);
+		return fail_message(error, "\"version\" must be %d (this csms-tagd reads no other)", PLANFILE_VERSION);
 	if ((r = get_string(root, "plan", "project_id", false, &sp->project_id, error)) < 0 ||
 	    (r = get_string(root, "plan", "config", true, &sp->config_path, error)) < 0 ||
 	    (r = get_string(root, "plan", "config_sha256", false, &digest, error)) < 0 ||
 	    (r = get_string(root, "plan", "created", false, &created, error)) < 0)
 		return r;
 	if (!is_lower_hex(digest, 64))
-		return fail(error, "\"config_sha256\" must be 64 lower-case hex digits");
+		return fail_message(error, "\"config_sha256\" must be 64 lower-case hex digits");
 	memcpy(sp->config_sha256, digest, 65);
 	if (parse_iso8601_usec(created, &sp->created_usec) < 0)
-		return fail(error, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
+		return fail_message(error, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
 	return parse_items(json_object_get(root, "items"), sp, error);
 }
 
@@ -225,7 +211,7 @@ int saved_plan_parse(const char *text, size_t len, struct saved_plan *ret, char 
 		*error = NULL;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(error, "line %d: %s", jerr.line, jerr.text);
+		return fail_message(error, "line %d: %s", jerr.line, jerr.text);
 	r = parse_root(root, &sp, error);
 	json_decref(root);
 	if (r < 0) {
@@ -259,18 +245,18 @@ int saved_plan_check(const struct saved_plan *sp, const char *project_id, uint64
 	char age[64], max[64];
 
 	if (strcmp(sp->project_id, project_id) != 0) {
-		fail(error, "the plan is for project %s, the configuration for project %s",
-		     sp->project_id, project_id);
+		fail_message(error, "the plan is for project %s, the configuration for project %s",
+		             sp->project_id, project_id);
 		return -EXDEV;
 	}
 	if (sp->created_usec > now_usec + PLANFILE_MAX_FUTURE_USEC) {
-		fail(error, "the plan is dated in the future (check the clock)");
+		fail_message(error, "the plan is dated in the future (check the clock)");
 		return -EINVAL;
 	}
 	if (now_usec > sp->created_usec && now_usec - sp->created_usec > max_age_usec) {
-		fail(error, "the plan is %s old, more than the %s allowed (--max-plan-age)",
-		     format_timespan(age, sizeof(age), now_usec - sp->created_usec),
-		     format_timespan(max, sizeof(max), max_age_usec));
+		fail_message(error, "the plan is %s old, more than the %s allowed (--max-plan-age)",
+		             format_timespan(age, sizeof(age), now_usec - sp->created_usec),
+		             format_timespan(max, sizeof(max), max_age_usec));
 		return -ESTALE;
 	}
 	return 0;

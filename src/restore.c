@@ -20,19 +20,6 @@
 
 /* --- times ---------------------------------------------------------------- */
 
-/* N digits at S, or -1. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 /* Zone suffix at S: 1 with *offset_sec set, 0 for none (local time), -1 bad. */
 static int parse_zone(const char *s, long *offset_sec)
 {
@@ -46,8 +33,8 @@ static int parse_zone(const char *s, long *offset_sec)
 	}
 	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':')
 		return -1;
-	h = digits(s + 1, 2);
-	m = digits(s + 4, 2);
+	h = parse_digits(s + 1, 2);
+	m = parse_digits(s + 4, 2);
 	if (h < 0 || h > 23 || m < 0 || m > 59)
 		return -1;
 	*offset_sec = (s[0] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
@@ -78,18 +65,18 @@ int restore_parse_time(const char *s, uint64_t *ret_usec)
 	}
 	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
 		return -EINVAL;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
+	y = parse_digits(s, 4);
+	mo = parse_digits(s + 5, 2);
+	d = parse_digits(s + 8, 2);
 	s += 10;
 	if ((*s == ' ' || *s == 'T') && s[1] >= '0' && s[1] <= '9') {
 		if (strlen(s) < 6 || s[3] != ':')
 			return -EINVAL;
-		h = digits(s + 1, 2);
-		mi = digits(s + 4, 2);
+		h = parse_digits(s + 1, 2);
+		mi = parse_digits(s + 4, 2);
 		s += 6;
 		if (*s == ':') {
-			sec = digits(s + 1, 2);
+			sec = parse_digits(s + 1, 2);
 			s += 3;
 		}
 	}
@@ -130,20 +117,6 @@ static const char *const record_fields[4] = {
 	"CSMS_SECRET_ID", "CSMS_SECRET_NAME", "CSMS_TAG_KEY", "CSMS_TAG_VALUE",
 };
 
-static int fail(char **error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **error, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (error) {
-		va_start(ap, fmt);
-		if (vasprintf(error, fmt, ap) < 0)
-			*error = NULL;
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool is_deletion(const struct raw_record *raw)
 {
 	return streq_ptr(raw->message_id, MID_TAG_DELETED) && streq_ptr(raw->dry_run, "0");
@@ -164,7 +137,7 @@ static int add_record(struct restore_set *set, const struct restore_filter *flt,
 		return 0;
 	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++)
 		if (!raw->fields[i] || (i < 3 && !raw->fields[i][0]))
-			return fail(error, "%s: deletion record without a usable %s", where, record_fields[i]);
+			return fail_message(error, "%s: deletion record without a usable %s", where, record_fields[i]);
 	if (flt->secret_glob && fnmatch(flt->secret_glob, raw->fields[1], 0) != 0)
 		return 0;
 	if (set->n == set->cap) {
@@ -254,7 +227,7 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return fail(error, "%s: not a JSON object%s%s", where, o ? "" : ": ", o ? "" : jerr.text);
+		return fail_message(error, "%s: not a JSON object%s%s", where, o ? "" : ": ", o ? "" : jerr.text);
 	}
 	raw.message_id = json_string_value(json_object_get(o, "MESSAGE_ID"));
 	raw.dry_run = json_string_value(json_object_get(o, "DRY_RUN"));
@@ -265,7 +238,7 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 	t = json_string_value(ts);
 	errno = 0;
 	if (!t || *t < '0' || *t > '9' || (raw.realtime_usec = strtoull(t, &end, 10), errno || *end)) {
-		r = fail(error, "%s: deletion record without a valid __REALTIME_TIMESTAMP", where);
+		r = fail_message(error, "%s: deletion record without a valid __REALTIME_TIMESTAMP", where);
 		goto out;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++) {
@@ -276,7 +249,7 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 			continue;       /* add_record() names what is missing */
 		raw.fields[i] = json_field(v, &bad);
 		if (!raw.fields[i]) {
-			r = fail(error, "%s: %s %s", where, record_fields[i], bad);
+			r = fail_message(error, "%s: %s %s", where, record_fields[i], bad);
 			goto out;
 		}
 	}
@@ -308,13 +281,13 @@ int restore_read_json(FILE *f, const char *name, const struct restore_filter *fl
 			continue;
 		snprintf(where, sizeof(where), "%s:%u", name, lineno);
 		if ((size_t) len > MAX_JSON_LINE)
-			return fail(error, "%s: line longer than %u bytes", where, MAX_JSON_LINE);
+			return fail_message(error, "%s: line longer than %u bytes", where, MAX_JSON_LINE);
 		r = parse_json_line(line, (size_t) len, where, flt, set, error);
 		if (r < 0)
 			return r;
 	}
 	if (ferror(f))
-		return fail(error, "%s: read error", name);
+		return fail_message(error, "%s: read error", name);
 	return 0;
 }
 
@@ -344,7 +317,7 @@ int restore_read_journal(const struct restore_filter *flt, struct restore_set *s
 		*error = NULL;
 	r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
 	if (r < 0) {
-		fail(error, "cannot open the journal: %s", strerror(-r));
+		fail_message(error, "cannot open the journal: %s", strerror(-r));
 		return r;
 	}
 	(void) sd_journal_set_data_threshold(j, 0);
@@ -384,7 +357,7 @@ int restore_read_journal(const struct restore_filter *flt, struct restore_set *s
 	}
 out:
 	if (r < 0 && error && !*error)
-		fail(error, "cannot read the journal: %s", strerror(-r));
+		fail_message(error, "cannot read the journal: %s", strerror(-r));
 	sd_journal_close(j);
 	return r < 0 ? r : 0;
 }
