@@ -212,14 +212,22 @@ static void set_item(struct pass *p, size_t i, enum item_state s)
 	switch (s) {
 	case ITEM_GONE:
 		p->res.already_gone++;
-		log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
-		         "Tag %s is already gone from secret %s", it->key, it->secret_name);
+		if (p->only)
+			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "tag-gone",
+			              "the tag is gone");
+		else
+			log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
+			         "Tag %s is already gone from secret %s", it->key, it->secret_name);
 		break;
 	case ITEM_KEPT:
 		p->res.kept_changed++;
-		log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
-		         "Kept tag %s on secret %s: policy allows it as it is now (value changed since it was observed)",
-		         it->key, it->secret_name);
+		if (p->only)
+			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "kept-by-config",
+			              "the current configuration keeps it as it is now");
+		else
+			log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
+			         "Kept tag %s on secret %s: policy allows it as it is now (value changed since it was observed)",
+			         it->key, it->secret_name);
 		break;
 	case ITEM_SKIPPED:
 		p->res.delete_failed++;
@@ -302,6 +310,7 @@ static void recheck_group(struct pass *p, const struct group *g, const struct cs
 		if (p->only) {
 			/* Reviewed with another value: not this one. */
 			p->state[i] = ITEM_KEPT;
+			p->res.kept_changed++;
 			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "value-changed",
 			              "its value changed after the plan was reviewed");
 			continue;

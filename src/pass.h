@@ -79,8 +79,10 @@ struct saved_plan;
  * file can only narrow what the current configuration deletes, never widen
  * it.  Every secret is re-read right before its deletions, and an item
  * whose value differs from SP's then is not deleted.  Each saved item that
- * is not deleted gets a MID_PLAN_ITEM_SKIPPED record with the reason
- * (CSMS_SKIP_REASON).  The deletion limit applies to what is left. */
+ * is not deleted, whether found so in the observation or at that re-read,
+ * gets a MID_PLAN_ITEM_SKIPPED record with the reason (CSMS_SKIP_REASON)
+ * instead of the already-gone or kept records.  The deletion limit applies
+ * to what is left. */
 void pass_save_plan(struct pass *p, const char *path);
 void pass_restrict(struct pass *p, const struct saved_plan *sp, const char *plan_path);
 

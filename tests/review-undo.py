@@ -5,7 +5,9 @@ Reviewed plan: a dry run saves its plan; then one planned tag is corrected,
 one removed and one unplanned tag added; --apply-plan deletes only the
 unchanged items, leaves the added tag alone and records every skipped item
 with its reason.  Plans for another project, too old, or of an unknown
-format are refused with nothing deleted.
+format are refused with nothing deleted.  Changes made after the pass's
+observation, right before its per-secret re-read, are caught by that
+re-read (an emulator "mutate" fault changes the tags just then).
 
 Undo: a wrong policy deletes 50 tags; one key is re-added meanwhile with
 another value; --restore fed with the daemon's own deletion records brings
@@ -126,6 +128,37 @@ def reviewed_plan(work, emu, creds):
           f"apply: a config digest mismatch is reported (exit {rc})")
 
 
+def changed_before_recheck(work, emu, creds):
+    """The same when the tags change after the pass observed them, right
+    before its per-secret re-read: that re-read decides."""
+    conf = write_config(work, emu)
+    emu.post("/_emulator/secrets", {"replace": True, "secrets": [
+        secret(1, "payments-db", {"owner": "alice", "env": "dev", "color": "red", "size": "xl",
+                                  "team": "x"}),
+        secret(2, "app-one", {"temp-a": "1", "temp-b": "1"})]})
+    plan = os.path.join(work, "plan.json")
+    rc, _, _, _ = run(work, conf, creds, "--once", "--dry-run", "--save-plan", plan)
+    check(rc == 2 and len(json.load(open(plan))["items"]) == 6, f"recheck: plan of 6 saved (exit {rc})")
+    ops = [{"op": "set_tag", "secret": "payments-db", "key": "env", "value": "prod"},
+           {"op": "set_tag", "secret": "payments-db", "key": "color", "value": "blue"},
+           {"op": "remove_tag", "secret": "payments-db", "key": "size"},
+           # A forbidden key needs no re-read in a normal pass; a reviewed
+           # value does.
+           {"op": "set_tag", "secret": "app-one", "key": "temp-b", "value": "2"}]
+    emu.post("/_emulator/faults", {"rules": [{"api": "ListResourceInstances", "kind": "mutate",
+                                              "count": 1, "ops": ops}]})
+    rc, _, _, rec = run(work, conf, creds, "--apply-plan", plan)
+    deleted = {(r["CSMS_SECRET_NAME"], r["CSMS_TAG_KEY"]) for r in by_mid(rec, MID_DELETED)}
+    skipped = {r["CSMS_TAG_KEY"]: r["CSMS_SKIP_REASON"] for r in by_mid(rec, MID_SKIPPED)}
+    check(rc == 2 and deleted == {("payments-db", "team"), ("app-one", "temp-a")},
+          f"recheck: only the items unchanged at the re-read are deleted ({sorted(deleted)}, exit {rc})")
+    check(skipped == {"env": "kept-by-config", "color": "value-changed", "size": "tag-gone",
+                      "temp-b": "value-changed"},
+          f"recheck: changes seen at the re-read are skipped with their reasons ({skipped})")
+    check(tags_of(emu)["payments-db"] == {"owner": "alice", "env": "prod", "color": "blue"},
+          "recheck: the corrected and the changed tag stay")
+
+
 def undo(work, emu, creds):
     conf = write_config(work, emu)
     values = ["v%d-ü é:/=+-@" % i for i in range(50)]
@@ -183,6 +216,7 @@ def scenario(fn):
 
 
 scenario(reviewed_plan)
+scenario(changed_before_recheck)
 scenario(undo)
 print(f"review-undo: {len(failures)} failures")
 sys.exit(1 if failures else 0)
