@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "csms.h"
@@ -251,7 +252,10 @@ int restore_run(const char *config_path, const struct restore_options *o)
 		goto out;
 	restore_select(&rs.set);
 	if (rs.set.n == 0) {
-		log_notice("Restore: no deletion records in the window; nothing to do");
+		/* sd-journal skips files it may not read without an error. */
+		log_notice("Restore: no deletion records in the window%s; nothing to do",
+		           !o->from && geteuid() != 0 ?
+		           " (reading the system journal needs root or the group systemd-journal)" : "");
 		ret = RESTORE_EXIT_OK;
 		goto out;
 	}

@@ -95,6 +95,13 @@ def reviewed_plan(work, emu, creds):
         check(rc == 1 and emu.get("/_emulator/state")["deleted"] == [] and "Refusing plan" in err,
               f"plan: a plan for {what} is refused, nothing deleted (exit {rc})")
 
+    # The deletion limit still holds a pass over it: nothing deleted.
+    write_config(work, emu, extra="max_deletes_per_pass = 5")
+    rc, _, err, _ = run(work, conf, creds, "--apply-plan", plan)
+    check(rc == 3 and emu.get("/_emulator/state")["deleted"] == [] and "max_deletes_per_pass=5" in err,
+          f"plan: 6 items over max_deletes_per_pass=5 are held, nothing deleted (exit {rc})")
+    write_config(work, emu)
+
     # Reviewed; meanwhile env is corrected, team removed, a tag added.
     emu.post("/_emulator/tags", {"secret": "payments-db", "set": {"env": "prod", "added": "new"},
                                  "remove": ["team"]})
