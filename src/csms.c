@@ -49,6 +49,7 @@ static const char *const api_names[_API_MAX] = {
 	[API_LIST_SECRETS] = "ListSecrets",
 	[API_LIST_SECRET_TAGS] = "ListSecretTags",
 	[API_DELETE_SECRET_TAG] = "DeleteSecretTag",
+	[API_CREATE_SECRET_TAG] = "CreateSecretTag",
 };
 
 const char *csms_api_name(enum csms_api api)
@@ -272,6 +273,7 @@ static void decode_answer(const struct call *call, const struct http_response *r
 		res->sys_tags = &a->sys_tags;
 		break;
 	case API_DELETE_SECRET_TAG:
+	case API_CREATE_SECRET_TAG:
 	case _API_MAX:
 		break;
 	}
@@ -481,6 +483,18 @@ void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secre
 	k = id ? uri_escape(key) : NULL;
 	submit(c, API_DELETE_SECRET_TAG, owner, ahead, "DELETE",
 	       k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
+}
+
+void csms_create_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                            const char *key, const char *value, csms_done_t done, void *userdata)
+{
+	_cleanup_free_ char *id = uri_escape(secret_id);
+	json_t *body = json_pack("{s:{s:s, s:s}}", "tag", "key", key, "value", value);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	submit(c, API_CREATE_SECRET_TAG, owner, false, "POST",
+	       id && text ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, text, done, userdata);
 }
 
 void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)

@@ -32,6 +32,7 @@ enum csms_api {
 	API_LIST_SECRETS,
 	API_LIST_SECRET_TAGS,
 	API_DELETE_SECRET_TAG,
+	API_CREATE_SECRET_TAG,
 	_API_MAX,
 };
 
@@ -107,6 +108,12 @@ void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret
 void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
                             const char *key, const char *value, bool ahead,
                             csms_done_t done, void *userdata);
+
+/* CreateSecretTag: add KEY=VALUE to the secret (csms-api.md 2.5).  Only
+ * --restore calls this (restore.h): the daemon never creates a tag.  The
+ * API may overwrite a key that exists, so the caller reads the tags first. */
+void csms_create_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                            const char *key, const char *value, csms_done_t done, void *userdata);
 
 /* Pure helpers (csms-result.c). */
 

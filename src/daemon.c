@@ -17,6 +17,7 @@
 #include "csms.h"
 #include "log.h"
 #include "pass.h"
+#include "planfile.h"
 #include "util.h"
 
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
@@ -25,7 +26,8 @@
 struct daemon {
 	sd_event *event;
 	bool once;                      /* --once: one pass, then exit */
-	bool once_dry_run;              /* --once --dry-run */
+	const struct once_options *once_opt;    /* --once: its options, else NULL */
+	struct saved_plan saved;        /* --apply-plan: the plan file, loaded */
 	int exit_code;
 	char *path;
 	struct config *cfg;
@@ -211,8 +213,13 @@ static void start_pass(struct daemon *d)
 	apply_pending_config(d);
 	d->pass_number++;
 	d->pass_started_usec = now(d);
-	r = pass_start(d->client, d->cfg, d->pass_number, d->cfg->daemon.dry_run || d->once_dry_run,
+	r = pass_start(d->client, d->cfg, d->pass_number,
+	               d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
 	               on_pass_done, d, &d->pass);
+	if (r >= 0 && d->once_opt && d->once_opt->save_plan)
+		pass_save_plan(d->pass, d->once_opt->save_plan);
+	if (r >= 0 && d->once_opt && d->once_opt->apply_plan)
+		pass_restrict(d->pass, &d->saved, d->once_opt->apply_plan);
 	if (r < 0) {
 		log_error("Cannot start pass %u: %s", d->pass_number, strerror(-r));
 		if (d->once)
@@ -457,15 +464,42 @@ static void daemon_free(struct daemon *d)
 	config_free(d->pending_cfg);
 	csms_free(d->client);
 	config_free(d->cfg);
+	saved_plan_clear(&d->saved);
 	free(d->path);
 	sd_event_unref(d->event);
 }
 
+/* --apply-plan: load the plan and refuse one that cannot be applied here. */
+static int load_saved_plan(struct daemon *d)
+{
+	const struct once_options *o = d->once_opt;
+	_cleanup_free_ char *error = NULL;
+	char digest[65] = "";
+	int r;
+
+	r = saved_plan_load(o->apply_plan, &d->saved, &error);
+	if (r >= 0)
+		r = saved_plan_check(&d->saved, d->cfg->csms.project_id, now_realtime_usec(),
+		                     o->max_plan_age_usec, &error);
+	if (r < 0) {
+		log_error("Refusing plan %s: %s", o->apply_plan, error ? error : strerror(-r));
+		return r;
+	}
+	/* Informational: every item is judged by the current configuration
+	 * again, which can only narrow the plan. */
+	if (config_file_sha256(d->cfg->path, digest) < 0 || strcmp(digest, d->saved.config_sha256) != 0)
+		log_warning("Plan %s was made with another configuration (SHA-256 %s, now %s): "
+		            "each item is judged by the current one", o->apply_plan,
+		            d->saved.config_sha256, digest[0] ? digest : "unreadable");
+	log_info("Applying plan %s: %zu items", o->apply_plan, d->saved.n);
+	return 0;
+}
+
 /* Run the daemon, or with ONCE one pass.  Returns the exit code. */
-static int manager_run(const char *path, bool once, bool dry_run)
+static int manager_run(const char *path, const struct once_options *once)
 {
 	_cleanup_free_ char *error = NULL;
-	struct daemon d = { .once = once, .once_dry_run = dry_run, .exit_code = EXIT_FAILURE };
+	struct daemon d = { .once = once, .once_opt = once, .exit_code = EXIT_FAILURE };
 	int r;
 
 	d.test_hooks = streq_ptr(getenv("CSMS_TAGD_TEST_HOOKS"), "1");
@@ -493,6 +527,8 @@ static int manager_run(const char *path, bool once, bool dry_run)
 	}
 	if (once) {
 		d.exit_code = ONCE_ERROR;
+		if (once->apply_plan && load_saved_plan(&d) < 0)
+			goto out;
 		start_pass(&d);
 	} else {
 		d.exit_code = EXIT_SUCCESS;
@@ -514,10 +550,10 @@ out:
 
 int daemon_run(const char *path)
 {
-	return manager_run(path, false, false);
+	return manager_run(path, NULL);
 }
 
-int daemon_run_once(const char *path, bool dry_run)
+int daemon_run_once(const char *path, const struct once_options *o)
 {
-	return manager_run(path, true, dry_run);
+	return manager_run(path, o);
 }

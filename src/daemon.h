@@ -14,6 +14,7 @@
 #define CSMS_DAEMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "config.h"
 
 /* Exit codes of --once (documented in csms-tagd(8)).  A configuration
@@ -32,7 +33,16 @@ enum {
 /* Run the daemon with the config at PATH; returns the process exit code. */
 int daemon_run(const char *path);
 
-/* One pass, then exit; returns one of the ONCE_* codes (or EX_CONFIG). */
-int daemon_run_once(const char *path, bool dry_run);
+struct once_options {
+	bool dry_run;
+	const char *save_plan;          /* --save-plan FILE (with dry_run) */
+	const char *apply_plan;         /* --apply-plan FILE */
+	uint64_t max_plan_age_usec;     /* --max-plan-age */
+};
+
+/* One pass, then exit; returns one of the ONCE_* codes (or EX_CONFIG).
+ * With apply_plan, the plan file is loaded and checked (planfile.h) before
+ * the pass; a plan that cannot be used ends with ONCE_ERROR, nothing done. */
+int daemon_run_once(const char *path, const struct once_options *o);
 
 #endif

@@ -708,19 +708,6 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 	return 0;
 }
 
-/* N decimal digits at S, or -1. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 static int days_in_month(int year, int month)
 {
 	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -741,12 +728,12 @@ int parse_iso8601_usec(const char *s, uint64_t *ret)
 	if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
 	    s[16] != ':')
 		return -EINVAL;
-	year = digits(s, 4);
-	mon = digits(s + 5, 2);
-	day = digits(s + 8, 2);
-	hour = digits(s + 11, 2);
-	min = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
+	year = parse_digits(s, 4);
+	mon = parse_digits(s + 5, 2);
+	day = parse_digits(s + 8, 2);
+	hour = parse_digits(s + 11, 2);
+	min = parse_digits(s + 14, 2);
+	sec = parse_digits(s + 17, 2);
 	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
 	    hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
 		return -EINVAL;

@@ -2,6 +2,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,48 @@ static void write_journal(int level, const char *message_id, const char *message
 		free(strs[i]);
 }
 
+/* A value that is not UTF-8 becomes an array of byte values, as journalctl
+ * -o json writes it. */
+static json_t *json_field_value(const char *v)
+{
+	size_t len = strlen(v);
+	json_t *a;
+
+	if (utf8_is_valid(v, len))
+		return json_string(v);
+	a = json_array();
+	for (size_t i = 0; a && i < len; i++)
+		json_array_append_new(a, json_integer((unsigned char) v[i]));
+	return a;
+}
+
+static void write_json(int level, const char *message_id, const char *message,
+                       const struct log_field *fields, size_t n)
+{
+	char ts[24], prio[4];
+	json_t *o = json_object();
+	char *text;
+
+	if (!o)
+		return;
+	snprintf(ts, sizeof(ts), "%" PRIu64, now_realtime_usec());
+	snprintf(prio, sizeof(prio), "%d", level);
+	json_object_set_new(o, "__REALTIME_TIMESTAMP", json_string(ts));
+	json_object_set_new(o, "MESSAGE", json_field_value(message));
+	json_object_set_new(o, "PRIORITY", json_string(prio));
+	if (message_id)
+		json_object_set_new(o, "MESSAGE_ID", json_string(message_id));
+	json_object_set_new(o, "SYSLOG_IDENTIFIER", json_string("csms-tagd"));
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].value)
+			json_object_set_new(o, fields[i].name, json_field_value(fields[i].value));
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (text)
+		fprintf(stderr, "%s\n", text);
+	free(text);
+}
+
 void log_event(int level, const char *message_id, const struct log_field *fields,
                size_t n_fields, const char *fmt, ...)
 {
@@ -141,6 +185,8 @@ void log_event(int level, const char *message_id, const struct log_field *fields
 		return;
 	if (target == LOG_TARGET_JOURNAL)
 		write_journal(level, message_id, message, fields, n_fields);
+	else if (target == LOG_TARGET_JSON)
+		write_json(level, message_id, message, fields, n_fields);
 	else
 		write_stderr(level, message, fields, n_fields);
 	free(message);

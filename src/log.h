@@ -17,7 +17,11 @@
 #include <syslog.h>
 #include "util.h"
 
-enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
+/* LOG_TARGET_JSON: one object per line on stderr, shaped like a record of
+ * `journalctl -o json` (__REALTIME_TIMESTAMP, MESSAGE, PRIORITY, MESSAGE_ID,
+ * SYSLOG_IDENTIFIER and the fields, unescaped), so that what --restore reads
+ * can be captured where no journald runs. */
+enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL, LOG_TARGET_JSON };
 
 /* Message ids (128-bit, as in the catalog). */
 #define MID_PASS_STARTED       "f1c15b59ac7546d8b70b3423b9f88a23"
@@ -38,6 +42,10 @@ enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
 #define MID_DAEMON_STARTED     "87fdd23fd9a94996b09d919074e274fc"
 #define MID_DAEMON_STOPPING    "7ae73aeee47d45a6936e87672169bbfe"
 #define MID_PASS_TIMEOUT       "6ac90788fc384b1389fa8d3516480643"
+#define MID_PLAN_SAVED         "57871844ef824e1db920ed986c0293f9"
+#define MID_PLAN_ITEM_SKIPPED  "f6df9ef161ab4acb85454948e20f4f81"
+#define MID_TAG_RESTORED       "9465793ce3d342c796659a71060b5377"
+#define MID_RESTORE_NOT_DONE   "7c3df50e750b4500be3a205253e6311d"
 
 struct log_field {
 	const char *name;       /* e.g. "CSMS_SECRET_ID" */

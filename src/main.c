@@ -6,6 +6,8 @@
  *   --plan          print what would be deleted (from --observed FILE)
  *   --explain NAME  why each tag of one secret is kept or deleted
  *   --once          one reconcile pass against the API, then exit
+ *   --apply-plan F  --once, deleting only what the reviewed plan F lists
+ *   --restore       recreate tags deleted in a time window (restore.h)
  */
 
 #include <errno.h>
@@ -21,12 +23,17 @@
 #include "log.h"
 #include "observation.h"
 #include "plan.h"
+#include "restore.h"
 #include "util.h"
+#include "values.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/csms-tagd/csms-tagd.conf"
 #define MAX_OBSERVED_BYTES (256u * 1024 * 1024)
+#define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
+#define DEFAULT_UNIT "csms-tagd.service"
 
-enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE };
+enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
+             MODE_RESTORE };
 
 struct options {
 	enum mode mode;
@@ -36,6 +43,10 @@ struct options {
 	bool no_credentials;
 	bool json;
 	bool dry_run;
+	const char *save_plan;
+	const char *apply_plan;
+	uint64_t max_plan_age_usec;
+	const char *since, *until, *secret_glob, *from, *unit;
 	int log_level;
 	enum log_target log_target;
 };
@@ -57,16 +68,30 @@ static void usage(FILE *f)
 		"                           it names, and print a summary\n"
 		"      --plan               print the tags that would be deleted\n"
 		"      --explain NAME       show why each tag of secret NAME is kept or deleted\n"
-		"      --once               run one reconcile pass against the API and exit\n\n"
+		"      --once               run one reconcile pass against the API and exit\n"
+		"      --apply-plan FILE    one pass that deletes only what the reviewed plan\n"
+		"                           FILE lists and the configuration still deletes\n"
+		"      --restore            recreate the tags deleted in a time window\n\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
 		"                           files (for ExecReload=, which cannot read them)\n"
 		"      --observed FILE      use a captured ListResourceInstances answer\n"
 		"      --json               machine-readable output for --plan\n"
-		"      --dry-run            with --once: log what would be deleted, delete nothing\n"
+		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
+		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
+		"      --max-plan-age SPAN  with --apply-plan: refuse older plans (default 24h)\n"
+		"      --since TIME         with --restore: first deletion to undo (required)\n"
+		"      --until TIME         with --restore: last deletion to undo\n"
+		"                           TIME: YYYY-MM-DD[ HH:MM[:SS]] (local), RFC 3339\n"
+		"                           with Z or +HH:MM, or @EPOCH\n"
+		"      --secret GLOB        with --restore: only secrets whose name matches\n"
+		"      --from FILE|-        with --restore: read journalctl -o json output\n"
+		"                           instead of the journal\n"
+		"      --unit UNIT          with --restore: the instance's unit (default\n"
+		"                           " DEFAULT_UNIT " for the journal)\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
-		"      --log-target TARGET  auto, stderr or journal (default auto)\n"
+		"      --log-target TARGET  auto, stderr, journal or json (default auto)\n"
 		"  -h, --help               show this help\n"
 		"      --version            show the version\n\n"
 		"See csms-tagd(8) and csms-tagd.conf(5).\n",
@@ -77,7 +102,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
-	       OPT_NO_CREDENTIALS };
+	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
+	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", no_argument,       NULL, OPT_CHECK },
@@ -88,6 +114,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "json",         no_argument,       NULL, OPT_JSON },
 		{ "once",         no_argument,       NULL, OPT_ONCE },
 		{ "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
+		{ "save-plan",    required_argument, NULL, OPT_SAVE_PLAN },
+		{ "apply-plan",   required_argument, NULL, OPT_APPLY_PLAN },
+		{ "max-plan-age", required_argument, NULL, OPT_MAX_PLAN_AGE },
+		{ "restore",      no_argument,       NULL, OPT_RESTORE },
+		{ "since",        required_argument, NULL, OPT_SINCE },
+		{ "until",        required_argument, NULL, OPT_UNTIL },
+		{ "secret",       required_argument, NULL, OPT_SECRET },
+		{ "from",         required_argument, NULL, OPT_FROM },
+		{ "unit",         required_argument, NULL, OPT_UNIT },
 		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
 		{ "help",         no_argument,       NULL, 'h' },
@@ -121,6 +156,40 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_DRY_RUN:
 			o->dry_run = true;
 			break;
+		case OPT_SAVE_PLAN:
+			o->save_plan = optarg;
+			break;
+		case OPT_APPLY_PLAN:
+			o->mode = MODE_APPLY_PLAN;
+			o->apply_plan = optarg;
+			modes++;
+			break;
+		case OPT_MAX_PLAN_AGE:
+			if (parse_timespan(optarg, &o->max_plan_age_usec) < 0 || o->max_plan_age_usec == 0) {
+				fprintf(stderr, "csms-tagd: --max-plan-age: '%s' is not a time span (e.g. 2h, 30min)\n",
+				        optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_RESTORE:
+			o->mode = MODE_RESTORE;
+			modes++;
+			break;
+		case OPT_SINCE:
+			o->since = optarg;
+			break;
+		case OPT_UNTIL:
+			o->until = optarg;
+			break;
+		case OPT_SECRET:
+			o->secret_glob = optarg;
+			break;
+		case OPT_FROM:
+			o->from = optarg;
+			break;
+		case OPT_UNIT:
+			o->unit = optarg;
+			break;
 		case OPT_NO_CREDENTIALS:
 			o->no_credentials = true;
 			break;
@@ -144,8 +213,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 				o->log_target = LOG_TARGET_STDERR;
 			else if (strcmp(optarg, "journal") == 0)
 				o->log_target = LOG_TARGET_JOURNAL;
+			else if (strcmp(optarg, "json") == 0)
+				o->log_target = LOG_TARGET_JSON;
 			else {
-				fprintf(stderr, "csms-tagd: --log-target: expected auto, stderr or journal\n");
+				fprintf(stderr, "csms-tagd: --log-target: expected auto, stderr, journal or json\n");
 				return -EINVAL;
 			}
 			break;
@@ -165,15 +236,33 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (modes > 1) {
-		fprintf(stderr, "csms-tagd: choose one of --check-config, --plan, --explain, --once\n");
+		fprintf(stderr, "csms-tagd: choose one of --check-config, --plan, --explain, --once, "
+		        "--apply-plan, --restore\n");
+		return -EINVAL;
+	}
+	if (o->save_plan && !(o->mode == MODE_ONCE && o->dry_run)) {
+		fprintf(stderr, "csms-tagd: --save-plan goes with --once --dry-run\n");
+		return -EINVAL;
+	}
+	if (o->max_plan_age_usec && o->mode != MODE_APPLY_PLAN) {
+		fprintf(stderr, "csms-tagd: --max-plan-age goes with --apply-plan\n");
+		return -EINVAL;
+	}
+	if ((o->since || o->until || o->secret_glob || o->from || o->unit) && o->mode != MODE_RESTORE) {
+		fprintf(stderr, "csms-tagd: --since, --until, --secret, --from and --unit go with --restore\n");
+		return -EINVAL;
+	}
+	if (o->mode == MODE_RESTORE && !o->since) {
+		fprintf(stderr, "csms-tagd: --restore needs --since TIME\n");
 		return -EINVAL;
 	}
 	if ((o->mode == MODE_PLAN || o->mode == MODE_EXPLAIN) && !o->observed_path) {
 		fprintf(stderr, "csms-tagd: --plan and --explain need --observed FILE\n");
 		return -EINVAL;
 	}
-	if (o->dry_run && o->mode != MODE_ONCE) {
-		fprintf(stderr, "csms-tagd: --dry-run goes with --once (the daemon reads dry_run from the config)\n");
+	if (o->dry_run && o->mode != MODE_ONCE && o->mode != MODE_APPLY_PLAN && o->mode != MODE_RESTORE) {
+		fprintf(stderr, "csms-tagd: --dry-run goes with --once, --apply-plan or --restore "
+		        "(the daemon reads dry_run from the config)\n");
 		return -EINVAL;
 	}
 	if (o->no_credentials && o->mode != MODE_CHECK_CONFIG) {
@@ -296,6 +385,38 @@ out:
 	return ret;
 }
 
+static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
+{
+	if (restore_parse_time(s, ret) >= 0)
+		return 0;
+	fprintf(stderr, "csms-tagd: %s: cannot use '%s': give YYYY-MM-DD[ HH:MM[:SS]] (local time), "
+	        "RFC 3339 with Z or +HH:MM, or @EPOCH (relative times such as '-1h' or 'yesterday' "
+	        "are refused)\n", opt, s);
+	return -EINVAL;
+}
+
+static int run_restore(const struct options *o)
+{
+	struct restore_options ro = {
+		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
+		.from = o->from,
+		.dry_run = o->dry_run,
+	};
+
+	if (parse_restore_time("--since", o->since, &ro.filter.since_usec) < 0 ||
+	    (o->until && parse_restore_time("--until", o->until, &ro.filter.until_usec) < 0))
+		return EXIT_ERROR;
+	if (ro.filter.until_usec < ro.filter.since_usec) {
+		fprintf(stderr, "csms-tagd: --until is before --since\n");
+		return EXIT_ERROR;
+	}
+	/* The journal holds every unit's entries: pick this instance's.  A
+	 * file given with --from was chosen by the operator. */
+	if (!ro.from && !ro.filter.unit)
+		ro.filter.unit = DEFAULT_UNIT;
+	return restore_run(o->config_path, &ro);
+}
+
 int main(int argc, char **argv)
 {
 	int r = EXIT_ERROR;
@@ -324,8 +445,18 @@ int main(int argc, char **argv)
 	case MODE_EXPLAIN:
 		return run_explain(&o);
 	case MODE_ONCE:
-		r = daemon_run_once(o.config_path, o.dry_run);
+	case MODE_APPLY_PLAN: {
+		struct once_options once = {
+			.dry_run = o.dry_run,
+			.save_plan = o.save_plan,
+			.apply_plan = o.apply_plan,
+			.max_plan_age_usec = o.max_plan_age_usec ? o.max_plan_age_usec : DEFAULT_MAX_PLAN_AGE_USEC,
+		};
+		r = daemon_run_once(o.config_path, &once);
 		break;
+	}
+	case MODE_RESTORE:
+		return run_restore(&o);
 	case MODE_DAEMON:
 		r = daemon_run(o.config_path);
 		break;

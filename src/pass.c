@@ -17,6 +17,7 @@
 #include "log.h"
 #include "observe.h"
 #include "plan.h"
+#include "planfile.h"
 #include "policy.h"
 #include "util.h"
 
@@ -58,6 +59,10 @@ struct pass {
 	bool running;
 	uint64_t started;
 	char pass_str[16];
+
+	const char *save_path;          /* --save-plan */
+	const struct saved_plan *only;  /* --apply-plan: the saved items */
+	const char *only_path;
 
 	struct observe *observe;        /* the observation in progress */
 	bool via_list;                  /* observed with ListSecrets */
@@ -180,6 +185,25 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	          "%s", text ? text : "?");
 }
 
+/* --apply-plan: saved item IT is not deleted, for REASON. */
+static void log_plan_skip(struct pass *p, const struct saved_item *it, const char *reason,
+                          const char *why)
+{
+	p->res.plan_skipped++;
+	log_event(LOG_NOTICE, MID_PLAN_ITEM_SKIPPED,
+	          LOG_FIELDS({ "CSMS_SECRET_ID", it->secret_id },
+	                     { "CSMS_SECRET_NAME", it->secret_name },
+	                     { "CSMS_TAG_KEY", it->key },
+	                     { "CSMS_TAG_VALUE", it->value },
+	                     { "CSMS_RULE", it->rule },
+	                     { "CSMS_SKIP_REASON", reason },
+	                     { "CSMS_PLAN_FILE", p->only_path },
+	                     { "CSMS_PASS", p->pass_str },
+	                     { "DRY_RUN", p->res.dry_run ? "1" : "0" }),
+	          "Plan item %s=%s on secret %s not deleted: %s (%s)",
+	          it->key, it->value, it->secret_name, why, reason);
+}
+
 static void set_item(struct pass *p, size_t i, enum item_state s)
 {
 	const struct plan_item *it = &p->plan.items[i];
@@ -188,14 +212,22 @@ static void set_item(struct pass *p, size_t i, enum item_state s)
 	switch (s) {
 	case ITEM_GONE:
 		p->res.already_gone++;
-		log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
-		         "Tag %s is already gone from secret %s", it->key, it->secret_name);
+		if (p->only)
+			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "tag-gone",
+			              "the tag is gone");
+		else
+			log_item(p, LOG_INFO, MID_TAG_ALREADY_GONE, it, NULL,
+			         "Tag %s is already gone from secret %s", it->key, it->secret_name);
 		break;
 	case ITEM_KEPT:
 		p->res.kept_changed++;
-		log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
-		         "Kept tag %s on secret %s: policy allows it as it is now (value changed since it was observed)",
-		         it->key, it->secret_name);
+		if (p->only)
+			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "kept-by-config",
+			              "the current configuration keeps it as it is now");
+		else
+			log_item(p, LOG_NOTICE, MID_TAG_KEPT_CHANGED, it, NULL,
+			         "Kept tag %s on secret %s: policy allows it as it is now (value changed since it was observed)",
+			         it->key, it->secret_name);
 		break;
 	case ITEM_SKIPPED:
 		p->res.delete_failed++;
@@ -275,6 +307,14 @@ static void recheck_group(struct pass *p, const struct group *g, const struct cs
 		}
 		if (strcmp(value, it->value) == 0)
 			continue;
+		if (p->only) {
+			/* Reviewed with another value: not this one. */
+			p->state[i] = ITEM_KEPT;
+			p->res.kept_changed++;
+			log_plan_skip(p, saved_plan_find(p->only, it->secret_id, it->key), "value-changed",
+			              "its value changed after the plan was reviewed");
+			continue;
+		}
 		v = strdup(value);
 		if (!v) {
 			set_failure(p, "out of memory");
@@ -450,7 +490,8 @@ static int build_groups(struct pass *p)
 		}
 		g = &p->groups[p->n_groups - 1];
 		g->last = i + 1;
-		if (reason_depends_on_value(pl->items[i].reason))
+		/* A reviewed plan names values: every secret is re-read. */
+		if (p->only || reason_depends_on_value(pl->items[i].reason))
 			g->recheck = true;
 	}
 	return 0;
@@ -460,7 +501,9 @@ static int build_groups(struct pass *p)
 static bool held_by_limit(struct pass *p)
 {
 	unsigned limit = p->cfg->daemon.max_deletes_per_pass;
-	size_t worst = plan_worst_case(&p->plan), unread = p->plan.n_incomplete;
+	/* With a saved plan, unread secrets can add nothing to the plan. */
+	size_t unread = p->only ? 0 : p->plan.n_incomplete;
+	size_t worst = p->only ? p->plan.n : plan_worst_case(&p->plan);
 	char limit_s[16], planned_s[24], unread_s[24], worst_s[24];
 
 	if (worst <= limit)
@@ -489,6 +532,81 @@ static bool held_by_limit(struct pass *p)
 	return true;
 }
 
+struct intersect {
+	const struct saved_plan *sp;
+	bool *matched;          /* per saved item: still in the plan */
+};
+
+static bool in_saved_plan(const struct plan_item *it, void *userdata)
+{
+	struct intersect *x = userdata;
+	const struct saved_item *s = saved_plan_find(x->sp, it->secret_id, it->key);
+
+	if (!s || strcmp(s->value, it->value) != 0)
+		return false;
+	x->matched[s - x->sp->items] = true;
+	return true;
+}
+
+/* --apply-plan: narrow the fresh plan to the saved items and say, for each
+ * saved item left out, why (from the observation OBS). */
+static int restrict_plan(struct pass *p, const struct observation *obs)
+{
+	const struct saved_plan *sp = p->only;
+	_cleanup_free_ bool *matched = calloc(sp->n ? sp->n : 1, sizeof(bool));
+	struct intersect x = { sp, matched };
+
+	if (!matched)
+		return -ENOMEM;
+	p->res.plan_excluded = plan_retain(&p->plan, in_saved_plan, &x);
+	if (p->res.plan_excluded)
+		log_notice("Pass %u: %zu deletions the configuration asks for are not in plan %s: not deleted",
+		           p->res.number, p->res.plan_excluded, p->only_path);
+	for (size_t i = 0; i < sp->n; i++) {
+		const struct saved_item *it = &sp->items[i];
+		const struct secret *s;
+		const struct tag *t;
+
+		if (matched[i])
+			continue;
+		s = observation_find_id(obs, it->secret_id);
+		t = s ? tag_list_find(&s->tags, it->key) : NULL;
+		if (!s)
+			log_plan_skip(p, it, "secret-gone", "the secret no longer exists");
+		else if (!s->tags_complete)
+			log_plan_skip(p, it, "not-read", "the secret's tags could not be read");
+		else if (!t)
+			log_plan_skip(p, it, "tag-gone", "the tag is gone");
+		else if (strcmp(t->value, it->value) != 0)
+			log_plan_skip(p, it, "value-changed", "its value changed after the plan was reviewed");
+		else
+			log_plan_skip(p, it, "kept-by-config",
+			              "the current configuration keeps it (or the secret is not governed now)");
+	}
+	return 0;
+}
+
+/* --save-plan: the dry run's plan, for review and --apply-plan. */
+static int save_plan(struct pass *p)
+{
+	char digest[65], count[24];
+	int r = config_file_sha256(p->cfg->path, digest);
+
+	if (r >= 0)
+		r = saved_plan_write(p->save_path, &p->plan, p->cfg->csms.project_id, digest,
+		                     now_realtime_usec());
+	if (r < 0) {
+		set_failure(p, "cannot save the plan to %s: %s", p->save_path, strerror(-r));
+		return r;
+	}
+	snprintf(count, sizeof(count), "%zu", p->plan.n);
+	log_event(LOG_NOTICE, MID_PLAN_SAVED,
+	          LOG_FIELDS({ "CSMS_PLAN_FILE", p->save_path }, { "CSMS_PLANNED", count },
+	                     { "CSMS_CONFIG_SHA256", digest }, { "CSMS_PASS", p->pass_str }),
+	          "Plan with %zu deletions saved to %s", p->plan.n, p->save_path);
+	return 0;
+}
+
 /* Plan from OBS and act on the plan.  OBS is cleared as soon as the plan
  * is made: the plan copies what it needs, and at 10,000 secrets the
  * observation is most of the daemon's memory. */
@@ -497,9 +615,17 @@ static void plan_and_act(struct pass *p, struct observation *obs)
 	struct pass_result *r = &p->res;
 	int k = plan_compute(p->cfg, obs, &p->plan);
 
+	if (k >= 0 && p->only)
+		k = restrict_plan(p, obs);
 	observation_clear(obs);
 	if (k < 0 || build_groups(p) < 0) {
 		set_failure(p, "out of memory");
+		fail_pass(p);
+		return;
+	}
+	if (p->save_path && save_plan(p) < 0) {
+		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		          "Pass %u: %s", p->res.number, p->res.failure);
 		fail_pass(p);
 		return;
 	}
@@ -628,6 +754,17 @@ void pass_abort(struct pass *p, const char *why)
 	p->res.failure[0] = '\0';
 	set_failure(p, "aborted: %s", why);
 	finish(p);
+}
+
+void pass_save_plan(struct pass *p, const char *path)
+{
+	p->save_path = path;
+}
+
+void pass_restrict(struct pass *p, const struct saved_plan *sp, const char *plan_path)
+{
+	p->only = sp;
+	p->only_path = plan_path;
 }
 
 bool pass_running(const struct pass *p)

@@ -49,6 +49,8 @@ struct pass_result {
 	size_t kept_changed;            /* value corrected since observation */
 	size_t delete_failed;
 	size_t still_present;           /* deleted, but seen again on verify */
+	size_t plan_skipped;            /* --apply-plan: saved items not deleted */
+	size_t plan_excluded;           /* --apply-plan: planned now, not in the file */
 	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */
@@ -63,6 +65,26 @@ typedef void (*pass_done_t)(const struct pass_result *res, void *userdata);
  * pass_start(); the caller may pass_free() the pass inside DONE. */
 int pass_start(struct csms *client, const struct config *cfg, unsigned number, bool dry_run,
                pass_done_t done, void *userdata, struct pass **ret);
+
+struct saved_plan;
+
+/* Both only between pass_start() and the pass's first turn of the loop.
+ *
+ * pass_save_plan(): with dry_run, write the plan to PATH (planfile.h); a
+ * plan that cannot be written fails the pass.
+ *
+ * pass_restrict(): delete only items of SP (--apply-plan), which must
+ * outlive the pass.  The fresh plan is intersected with SP -- an item stays
+ * only when the same secret id, key and observed value are in SP -- so the
+ * file can only narrow what the current configuration deletes, never widen
+ * it.  Every secret is re-read right before its deletions, and an item
+ * whose value differs from SP's then is not deleted.  Each saved item that
+ * is not deleted, whether found so in the observation or at that re-read,
+ * gets a MID_PLAN_ITEM_SKIPPED record with the reason (CSMS_SKIP_REASON)
+ * instead of the already-gone or kept records.  The deletion limit applies
+ * to what is left. */
+void pass_save_plan(struct pass *p, const char *path);
+void pass_restrict(struct pass *p, const struct saved_plan *sp, const char *plan_path);
 
 /* Stop now: every registration of the pass (credential wait, observation,
  * calls) is cancelled -- requests already in flight finish in the

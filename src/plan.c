@@ -185,6 +185,22 @@ fail:
 	return -ENOMEM;
 }
 
+size_t plan_retain(struct plan *p, bool (*keep)(const struct plan_item *it, void *userdata),
+                   void *userdata)
+{
+	size_t out = 0, dropped;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (keep(&p->items[i], userdata))
+			p->items[out++] = p->items[i];
+		else
+			plan_item_clear(&p->items[i]);
+	}
+	dropped = p->n - out;
+	p->n = out;
+	return dropped;
+}
+
 size_t plan_worst_case(const struct plan *p)
 {
 	return p->n + PLAN_MAX_TAGS_PER_SECRET * p->n_incomplete;

@@ -60,6 +60,12 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
                                   const struct tag_list *tags, const struct tag_list *sys_tags,
                                   const char **value);
 
+/* Keep only the items for which KEEP returns true (order kept); the others
+ * are freed.  Returns how many were dropped.  --apply-plan narrows a fresh
+ * plan to the saved items with this (pass.c). */
+size_t plan_retain(struct plan *p, bool (*keep)(const struct plan_item *it, void *userdata),
+                   void *userdata);
+
 /* "FILE:LINE" of the rule (or section when no rule) behind an item, into BUF. */
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
                                char *buf, size_t size);

@@ -34,6 +34,31 @@ void set_first_reason(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+int fail_message(char **error, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (error) {
+		va_start(ap, fmt);
+		if (vasprintf(error, fmt, ap) < 0)
+			*error = NULL;
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int parse_digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
 bool streq_ptr(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -26,6 +26,13 @@ char *xasprintf(const char *fmt, ...) _printf_(1, 2);
  * can end one piece of work, the first is the one worth reporting. */
 void set_first_reason(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
 
+/* Set *ERROR (unless ERROR is NULL) to the message, malloc'd (NULL when
+ * out of memory); returns -EINVAL, for parsers that name what is wrong. */
+int fail_message(char **error, const char *fmt, ...) _printf_(2, 3);
+
+/* The value of exactly N decimal digits at S, or -1. */
+int parse_digits(const char *s, int n);
+
 bool streq_ptr(const char *a, const char *b);
 bool startswith(const char *s, const char *prefix);
 

@@ -253,5 +253,19 @@ assert_exit 1 "$CSMS_TAGD" -c "$conf" --explain payments-db
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --explain payments-db --json --observed "$observed"
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --plan --check-config --observed "$observed"
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --no-such-option
+# Reviewed plans and undo: each option only with its mode, refused up front.
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --save-plan "$tmpdir/p.json"
+assert_contains "$tmpdir/err" "--save-plan goes with --once --dry-run"
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --apply-plan "$tmpdir/p.json"
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --max-plan-age 1h
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --apply-plan "$tmpdir/p.json" --max-plan-age soon
+assert_contains "$tmpdir/err" "--max-plan-age: 'soon' is not a time span"
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore
+assert_contains "$tmpdir/err" "--restore needs --since TIME"
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --since @0
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since yesterday --from /dev/null
+assert_contains "$tmpdir/err" "relative times such as '-1h' or 'yesterday' are refused"
+assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
+[ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
 
 echo "cli.sh: $checks checks passed"

@@ -18,6 +18,8 @@
 #   - the test wedge (CSMS_TAGD_TEST_HOOKS=1, SIGUSR2) makes systemd's
 #     watchdog kill and restart it: NRestarts grows, UNIT_RESULT=watchdog;
 #   - "systemctl stop" is quick and clean (exit 0, STOPPING logged);
+#   - "csms-tagd --restore" reads the unit's deletion records from the
+#     journal (sd-journal) and recreates the four deleted tags;
 #   - a bad config at start ends in "failed" with exit status 78 (EX_CONFIG),
 #     and RestartPreventExitStatus= keeps it there: no restart loop.
 # Test drop-in, only for what cannot be the shipped value: a short start
@@ -536,6 +538,32 @@ check "systemctl stop: $stop_ms ms, exit 0, STOPPING logged"
 journal_count_is 4 csms-tagd.service MESSAGE_ID=$MID_TAG_DELETED ||
 	fail "the journal does not hold exactly one record per deletion"
 deleted_count_is 4 || fail "unexpected deletions"
+
+# --- undo: --restore reads the unit's deletion records from the journal -----------------
+
+MID_TAG_RESTORED=$(mid TAG_RESTORED)
+tags_of_deleted() {
+	emulator_state | "$PY" -c '
+import json, sys
+st = json.load(sys.stdin)
+tags = {s["id"]: s["tags"] for s in st["secrets"]}
+for line in open(sys.argv[1]):
+    sid, name, key, value = line.rstrip("\n").split("\t")
+    print(sid, name, key, tags.get(sid, {}).get(key))' "$1"
+}
+cat "$tmpdir/expected1" >"$tmpdir/deleted-all"
+emulator_deleted | grep other-secret >>"$tmpdir/deleted-all"
+g env CREDENTIALS_DIRECTORY=/etc/csms-tagd/credentials "$exe" -c /etc/csms-tagd/csms-tagd.conf --restore --since @0 \
+	--log-target journal >"$tmpdir/restore-out" 2>&1 ||
+	fail "csms-tagd --restore failed: $(cat "$tmpdir/restore-out")"
+[ "$(grep -c '^restored ' "$tmpdir/restore-out")" -eq 4 ] ||
+	fail "--restore did not restore four tags: $(cat "$tmpdir/restore-out")"
+tags_of_deleted "$tmpdir/deleted-all" >"$tmpdir/restored"
+awk -F'\t' '{ print $1, $2, $3, $4 }' "$tmpdir/deleted-all" | diff -u - "$tmpdir/restored" ||
+	fail "the restored tags differ from the deleted ones"
+wait_until 5 "four tag-restored records" eval \
+	'[ "$(g journalctl -q --no-pager -o json MESSAGE_ID=$MID_TAG_RESTORED | grep -c .)" -eq 4 ]'
+check "csms-tagd --restore --since @0: the unit's 4 deletions read from the journal and restored, values identical"
 
 # --- a bad config at start: failed with 78 (EX_CONFIG), not a restart loop ------------
 

@@ -29,6 +29,22 @@ Choices where the sources are silent (each one documented here):
     case-insensitive or reverse order, markers always following that order,
     and list_page_max makes pages shorter than the limit asked;
   - tag operations work whatever the secret's state.
+CreateSecretTag (csms-api.md 2.5; 2.9 for the limits), as the emulator
+answers it:
+  - body {"tag": {"key", "value"}}; "value" may be left out (the model makes
+    it optional) and then is ""; anything else is a malformed body, 400
+    CSMS.0004; a key or value breaking 2.9 (key 1..128 characters of the
+    key set, not starting with _sys_, no leading/trailing white space; value
+    0..255 of the value set): 400 CSMS.0002;
+  - success is 204 with no body (UNCONFIRMED in 2.5 for this operation; the
+    secret-tag group lists 204, and csms-tagd accepts any 2xx);
+  - a 21st key: 400 CSMS.0002 (the tag-limit error code is UNCONFIRMED,
+    3.2); an unknown secret: 400 CSMS.0005 (section 6: not found is 400);
+  - a key that exists is overwritten with the new value, still 204.  The
+    documentation says nothing about duplicates and section 6 decides
+    nothing; overwriting is what the tag APIs of the platform do elsewhere
+    and the stricter case for a client that must never overwrite, so
+    csms-tagd --restore reads the tags first and reports a conflict.
 """
 import json
 

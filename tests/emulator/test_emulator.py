@@ -420,6 +420,25 @@ class Api(EmulatorCase):
         self.assert_csms_error(self.c.signed("POST", BASE + "/csms/nope/tags",
                                              b'{"tag":{"key":"a","value":"b"}}'), 400, "CSMS.0005")
 
+    def test_create_tag_semantics(self):
+        sid = SEED_IDS["app-clean"]
+        path = BASE + "/csms/%s/tags" % sid
+
+        def create(tag):
+            return self.c.signed("POST", path, json.dumps({"tag": tag}).encode())
+        r = create({"key": "no-value"})
+        self.assertEqual((r.status, r.body), (204, b""))
+        self.assertEqual(self.tags("app-clean")["no-value"], "")
+        self.assertEqual(create({"key": "k" * 128, "value": "v" * 255}).status, 204)
+        self.assertEqual(create({"key": "张三 ü", "value": "值 a/b:c=d+e-f@g_h.i"}).status, 204)
+        self.assertEqual(self.tags("app-clean")["张三 ü"], "值 a/b:c=d+e-f@g_h.i")
+        self.assertEqual(create({"key": "no-value", "value": "then set"}).status, 204)
+        self.assertEqual(self.tags("app-clean")["no-value"], "then set")
+        for tag in ({"key": 5, "value": "v"}, {"key": "k", "value": 5}, {"value": "v"},
+                    {"key": "trail ", "value": "v"}, {"key": "k", "value": "v\n"}):
+            self.assert_csms_error(create(tag), 400, "CSMS.0002")
+        self.assertEqual(self.c.control("state")["counts"]["CreateSecretTag"], 9)
+
     def test_batch_create_and_delete(self):
         sid = SEED_IDS["app-batch"]
         path = BASE + "/csms/%s/tags/action" % sid

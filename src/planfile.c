@@ -1,0 +1,288 @@
+/* planfile.c - write and read reviewed plans (planfile.h). */
+#include "planfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "decode.h"
+#include "policy.h"
+#include "sign.h"
+#include "util.h"
+
+#define CONFIG_MAX_BYTES (16u * 1024 * 1024)
+
+int config_file_sha256(const char *path, char out[static 65])
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_file(path, CONFIG_MAX_BYTES, &text, &len);
+
+	if (r < 0)
+		return r;
+	sha256_hex(text, len, out);
+	return out[0] ? 0 : -EIO;
+}
+
+static json_t *plan_file_json(const struct plan *p, const char *project_id,
+                              const char *config_sha256, uint64_t created_usec)
+{
+	json_t *items = json_array(), *o;
+	time_t t = (time_t) (created_usec / USEC_PER_SEC);
+	char created[32], ref[300];
+	struct tm tm;
+
+	if (!items || !gmtime_r(&t, &tm) ||
+	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		json_decref(items);
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_item *it = &p->items[i];
+		json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+		                         "secret_id", it->secret_id, "secret_name", it->secret_name,
+		                         "key", it->key, "value", it->value,
+		                         "reason", reason_to_string(it->reason),
+		                         "rule", plan_item_rule_ref(p, it, ref, sizeof(ref)));
+
+		if (!item || json_array_append_new(items, item) < 0) {
+			json_decref(items);
+			return NULL;
+		}
+	}
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:o}", "format", PLANFILE_FORMAT,
+	              "version", PLANFILE_VERSION, "project_id", project_id,
+	              "config", p->config_path ? p->config_path : "", "config_sha256", config_sha256,
+	              "created", created, "items", items);
+	return o;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t k = write(fd, buf, len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		buf += k;
+		len -= (size_t) k;
+	}
+	return 0;
+}
+
+int saved_plan_write(const char *path, const struct plan *p, const char *project_id,
+                     const char *config_sha256, uint64_t created_usec)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path), *text = NULL;
+	json_t *o = plan_file_json(p, project_id, config_sha256, created_usec);
+	int fd, r;
+
+	if (o)
+		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!tmp || !text)
+		return -ENOMEM;
+	/* mkostemp() creates the file with mode 0600. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlink(tmp);
+	return r;
+}
+
+/* --- reading -------------------------------------------------------------- */
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct saved_item *x = a, *y = b;
+	int r = strcmp(x->secret_id, y->secret_id);
+
+	return r ? r : strcmp(x->key, y->key);
+}
+
+/* A required string member NAME of O, copied; "" allowed only if EMPTY_OK. */
+static int get_string(json_t *o, const char *where, const char *name, bool empty_ok, char **ret,
+                      char **error)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (!json_is_string(v) || (!empty_ok && json_string_length(v) == 0))
+		return fail_message(error, "%s: \"%s\" must be a %sstring", where, name, empty_ok ? "" : "non-empty ");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return fail_message(error, "%s: \"%s\" contains a NUL byte", where, name);
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static int parse_items(json_t *items, struct saved_plan *sp, char **error)
+{
+	size_t n = json_array_size(items);
+
+	if (!json_is_array(items))
+		return fail_message(error, "\"items\" must be an array");
+	sp->items = calloc(n ? n : 1, sizeof(*sp->items));
+	if (!sp->items)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(items, i);
+		struct saved_item *it = &sp->items[i];
+		char where[32];
+		int r;
+
+		snprintf(where, sizeof(where), "items[%zu]", i);
+		if (!json_is_object(o))
+			return fail_message(error, "%s: must be an object", where);
+		sp->n = i + 1;
+		if ((r = get_string(o, where, "secret_id", false, &it->secret_id, error)) < 0 ||
+		    (r = get_string(o, where, "secret_name", false, &it->secret_name, error)) < 0 ||
+		    (r = get_string(o, where, "key", false, &it->key, error)) < 0 ||
+		    (r = get_string(o, where, "value", true, &it->value, error)) < 0 ||
+		    (r = get_string(o, where, "rule", true, &it->rule, error)) < 0)
+			return r;
+	}
+	qsort(sp->items, sp->n, sizeof(*sp->items), item_cmp);
+	for (size_t i = 1; i < sp->n; i++)
+		if (item_cmp(&sp->items[i - 1], &sp->items[i]) == 0)
+			return fail_message(error, "\"items\": key '%s' of secret %s is listed twice",
+			                    sp->items[i].key, sp->items[i].secret_id);
+	return 0;
+}
+
+static int parse_root(json_t *root, struct saved_plan *sp, char **error)
+{
+	_cleanup_free_ char *digest = NULL, *created = NULL;
+	json_t *format = json_object_get(root, "format"), *version = json_object_get(root, "version");
+	int r;
+
+	if (!json_is_object(root))
+		return fail_message(error, "not a JSON object");
+	if (!json_is_string(format) || strcmp(json_string_value(format), PLANFILE_FORMAT) != 0)
+		return fail_message(error, "\"format\" is not \"%s\": not a csms-tagd plan file", PLANFILE_FORMAT);
+	if (!json_is_integer(version) || json_integer_value(version) != PLANFILE_VERSION)
+		return fail_message(error, "\"version\" must be %d (this csms-tagd reads no other)", PLANFILE_VERSION);
+	if ((r = get_string(root, "plan", "project_id", false, &sp->project_id, error)) < 0 ||
+	    (r = get_string(root, "plan", "config", true, &sp->config_path, error)) < 0 ||
+	    (r = get_string(root, "plan", "config_sha256", false, &digest, error)) < 0 ||
+	    (r = get_string(root, "plan", "created", false, &created, error)) < 0)
+		return r;
+	if (!is_lower_hex(digest, 64))
+		return fail_message(error, "\"config_sha256\" must be 64 lower-case hex digits");
+	memcpy(sp->config_sha256, digest, 65);
+	if (parse_iso8601_usec(created, &sp->created_usec) < 0)
+		return fail_message(error, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
+	return parse_items(json_object_get(root, "items"), sp, error);
+}
+
+int saved_plan_parse(const char *text, size_t len, struct saved_plan *ret, char **error)
+{
+	struct saved_plan sp = {};
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	if (error)
+		*error = NULL;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return fail_message(error, "line %d: %s", jerr.line, jerr.text);
+	r = parse_root(root, &sp, error);
+	json_decref(root);
+	if (r < 0) {
+		saved_plan_clear(&sp);
+		return r;
+	}
+	*ret = sp;
+	return 0;
+}
+
+int saved_plan_load(const char *path, struct saved_plan *ret, char **error)
+{
+	_cleanup_free_ char *text = NULL, *e = NULL;
+	size_t len = 0;
+	int r = read_file(path, PLANFILE_MAX_BYTES, &text, &len);
+
+	if (r < 0) {
+		if (error)
+			*error = xasprintf("%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = saved_plan_parse(text, len, ret, &e);
+	if (r < 0 && error)
+		*error = xasprintf("%s: %s", path, e ? e : strerror(-r));
+	return r;
+}
+
+int saved_plan_check(const struct saved_plan *sp, const char *project_id, uint64_t now_usec,
+                     uint64_t max_age_usec, char **error)
+{
+	char age[64], max[64];
+
+	if (strcmp(sp->project_id, project_id) != 0) {
+		fail_message(error, "the plan is for project %s, the configuration for project %s",
+		             sp->project_id, project_id);
+		return -EXDEV;
+	}
+	if (sp->created_usec > now_usec + PLANFILE_MAX_FUTURE_USEC) {
+		fail_message(error, "the plan is dated in the future (check the clock)");
+		return -EINVAL;
+	}
+	if (now_usec > sp->created_usec && now_usec - sp->created_usec > max_age_usec) {
+		fail_message(error, "the plan is %s old, more than the %s allowed (--max-plan-age)",
+		             format_timespan(age, sizeof(age), now_usec - sp->created_usec),
+		             format_timespan(max, sizeof(max), max_age_usec));
+		return -ESTALE;
+	}
+	return 0;
+}
+
+const struct saved_item *saved_plan_find(const struct saved_plan *sp, const char *secret_id,
+                                         const char *key)
+{
+	struct saved_item k = { .secret_id = (char *) secret_id, .key = (char *) key };
+
+	if (sp->n == 0)
+		return NULL;
+	return bsearch(&k, sp->items, sp->n, sizeof(*sp->items), item_cmp);
+}
+
+void saved_plan_clear(struct saved_plan *sp)
+{
+	for (size_t i = 0; i < sp->n; i++) {
+		free(sp->items[i].secret_id);
+		free(sp->items[i].secret_name);
+		free(sp->items[i].key);
+		free(sp->items[i].value);
+		free(sp->items[i].rule);
+	}
+	free(sp->items);
+	free(sp->project_id);
+	free(sp->config_path);
+	memset(sp, 0, sizeof(*sp));
+}

@@ -1,0 +1,292 @@
+/* restore-run.c - the --restore command: read the deletion records, read
+ * each secret's tags, and create what is absent (restore.h).
+ *
+ * One object, the restorer, owns every call (csms owner token: itself);
+ * a signal cancels them all.  A create already handed to curl finishes or
+ * not; running --restore again is safe, it then reports already-present.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "csms.h"
+#include "log.h"
+#include "util.h"
+
+enum { OUTCOME_FAILED = RESTORE_INVALID + 1, N_OUTCOMES };
+
+struct create_ref {
+	struct restorer *rs;
+	size_t index;
+};
+
+struct restorer {
+	sd_event *event;
+	struct config *cfg;
+	struct csms *client;
+	const struct restore_options *opt;
+	struct restore_set set;
+	size_t *group_of;       /* item -> first item of its secret */
+	int *outcome;           /* per item: enum restore_verdict or OUTCOME_FAILED */
+	struct create_ref *refs;        /* per item: callback context of its calls */
+	unsigned outstanding;
+	bool creates_sent;
+	bool failed;            /* auth failed or interrupted */
+	size_t counts[N_OUTCOMES];
+};
+
+static const char *outcome_name(int o)
+{
+	return o == OUTCOME_FAILED ? "failed" : restore_verdict_to_string((enum restore_verdict) o);
+}
+
+static void log_outcome(struct restorer *rs, size_t i, int o, const char *current,
+                        const struct csms_result *res, const char *detail)
+{
+	const struct deletion_record *d = &rs->set.items[i];
+	char deleted_at[32], status[16] = "";
+
+	snprintf(deleted_at, sizeof(deleted_at), "%" PRIu64, d->realtime_usec);
+	if (res && res->status)
+		snprintf(status, sizeof(status), "%ld", res->status);
+	rs->outcome[i] = o;
+	rs->counts[o]++;
+	printf("%-16s %s %s\n", rs->opt->dry_run && o == RESTORE_CREATE ? "would-restore" : outcome_name(o),
+	       d->secret_name, d->key);
+	if (o == RESTORE_CREATE && rs->opt->dry_run) {
+		log_info("Would restore tag %s=%s on secret %s [dry run]", d->key, d->value, d->secret_name);
+		return;
+	}
+	log_event(o == RESTORE_CREATE || o == RESTORE_PRESENT ? LOG_NOTICE : LOG_WARNING,
+	          o == RESTORE_CREATE ? MID_TAG_RESTORED : MID_RESTORE_NOT_DONE,
+	          LOG_FIELDS({ "CSMS_SECRET_ID", d->secret_id },
+	                     { "CSMS_SECRET_NAME", d->secret_name },
+	                     { "CSMS_TAG_KEY", d->key },
+	                     { "CSMS_TAG_VALUE", d->value },
+	                     { "CSMS_DELETED_AT_USEC", deleted_at },
+	                     { "CSMS_RESTORE_RESULT", outcome_name(o) },
+	                     { "CSMS_CURRENT_VALUE", current },
+	                     { "CSMS_REQUEST_ID", res ? res->request_id : NULL },
+	                     { "HTTP_STATUS", status[0] ? status : NULL },
+	                     { "CSMS_ERROR_CODE", res ? res->error_code : NULL }),
+	          o == RESTORE_CREATE ? "Restored tag %s=%s on secret %s%s%s" :
+	          "Did not restore tag %s=%s on secret %s: %s%s",
+	          d->key, d->value, d->secret_name,
+	          o == RESTORE_CREATE ? "" : outcome_name(o),
+	          detail ? detail : "");
+}
+
+static void maybe_done(struct restorer *rs)
+{
+	if (rs->outstanding == 0)
+		sd_event_exit(rs->event, 0);
+}
+
+static void on_create(const struct csms_result *res, void *userdata)
+{
+	struct create_ref *ref = userdata;
+	struct restorer *rs = ref->rs;
+	char why[200], detail[220];
+
+	rs->outstanding--;
+	if (res->r == 0)
+		log_outcome(rs, ref->index, RESTORE_CREATE, NULL, res, NULL);
+	else {
+		snprintf(detail, sizeof(detail), " (%s)", csms_result_describe(res, why, sizeof(why)));
+		log_outcome(rs, ref->index, OUTCOME_FAILED, NULL, res, detail);
+	}
+	maybe_done(rs);
+}
+
+static void decide_secret(struct restorer *rs, size_t first, const struct tag_list *tags,
+                          const struct csms_result *res)
+{
+	size_t creating = 0;
+
+	for (size_t i = first; i < rs->set.n && rs->group_of[i] == first; i++) {
+		const struct deletion_record *d = &rs->set.items[i];
+		enum restore_verdict v = restore_decide(d, tags, creating);
+		const struct tag *t = tags ? tag_list_find(tags, d->key) : NULL;
+
+		if (v != RESTORE_CREATE) {
+			log_outcome(rs, i, v, v == RESTORE_CONFLICT ? t->value : NULL, res,
+			            v == RESTORE_CONFLICT ? " (the key exists again; never overwritten)" : NULL);
+			continue;
+		}
+		creating++;
+		if (rs->opt->dry_run) {
+			log_outcome(rs, i, RESTORE_CREATE, NULL, NULL, NULL);
+			continue;
+		}
+		rs->outstanding++;
+		rs->creates_sent = true;
+		csms_create_secret_tag(rs->client, rs, d->secret_id, d->key, d->value, on_create,
+		                       &rs->refs[i]);
+	}
+}
+
+static void on_tags(const struct csms_result *res, void *userdata)
+{
+	struct create_ref *ref = userdata;
+	struct restorer *rs = ref->rs;
+	size_t first = ref->index;
+	char why[200], detail[220];
+
+	rs->outstanding--;
+	if (res->r == 0)
+		decide_secret(rs, first, res->tags, res);
+	else if (csms_result_is_gone(res))
+		decide_secret(rs, first, NULL, res);
+	else {
+		snprintf(detail, sizeof(detail), " (cannot read the secret's tags: %s)",
+		         csms_result_describe(res, why, sizeof(why)));
+		for (size_t i = first; i < rs->set.n && rs->group_of[i] == first; i++)
+			log_outcome(rs, i, OUTCOME_FAILED, NULL, res, detail);
+	}
+	maybe_done(rs);
+}
+
+static void on_auth(int r, const char *error, void *userdata)
+{
+	struct restorer *rs = userdata;
+
+	if (r < 0) {
+		log_event(LOG_ERR, MID_AUTH_FAILED, NULL, 0, "Restore: authentication failed: %s",
+		          error ? error : strerror(-r));
+		rs->failed = true;
+		sd_event_exit(rs->event, 0);
+		return;
+	}
+	for (size_t i = 0; i < rs->set.n; i++) {
+		if (rs->group_of[i] != i)
+			continue;
+		rs->outstanding++;
+		csms_list_secret_tags(rs->client, rs, rs->set.items[i].secret_id, on_tags, &rs->refs[i]);
+	}
+	maybe_done(rs);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct restorer *rs = userdata;
+
+	log_warning("Restore interrupted by signal %u", si->ssi_signo);
+	rs->failed = true;
+	sd_event_exit(rs->event, 0);
+	return 0;
+}
+
+static int read_records(const struct restore_options *o, struct restore_set *set)
+{
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	if (!o->from)
+		r = restore_read_journal(&o->filter, set, &error);
+	else if (strcmp(o->from, "-") == 0)
+		r = restore_read_json(stdin, "<stdin>", &o->filter, set, &error);
+	else {
+		FILE *f = fopen(o->from, "re");
+
+		if (!f) {
+			fprintf(stderr, "csms-tagd: %s: %s\n", o->from, strerror(errno));
+			return -errno;
+		}
+		r = restore_read_json(f, o->from, &o->filter, set, &error);
+		fclose(f);
+	}
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r;
+}
+
+static int setup(struct restorer *rs, char **error)
+{
+	sigset_t mask;
+	int r;
+
+	rs->group_of = calloc(rs->set.n, sizeof(*rs->group_of));
+	rs->outcome = calloc(rs->set.n, sizeof(*rs->outcome));
+	rs->refs = calloc(rs->set.n, sizeof(*rs->refs));
+	if (!rs->group_of || !rs->outcome || !rs->refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < rs->set.n; i++) {
+		rs->refs[i] = (struct create_ref) { rs, i };
+		rs->group_of[i] = i > 0 && strcmp(rs->set.items[i].secret_id,
+		                                  rs->set.items[i - 1].secret_id) == 0 ? rs->group_of[i - 1] : i;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	if ((r = sd_event_default(&rs->event)) < 0 ||
+	    (r = sd_event_add_signal(rs->event, NULL, SIGTERM, on_signal, rs)) < 0 ||
+	    (r = sd_event_add_signal(rs->event, NULL, SIGINT, on_signal, rs)) < 0)
+		return r;
+	return csms_new(rs->event, rs->cfg, &rs->client, error);
+}
+
+int restore_run(const char *config_path, const struct restore_options *o)
+{
+	_cleanup_free_ char *error = NULL;
+	struct restorer rs = { .opt = o };
+	size_t not_done = 0;
+	int r, ret = RESTORE_EXIT_ERROR;
+
+	r = config_load(config_path, CONFIG_CHECK_CREDENTIALS, &rs.cfg, &error);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+		return EX_CONFIG;
+	}
+	if (read_records(o, &rs.set) < 0)
+		goto out;
+	restore_select(&rs.set);
+	if (rs.set.n == 0) {
+		/* sd-journal skips files it may not read without an error. */
+		log_notice("Restore: no deletion records in the window%s; nothing to do",
+		           !o->from && geteuid() != 0 ?
+		           " (reading the system journal needs root or the group systemd-journal)" : "");
+		ret = RESTORE_EXIT_OK;
+		goto out;
+	}
+	r = setup(&rs, &error);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+		goto out;
+	}
+	log_info("Restore: %zu deleted tags to consider%s", rs.set.n, o->dry_run ? " (dry run)" : "");
+	csms_ensure_auth(rs.client, on_auth, &rs);
+	r = sd_event_loop(rs.event);
+	csms_cancel(rs.client, &rs);
+	for (int k = RESTORE_PRESENT + 1; k < N_OUTCOMES; k++)
+		not_done += rs.counts[k];
+	log_info("Restore%s: %zu %s, %zu already present, %zu conflicts, %zu secrets gone, "
+	         "%zu no room, %zu invalid, %zu failed%s",
+	         o->dry_run ? " (dry run)" : "", rs.counts[RESTORE_CREATE],
+	         o->dry_run ? "would be restored" : "restored", rs.counts[RESTORE_PRESENT],
+	         rs.counts[RESTORE_CONFLICT], rs.counts[RESTORE_SECRET_GONE], rs.counts[RESTORE_NO_ROOM],
+	         rs.counts[RESTORE_INVALID], rs.counts[OUTCOME_FAILED], rs.failed ? "; interrupted" : "");
+	if (r < 0 || rs.failed)
+		ret = rs.creates_sent ? RESTORE_EXIT_INCOMPLETE : RESTORE_EXIT_ERROR;
+	else
+		ret = not_done ? RESTORE_EXIT_INCOMPLETE : RESTORE_EXIT_OK;
+out:
+	csms_free(rs.client);
+	sd_event_unref(rs.event);
+	restore_set_clear(&rs.set);
+	free(rs.group_of);
+	free(rs.outcome);
+	free(rs.refs);
+	config_free(rs.cfg);
+	return ret;
+}

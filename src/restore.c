@@ -1,0 +1,447 @@
+/* restore.c - deletion records and restore decisions (restore.h).  Pure
+ * logic apart from the two readers' I/O. */
+#include "restore.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+#include "log.h"
+#include "plan.h"
+#include "util.h"
+
+#define MAX_JSON_LINE (1024u * 1024)
+
+/* --- times ---------------------------------------------------------------- */
+
+/* Zone suffix at S: 1 with *offset_sec set, 0 for none (local time), -1 bad. */
+static int parse_zone(const char *s, long *offset_sec)
+{
+	int h, m;
+
+	if (*s == '\0')
+		return 0;
+	if (strcmp(s, "Z") == 0 || strcmp(s, " UTC") == 0 || strcmp(s, "UTC") == 0) {
+		*offset_sec = 0;
+		return 1;
+	}
+	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':')
+		return -1;
+	h = parse_digits(s + 1, 2);
+	m = parse_digits(s + 4, 2);
+	if (h < 0 || h > 23 || m < 0 || m > 59)
+		return -1;
+	*offset_sec = (s[0] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+	return 1;
+}
+
+int restore_parse_time(const char *s, uint64_t *ret_usec)
+{
+	struct tm tm = { .tm_isdst = -1 };
+	long offset = 0;
+	int zone, y, mo, d, h = 0, mi = 0, sec = 0;
+	time_t t;
+
+	if (!s)
+		return -EINVAL;
+	if (s[0] == '@') {
+		char *end;
+		unsigned long long v;
+
+		if (s[1] < '0' || s[1] > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoull(s + 1, &end, 10);
+		if (errno || *end || v > UINT64_MAX / USEC_PER_SEC)
+			return -EINVAL;
+		*ret_usec = v * USEC_PER_SEC;
+		return 0;
+	}
+	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
+		return -EINVAL;
+	y = parse_digits(s, 4);
+	mo = parse_digits(s + 5, 2);
+	d = parse_digits(s + 8, 2);
+	s += 10;
+	if ((*s == ' ' || *s == 'T') && s[1] >= '0' && s[1] <= '9') {
+		if (strlen(s) < 6 || s[3] != ':')
+			return -EINVAL;
+		h = parse_digits(s + 1, 2);
+		mi = parse_digits(s + 4, 2);
+		s += 6;
+		if (*s == ':') {
+			sec = parse_digits(s + 1, 2);
+			s += 3;
+		}
+	}
+	zone = parse_zone(s, &offset);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 59 || zone < 0)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = zone ? timegm(&tm) : mktime(&tm);
+	/* timegm()/mktime() normalise 2026-02-31 to March: refuse that. */
+	if (t == (time_t) -1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -EINVAL;
+	t -= offset;
+	if (t < 0)
+		return -EINVAL;
+	*ret_usec = (uint64_t) t * USEC_PER_SEC;
+	return 0;
+}
+
+/* --- the one filter ------------------------------------------------------- */
+
+/* The fields of a journal entry that matter, whichever reader found it.
+ * NULL: absent. */
+struct raw_record {
+	const char *message_id;
+	const char *dry_run;
+	const char *unit;
+	uint64_t realtime_usec;
+	char *fields[4];        /* secret id, secret name, key, value */
+};
+
+static const char *const record_fields[4] = {
+	"CSMS_SECRET_ID", "CSMS_SECRET_NAME", "CSMS_TAG_KEY", "CSMS_TAG_VALUE",
+};
+
+static bool is_deletion(const struct raw_record *raw)
+{
+	return streq_ptr(raw->message_id, MID_TAG_DELETED) && streq_ptr(raw->dry_run, "0");
+}
+
+/* Add RAW to SET if it is a deletion that passes FLT, moving its strings
+ * out.  WHERE prefixes messages. */
+static int add_record(struct restore_set *set, const struct restore_filter *flt,
+                      struct raw_record *raw, const char *where, char **error)
+{
+	struct deletion_record *d;
+
+	if (!is_deletion(raw))
+		return 0;
+	if (flt->unit && !streq_ptr(raw->unit, flt->unit))
+		return 0;
+	if (raw->realtime_usec < flt->since_usec || raw->realtime_usec > flt->until_usec)
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++)
+		if (!raw->fields[i] || (i < 3 && !raw->fields[i][0]))
+			return fail_message(error, "%s: deletion record without a usable %s", where, record_fields[i]);
+	if (flt->secret_glob && fnmatch(flt->secret_glob, raw->fields[1], 0) != 0)
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		void *p = reallocarray(set->items, cap, sizeof(*set->items));
+
+		if (!p)
+			return -ENOMEM;
+		set->items = p;
+		set->cap = cap;
+	}
+	d = &set->items[set->n++];
+	*d = (struct deletion_record) {
+		.secret_id = raw->fields[0], .secret_name = raw->fields[1],
+		.key = raw->fields[2], .value = raw->fields[3],
+		.realtime_usec = raw->realtime_usec,
+		.seq = set->n - 1,
+	};
+	memset(raw->fields, 0, sizeof(raw->fields));
+	return 0;
+}
+
+static void raw_clear(struct raw_record *raw)
+{
+	for (size_t i = 0; i < ELEMENTSOF(raw->fields); i++)
+		free(raw->fields[i]);
+	memset(raw->fields, 0, sizeof(raw->fields));
+}
+
+/* --- journalctl -o json --------------------------------------------------- */
+
+/* A field's value: a string, or journalctl's array of byte values for one
+ * that is not UTF-8.  Returns a malloc'd string, NULL with *bad set for a
+ * value that cannot be used (null: over journalctl's size threshold; an
+ * array of strings: the field appears several times; a NUL byte). */
+static char *json_field(json_t *v, const char **bad)
+{
+	char *s;
+	size_t n;
+
+	if (json_is_string(v)) {
+		if (strlen(json_string_value(v)) != json_string_length(v)) {
+			*bad = "contains a NUL byte";
+			return NULL;
+		}
+		return strdup(json_string_value(v));
+	}
+	if (json_is_null(v)) {
+		*bad = "is null (larger than journalctl's threshold: use journalctl --all)";
+		return NULL;
+	}
+	if (!json_is_array(v)) {
+		*bad = "is neither a string nor an array of bytes";
+		return NULL;
+	}
+	n = json_array_size(v);
+	s = malloc(n + 1);
+	if (!s) {
+		*bad = "out of memory";
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *b = json_array_get(v, i);
+		json_int_t x = json_is_integer(b) ? json_integer_value(b) : -1;
+
+		if (x < 1 || x > 255) {
+			free(s);
+			*bad = json_is_integer(b) && x == 0 ? "contains a NUL byte" :
+			       "is an array but not of byte values (a field logged several times?)";
+			return NULL;
+		}
+		s[i] = (char) x;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+static int parse_json_line(const char *line, size_t len, const char *where,
+                           const struct restore_filter *flt, struct restore_set *set, char **error)
+{
+	struct raw_record raw = {};
+	json_error_t jerr;
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *ts;
+	const char *t;
+	char *end;
+	int r = 0;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return fail_message(error, "%s: not a JSON object%s%s", where, o ? "" : ": ", o ? "" : jerr.text);
+	}
+	raw.message_id = json_string_value(json_object_get(o, "MESSAGE_ID"));
+	raw.dry_run = json_string_value(json_object_get(o, "DRY_RUN"));
+	raw.unit = json_string_value(json_object_get(o, "_SYSTEMD_UNIT"));
+	if (!is_deletion(&raw))
+		goto out;
+	ts = json_object_get(o, "__REALTIME_TIMESTAMP");
+	t = json_string_value(ts);
+	errno = 0;
+	if (!t || *t < '0' || *t > '9' || (raw.realtime_usec = strtoull(t, &end, 10), errno || *end)) {
+		r = fail_message(error, "%s: deletion record without a valid __REALTIME_TIMESTAMP", where);
+		goto out;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++) {
+		json_t *v = json_object_get(o, record_fields[i]);
+		const char *bad = NULL;
+
+		if (!v)
+			continue;       /* add_record() names what is missing */
+		raw.fields[i] = json_field(v, &bad);
+		if (!raw.fields[i]) {
+			r = fail_message(error, "%s: %s %s", where, record_fields[i], bad);
+			goto out;
+		}
+	}
+	r = add_record(set, flt, &raw, where, error);
+out:
+	raw_clear(&raw);
+	json_decref(o);
+	return r;
+}
+
+int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
+                      struct restore_set *set, char **error)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t size = 0;
+	unsigned lineno = 0;
+	ssize_t len;
+
+	if (error)
+		*error = NULL;
+	while ((len = getline(&line, &size, f)) >= 0) {
+		char where[300];
+		int r;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		if (len == 0)
+			continue;
+		snprintf(where, sizeof(where), "%s:%u", name, lineno);
+		if ((size_t) len > MAX_JSON_LINE)
+			return fail_message(error, "%s: line longer than %u bytes", where, MAX_JSON_LINE);
+		r = parse_json_line(line, (size_t) len, where, flt, set, error);
+		if (r < 0)
+			return r;
+	}
+	if (ferror(f))
+		return fail_message(error, "%s: read error", name);
+	return 0;
+}
+
+/* --- sd-journal ------------------------------------------------------------- */
+
+/* Field NAME of the current entry, copied; NULL when absent or unusable. */
+static char *journal_field(sd_journal *j, const char *name)
+{
+	size_t len, prefix = strlen(name) + 1;
+	const void *data;
+	char *s;
+
+	if (sd_journal_get_data(j, name, &data, &len) < 0 || len < prefix)
+		return NULL;
+	if (memchr((const char *) data + prefix, '\0', len - prefix))
+		return NULL;
+	s = strndup((const char *) data + prefix, len - prefix);
+	return s;
+}
+
+int restore_read_journal(const struct restore_filter *flt, struct restore_set *set, char **error)
+{
+	sd_journal *j = NULL;
+	int r;
+
+	if (error)
+		*error = NULL;
+	r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
+	if (r < 0) {
+		fail_message(error, "cannot open the journal: %s", strerror(-r));
+		return r;
+	}
+	(void) sd_journal_set_data_threshold(j, 0);
+	if ((r = sd_journal_add_match(j, "MESSAGE_ID=" MID_TAG_DELETED, 0)) < 0 ||
+	    (r = sd_journal_add_match(j, "DRY_RUN=0", 0)) < 0)
+		goto out;
+	if (flt->unit) {
+		_cleanup_free_ char *m = xasprintf("_SYSTEMD_UNIT=%s", flt->unit);
+
+		if (!m || (r = sd_journal_add_match(j, m, 0)) < 0) {
+			r = m ? r : -ENOMEM;
+			goto out;
+		}
+	}
+	r = sd_journal_seek_realtime_usec(j, flt->since_usec);
+	if (r < 0)
+		goto out;
+	while ((r = sd_journal_next(j)) > 0) {
+		_cleanup_free_ char *mid = journal_field(j, "MESSAGE_ID"),
+		                    *dry = journal_field(j, "DRY_RUN"),
+		                    *unit = journal_field(j, "_SYSTEMD_UNIT");
+		struct raw_record raw = { .message_id = mid, .dry_run = dry, .unit = unit };
+		char where[64];
+
+		if (sd_journal_get_realtime_usec(j, &raw.realtime_usec) < 0)
+			continue;
+		if (raw.realtime_usec > flt->until_usec)
+			break;
+		for (size_t i = 0; i < ELEMENTSOF(record_fields); i++)
+			raw.fields[i] = journal_field(j, record_fields[i]);
+		snprintf(where, sizeof(where), "journal entry at @%" PRIu64 ".%06" PRIu64,
+		         raw.realtime_usec / USEC_PER_SEC, raw.realtime_usec % USEC_PER_SEC);
+		r = add_record(set, flt, &raw, where, error);
+		raw_clear(&raw);
+		if (r < 0)
+			break;
+	}
+out:
+	if (r < 0 && error && !*error)
+		fail_message(error, "cannot read the journal: %s", strerror(-r));
+	sd_journal_close(j);
+	return r < 0 ? r : 0;
+}
+
+/* --- selection and decisions ------------------------------------------------ */
+
+static int record_cmp(const void *a, const void *b)
+{
+	const struct deletion_record *x = a, *y = b;
+	int r = strcmp(x->secret_id, y->secret_id);
+
+	if (r == 0)
+		r = strcmp(x->key, y->key);
+	if (r == 0)
+		r = x->realtime_usec < y->realtime_usec ? -1 : x->realtime_usec > y->realtime_usec;
+	/* Equal times: the one read later is the later deletion. */
+	if (r == 0)
+		r = x->seq < y->seq ? -1 : x->seq > y->seq;
+	return r;
+}
+
+static void record_clear(struct deletion_record *d)
+{
+	free(d->secret_id);
+	free(d->secret_name);
+	free(d->key);
+	free(d->value);
+}
+
+void restore_select(struct restore_set *set)
+{
+	size_t out = 0;
+
+	if (set->n == 0)
+		return;
+	qsort(set->items, set->n, sizeof(*set->items), record_cmp);
+	for (size_t i = 0; i < set->n; i++) {
+		bool superseded = i + 1 < set->n &&
+		                  strcmp(set->items[i].secret_id, set->items[i + 1].secret_id) == 0 &&
+		                  strcmp(set->items[i].key, set->items[i + 1].key) == 0;
+
+		if (superseded) {
+			record_clear(&set->items[i]);
+			continue;
+		}
+		set->items[out++] = set->items[i];
+	}
+	set->n = out;
+}
+
+enum restore_verdict restore_decide(const struct deletion_record *d, const struct tag_list *tags,
+                                    size_t creating)
+{
+	const struct tag *t;
+
+	if (!utf8_is_valid(d->key, strlen(d->key)) || !utf8_is_valid(d->value, strlen(d->value)))
+		return RESTORE_INVALID;
+	if (!tags)
+		return RESTORE_SECRET_GONE;
+	t = tag_list_find(tags, d->key);
+	if (t)
+		return strcmp(t->value, d->value) == 0 ? RESTORE_PRESENT : RESTORE_CONFLICT;
+	if (tags->n + creating >= PLAN_MAX_TAGS_PER_SECRET)
+		return RESTORE_NO_ROOM;
+	return RESTORE_CREATE;
+}
+
+const char *restore_verdict_to_string(enum restore_verdict v)
+{
+	static const char *const names[] = {
+		[RESTORE_CREATE] = "restored",
+		[RESTORE_PRESENT] = "already-present",
+		[RESTORE_CONFLICT] = "conflict",
+		[RESTORE_SECRET_GONE] = "secret-gone",
+		[RESTORE_NO_ROOM] = "no-room",
+		[RESTORE_INVALID] = "invalid",
+	};
+	return v <= RESTORE_INVALID ? names[v] : "?";
+}
+
+void restore_set_clear(struct restore_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		record_clear(&set->items[i]);
+	free(set->items);
+	memset(set, 0, sizeof(*set));
+}

@@ -1,0 +1,104 @@
+/* restore.h - undo: recreate tags that csms-tagd deleted.
+ *
+ * The deletion records are the journal entries with MESSAGE_ID
+ * MID_TAG_DELETED and DRY_RUN=0 (pass.c writes them), read either from the
+ * journal (sd-journal, entries of one unit) or from `journalctl -o json`
+ * output (a file or stdin; csms-tagd --log-target=json writes the same
+ * shape).  Every record goes through one filter (restore_filter) whichever
+ * reader found it; of several deletions of one key of one secret in the
+ * window the latest wins (restore_select()).
+ *
+ * Restoring never overwrites: the secret's tags are read first and a key
+ * that exists again is a conflict (restore_decide()).  This is the only
+ * code path that creates a tag (csms_create_secret_tag()), and it runs only
+ * on the explicit --restore command.
+ */
+#ifndef CSMS_RESTORE_H
+#define CSMS_RESTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "observation.h"
+
+struct deletion_record {
+	char *secret_id;
+	char *secret_name;
+	char *key;
+	char *value;
+	uint64_t realtime_usec; /* when it was logged */
+	size_t seq;             /* order read, for equal times */
+};
+
+struct restore_filter {
+	uint64_t since_usec;    /* inclusive */
+	uint64_t until_usec;    /* inclusive; UINT64_MAX: no end */
+	const char *secret_glob;        /* fnmatch(3) on the secret name; NULL: all */
+	const char *unit;       /* _SYSTEMD_UNIT that must match; NULL: any */
+};
+
+struct restore_set {
+	struct deletion_record *items;
+	size_t n, cap;
+};
+
+/* Parse a journalctl-style time: "@EPOCH", "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]"
+ * (local time, 'T' allowed instead of the space), optionally followed by
+ * "Z", "UTC" or "+HH:MM"/"-HH:MM".  Relative times ("-1h", "yesterday") are
+ * refused with -EINVAL. */
+int restore_parse_time(const char *s, uint64_t *ret_usec);
+
+/* Read `journalctl -o json` lines from F (NAME for messages) and add each
+ * deletion record that passes FLT to SET.  A field may be a string or, as
+ * journalctl writes non-UTF-8 values, an array of byte values.  Returns 0,
+ * or -EINVAL with "NAME:LINE: ..." in *error for input that is not one JSON
+ * object per line or a deletion record with a missing or unusable field. */
+int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
+                      struct restore_set *set, char **error);
+
+/* The same from the local journal (sd-journal), entries of FLT->unit. */
+int restore_read_journal(const struct restore_filter *flt, struct restore_set *set, char **error);
+
+/* Keep, per secret id and key, only the latest deletion; sort by secret id,
+ * then key. */
+void restore_select(struct restore_set *set);
+
+enum restore_verdict {
+	RESTORE_CREATE,         /* absent: create it */
+	RESTORE_PRESENT,        /* present with the same value: nothing to do */
+	RESTORE_CONFLICT,       /* present with another value: never overwritten */
+	RESTORE_SECRET_GONE,    /* the secret no longer exists */
+	RESTORE_NO_ROOM,        /* the secret has 20 tags */
+	RESTORE_INVALID,        /* the record's key or value cannot be sent */
+};
+
+/* Decide record D against the secret's current TAGS (NULL: the secret is
+ * gone), CREATING being the tags this run already decided to create on the
+ * same secret (for the 20-tag limit). */
+enum restore_verdict restore_decide(const struct deletion_record *d, const struct tag_list *tags,
+                                    size_t creating);
+
+/* "restored", "already-present", "conflict", "secret-gone", "no-room", "invalid". */
+const char *restore_verdict_to_string(enum restore_verdict v);
+
+void restore_set_clear(struct restore_set *set);
+
+struct restore_options {
+	struct restore_filter filter;
+	const char *from;       /* journalctl -o json file, "-" for stdin; NULL: the journal */
+	bool dry_run;
+};
+
+/* Exit codes of --restore (csms-tagd(8)). */
+enum {
+	RESTORE_EXIT_OK = 0,            /* all restored, or nothing to do */
+	RESTORE_EXIT_ERROR = 1,         /* nothing done: bad input, config, auth */
+	RESTORE_EXIT_INCOMPLETE = 3,    /* some conflicts or failures */
+};
+
+/* The --restore command (restore-run.c): returns one of the codes above,
+ * or EX_CONFIG when the configuration cannot be loaded. */
+int restore_run(const char *config_path, const struct restore_options *o);
+
+#endif
