@@ -240,12 +240,18 @@ def scenario(fn, *emu_args, prefix="csms-scenario."):
     work = tempfile.mkdtemp(prefix=prefix)
     emu = Emulator(work, *emu_args)
     t0 = time.monotonic()
+    failed_before = len(failures)
     try:
         fn(work, emu, write_creds(work))
     except Exception as e:
         check(False, f"{fn.__name__}: {e!r}")
     finally:
         emu.stop()
+        # A scenario may keep the daemon's output in work/output.log: show
+        # its end when the scenario failed, before the directory goes.
+        log = os.path.join(work, "output.log")
+        if len(failures) > failed_before and os.path.exists(log):
+            print(open(log, errors="replace").read()[-6000:])
         shutil.rmtree(work, ignore_errors=True)
         print(f"-- {fn.__name__}: {time.monotonic() - t0:.1f}s", flush=True)
 

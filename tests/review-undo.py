@@ -17,19 +17,12 @@ writes each journal entry as `journalctl -o json` would print it: the same
 reader then serves a journal exported from another host, and no journald is
 needed here (restore_read_journal() is the sd-journal route of the same
 filter)."""
-import json, os, shutil, stat, subprocess, sys, tempfile
+import json, os, stat, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import Emulator, TAGD, write_config, write_creds  # noqa: E402
+from emutest import TAGD, check, report, scenario, write_config  # noqa: E402
 
-failures = []
 PROJECT = "0123456789abcdef0123456789abcdef"
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def run(work, conf, creds, *args, stdin=None):
@@ -208,22 +201,7 @@ def undo(work, emu, creds):
     check(rc == 1 and "relative times" in err, f"undo: relative times are refused clearly (exit {rc})")
 
 
-def scenario(fn):
-    work = tempfile.mkdtemp(prefix="csms-review-undo.")
-    emu = Emulator(work)
-    try:
-        fn(work, emu, write_creds(work))
-    except Exception as e:
-        check(False, f"{fn.__name__}: {e!r}")
-    finally:
-        emu.stop()
-        if failures:
-            print(open(os.path.join(work, "output.log")).read()[-6000:])
-        shutil.rmtree(work, ignore_errors=True)
-
-
-scenario(reviewed_plan)
-scenario(changed_before_recheck)
-scenario(undo)
-print(f"review-undo: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+scenario(reviewed_plan, prefix="csms-review-undo.")
+scenario(changed_before_recheck, prefix="csms-review-undo.")
+scenario(undo, prefix="csms-review-undo.")
+sys.exit(report())
