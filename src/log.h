@@ -38,6 +38,12 @@ enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
 #define MID_DAEMON_STARTED     "87fdd23fd9a94996b09d919074e274fc"
 #define MID_DAEMON_STOPPING    "7ae73aeee47d45a6936e87672169bbfe"
 #define MID_PASS_TIMEOUT       "6ac90788fc384b1389fa8d3516480643"
+#define MID_TAG_EXEMPTED       "a837df366f4747ea9f7d42070802dfc0"
+#define MID_EXEMPTION_EXPIRED  "c54f58b0c68d4a75b6ceb8b36c3b0764"
+#define MID_EXEMPTION_UNUSED   "2aa29139fb8d41d0bf72fcd040091dde"
+#define MID_TAG_GRACE          "0dfd5c00b1d94c439f3076ccfc5df468"
+#define MID_GRACE_STATE        "3fbbe184121f46968a384348d6b5fe35"
+#define MID_REQUIRED_TAGS      "8835f5a9d7f24c0f803025545e70a69c"
 
 struct log_field {
 	const char *name;       /* e.g. "CSMS_SECRET_ID" */
