@@ -428,9 +428,12 @@ static void test_json(void **state)
 	observation_clear(&o);
 	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	text = plan_json_text(&p);
-	assert_string_equal(text, "{\"deletions\": [], \"summary\": {\"deletions\": 0, \"governed\": 0, "
+	assert_string_equal(text, "{\"deletions\": [], \"exempted\": [], \"required\": [], \"summary\": "
+	                          "{\"deletions\": 0, \"exempted\": 0, \"governed\": 0, "
 	                          "\"incomplete_skipped\": 0, \"pending_delete_skipped\": 0, "
-	                          "\"secrets\": 0, \"tags_examined\": 0}}");
+	                          "\"required_invalid\": 0, \"required_missing\": 0, "
+	                          "\"secrets\": 0, \"tags_examined\": 0, \"waiting\": 0}, "
+	                          "\"unused_exemptions\": [], \"waiting\": []}");
 	free(text);
 	plan_clear(&p);
 	config_free(c);
