@@ -608,18 +608,28 @@ static int parse_protect(struct parser *p, const struct setting *s, const char *
 	return list_add_line(p, value, false);
 }
 
+/* One element of a list of tag keys (protect, /required), WHAT in
+ * messages: not empty, no ',', decoded, and checked as a glob when GLOB. */
+static int decode_list_key(struct parser *p, unsigned line, const char *what, const char *raw,
+                           bool glob, char **ret)
+{
+	int r;
+
+	if (!*raw)
+		return fail(p, line, "%s: empty %s (a stray '|'?)", p->list_key, glob ? "key glob" : "key");
+	r = check_comma(p, line, what, raw);
+	if (r < 0)
+		return r;
+	return (glob ? decode_glob : decode_text)(p, line, what, raw, 1, MAX_KEY_CHARS, ret);
+}
+
 static int protect_add(struct parser *p, unsigned line, const char *raw)
 {
 	struct daemon_settings *d = &p->c->daemon;
 	char *glob;
 	int r;
 
-	if (!*raw)
-		return fail(p, line, "protect: empty key glob (a stray '|'?)");
-	r = check_comma(p, line, "protect key glob", raw);
-	if (r < 0)
-		return r;
-	r = decode_glob(p, line, "protect key glob", raw, 1, MAX_KEY_CHARS, &glob);
+	r = decode_list_key(p, line, "protect key glob", raw, true, &glob);
 	if (r < 0)
 		return r;
 	if (strv_push(&d->protect, &d->n_protect, glob) < 0) {
@@ -787,12 +797,7 @@ static int required_add(struct parser *p, unsigned line, const char *raw)
 	char *key;
 	int r;
 
-	if (!*raw)
-		return fail(p, line, "/required: empty key (a stray '|'?)");
-	r = check_comma(p, line, "required key", raw);
-	if (r < 0)
-		return r;
-	r = decode_text(p, line, "required key", raw, 1, MAX_KEY_CHARS, &key);
+	r = decode_list_key(p, line, "required key", raw, false, &key);
 	if (r < 0)
 		return r;
 	/* A requirement names one tag: a glob could not say which to report. */

@@ -8,7 +8,8 @@ import json, os, re, shutil, subprocess, sys, tempfile, time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import Emulator, TAGD, run_once, write_config, write_creds  # noqa: E402
+from emutest import (Emulator, TAGD, observed_file, run_once, write_config,  # noqa: E402
+                     write_creds)
 
 failures = []
 
@@ -58,19 +59,6 @@ def scenario(fn):
     finally:
         emu.stop()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def observed_file(emu, work):
-    st = emu.get("/_emulator/state")
-    resources = [{"resource_id": s["id"], "resource_name": s["name"],
-                  "resource_detail": {"state": s.get("state", "ENABLED")},
-                  "tags": [{"key": k, "value": v} for k, v in s["tags"].items()],
-                  "sys_tags": [{"key": k, "value": v} for k, v in s.get("sys_tags", {}).items()]}
-                 for s in st["secrets"]]
-    path = os.path.join(work, "observed.json")
-    with open(path, "w") as f:
-        json.dump({"resources": resources, "total_count": len(resources)}, f)
-    return path
 
 
 def exemption_expires(work, emu, creds):

@@ -190,6 +190,7 @@ static void test_config_errors(void **state)
 	expect_error("[secret \"x\"]\n/required = own*\n* = *\n", "gov.conf:8: /required key 'own*' is a glob");
 	expect_error("[secret \"x\"]\n/required = a | a\n* = *\n", "/required names 'a' twice");
 	expect_error("[secret \"x\"]\n/required = a, b\n* = *\n", "holds a ','");
+	expect_error("[secret \"x\"]\n/required = a||b\n* = *\n", "gov.conf:8: /required: empty key (a stray");
 	expect_error("[daemon]\ngrace = 2 years\n", "gov.conf:8: grace '2 years' is not a time span");
 	expect_error("[daemon]\nstate_directory = var/lib\n", "gov.conf:8: state_directory 'var/lib' is not an absolute path");
 	(void) state;
