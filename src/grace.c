@@ -59,6 +59,21 @@ int grace_clocks_find(const struct grace_clocks *c, const uint8_t digest[GRACE_D
 	return 0;
 }
 
+void grace_clocks_drop(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN])
+{
+	struct grace_clock key;
+	struct grace_clock *hit;
+
+	if (c->n == 0)
+		return;
+	memcpy(key.digest, digest, GRACE_DIGEST_LEN);
+	hit = bsearch(&key, c->v, c->n, sizeof(*c->v), clock_cmp);
+	if (!hit)
+		return;
+	memmove(hit, hit + 1, (size_t) (c->v + c->n - (hit + 1)) * sizeof(*hit));
+	c->n--;
+}
+
 int grace_clocks_add(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN],
                      uint64_t first_seen_usec)
 {

@@ -48,6 +48,9 @@ int grace_clocks_find(const struct grace_clocks *c, const uint8_t digest[GRACE_D
 int grace_clocks_add(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN],
                      uint64_t first_seen_usec);
 
+/* Drop DIGEST from sorted C, if there. */
+void grace_clocks_drop(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN]);
+
 /* Sort by digest; of two entries for one digest the later time stays. */
 void grace_clocks_sort(struct grace_clocks *c);
 

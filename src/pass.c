@@ -77,6 +77,7 @@ struct pass {
 };
 
 static void verify_start(struct pass *p);
+static void forget_deleted_clocks(struct pass *p);
 
 const char *pass_outcome_to_string(enum pass_outcome o)
 {
@@ -120,6 +121,8 @@ static void finish(struct pass *p)
 		return;
 	p->running = false;
 	release(p);
+	if (!r->dry_run && r->deletes_sent)
+		forget_deleted_clocks(p);
 	r->duration_usec = now_monotonic_usec() - p->started;
 	if (r->outcome != PASS_FAILED && r->outcome != PASS_ABORTED) {
 		if (r->delete_failed || r->skipped_incomplete || r->limit_exceeded || r->still_present)
@@ -548,6 +551,23 @@ static void log_governance(struct pass *p)
 
 /* --- plan ----------------------------------------------------------------- */
 
+/* Store the plan's clocks at PATH.  A store that cannot be written is
+ * removed: kept, it would claim tags unwanted since before they were last
+ * wanted.  Returns whether the store now holds the plan's clocks. */
+static bool store_clocks(struct pass *p, const char *path)
+{
+	int r = grace_clocks_save(path, &p->plan.clocks), k;
+
+	if (r >= 0)
+		return true;
+	k = grace_clocks_remove(path);
+	log_event(LOG_ERR, MID_GRACE_STATE, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+	          "Cannot write grace clock store %s: %s; every grace period starts again now%s%s",
+	          path, strerror(-r), k < 0 ? "; cannot remove the old store either: " : "",
+	          k < 0 ? strerror(-k) : "");
+	return false;
+}
+
 /* Compute the plan with the grace clocks of the state directory and store
  * the new ones.  Store problems are logged here, once. */
 static int compute_plan(struct pass *p, struct observation *obs)
@@ -581,19 +601,39 @@ static int compute_plan(struct pass *p, struct observation *obs)
 	grace_clocks_clear(&clocks);
 	if (r < 0)
 		return r;
-	r = grace_clocks_save(path, &p->plan.clocks);
-	if (r >= 0)
+	if (store_clocks(p, path))
 		return 0;
-	/* The old store would claim tags unwanted since before they were last
-	 * wanted: remove it, and judge this pass as if it were lost. */
-	k = grace_clocks_remove(path);
-	log_event(LOG_ERR, MID_GRACE_STATE, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
-	          "Cannot write grace clock store %s: %s; every grace period starts again now%s%s",
-	          path, strerror(-r), k < 0 ? "; cannot remove the old store either: " : "",
-	          k < 0 ? strerror(-k) : "");
+	/* Judge this pass as if the store were lost, as the next one will. */
 	plan_clear(&p->plan);
 	t.clocks = NULL;
 	return plan_compute(p->cfg, obs, &t, &p->plan);
+}
+
+/* Deleted tags lose their clocks at once: one re-created before the next
+ * pass must wait a grace period of its own.  A tag still present after its
+ * delete keeps its clock: it never stopped being unwanted. */
+static void forget_deleted_clocks(struct pass *p)
+{
+	_cleanup_free_ char *path = NULL;
+	size_t dropped = 0;
+
+	for (size_t i = 0; p->state && i < p->plan.n; i++) {
+		const struct plan_item *it = &p->plan.items[i];
+		uint8_t d[GRACE_DIGEST_LEN];
+
+		if (!it->grace_usec || (p->state[i] != ITEM_DELETED && p->state[i] != ITEM_GONE))
+			continue;
+		grace_digest(it->secret_id, it->key, it->value, d);
+		grace_clocks_drop(&p->plan.clocks, d);
+		dropped++;
+	}
+	if (dropped == 0)
+		return;
+	path = grace_state_path(p->cfg);
+	if (!path)
+		log_error("Pass %u: out of memory; the grace clocks of deleted tags stay stored", p->res.number);
+	else
+		store_clocks(p, path);
 }
 
 /* The deletion limit, over the worst case (plan_worst_case()). */

@@ -147,6 +147,11 @@ def grace_restarts(work, emu, creds):
           f"grace: after the grace period, across restarts, the tag is deleted (exit {rc})")
     check(re.search(r"Deleted tag temp-debug=1 from secret app-web.*CSMS_GRACE=3s", out) is not None,
           "grace: the deletion record carries the grace fields")
+    emu.post("/_emulator/tags", {"secret": "app-web", "set": {"temp-debug": "1"}})
+    run_once(work, conf, creds)
+    output(work)
+    check(tags_of(emu, "app-web").get("temp-debug") == "1",
+          "grace: a deleted tag re-created at once waits a grace period of its own")
 
     # A lost store restarts every clock: never early.  (Each part starts
     # afresh: a reset brings tags back that the old clocks still know.)

@@ -531,6 +531,12 @@ static void test_store_round_trip(void **state)
 	assert_int_equal(grace_clocks_find(&back, d1, &t), -ENOENT);
 	grace_clocks_clear(&back);
 
+	grace_clocks_drop(&c, d1);
+	grace_clocks_drop(&c, d1);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(grace_clocks_find(&c, d1, &t), -ENOENT);
+	assert_int_equal(grace_clocks_find(&c, d2, &t), 0);
+
 	assert_int_equal(grace_clocks_remove(path), 0);
 	assert_int_equal(grace_clocks_remove(path), 0);
 	assert_int_equal(rmdir(dir), 0);
