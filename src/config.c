@@ -947,7 +947,7 @@ static int add_exemption_entry(struct parser *p, const char *key, const char *va
 	case N_EXEMPT_KEYS:
 		break;
 	}
-	return fail_oom(p);
+	return -EINVAL;         /* not reached: lookup_name() found the key */
 }
 
 /* The [exempt] section just ended: everything but value is mandatory. */
