@@ -143,21 +143,19 @@ static void judge(const struct config *c, const struct section *section, const s
 		j->verdict = VERDICT_WAIT;
 }
 
-/* Room for one more element of an array of SIZE-byte elements. */
-static int grow(void **v, size_t n, size_t *cap, size_t size)
+/* Array V of SIZE-byte elements, N used and *CAP allocated, with room for
+ * one more: V itself, or moved; NULL on ENOMEM (V is then unchanged). */
+static void *grow(void *v, size_t n, size_t *cap, size_t size)
 {
-	size_t ncap;
+	size_t ncap = *cap ? *cap * 2 : 16;
 	void *nv;
 
 	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	nv = reallocarray(*v, ncap, size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
+		return v;
+	nv = reallocarray(v, ncap, size);
+	if (nv)
+		*cap = ncap;
+	return nv;
 }
 
 /* What plan_compute() builds, with the capacities of its arrays. */
@@ -181,9 +179,11 @@ static int plan_add(struct builder *b, const struct secret *s, const struct tag 
 		v = &p->waiting, n = &p->n_waiting, cap = &b->cap_waiting;
 	else if (j->verdict == VERDICT_EXEMPT)
 		v = &p->exempted, n = &p->n_exempted, cap = &b->cap_exempted;
-	if (grow((void **) v, *n, cap, sizeof(**v)) < 0)
+	it = grow(*v, *n, cap, sizeof(**v));
+	if (!it)
 		return -ENOMEM;
-	it = &(*v)[*n];
+	*v = it;
+	it += *n;
 	*it = (struct plan_item) {
 		.secret_id = strdup(str_or_empty(s->id)),
 		.secret_name = strdup(str_or_empty(s->name)),
@@ -273,7 +273,7 @@ static int check_required(const struct section *section, const struct secret *s,
 static int plan_required(struct builder *b, const struct section *section, const struct secret *s)
 {
 	struct plan *p = b->p;
-	struct plan_requirement req;
+	struct plan_requirement req, *v;
 
 	if (check_required(section, s, &req) < 0)
 		goto fail;
@@ -281,9 +281,12 @@ static int plan_required(struct builder *b, const struct section *section, const
 		return 0;
 	req.secret_id = strdup(str_or_empty(s->id));
 	req.secret_name = strdup(str_or_empty(s->name));
-	if (!req.secret_id || !req.secret_name ||
-	    grow((void **) &p->required, p->n_required, &b->cap_required, sizeof(*p->required)) < 0)
+	if (!req.secret_id || !req.secret_name)
 		goto fail;
+	v = grow(p->required, p->n_required, &b->cap_required, sizeof(*v));
+	if (!v)
+		goto fail;
+	p->required = v;
 	p->required[p->n_required++] = req;
 	p->n_required_missing += req.n_missing;
 	p->n_required_invalid += req.n_invalid;
@@ -320,11 +323,14 @@ static int plan_unused(struct builder *b)
 
 	for (size_t i = 0; i < b->c->n_exemptions; i++) {
 		const struct exemption *e = &b->c->exemptions[i];
+		struct plan_unused_exemption *v;
 
 		if (b->exemption_used[i] || e->expires_usec <= p->now_usec)
 			continue;
-		if (grow((void **) &p->unused, p->n_unused, &b->cap_unused, sizeof(*p->unused)) < 0)
+		v = grow(p->unused, p->n_unused, &b->cap_unused, sizeof(*v));
+		if (!v)
 			return -ENOMEM;
+		p->unused = v;
 		p->unused[p->n_unused] = (struct plan_unused_exemption) { .name = strdup(e->name), .line = e->line };
 		if (!p->unused[p->n_unused].name)
 			return -ENOMEM;
