@@ -1,6 +1,6 @@
 """emutest.py - shared pieces of the Python end-to-end tests: the emulator
 process, configs and credential files, and csms-tagd runs."""
-import json, os, subprocess, sys, time, urllib.request
+import json, os, shutil, subprocess, sys, tempfile, time, urllib.request
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -164,3 +164,35 @@ def converged(emu, work, conf):
     finds nothing to delete."""
     return subprocess.run([TAGD, "-c", conf, "--plan", "--observed", observed_file(emu, work)],
                           capture_output=True).returncode == 0
+
+
+# Checks of a scenario-based test (safety.py, governance.py): each prints
+# one line; FAILURES collects the failed ones for the exit status.
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def output(work):
+    """What the runs since the last call printed (run_once appends it)."""
+    path = os.path.join(work, "output.log")
+    text = open(path).read() if os.path.exists(path) else ""
+    open(path, "w").close()
+    return text
+
+
+def scenario(fn, prefix):
+    """Run FN(work, emu, creds) in a fresh directory with its own emulator."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    emu = Emulator(work)
+    try:
+        fn(work, emu, write_creds(work))
+    except Exception as e:
+        check(False, f"{fn.__name__}: {e!r}")
+    finally:
+        emu.stop()
+        shutil.rmtree(work, ignore_errors=True)

@@ -4,27 +4,12 @@ two passes, a grace period across restarts and across a lost or corrupt
 clock store (never early), required-tag reports (never created), and
 --plan/--explain/--check-config showing all of it.  Each --once run is a
 fresh process: a restart as far as the clocks are concerned."""
-import json, os, re, shutil, subprocess, sys, tempfile, time
+import json, os, re, subprocess, sys, time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (Emulator, TAGD, observed_file, run_once, write_config,  # noqa: E402
-                     write_creds)
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def output(work):
-    path = os.path.join(work, "output.log")
-    text = open(path).read() if os.path.exists(path) else ""
-    open(path, "w").close()
-    return text
+from emutest import (TAGD, check, failures, observed_file, output, run_once,  # noqa: E402
+                     scenario, write_config)
 
 
 def utc(t):
@@ -47,19 +32,6 @@ def config(work, emu, daemon="", extra=""):
     with open(conf, "a") as f:
         f.write(extra)
     return conf
-
-
-def scenario(fn):
-    work = tempfile.mkdtemp(prefix="csms-governance.")
-    emu = Emulator(work)
-    try:
-        fn(work, emu, write_creds(work))
-    except Exception as e:
-        check(False, f"{fn.__name__}: {e!r}")
-    finally:
-        emu.stop()
-        shutil.rmtree(work, ignore_errors=True)
-
 
 def exemption_expires(work, emu, creds):
     expires = time.time() + 4
@@ -226,7 +198,7 @@ env = prod | staging
 
 
 for fn in (exemption_expires, grace_restarts, required_tags):
-    scenario(fn)
+    scenario(fn, "csms-governance.")
 if failures:
     print(f"governance: {len(failures)} check(s) failed")
     sys.exit(1)

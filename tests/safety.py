@@ -3,38 +3,11 @@
 the per-pass deletion limit, dry-run computing the same plan as a real run,
 two daemons on one project at once, hostile names from the API, bad
 credential files, and no credential in output, argv or environment."""
-import json, os, re, shutil, signal, subprocess, sys, tempfile, time
+import json, os, re, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (Emulator, SK, TAGD, converged, run_once, write_config,  # noqa: E402
-                     write_creds, wrong_deletions)
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def output(work):
-    path = os.path.join(work, "output.log")
-    text = open(path).read() if os.path.exists(path) else ""
-    open(path, "w").close()
-    return text
-
-
-def scenario(fn):
-    work = tempfile.mkdtemp(prefix="csms-safety.")
-    emu = Emulator(work)
-    try:
-        fn(work, emu, write_creds(work))
-    except Exception as e:
-        check(False, f"{fn.__name__}: {e!r}")
-    finally:
-        emu.stop()
-        shutil.rmtree(work, ignore_errors=True)
+from emutest import (SK, TAGD, check, converged, failures, output,  # noqa: E402
+                     run_once, scenario, write_config, write_creds, wrong_deletions)
 
 
 def deletion_limit(work, emu, creds):
@@ -165,6 +138,6 @@ def no_secret_in_process(work, emu, creds):
 
 for s in (deletion_limit, dry_run_same_plan, ha_pair, ignored_delete_reported, hostile_names,
           bad_credentials, no_secret_in_process):
-    scenario(s)
+    scenario(s, "csms-safety.")
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
