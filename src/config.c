@@ -25,6 +25,7 @@
 
 #include "credentials.h"
 #include "ini-reader.h"
+#include "policy.h"
 #include "util.h"
 #include "values.h"
 
@@ -81,6 +82,7 @@ enum section_kind {
 	SECTION_AUTH,
 	SECTION_DAEMON,
 	SECTION_GOVERN,
+	SECTION_EXEMPT,
 };
 
 static const char *const section_names[] = {
@@ -94,15 +96,41 @@ enum list_target {
 	LIST_NONE,
 	LIST_RULE,
 	LIST_PROTECT,
+	LIST_REQUIRED,
 };
+
+/* The keys of an [exempt "NAME"] section. */
+enum exempt_key {
+	EXEMPT_SECRET,
+	EXEMPT_KEY,
+	EXEMPT_VALUE,
+	EXEMPT_REASON,
+	EXEMPT_EXPIRES,
+	N_EXEMPT_KEYS,
+};
+
+static const char *const exempt_key_names[N_EXEMPT_KEYS] = {
+	[EXEMPT_SECRET] = "secret",
+	[EXEMPT_KEY] = "key",
+	[EXEMPT_VALUE] = "value",
+	[EXEMPT_REASON] = "reason",
+	[EXEMPT_EXPIRES] = "expires",
+};
+
+/* An exemption lasts at most this long after the file is loaded: it is a
+ * reviewed exception, not a second policy. */
+#define EXEMPTION_MAX_USEC (365 * 24 * 3600 * USEC_PER_SEC)
 
 struct parser {
 	const char *name;               /* for messages */
 	unsigned flags;
+	uint64_t now_usec;              /* exemption expiries are judged against it */
 	unsigned line;                  /* of the line being looked at */
 
 	enum section_kind section;
 	size_t govern;                  /* index into c->sections */
+	unsigned exempt_line[N_EXEMPT_KEYS];    /* of the current [exempt], 0: unset */
+	unsigned grace_line;            /* "/grace" of the current section */
 	unsigned section_line[ELEMENTSOF(section_names)];
 	unsigned *setting_line;         /* per settings[] entry, 0 when unset */
 
@@ -279,6 +307,7 @@ static int check_hash_comment(struct parser *p, const char *key, const char *val
 
 static int rule_add_value(struct parser *p, unsigned line, const char *raw);
 static int protect_add(struct parser *p, unsigned line, const char *raw);
+static int required_add(struct parser *p, unsigned line, const char *raw);
 
 /* "prod, staging" is a comma list written by habit: it would allow only
  * the one value "prod, staging".  Any ',' is refused; %2C writes one. */
@@ -318,6 +347,8 @@ static int list_add_element(struct parser *p, unsigned line, const char *raw)
 {
 	if (p->list == LIST_PROTECT)
 		return protect_add(p, line, raw);
+	if (p->list == LIST_REQUIRED)
+		return required_add(p, line, raw);
 	return rule_add_value(p, line, raw);
 }
 
@@ -577,18 +608,28 @@ static int parse_protect(struct parser *p, const struct setting *s, const char *
 	return list_add_line(p, value, false);
 }
 
+/* One element of a list of tag keys (protect, /required), WHAT in
+ * messages: not empty, no ',', decoded, and checked as a glob when GLOB. */
+static int decode_list_key(struct parser *p, unsigned line, const char *what, const char *raw,
+                           bool glob, char **ret)
+{
+	int r;
+
+	if (!*raw)
+		return fail(p, line, "%s: empty %s (a stray '|'?)", p->list_key, glob ? "key glob" : "key");
+	r = check_comma(p, line, what, raw);
+	if (r < 0)
+		return r;
+	return (glob ? decode_glob : decode_text)(p, line, what, raw, 1, MAX_KEY_CHARS, ret);
+}
+
 static int protect_add(struct parser *p, unsigned line, const char *raw)
 {
 	struct daemon_settings *d = &p->c->daemon;
 	char *glob;
 	int r;
 
-	if (!*raw)
-		return fail(p, line, "protect: empty key glob (a stray '|'?)");
-	r = check_comma(p, line, "protect key glob", raw);
-	if (r < 0)
-		return r;
-	r = decode_glob(p, line, "protect key glob", raw, 1, MAX_KEY_CHARS, &glob);
+	r = decode_list_key(p, line, "protect key glob", raw, true, &glob);
 	if (r < 0)
 		return r;
 	if (strv_push(&d->protect, &d->n_protect, glob) < 0) {
@@ -644,6 +685,8 @@ static const struct setting settings[] = {
 	{ DAEMON("max_requests_per_second", max_requests_per_second), .parse = parse_rate, .max = 100000 },
 	{ DAEMON("observe", observe), .parse = parse_observe },
 	{ DAEMON("protect", protect), .parse = parse_protect },
+	{ DAEMON("grace", grace_usec), .parse = parse_timespan_value, .max = DAYS_365 },
+	{ DAEMON("state_directory", state_directory), .parse = parse_absolute_path },
 };
 
 static int find_setting(enum section_kind section, const char *key)
@@ -745,6 +788,183 @@ static int check_new_rule_key(struct parser *p, const char *key)
 	return 0;
 }
 
+/* ---- section settings: "/grace" and "/required" --------------------------- */
+
+static int required_add(struct parser *p, unsigned line, const char *raw)
+{
+	struct section *sec = current_section(p);
+	QUOTED(q);
+	char *key;
+	int r;
+
+	r = decode_list_key(p, line, "required key", raw, false, &key);
+	if (r < 0)
+		return r;
+	/* A requirement names one tag: a glob could not say which to report. */
+	if (has_glob_chars(key))
+		r = fail(p, line, "/required key '%s' is a glob: name each required key exactly", quote(&q, raw));
+	for (size_t i = 0; r == 0 && i < sec->n_required; i++)
+		if (strcmp(sec->required[i], key) == 0)
+			r = fail(p, line, "/required names '%s' twice", quote(&q, raw));
+	if (r == 0 && strv_push(&sec->required, &sec->n_required, key) < 0)
+		r = fail_oom(p);
+	if (r < 0)
+		free(key);
+	return r;
+}
+
+/* A key starting with '/' in a governance section: a setting of the
+ * section.  CSMS tag keys cannot hold '/', so no rule is lost to this. */
+static int add_section_setting(struct parser *p, const char *key, const char *value)
+{
+	struct section *sec = current_section(p);
+	char hi[32];
+	QUOTED(q);
+
+	if (streq_ptr(key, "/grace")) {
+		if (p->grace_line)
+			return fail(p, p->line, "duplicate /grace in this section (first at line %u)", p->grace_line);
+		p->grace_line = p->line;
+		if (parse_timespan(value, &sec->grace_usec) < 0)
+			return fail(p, p->line, "/grace '%s' is not a time span (like 12h, 3d)", quote(&q, value));
+		if (sec->grace_usec > DAYS_365)
+			return fail(p, p->line, "/grace '%s' is out of range (0 to %s)", quote(&q, value),
+			            format_timespan(hi, sizeof(hi), DAYS_365));
+		sec->has_grace = true;
+		return 0;
+	}
+	if (streq_ptr(key, "/required")) {
+		if (sec->required_line)
+			return fail(p, p->line, "duplicate /required in this section (first at line %u)",
+			            sec->required_line);
+		sec->required_line = p->line;
+		p->list = LIST_REQUIRED;
+		p->list_key = "/required";
+		return list_add_line(p, value, false);
+	}
+	return fail(p, p->line, "unknown section setting '%s': keys starting with '/' are /grace and "
+	            "/required (a rule for a key starting with '/' writes it %%2F)", quote(&q, key));
+}
+
+/* A required key must be kept when present: a rule of its section must
+ * allow it, or the daemon would delete the tag it asks for. */
+static int check_required(struct parser *p, const struct section *sec)
+{
+	QUOTED(q);
+
+	for (size_t i = 0; i < sec->n_required; i++) {
+		const struct rule *rule = section_rule_for(sec, sec->required[i]);
+		const char *key = quote(&q, sec->required[i]);
+
+		if (!rule)
+			return fail(p, sec->required_line, "/required key '%s': no rule of this section matches it, "
+			            "so the daemon would delete it; add a rule such as '%s = *'", key, key);
+		if (rule->kind == RULE_FORBID)
+			return fail(p, sec->required_line, "/required key '%s' is forbidden by the rule at line %u",
+			            key, rule->line);
+		quoted_free(&q);
+		q.s = NULL;
+	}
+	return 0;
+}
+
+/* ---- exemptions ------------------------------------------------------------ */
+
+static struct exemption *current_exemption(struct parser *p)
+{
+	return &p->c->exemptions[p->c->n_exemptions - 1];
+}
+
+static int add_exemption(struct parser *p, const char *raw_name)
+{
+	struct exemption *v;
+	char *name;
+	QUOTED(q);
+	int r;
+
+	r = decode_text(p, p->line, "exemption name", raw_name, 1, MAX_SECRET_NAME_CHARS, &name);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < p->c->n_exemptions; i++)
+		if (strcmp(p->c->exemptions[i].name, name) == 0) {
+			free(name);
+			return fail(p, p->line, "duplicate section [exempt \"%s\"] (first at line %u)",
+			            quote(&q, raw_name), p->c->exemptions[i].line);
+		}
+	v = realloc(p->c->exemptions, (p->c->n_exemptions + 1) * sizeof(*v));
+	if (!v) {
+		free(name);
+		return fail_oom(p);
+	}
+	p->c->exemptions = v;
+	v[p->c->n_exemptions++] = (struct exemption) { .name = name, .line = p->line };
+	memset(p->exempt_line, 0, sizeof(p->exempt_line));
+	p->section = SECTION_EXEMPT;
+	return 0;
+}
+
+static int parse_expires(struct parser *p, struct exemption *e, const char *value)
+{
+	char limit[32];
+	QUOTED(q);
+
+	if (parse_utc_time(value, &e->expires_usec) < 0)
+		return fail(p, p->line, "expires '%s' is not a date in UTC (like 2027-03-31 or "
+		            "2027-03-31 18:00)", quote(&q, value));
+	if (e->expires_usec > p->now_usec + EXEMPTION_MAX_USEC)
+		return fail(p, p->line, "expires '%s' is more than 365 days ahead (at most %s): an exemption "
+		            "is reviewed and renewed, not permanent; change the rules instead",
+		            quote(&q, value), format_utc_time(limit, sizeof(limit), p->now_usec + EXEMPTION_MAX_USEC));
+	return 0;
+}
+
+static int add_exemption_entry(struct parser *p, const char *key, const char *value)
+{
+	struct exemption *e = current_exemption(p);
+	int k = lookup_name(exempt_key_names, N_EXEMPT_KEYS, key);
+	QUOTED(q);
+
+	if (k < 0)
+		return fail(p, p->line, "unknown key '%s' in [exempt \"%s\"] (secret, key, value, reason, "
+		            "expires)", quote(&q, key), e->name);
+	if (p->exempt_line[k])
+		return fail(p, p->line, "duplicate key '%s' in [exempt] (first at line %u)", key, p->exempt_line[k]);
+	p->exempt_line[k] = p->line;
+	switch ((enum exempt_key) k) {
+	case EXEMPT_SECRET:
+		return decode_glob(p, p->line, "secret name glob", value, 1, MAX_SECRET_NAME_CHARS, &e->secret);
+	case EXEMPT_KEY:
+		return decode_glob(p, p->line, "key glob", value, 1, MAX_KEY_CHARS, &e->key);
+	case EXEMPT_VALUE:
+		return decode_glob(p, p->line, "value glob", value, 0, MAX_VALUE_CHARS, &e->value);
+	case EXEMPT_REASON:
+		if (!*value || has_control(value))
+			return fail(p, p->line, "reason must be a non-empty line of text");
+		e->reason = strdup(value);
+		return e->reason ? 0 : fail_oom(p);
+	case EXEMPT_EXPIRES:
+		return parse_expires(p, e, value);
+	case N_EXEMPT_KEYS:
+		break;
+	}
+	return -EINVAL;         /* not reached: lookup_name() found the key */
+}
+
+/* The [exempt] section just ended: everything but value is mandatory. */
+static int finish_exemption(struct parser *p)
+{
+	const struct exemption *e;
+
+	if (p->section != SECTION_EXEMPT)
+		return 0;
+	e = current_exemption(p);
+	for (size_t k = 0; k < N_EXEMPT_KEYS; k++)
+		if (k != EXEMPT_VALUE && !p->exempt_line[k])
+			return fail(p, e->line, "[exempt] needs %s = ... (an exemption names secret, key, reason "
+			            "and expires; value is optional)", exempt_key_names[k]);
+	return 0;
+}
+
 /* "TAGKEY = VALUES" in a governance section. */
 static int add_rule(struct parser *p, const char *raw_key, const char *value)
 {
@@ -753,6 +973,8 @@ static int add_rule(struct parser *p, const char *raw_key, const char *value)
 	char *key;
 	int r;
 
+	if (raw_key[0] == '/')
+		return add_section_setting(p, raw_key, value);
 	r = decode_glob(p, p->line, "key", raw_key, 1, MAX_KEY_CHARS, &key);
 	if (r < 0)
 		return r;
@@ -834,6 +1056,7 @@ static int add_section(struct parser *p, bool is_glob, const char *raw_name)
 	}
 	p->c->sections = sections;
 	p->govern = p->c->n_sections++;
+	p->grace_line = 0;
 	sections[p->govern] = (struct section) { .is_glob = is_glob, .pattern = pattern, .line = p->line };
 	p->section = SECTION_GOVERN;
 	return 0;
@@ -901,6 +1124,10 @@ static int parse_header(struct parser *p, const char *header)
 		return fail(p, p->line, "unexpected text after the section header");
 	word[n] = '\0';
 
+	if (name && streq_ptr(word, "exempt"))
+		return add_exemption(p, name);
+	if (streq_ptr(word, "exempt"))
+		return fail(p, p->line, "[exempt] needs a quoted name: [exempt \"NAME\"]");
 	if (name && (streq_ptr(word, "secret") || streq_ptr(word, "secrets")))
 		return add_section(p, word[6] == 's', name);
 	if (streq_ptr(word, "secret") || streq_ptr(word, "secrets"))
@@ -925,6 +1152,8 @@ static int on_section(void *userdata, unsigned line, const char *header)
 
 	p->line = line;
 	r = list_finish(p);
+	if (r >= 0)
+		r = finish_exemption(p);
 	if (r < 0)
 		return r;
 	return parse_header(p, header);
@@ -951,6 +1180,8 @@ static int on_entry(void *userdata, unsigned line, const char *key, const char *
 		return fail(p, line, "'%s' is outside of any section", quote(&q, key));
 	if (p->section == SECTION_GOVERN)
 		return add_rule(p, key, value);
+	if (p->section == SECTION_EXEMPT)
+		return add_exemption_entry(p, key, value);
 	return set_setting(p, key, value);
 }
 
@@ -1154,6 +1385,10 @@ static int finish(struct parser *p)
 
 	r = list_finish(p);
 	if (r >= 0)
+		r = finish_exemption(p);
+	for (size_t i = 0; r >= 0 && i < p->c->n_sections; i++)
+		r = check_required(p, &p->c->sections[i]);
+	if (r >= 0)
 		r = finish_csms(p);
 	if (r >= 0)
 		r = finish_auth(p);
@@ -1206,12 +1441,13 @@ static int fail_line(struct parser *p, const struct ini_error *e)
 	return fail(p, e->line, "expected 'KEY = VALUE', a [section] header or a comment");
 }
 
-static int load(const char *name, const char *text, size_t len, unsigned flags,
+static int load(const char *name, const char *text, size_t len, unsigned flags, uint64_t now_usec,
                 struct config **ret, char **error)
 {
 	struct parser p = {
 		.name = name,
 		.flags = flags,
+		.now_usec = now_usec,
 	};
 	struct ini_error e = {};
 	int r;
@@ -1253,7 +1489,16 @@ int config_load_string(const char *name, const char *text, unsigned flags,
 	*ret = NULL;
 	if (error)
 		*error = NULL;
-	return load(name, text, strlen(text), flags, ret, error);
+	return load(name, text, strlen(text), flags, now_realtime_usec(), ret, error);
+}
+
+int config_load_string_at(const char *name, const char *text, unsigned flags, uint64_t now_usec,
+                          struct config **ret, char **error)
+{
+	*ret = NULL;
+	if (error)
+		*error = NULL;
+	return load(name, text, strlen(text), flags, now_usec, ret, error);
 }
 
 int config_load(const char *path, unsigned flags, struct config **ret, char **error)
@@ -1280,7 +1525,7 @@ int config_load(const char *path, unsigned flags, struct config **ret, char **er
 			*error = xasprintf("%s: %s", path, strerror(-r));
 		return r;
 	}
-	return load(path, text, len, flags, ret, error);
+	return load(path, text, len, flags, now_realtime_usec(), ret, error);
 }
 
 void config_free(struct config *c)
@@ -1311,8 +1556,20 @@ void config_free(struct config *c)
 		}
 		free(s->rules);
 		free(s->pattern);
+		strv_free(s->required, s->n_required);
 	}
 	free(c->sections);
+	for (size_t i = 0; i < c->n_exemptions; i++) {
+		struct exemption *e = &c->exemptions[i];
+
+		free(e->name);
+		free(e->secret);
+		free(e->key);
+		free(e->value);
+		free(e->reason);
+	}
+	free(c->exemptions);
+	free(c->daemon.state_directory);
 	free(c);
 }
 
@@ -1328,4 +1585,19 @@ const struct section *config_section_for(const struct config *c, const char *sec
 		if (c->sections[i].is_glob && fnmatch(c->sections[i].pattern, secret_name, 0) == 0)
 			return &c->sections[i];
 	return NULL;
+}
+
+uint64_t config_grace_for(const struct config *c, const struct section *section)
+{
+	return section && section->has_grace ? section->grace_usec : c->daemon.grace_usec;
+}
+
+bool config_uses_grace(const struct config *c)
+{
+	if (c->daemon.grace_usec > 0)
+		return true;
+	for (size_t i = 0; i < c->n_sections; i++)
+		if (c->sections[i].has_grace && c->sections[i].grace_usec > 0)
+			return true;
+	return false;
 }

@@ -12,6 +12,16 @@
  * a secret is governed by its exact section if any, else by the first
  * matching glob section in file order; unmatched secrets are never touched.
  * Each entry "TAGKEY = VALUES" is a rule, tried in file order; see policy.h.
+ * Keys starting with '/' are section settings, not rules (CSMS tag keys
+ * cannot hold a '/'; a rule for such a key writes it %2F):
+ *   /grace = TIMESPAN        grace period of this section's deletions;
+ *   /required = KEY | KEY    tags each secret of the section must carry,
+ *                            with a value the section's rules allow.
+ *
+ * Exemptions: [exempt "NAME"] with secret = GLOB, key = GLOB, optional
+ * value = GLOB, reason = TEXT and expires = DATE (UTC; at most 365 days
+ * after the time of loading).  They keep tags the rules would delete
+ * while they last (plan.h).
  * Keys and values are percent-decoded (%3D '=', %3A ':', %25 '%', ...) so
  * every key CSMS allows can be written although inih splits at '=' and ':'.
  * Value lists may continue on indented lines.  The format is documented in
@@ -66,6 +76,23 @@ struct section {
 	struct rule *rules;
 	size_t n_rules;
 	unsigned line;
+	bool has_grace;         /* "/grace =" given: overrides [daemon] grace */
+	uint64_t grace_usec;
+	char **required;        /* "/required =": literal tag keys, decoded */
+	size_t n_required;
+	unsigned required_line;
+};
+
+/* [exempt "NAME"]: keep tags matching SECRET + KEY (+ VALUE) that the rules
+ * would delete, until EXPIRES. */
+struct exemption {
+	char *name;
+	char *secret;           /* secret name glob */
+	char *key;              /* tag key glob */
+	char *value;            /* tag value glob; NULL: any value */
+	char *reason;
+	uint64_t expires_usec;  /* CLOCK_REALTIME; active while now < expires */
+	unsigned line;          /* of the section header */
 };
 
 struct csms_settings {
@@ -104,6 +131,8 @@ struct daemon_settings {
 	enum observe_mode observe;      /* default auto */
 	char **protect;                 /* key globs never deleted (decoded) */
 	size_t n_protect;
+	uint64_t grace_usec;            /* default 0: delete at the first pass */
+	char *state_directory;          /* NULL: $STATE_DIRECTORY, else /var/lib/csms-tagd */
 };
 
 struct config {
@@ -113,6 +142,8 @@ struct config {
 	struct daemon_settings daemon;
 	struct section *sections;       /* in file order */
 	size_t n_sections;
+	struct exemption *exemptions;   /* in file order */
+	size_t n_exemptions;
 };
 
 enum config_flags {
@@ -136,7 +167,21 @@ int config_load(const char *path, unsigned flags, struct config **ret, char **er
 int config_load_string(const char *name, const char *text, unsigned flags,
                        struct config **ret, char **error);
 
+/* The same, judging exemption expiries against NOW_USEC (CLOCK_REALTIME)
+ * instead of the current time: for tests. */
+int config_load_string_at(const char *name, const char *text, unsigned flags, uint64_t now_usec,
+                          struct config **ret, char **error);
+
 void config_free(struct config *c);
+
+/* The grace period of deletions in SECTION: its "/grace", else [daemon]. */
+uint64_t config_grace_for(const struct config *c, const struct section *section);
+
+/* Whether any grace period is set, i.e. the clock store is in use. */
+bool config_uses_grace(const struct config *c);
+
+/* --check-config warns about exemptions that expire within this time. */
+#define CONFIG_EXEMPTION_WARN_USEC (7 * 24 * 3600 * UINT64_C(1000000))
 
 /* The section that governs SECRET_NAME, or NULL (never touched). */
 const struct section *config_section_for(const struct config *c, const char *secret_name);

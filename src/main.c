@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "decode.h"
+#include "grace.h"
 #include "log.h"
 #include "observation.h"
 #include "plan.h"
@@ -309,6 +310,42 @@ static int load_observed(const char *path, struct observation *o)
 	return 0;
 }
 
+/* Exemptions end on a date: say so while there is time to renew one. */
+static void warn_exemptions(const struct config *c)
+{
+	uint64_t now = now_realtime_usec();
+	char when[32];
+
+	printf("  exemptions:        %zu\n", c->n_exemptions);
+	for (size_t i = 0; i < c->n_exemptions; i++) {
+		const struct exemption *e = &c->exemptions[i];
+
+		format_utc_time(when, sizeof(when), e->expires_usec);
+		if (e->expires_usec <= now)
+			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expired on %s; "
+			        "its tags go by the rules again\n", c->path, e->line, e->name, when);
+		else if (e->expires_usec - now <= CONFIG_EXEMPTION_WARN_USEC)
+			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expires on %s, "
+			        "within 7 days\n", c->path, e->line, e->name, when);
+	}
+}
+
+/* The grace clocks as the daemon stored them, only read: --plan and
+ * --explain show the due times the next pass would judge by. */
+static void load_clocks(const struct config *c, struct grace_clocks *clocks)
+{
+	_cleanup_free_ char *path = NULL;
+	size_t future = 0;
+	int r;
+
+	if (!config_uses_grace(c) || !(path = grace_state_path(c)))
+		return;
+	r = grace_clocks_load(path, now_realtime_usec(), clocks, &future);
+	if (grace_load_error(r))
+		fprintf(stderr, "csms-tagd: warning: %s: %s; every grace period is shown as starting now\n",
+		        path, grace_load_error(r));
+}
+
 static int run_check_config(const struct options *o)
 {
 	struct config *c;
@@ -326,6 +363,7 @@ static int run_check_config(const struct options *o)
 	printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
+	warn_exemptions(c);
 	config_free(c);
 	return EXIT_CLEAN;
 }
@@ -335,13 +373,16 @@ static int run_plan(const struct options *o)
 	struct observation obs = {};
 	struct plan plan = {};
 	struct config *c = NULL;
+	struct grace_clocks clocks = {};
+	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR;
 
 	if (load_config(o->config_path, 0, &c) < 0)
 		return EXIT_ERROR;
 	if (load_observed(o->observed_path, &obs) < 0)
 		goto out;
-	if (plan_compute(c, &obs, &plan) < 0) {
+	load_clocks(c, &clocks);
+	if (plan_compute(c, &obs, &t, &plan) < 0) {
 		fprintf(stderr, "csms-tagd: out of memory\n");
 		goto out;
 	}
@@ -359,6 +400,7 @@ static int run_plan(const struct options *o)
 	ret = plan.n > 0 ? EXIT_CHANGES : EXIT_CLEAN;
 out:
 	plan_clear(&plan);
+	grace_clocks_clear(&clocks);
 	observation_clear(&obs);
 	config_free(c);
 	return ret;
@@ -368,18 +410,22 @@ static int run_explain(const struct options *o)
 {
 	struct observation obs = {};
 	struct config *c = NULL;
+	struct grace_clocks clocks = {};
+	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR, r;
 
 	if (load_config(o->config_path, 0, &c) < 0)
 		return EXIT_ERROR;
 	if (load_observed(o->observed_path, &obs) < 0)
 		goto out;
-	r = plan_explain(c, &obs, o->explain_name, stdout);
+	load_clocks(c, &clocks);
+	r = plan_explain(c, &obs, &t, o->explain_name, stdout);
 	if (r == -ENOENT)
 		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n", o->observed_path, o->explain_name);
 	else if (r >= 0)
 		ret = EXIT_CLEAN;
 out:
+	grace_clocks_clear(&clocks);
 	observation_clear(&obs);
 	config_free(c);
 	return ret;

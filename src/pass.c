@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grace.h"
 #include "log.h"
 #include "observe.h"
 #include "plan.h"
 #include "planfile.h"
 #include "policy.h"
 #include "util.h"
+#include "values.h"
 
 /* Re-checks in flight.  One: a re-checked secret's deletions then never
  * wait behind another secret's, so the window between a re-check answer and
@@ -80,6 +82,7 @@ struct pass {
 };
 
 static void verify_start(struct pass *p);
+static void forget_deleted_clocks(struct pass *p);
 
 const char *pass_outcome_to_string(enum pass_outcome o)
 {
@@ -123,6 +126,8 @@ static void finish(struct pass *p)
 		return;
 	p->running = false;
 	release(p);
+	if (!r->dry_run && r->deletes_sent)
+		forget_deleted_clocks(p);
 	r->duration_usec = now_monotonic_usec() - p->started;
 	if (r->outcome != PASS_FAILED && r->outcome != PASS_ABORTED) {
 		if (r->delete_failed || r->skipped_incomplete || r->limit_exceeded || r->still_present)
@@ -143,6 +148,11 @@ static void finish(struct pass *p)
 	          r->number, pass_outcome_to_string(r->outcome), r->secrets, r->governed, r->planned,
 	          r->deleted, r->dry_run ? "would be deleted" : "deleted", r->still_present,
 	          r->already_gone, r->kept_changed, r->delete_failed, r->failure[0] ? "; " : "", r->failure);
+	if (r->waiting || r->exempted || r->required_missing || r->required_invalid)
+		log_event(LOG_INFO, NULL, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		          "Pass %u also found: %zu deletions waiting for their grace period, %zu tags kept by "
+		          "exemptions, %zu required tags missing, %zu with a value not allowed",
+		          r->number, r->waiting, r->exempted, r->required_missing, r->required_invalid);
 	/* Last action: DONE may free the pass. */
 	p->done(r, p->userdata);
 }
@@ -160,7 +170,8 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 static void log_item(struct pass *p, int level, const char *mid, const struct plan_item *it,
                      const struct csms_result *r, const char *fmt, ...)
 {
-	char ref[300], status[16] = "";
+	char ref[300], status[16] = "", exemption[300] = "", expires[32] = "";
+	char grace[32] = "", first_seen[32] = "", due[32] = "";
 	_cleanup_free_ char *text = NULL;
 	va_list ap;
 
@@ -170,6 +181,15 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	va_end(ap);
 	if (r && r->status)
 		snprintf(status, sizeof(status), "%ld", r->status);
+	if (it->exemption_line) {
+		snprintf(exemption, sizeof(exemption), "%s:%u", p->plan.config_path, it->exemption_line);
+		format_utc_time(expires, sizeof(expires), it->exemption_expires_usec);
+	}
+	if (it->grace_usec) {
+		format_timespan(grace, sizeof(grace), it->grace_usec);
+		format_utc_time(first_seen, sizeof(first_seen), it->first_seen_usec);
+		format_utc_time(due, sizeof(due), it->due_usec);
+	}
 	log_event(level, mid,
 	          LOG_FIELDS({ "CSMS_SECRET_ID", it->secret_id },
 	                     { "CSMS_SECRET_NAME", it->secret_name },
@@ -181,7 +201,14 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	                     { "DRY_RUN", p->res.dry_run ? "1" : "0" },
 	                     { "CSMS_REQUEST_ID", r ? r->request_id : NULL },
 	                     { "HTTP_STATUS", status[0] ? status : NULL },
-	                     { "CSMS_ERROR_CODE", r ? r->error_code : NULL }),
+	                     { "CSMS_ERROR_CODE", r ? r->error_code : NULL },
+	                     { "CSMS_EXEMPTION", exemption[0] ? exemption : NULL },
+	                     { "CSMS_EXEMPTION_NAME", it->exemption_name },
+	                     { "CSMS_EXEMPTION_REASON", it->exemption_reason },
+	                     { "CSMS_EXEMPTION_EXPIRES", expires[0] ? expires : NULL },
+	                     { "CSMS_GRACE", grace[0] ? grace : NULL },
+	                     { "CSMS_FIRST_SEEN", first_seen[0] ? first_seen : NULL },
+	                     { "CSMS_DUE", due[0] ? due : NULL }),
 	          "%s", text ? text : "?");
 }
 
@@ -464,8 +491,6 @@ static void verify_start(struct pass *p)
 			                      on_verify_tags, &p->group_refs[g]);
 }
 
-/* --- plan ----------------------------------------------------------------- */
-
 /* Everything execution needs is allocated here, before the first DELETE:
  * running out of memory later could not stop half-way cleanly. */
 static int build_groups(struct pass *p)
@@ -495,6 +520,161 @@ static int build_groups(struct pass *p)
 			g->recheck = true;
 	}
 	return 0;
+}
+
+/* --- governance records: exemptions, grace, required tags ---------------- */
+
+static void log_expired(struct pass *p, const struct plan_item *it)
+{
+	char when[32];
+
+	if (it->exemption_line && it->exemption_expired)
+		log_item(p, LOG_NOTICE, MID_EXEMPTION_EXPIRED, it, NULL,
+		         "Exemption \"%s\" at %s:%u expired on %s: tag %s on secret %s goes by the rules again (%s)",
+		         it->exemption_name, p->plan.config_path, it->exemption_line,
+		         format_utc_time(when, sizeof(when), it->exemption_expires_usec), it->key,
+		         it->secret_name, reason_to_string(it->reason));
+}
+
+static void log_governance(struct pass *p)
+{
+	const struct plan *pl = &p->plan;
+	char when[32], span[32], ref[300], missing[24], invalid[24];
+
+	for (size_t i = 0; i < pl->n_exempted; i++) {
+		const struct plan_item *it = &pl->exempted[i];
+
+		log_item(p, LOG_INFO, MID_TAG_EXEMPTED, it, NULL,
+		         "Kept tag %s=%s on secret %s although the rules delete it (%s): exemption \"%s\" at %s:%u "
+		         "until %s: %s", it->key, it->value, it->secret_name, reason_to_string(it->reason),
+		         it->exemption_name, pl->config_path, it->exemption_line,
+		         format_utc_time(when, sizeof(when), it->exemption_expires_usec), it->exemption_reason);
+	}
+	for (size_t i = 0; i < pl->n_waiting; i++) {
+		const struct plan_item *it = &pl->waiting[i];
+
+		log_expired(p, it);
+		log_item(p, LOG_INFO, MID_TAG_GRACE, it, NULL,
+		         "Tag %s=%s on secret %s is not allowed (%s); its deletion is due %s (grace %s)",
+		         it->key, it->value, it->secret_name, reason_to_string(it->reason),
+		         format_utc_time(when, sizeof(when), it->due_usec),
+		         format_timespan(span, sizeof(span), it->grace_usec));
+	}
+	for (size_t i = 0; i < pl->n; i++)
+		log_expired(p, &pl->items[i]);
+	for (size_t i = 0; i < pl->n_unused; i++) {
+		snprintf(ref, sizeof(ref), "%s:%u", pl->config_path, pl->unused[i].line);
+		log_event(LOG_WARNING, MID_EXEMPTION_UNUSED,
+		          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_EXEMPTION", ref },
+		                     { "CSMS_EXEMPTION_NAME", pl->unused[i].name }),
+		          "Exemption \"%s\" at %s kept no tag this pass: it matches no tag the rules would delete",
+		          pl->unused[i].name, ref);
+	}
+	for (size_t i = 0; i < pl->n_required; i++) {
+		const struct plan_requirement *q = &pl->required[i];
+
+		snprintf(ref, sizeof(ref), "%s:%u", pl->config_path, q->required_line);
+		snprintf(missing, sizeof(missing), "%zu", q->n_missing);
+		snprintf(invalid, sizeof(invalid), "%zu", q->n_invalid);
+		log_event(LOG_WARNING, MID_REQUIRED_TAGS,
+		          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_SECRET_ID", q->secret_id },
+		                     { "CSMS_SECRET_NAME", q->secret_name }, { "CSMS_RULE", ref },
+		                     { "CSMS_REQUIRED_MISSING", q->missing },
+		                     { "CSMS_REQUIRED_INVALID", q->invalid },
+		                     { "CSMS_REQUIRED_MISSING_COUNT", missing },
+		                     { "CSMS_REQUIRED_INVALID_COUNT", invalid }),
+		          "Secret %s lacks required tags (%s): %s%s%s%s%s; they are reported, never created",
+		          q->secret_name, ref, q->missing ? "missing " : "", q->missing ? q->missing : "",
+		          q->missing && q->invalid ? "; " : "", q->invalid ? "value not allowed " : "",
+		          q->invalid ? q->invalid : "");
+	}
+}
+
+/* --- plan ----------------------------------------------------------------- */
+
+/* Store the plan's clocks at PATH.  A store that cannot be written is
+ * removed: kept, it would claim tags unwanted since before they were last
+ * wanted.  Returns whether the store now holds the plan's clocks. */
+static bool store_clocks(struct pass *p, const char *path)
+{
+	int r = grace_clocks_save(path, &p->plan.clocks), k;
+
+	if (r >= 0)
+		return true;
+	k = grace_clocks_remove(path);
+	log_event(LOG_ERR, MID_GRACE_STATE, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+	          "Cannot write grace clock store %s: %s; every grace period starts again now%s%s",
+	          path, strerror(-r), k < 0 ? "; cannot remove the old store either: " : "",
+	          k < 0 ? strerror(-k) : "");
+	return false;
+}
+
+/* Compute the plan with the grace clocks of the state directory and store
+ * the new ones.  Store problems are logged here, once. */
+static int compute_plan(struct pass *p, struct observation *obs)
+{
+	struct grace_clocks clocks = {};
+	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
+	_cleanup_free_ char *path = grace_state_path(p->cfg);
+	size_t future = 0;
+	int r, k;
+
+	if (!path)
+		return -ENOMEM;
+	if (!config_uses_grace(p->cfg)) {
+		/* Clocks left from an earlier grace period would be stale when
+		 * one is set again: they could advance a deletion. */
+		k = grace_clocks_remove(path);
+		if (k < 0)
+			log_debug("Pass %u: cannot remove the unused grace clock store %s: %s",
+			          p->res.number, path, strerror(-k));
+		return plan_compute(p->cfg, obs, &t, &p->plan);
+	}
+	r = grace_clocks_load(path, t.now_usec, &clocks, &future);
+	if (grace_load_error(r))
+		log_event(LOG_WARNING, MID_GRACE_STATE, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		          "Grace clock store %s: %s; every grace period starts again now", path, grace_load_error(r));
+	if (future > 0)
+		log_event(LOG_WARNING, MID_GRACE_STATE, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		          "Grace clock store %s: %zu clocks started in the future (did the system clock go back?); "
+		          "they start again now", path, future);
+	r = plan_compute(p->cfg, obs, &t, &p->plan);
+	grace_clocks_clear(&clocks);
+	if (r < 0)
+		return r;
+	if (store_clocks(p, path))
+		return 0;
+	/* Judge this pass as if the store were lost, as the next one will. */
+	plan_clear(&p->plan);
+	t.clocks = NULL;
+	return plan_compute(p->cfg, obs, &t, &p->plan);
+}
+
+/* Deleted tags lose their clocks at once: one re-created before the next
+ * pass must wait a grace period of its own.  A tag still present after its
+ * delete keeps its clock: it never stopped being unwanted. */
+static void forget_deleted_clocks(struct pass *p)
+{
+	_cleanup_free_ char *path = NULL;
+	size_t dropped = 0;
+
+	for (size_t i = 0; p->state && i < p->plan.n; i++) {
+		const struct plan_item *it = &p->plan.items[i];
+		uint8_t d[GRACE_DIGEST_LEN];
+
+		if (!it->grace_usec || (p->state[i] != ITEM_DELETED && p->state[i] != ITEM_GONE))
+			continue;
+		grace_digest(it->secret_id, it->key, it->value, d);
+		grace_clocks_drop(&p->plan.clocks, d);
+		dropped++;
+	}
+	if (dropped == 0)
+		return;
+	path = grace_state_path(p->cfg);
+	if (!path)
+		log_error("Pass %u: out of memory; the grace clocks of deleted tags stay stored", p->res.number);
+	else
+		store_clocks(p, path);
 }
 
 /* The deletion limit, over the worst case (plan_worst_case()). */
@@ -613,7 +793,7 @@ static int save_plan(struct pass *p)
 static void plan_and_act(struct pass *p, struct observation *obs)
 {
 	struct pass_result *r = &p->res;
-	int k = plan_compute(p->cfg, obs, &p->plan);
+	int k = compute_plan(p, obs);
 
 	if (k >= 0 && p->only)
 		k = restrict_plan(p, obs);
@@ -634,6 +814,12 @@ static void plan_and_act(struct pass *p, struct observation *obs)
 	r->skipped_pending_delete = p->plan.n_pending_delete;
 	r->skipped_incomplete = p->plan.n_incomplete;
 	r->planned = p->plan.n;
+	r->waiting = p->plan.n_waiting;
+	r->exempted = p->plan.n_exempted;
+	r->exemptions_unused = p->plan.n_unused;
+	r->required_missing = p->plan.n_required_missing;
+	r->required_invalid = p->plan.n_required_invalid;
+	log_governance(p);
 	if (r->skipped_incomplete)
 		set_failure(p, "%zu governed secrets could not be read", r->skipped_incomplete);
 	if (held_by_limit(p)) {

@@ -15,7 +15,12 @@
  *     one that can't be re-checked is not sent;
  *   - dry-run computes the same plan by the same code and only logs;
  *   - after deleting, the changed secrets are read again and any tag still
- *     present is reported.
+ *     present is reported;
+ *   - with a grace period, the clocks are read from and written to the
+ *     state directory around plan_compute() (grace.h); a store that cannot
+ *     be written is removed and the pass judged as if every clock started
+ *     now.  Exempted, waiting and required-tag findings are journaled each
+ *     pass and counted; only due deletions count against the limit.
  */
 #ifndef CSMS_PASS_H
 #define CSMS_PASS_H
@@ -51,6 +56,11 @@ struct pass_result {
 	size_t still_present;           /* deleted, but seen again on verify */
 	size_t plan_skipped;            /* --apply-plan: saved items not deleted */
 	size_t plan_excluded;           /* --apply-plan: planned now, not in the file */
+	size_t waiting;                 /* unwanted, grace period running (not deleted) */
+	size_t exempted;                /* unwanted, kept by an active exemption */
+	size_t exemptions_unused;       /* active exemptions that kept no tag */
+	size_t required_missing;        /* required tags missing (never created) */
+	size_t required_invalid;        /* required tags with a value not allowed */
 	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "values.h"
 
 #define PENDING_DELETE "PENDING_DELETE"
 
@@ -68,46 +69,151 @@ static void plan_item_clear(struct plan_item *it)
 	free(it->secret_name);
 	free(it->key);
 	free(it->value);
+	free(it->exemption_name);
+	free(it->exemption_reason);
+}
+
+static void items_free(struct plan_item *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		plan_item_clear(&v[i]);
+	free(v);
 }
 
 void plan_clear(struct plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		plan_item_clear(&p->items[i]);
-	free(p->items);
+	items_free(p->items, p->n);
+	items_free(p->waiting, p->n_waiting);
+	items_free(p->exempted, p->n_exempted);
+	for (size_t i = 0; i < p->n_required; i++) {
+		free(p->required[i].secret_id);
+		free(p->required[i].secret_name);
+		free(p->required[i].missing);
+		free(p->required[i].invalid);
+	}
+	free(p->required);
+	for (size_t i = 0; i < p->n_unused; i++)
+		free(p->unused[i].name);
+	free(p->unused);
+	grace_clocks_clear(&p->clocks);
 	free(p->config_path);
 	memset(p, 0, sizeof(*p));
 }
 
-static int plan_add(struct plan *p, size_t *cap, const struct secret *s, const struct tag *t,
-                    const struct decision *d)
+/* ---- judging one tag ------------------------------------------------------ */
+
+enum verdict {
+	VERDICT_KEEP,           /* the rules keep it */
+	VERDICT_EXEMPT,         /* the rules delete it; an active exemption keeps it */
+	VERDICT_WAIT,           /* the rules delete it; its grace period runs */
+	VERDICT_DELETE,
+};
+
+struct judgement {
+	struct decision d;
+	enum verdict verdict;
+	const struct exemption *exemption;      /* matching: active, or expired */
+	bool expired;
+	uint64_t grace, first_seen, due;
+	uint8_t digest[GRACE_DIGEST_LEN];
+};
+
+/* The one place that puts policy, exemptions and grace clocks together. */
+static void judge(const struct config *c, const struct section *section, const struct secret *s,
+                  const struct tag *t, uint64_t now, const struct grace_clocks *clocks,
+                  struct judgement *j)
 {
+	*j = (struct judgement) { .d = policy_decide(c, section, s, t), .verdict = VERDICT_KEEP };
+	if (!j->d.delete)
+		return;
+	j->exemption = policy_exemption_for(c, str_or_empty(s->name), t, now, &j->expired);
+	if (j->exemption && !j->expired) {
+		j->verdict = VERDICT_EXEMPT;
+		return;
+	}
+	j->verdict = VERDICT_DELETE;
+	j->grace = config_grace_for(c, section);
+	if (j->grace == 0)
+		return;
+	grace_digest(str_or_empty(s->id), t->key, str_or_empty(t->value), j->digest);
+	if (!clocks || grace_clocks_find(clocks, j->digest, &j->first_seen) < 0 || j->first_seen > now)
+		j->first_seen = now;
+	j->due = j->first_seen + j->grace < j->first_seen ? UINT64_MAX : j->first_seen + j->grace;
+	if (now < j->due)
+		j->verdict = VERDICT_WAIT;
+}
+
+/* Array V of SIZE-byte elements, N used and *CAP allocated, with room for
+ * one more: V itself, or moved; NULL on ENOMEM (V is then unchanged). */
+static void *grow(void *v, size_t n, size_t *cap, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	nv = reallocarray(v, ncap, size);
+	if (nv)
+		*cap = ncap;
+	return nv;
+}
+
+/* What plan_compute() builds, with the capacities of its arrays. */
+struct builder {
+	struct plan *p;
+	const struct config *c;
+	const struct grace_clocks *clocks;
+	size_t cap_items, cap_waiting, cap_exempted, cap_required, cap_unused;
+	bool *exemption_used;
+};
+
+static int plan_add(struct builder *b, const struct secret *s, const struct tag *t,
+                    const struct judgement *j)
+{
+	struct plan *p = b->p;
+	struct plan_item **v = &p->items;
+	size_t *n = &p->n, *cap = &b->cap_items;
 	struct plan_item *it;
 
-	if (p->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		struct plan_item *items = reallocarray(p->items, ncap, sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		p->items = items;
-		*cap = ncap;
-	}
-	it = &p->items[p->n];
+	if (j->verdict == VERDICT_WAIT)
+		v = &p->waiting, n = &p->n_waiting, cap = &b->cap_waiting;
+	else if (j->verdict == VERDICT_EXEMPT)
+		v = &p->exempted, n = &p->n_exempted, cap = &b->cap_exempted;
+	it = grow(*v, *n, cap, sizeof(**v));
+	if (!it)
+		return -ENOMEM;
+	*v = it;
+	it += *n;
 	*it = (struct plan_item) {
 		.secret_id = strdup(str_or_empty(s->id)),
 		.secret_name = strdup(str_or_empty(s->name)),
 		.key = strdup(t->key),
 		.value = strdup(str_or_empty(t->value)),
-		.reason = d->reason,
-		.rule_line = d->rule ? d->rule->line : 0,
-		.section_line = d->section->line,
+		.reason = j->d.reason,
+		.rule_line = j->d.rule ? j->d.rule->line : 0,
+		.section_line = j->d.section->line,
+		.decided_usec = p->now_usec,
+		.grace_usec = j->grace,
+		.first_seen_usec = j->first_seen,
+		.due_usec = j->due,
 	};
-	if (!it->secret_id || !it->secret_name || !it->key || !it->value) {
+	if (j->exemption) {
+		it->exemption_line = j->exemption->line;
+		it->exemption_expired = j->expired;
+		it->exemption_expires_usec = j->exemption->expires_usec;
+		it->exemption_name = strdup(j->exemption->name);
+		it->exemption_reason = strdup(j->exemption->reason);
+	}
+	if (!it->secret_id || !it->secret_name || !it->key || !it->value ||
+	    (j->exemption && (!it->exemption_name || !it->exemption_reason))) {
 		plan_item_clear(it);
 		return -ENOMEM;
 	}
-	p->n++;
+	(*n)++;
+	if (j->verdict == VERDICT_EXEMPT)
+		b->exemption_used[j->exemption - b->c->exemptions] = true;
+	if (j->grace > 0 && grace_clocks_add(&p->clocks, j->digest, j->first_seen) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -126,32 +232,123 @@ static const char *secret_skip_reason(const struct secret *s)
 	return NULL;
 }
 
-static int plan_secret(const struct config *c, const struct section *section,
-                       const struct secret *s, struct plan *p, size_t *cap)
+/* Append "TEXT" to the ", "-separated list *LIST. */
+static int list_append(char **list, const char *text)
 {
-	for (size_t i = 0; i < s->tags.n; i++) {
-		const struct tag *t = &s->tags.items[i];
-		struct decision d = policy_decide(c, section, s, t);
-		int r;
+	char *n = *list ? xasprintf("%s, %s", *list, text) : strdup(text);
 
-		p->n_tags++;
-		if (!d.delete)
-			continue;
-		r = plan_add(p, cap, s, t, &d);
-		if (r < 0)
-			return r;
+	if (!n)
+		return -ENOMEM;
+	free(*list);
+	*list = n;
+	return 0;
+}
+
+/* The required keys of SECTION that S lacks or holds with a value the
+ * rules do not allow, into *REQ (zeroed when none).  config.c made sure a
+ * rule allowing some value exists for each. */
+static int check_required(const struct section *section, const struct secret *s,
+                          struct plan_requirement *req)
+{
+	*req = (struct plan_requirement) { .required_line = section->required_line };
+	for (size_t i = 0; i < section->n_required; i++) {
+		const char *key = section->required[i];
+		const struct tag *t = tag_list_find(&s->tags, key);
+		_cleanup_free_ char *kv = NULL;
+
+		if (!t) {
+			req->n_missing++;
+			if (list_append(&req->missing, key) < 0)
+				return -ENOMEM;
+		} else if (!rule_allows_value(section_rule_for(section, key), str_or_empty(t->value))) {
+			req->n_invalid++;
+			kv = xasprintf("%s=%s", key, str_or_empty(t->value));
+			if (!kv || list_append(&req->invalid, kv) < 0)
+				return -ENOMEM;
+		}
 	}
 	return 0;
 }
 
-int plan_compute(const struct config *c, const struct observation *o, struct plan *ret)
+static int plan_required(struct builder *b, const struct section *section, const struct secret *s)
 {
-	struct plan p = { .n_secrets = o->n };
+	struct plan *p = b->p;
+	struct plan_requirement req, *v;
+
+	if (check_required(section, s, &req) < 0)
+		goto fail;
+	if (req.n_missing + req.n_invalid == 0)
+		return 0;
+	req.secret_id = strdup(str_or_empty(s->id));
+	req.secret_name = strdup(str_or_empty(s->name));
+	if (!req.secret_id || !req.secret_name)
+		goto fail;
+	v = grow(p->required, p->n_required, &b->cap_required, sizeof(*v));
+	if (!v)
+		goto fail;
+	p->required = v;
+	p->required[p->n_required++] = req;
+	p->n_required_missing += req.n_missing;
+	p->n_required_invalid += req.n_invalid;
+	return 0;
+fail:
+	free(req.secret_id);
+	free(req.secret_name);
+	free(req.missing);
+	free(req.invalid);
+	return -ENOMEM;
+}
+
+static int plan_secret(struct builder *b, const struct section *section, const struct secret *s)
+{
+	for (size_t i = 0; i < s->tags.n; i++) {
+		const struct tag *t = &s->tags.items[i];
+		struct judgement j;
+		int r;
+
+		b->p->n_tags++;
+		judge(b->c, section, s, t, b->p->now_usec, b->clocks, &j);
+		if (j.verdict == VERDICT_KEEP)
+			continue;
+		r = plan_add(b, s, t, &j);
+		if (r < 0)
+			return r;
+	}
+	return plan_required(b, section, s);
+}
+
+static int plan_unused(struct builder *b)
+{
+	struct plan *p = b->p;
+
+	for (size_t i = 0; i < b->c->n_exemptions; i++) {
+		const struct exemption *e = &b->c->exemptions[i];
+		struct plan_unused_exemption *v;
+
+		if (b->exemption_used[i] || e->expires_usec <= p->now_usec)
+			continue;
+		v = grow(p->unused, p->n_unused, &b->cap_unused, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->unused = v;
+		p->unused[p->n_unused] = (struct plan_unused_exemption) { .name = strdup(e->name), .line = e->line };
+		if (!p->unused[p->n_unused].name)
+			return -ENOMEM;
+		p->n_unused++;
+	}
+	return 0;
+}
+
+int plan_compute(const struct config *c, const struct observation *o, const struct plan_time *t,
+                 struct plan *ret)
+{
+	struct plan p = { .n_secrets = o->n, .now_usec = t ? t->now_usec : now_realtime_usec() };
+	struct builder b = { .p = &p, .c = c, .clocks = t ? t->clocks : NULL };
 	const struct secret **order = NULL;
-	size_t cap = 0;
 
 	p.config_path = strdup(str_or_empty(c->path));
-	if (!p.config_path)
+	b.exemption_used = calloc(c->n_exemptions + 1, sizeof(*b.exemption_used));
+	if (!p.config_path || !b.exemption_used)
 		goto fail;
 	order = sorted_secrets(o);
 	if (o->n > 0 && !order)
@@ -171,16 +368,25 @@ int plan_compute(const struct config *c, const struct observation *o, struct pla
 			p.n_incomplete++;
 			continue;
 		}
-		if (plan_secret(c, section, s, &p, &cap) < 0)
+		if (plan_secret(&b, section, s) < 0)
 			goto fail;
 	}
+	if (plan_unused(&b) < 0)
+		goto fail;
 	if (p.n > 1)
 		qsort(p.items, p.n, sizeof(p.items[0]), item_cmp);
+	if (p.n_waiting > 1)
+		qsort(p.waiting, p.n_waiting, sizeof(p.waiting[0]), item_cmp);
+	if (p.n_exempted > 1)
+		qsort(p.exempted, p.n_exempted, sizeof(p.exempted[0]), item_cmp);
+	grace_clocks_sort(&p.clocks);
 	free(order);
+	free(b.exemption_used);
 	*ret = p;
 	return 0;
 fail:
 	free(order);
+	free(b.exemption_used);
 	plan_clear(&p);
 	return -ENOMEM;
 }
@@ -211,6 +417,7 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
                                   const char **ret_value)
 {
 	const struct tag *now = tag_list_find(tags, it->key);
+	struct judgement j;
 	struct secret view;
 
 	if (!now)
@@ -221,7 +428,11 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 		.id = it->secret_id, .name = it->secret_name, .state = (char *) "",
 		.tags = *tags, .sys_tags = *sys_tags, .tags_complete = true,
 	};
-	if (!policy_decide(c, config_section_for(c, it->secret_name), &view, now).delete)
+	/* Without clocks a graced tag waits: the same value has waited its
+	 * time already (it was planned), a new value has not. */
+	judge(c, config_section_for(c, it->secret_name), &view, now, it->decided_usec, NULL, &j);
+	if (j.verdict == VERDICT_KEEP || j.verdict == VERDICT_EXEMPT ||
+	    (j.verdict == VERDICT_WAIT && strcmp(str_or_empty(now->value), it->value) != 0))
 		return RECHECK_KEEP;
 	*ret_value = now->value;
 	return RECHECK_DELETE;
@@ -311,6 +522,102 @@ static void print_summary(const struct plan *p, FILE *f)
 	if (p->n_incomplete > 0)
 		fprintf(f, ", %zu with incompletely read tags skipped", p->n_incomplete);
 	fprintf(f, ", %zu tag%s examined).\n", p->n_tags, p->n_tags == 1 ? "" : "s");
+	if (p->n_waiting > 0)
+		fprintf(f, "%zu deletion%s waiting for the grace period.\n", p->n_waiting,
+		        p->n_waiting == 1 ? "" : "s");
+	if (p->n_exempted > 0)
+		fprintf(f, "%zu tag%s kept by exemptions.\n", p->n_exempted, p->n_exempted == 1 ? "" : "s");
+	if (p->n_required > 0)
+		fprintf(f, "%zu secret%s lack required tags (%zu missing, %zu with a value not allowed).\n",
+		        p->n_required, p->n_required == 1 ? "" : "s", p->n_required_missing,
+		        p->n_required_invalid);
+}
+
+/* "SECRET  KEY=VALUE", escaped; NULL on ENOMEM. */
+static char *item_text(const struct plan_item *it)
+{
+	_cleanup_free_ char *n = escape_for_log(it->secret_name), *k = escape_for_log(it->key);
+	_cleanup_free_ char *v = escape_for_log(it->value);
+
+	return n && k && v ? xasprintf("%s  %s=%s", n, k, v) : NULL;
+}
+
+/* Why an item is not deleted now, or NULL when it is; NULL on ENOMEM too,
+ * which the caller cannot tell apart and prints as "?". */
+static char *item_hold_text(const char *path, const struct plan_item *it)
+{
+	char a[32], b[32], g[32];
+	_cleanup_free_ char *name = NULL, *reason = NULL;
+
+	if (it->exemption_line && !it->exemption_expired) {
+		name = escape_for_log(it->exemption_name);
+		reason = escape_for_log(it->exemption_reason);
+		return name && reason ?
+		       xasprintf("kept by exemption \"%s\" at %s:%u until %s: %s", name, path,
+		                 it->exemption_line, format_utc_time(a, sizeof(a), it->exemption_expires_usec),
+		                 reason) : NULL;
+	}
+	if (it->grace_usec && it->decided_usec < it->due_usec)
+		return xasprintf("due %s (grace %s, seen since %s)", format_utc_time(a, sizeof(a), it->due_usec),
+		                 format_timespan(g, sizeof(g), it->grace_usec),
+		                 format_utc_time(b, sizeof(b), it->first_seen_usec));
+	return NULL;
+}
+
+static void print_held(const struct plan *p, const struct plan_item *v, size_t n, const char *title,
+                       FILE *f)
+{
+	_cleanup_free_ char *path = escape_for_log(p->config_path);
+
+	if (n == 0)
+		return;
+	fprintf(f, "%s\n", title);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *text = item_text(&v[i]), *why = item_hold_text(path ? path : "?", &v[i]);
+		char ref[4096];
+
+		fprintf(f, "  %s  %s (%s)  %s\n", text ? text : "?", reason_to_string(v[i].reason),
+		        plan_item_rule_ref(p, &v[i], ref, sizeof(ref)), why ? why : "?");
+	}
+	fputc('\n', f);
+}
+
+static void print_required(const struct plan *p, FILE *f)
+{
+	if (p->n_required == 0)
+		return;
+	fputs("Required tags missing or not allowed (reported, never created):\n", f);
+	for (size_t i = 0; i < p->n_required; i++) {
+		const struct plan_requirement *q = &p->required[i];
+		_cleanup_free_ char *name = escape_for_log(q->secret_name);
+		_cleanup_free_ char *missing = q->missing ? escape_for_log(q->missing) : NULL;
+		_cleanup_free_ char *invalid = q->invalid ? escape_for_log(q->invalid) : NULL;
+
+		fprintf(f, "  %s  %s%s%s%s%s  (%s:%u)\n", name ? name : "?",
+		        missing ? "missing: " : "", missing ? missing : "",
+		        missing && invalid ? "; " : "", invalid ? "not allowed: " : "", invalid ? invalid : "",
+		        p->config_path, q->required_line);
+	}
+	fputc('\n', f);
+}
+
+static void print_unused(const struct plan *p, FILE *f)
+{
+	for (size_t i = 0; i < p->n_unused; i++) {
+		_cleanup_free_ char *name = escape_for_log(p->unused[i].name);
+
+		fprintf(f, "Exemption \"%s\" at %s:%u kept no tag: it matches no tag the rules would delete.\n",
+		        name ? name : "?", p->config_path, p->unused[i].line);
+	}
+}
+
+/* Everything besides the deletions: waiting, exempted, required, unused. */
+static void print_extras(const struct plan *p, FILE *f)
+{
+	print_held(p, p->waiting, p->n_waiting, "Waiting for the grace period (not deleted yet):", f);
+	print_held(p, p->exempted, p->n_exempted, "Kept by exemptions:", f);
+	print_required(p, f);
+	print_unused(p, f);
 }
 
 static void free_cells(char **cells, size_t n)
@@ -363,6 +670,7 @@ void plan_print_table(const struct plan *p, FILE *f)
 	char **cells;
 
 	if (p->n == 0) {
+		print_extras(p, f);
 		print_summary(p, f);
 		return;
 	}
@@ -380,6 +688,7 @@ void plan_print_table(const struct plan *p, FILE *f)
 	for (size_t i = 0; i < p->n; i++)
 		print_row(f, (const char *const *) cells + i * N_COLS, width);
 	fputc('\n', f);
+	print_extras(p, f);
 	print_summary(p, f);
 	free_cells(cells, p->n * N_COLS);
 }
@@ -405,6 +714,35 @@ static int json_set(json_t *obj, const char *key, json_t *v)
 	return v && json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
 }
 
+static json_t *json_time(uint64_t usec)
+{
+	char buf[32];
+
+	return json_string(format_utc_time(buf, sizeof(buf), usec));
+}
+
+/* The grace and exemption fields of IT, when they apply. */
+static int item_extras_to_json(const struct plan *p, const struct plan_item *it, json_t *o)
+{
+	char ref[4096], span[32];
+
+	if (it->grace_usec &&
+	    (json_set(o, "grace", json_string(format_timespan(span, sizeof(span), it->grace_usec))) < 0 ||
+	     json_set(o, "first_seen", json_time(it->first_seen_usec)) < 0 ||
+	     json_set(o, "due", json_time(it->due_usec)) < 0))
+		return -ENOMEM;
+	if (!it->exemption_line)
+		return 0;
+	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, it->exemption_line);
+	if (json_set(o, "exemption", json_text(ref)) < 0 ||
+	    json_set(o, "exemption_name", json_text(it->exemption_name)) < 0 ||
+	    json_set(o, "exemption_reason", json_text(it->exemption_reason)) < 0 ||
+	    json_set(o, "exemption_expires", json_time(it->exemption_expires_usec)) < 0 ||
+	    json_set(o, "exemption_expired", json_boolean(it->exemption_expired)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static json_t *plan_item_to_json(const struct plan *p, const struct plan_item *it)
 {
 	json_t *o = json_object();
@@ -417,11 +755,72 @@ static json_t *plan_item_to_json(const struct plan *p, const struct plan_item *i
 	    json_set(o, "key", json_text(it->key)) < 0 ||
 	    json_set(o, "value", json_text(it->value)) < 0 ||
 	    json_set(o, "reason", json_string(reason_to_string(it->reason))) < 0 ||
-	    json_set(o, "rule", json_text(plan_item_rule_ref(p, it, ref, sizeof(ref)))) < 0) {
+	    json_set(o, "rule", json_text(plan_item_rule_ref(p, it, ref, sizeof(ref)))) < 0 ||
+	    item_extras_to_json(p, it, o) < 0) {
 		json_decref(o);
 		return NULL;
 	}
 	return o;
+}
+
+static json_t *requirement_to_json(const struct plan *p, const struct plan_requirement *q)
+{
+	json_t *o = json_object();
+	char ref[4096];
+
+	if (!o)
+		return NULL;
+	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, q->required_line);
+	if (json_set(o, "secret_id", json_text(q->secret_id)) < 0 ||
+	    json_set(o, "secret_name", json_text(q->secret_name)) < 0 ||
+	    json_set(o, "missing", q->missing ? json_text(q->missing) : json_null()) < 0 ||
+	    json_set(o, "invalid", q->invalid ? json_text(q->invalid) : json_null()) < 0 ||
+	    json_set(o, "rule", json_text(ref)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *unused_to_json(const struct plan *p, const struct plan_unused_exemption *u)
+{
+	json_t *o = json_object();
+	char ref[4096];
+
+	if (!o)
+		return NULL;
+	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, u->line);
+	if (json_set(o, "exemption", json_text(ref)) < 0 || json_set(o, "name", json_text(u->name)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *items_to_json(const struct plan *p, const struct plan_item *v, size_t n)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < n; i++)
+		if (json_array_append_new(list, plan_item_to_json(p, &v[i])) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	return list;
+}
+
+static json_t *extras_list_to_json(const struct plan *p, bool required)
+{
+	json_t *list = json_array();
+	size_t n = required ? p->n_required : p->n_unused;
+
+	for (size_t i = 0; list && i < n; i++)
+		if (json_array_append_new(list, required ? requirement_to_json(p, &p->required[i])
+		                                         : unused_to_json(p, &p->unused[i])) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	return list;
 }
 
 static json_t *plan_summary_to_json(const struct plan *p)
@@ -435,7 +834,11 @@ static json_t *plan_summary_to_json(const struct plan *p)
 	    json_set(o, "pending_delete_skipped", json_integer((json_int_t) p->n_pending_delete)) < 0 ||
 	    json_set(o, "incomplete_skipped", json_integer((json_int_t) p->n_incomplete)) < 0 ||
 	    json_set(o, "tags_examined", json_integer((json_int_t) p->n_tags)) < 0 ||
-	    json_set(o, "deletions", json_integer((json_int_t) p->n)) < 0) {
+	    json_set(o, "deletions", json_integer((json_int_t) p->n)) < 0 ||
+	    json_set(o, "waiting", json_integer((json_int_t) p->n_waiting)) < 0 ||
+	    json_set(o, "exempted", json_integer((json_int_t) p->n_exempted)) < 0 ||
+	    json_set(o, "required_missing", json_integer((json_int_t) p->n_required_missing)) < 0 ||
+	    json_set(o, "required_invalid", json_integer((json_int_t) p->n_required_invalid)) < 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -444,25 +847,20 @@ static json_t *plan_summary_to_json(const struct plan *p)
 
 json_t *plan_to_json(const struct plan *p)
 {
-	json_t *root = json_object(), *list = json_array();
+	json_t *root = json_object();
 
-	if (!root || !list)
-		goto fail;
-	for (size_t i = 0; i < p->n; i++)
-		if (json_array_append_new(list, plan_item_to_json(p, &p->items[i])) < 0)
-			goto fail;
-	if (json_set(root, "summary", plan_summary_to_json(p)) < 0)
-		goto fail;
-	/* From here on ROOT owns LIST, even when setting it fails. */
-	if (json_set(root, "deletions", list) < 0) {
+	/* json_set() consumes its value even when it fails. */
+	if (!root ||
+	    json_set(root, "summary", plan_summary_to_json(p)) < 0 ||
+	    json_set(root, "deletions", items_to_json(p, p->items, p->n)) < 0 ||
+	    json_set(root, "waiting", items_to_json(p, p->waiting, p->n_waiting)) < 0 ||
+	    json_set(root, "exempted", items_to_json(p, p->exempted, p->n_exempted)) < 0 ||
+	    json_set(root, "required", extras_list_to_json(p, true)) < 0 ||
+	    json_set(root, "unused_exemptions", extras_list_to_json(p, false)) < 0) {
 		json_decref(root);
 		return NULL;
 	}
 	return root;
-fail:
-	json_decref(list);
-	json_decref(root);
-	return NULL;
 }
 
 /* ---- explain ----------------------------------------------------------- */
@@ -531,20 +929,72 @@ static int explain_header(const struct section *section, const struct secret *s,
 	return 0;
 }
 
-static int explain_tag(const struct config *c, const struct section *section,
+/* What an exemption or a grace period does to judgement J, as a tail of
+ * an explain line ("" when nothing); NULL on ENOMEM. */
+static char *judgement_hold_text(const struct judgement *j, uint64_t now, const char *path)
+{
+	struct plan_item it = {
+		.decided_usec = now, .grace_usec = j->grace,
+		.first_seen_usec = j->first_seen, .due_usec = j->due,
+	};
+	_cleanup_free_ char *name = NULL;
+	char when[32];
+
+	if (j->exemption && j->expired) {
+		name = escape_for_log(j->exemption->name);
+		return name ? xasprintf("; exemption \"%s\" at %s:%u expired %s", name, path, j->exemption->line,
+		                        format_utc_time(when, sizeof(when), j->exemption->expires_usec)) : NULL;
+	}
+	if (j->exemption) {
+		it.exemption_line = j->exemption->line;
+		it.exemption_name = j->exemption->name;
+		it.exemption_reason = j->exemption->reason;
+		it.exemption_expires_usec = j->exemption->expires_usec;
+	}
+	name = item_hold_text(path, &it);
+	return name ? xasprintf("; %s", name) : j->verdict == VERDICT_DELETE ? strdup("") : NULL;
+}
+
+static int explain_tag(const struct config *c, const struct plan_time *pt, const struct section *section,
                        const struct secret *s, const struct tag *t, bool skipped,
                        const char *path, size_t width, FILE *f)
 {
-	struct decision d = policy_decide(c, section, s, t);
-	_cleanup_free_ char *text = tag_text(t), *why = decision_text(c, &d, path, t);
-	const char *verb = !d.delete ? "keep" : skipped ? "skip" : "delete";
+	static const char *const verbs[] = {
+		[VERDICT_KEEP] = "keep", [VERDICT_EXEMPT] = "exempt",
+		[VERDICT_WAIT] = "wait", [VERDICT_DELETE] = "delete",
+	};
+	struct judgement j;
+	_cleanup_free_ char *text = tag_text(t), *why = NULL, *hold = NULL;
 
-	if (!text || !why)
+	judge(c, section, s, t, pt->now_usec, pt->clocks, &j);
+	why = decision_text(c, &j.d, path, t);
+	hold = j.verdict == VERDICT_KEEP ? strdup("") : judgement_hold_text(&j, pt->now_usec, path);
+	if (!text || !why || !hold)
 		return -ENOMEM;
-	fprintf(f, "  %-6s  ", verb);
+	fprintf(f, "  %-6s  ", j.d.delete && skipped ? "skip" : verbs[j.verdict]);
 	print_padded(f, text, width);
-	fprintf(f, "  %s\n", why);
+	fprintf(f, "  %s%s\n", why, hold);
 	return 0;
+}
+
+static int explain_required(const struct section *section, const struct secret *s, const char *path,
+                            FILE *f)
+{
+	struct plan_requirement req;
+	_cleanup_free_ char *missing = NULL, *invalid = NULL;
+	int r = check_required(section, s, &req);
+
+	if (r >= 0 && req.missing && !(missing = escape_for_log(req.missing)))
+		r = -ENOMEM;
+	if (r >= 0 && req.invalid && !(invalid = escape_for_log(req.invalid)))
+		r = -ENOMEM;
+	if (r >= 0 && (missing || invalid))
+		fprintf(f, "  required (%s:%u): %s%s%s%s%s (reported, never created)\n", path, req.required_line,
+		        missing ? "missing " : "", missing ? missing : "", missing && invalid ? "; " : "",
+		        invalid ? "value not allowed " : "", invalid ? invalid : "");
+	free(req.missing);
+	free(req.invalid);
+	return r;
 }
 
 static int explain_sys_tags(const struct secret *s, size_t width, FILE *f)
@@ -575,7 +1025,8 @@ static int tags_width(const struct tag_list *l, size_t *width)
 	return 0;
 }
 
-static int explain_secret(const struct config *c, const struct secret *s, const char *path, FILE *f)
+static int explain_secret(const struct config *c, const struct plan_time *pt, const struct secret *s,
+                          const char *path, FILE *f)
 {
 	const struct section *section = config_section_for(c, str_or_empty(s->name));
 	const char *skip = section ? secret_skip_reason(s) : NULL;
@@ -602,15 +1053,22 @@ static int explain_secret(const struct config *c, const struct secret *s, const 
 	if (s->tags.n == 0)
 		fputs("  (no tags)\n", f);
 	for (size_t i = 0; i < s->tags.n; i++) {
-		r = explain_tag(c, section, s, tags[i], skip != NULL, path, width, f);
+		r = explain_tag(c, pt, section, s, tags[i], skip != NULL, path, width, f);
+		if (r < 0)
+			return r;
+	}
+	if (section && !skip) {
+		r = explain_required(section, s, path, f);
 		if (r < 0)
 			return r;
 	}
 	return explain_sys_tags(s, width, f);
 }
 
-int plan_explain(const struct config *c, const struct observation *o, const char *name, FILE *f)
+int plan_explain(const struct config *c, const struct observation *o, const struct plan_time *t,
+                 const char *name, FILE *f)
 {
+	const struct plan_time now = { .now_usec = now_realtime_usec() };
 	_cleanup_free_ const struct secret **order = sorted_secrets(o);
 	_cleanup_free_ char *path = escape_for_log(str_or_empty(c->path));
 	bool found = false;
@@ -626,7 +1084,7 @@ int plan_explain(const struct config *c, const struct observation *o, const char
 		if (found)
 			fputc('\n', f);
 		found = true;
-		r = explain_secret(c, order[i], path, f);
+		r = explain_secret(c, t ? t : &now, order[i], path, f);
 		if (r < 0)
 			return r;
 	}

@@ -1,6 +1,14 @@
 /* plan.h - the tags that should not exist, computed from a config and an
  * observation.  Pure logic: dry-run and real runs use the same plan; only
  * the executor differs.
+ *
+ * A tag policy_decide() deletes is, in this order:
+ *   - kept, while an exemption matching it is active (plan.exempted); an
+ *     expired one is noted on the item (exemption_expired);
+ *   - waiting (plan.waiting) until it has been seen unwanted for the grace
+ *     period (config_grace_for()), by the clocks given (grace.h);
+ *   - else deleted (plan.items): only these count against the limit.
+ * Required tags (/required) are reported per secret, never created.
  */
 #ifndef CSMS_PLAN_H
 #define CSMS_PLAN_H
@@ -8,6 +16,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "config.h"
+#include "grace.h"
 #include "observation.h"
 #include "policy.h"
 
@@ -19,6 +28,40 @@ struct plan_item {
 	enum reason reason;
 	unsigned rule_line;     /* 0 when no rule decided (REASON_NO_RULE) */
 	unsigned section_line;  /* line of the governing section header */
+	uint64_t decided_usec;  /* the plan's time: exemptions are judged at it */
+	uint64_t grace_usec;    /* the grace period that applied; 0: none */
+	uint64_t first_seen_usec;       /* grace_usec > 0: seen unwanted since */
+	uint64_t due_usec;      /* grace_usec > 0: to be deleted from then on */
+	/* The exemption that matched, if any: it keeps the tag (plan.exempted),
+	 * or it has expired and the rules decide again (exemption_expired). */
+	unsigned exemption_line;        /* its [exempt] header; 0: none */
+	bool exemption_expired;
+	char *exemption_name;
+	char *exemption_reason;
+	uint64_t exemption_expires_usec;
+};
+
+/* A governed secret lacking required tags, or carrying them with a value
+ * its rules do not allow. */
+struct plan_requirement {
+	char *secret_id;
+	char *secret_name;
+	unsigned required_line; /* the section's /required */
+	char *missing;          /* "owner, env", or NULL */
+	char *invalid;          /* "env=test, owner=x", or NULL */
+	size_t n_missing, n_invalid;
+};
+
+/* An active exemption that kept no tag this time. */
+struct plan_unused_exemption {
+	char *name;
+	unsigned line;
+};
+
+/* What plan_compute() judges with besides the config and the observation. */
+struct plan_time {
+	uint64_t now_usec;                      /* CLOCK_REALTIME */
+	const struct grace_clocks *clocks;      /* sorted; NULL: every clock starts now */
 };
 
 struct plan {
@@ -30,11 +73,28 @@ struct plan {
 	size_t n_pending_delete;        /* governed but skipped: PENDING_DELETE */
 	size_t n_incomplete;            /* governed but skipped: tags not fully read */
 	size_t n_tags;                  /* tags examined on governed secrets */
+	uint64_t now_usec;              /* the time judged at */
+	struct plan_item *waiting;      /* unwanted, grace period running; sorted */
+	size_t n_waiting;
+	struct plan_item *exempted;     /* unwanted, kept by an active exemption; sorted */
+	size_t n_exempted;
+	struct plan_requirement *required;      /* by secret name */
+	size_t n_required;
+	size_t n_required_missing;      /* keys missing, over all secrets */
+	size_t n_required_invalid;      /* keys with a value not allowed */
+	struct plan_unused_exemption *unused;   /* file order */
+	size_t n_unused;
+	/* The clocks to store: every unwanted tag of a read secret that has a
+	 * grace period, with its first-seen time (sorted).  A tag that became
+	 * wanted or disappeared, or whose secret was not read, drops out. */
+	struct grace_clocks clocks;
 };
 
-/* Compute the plan.  Returns 0 or -ENOMEM.  The plan copies what it needs:
- * it stays valid after the observation and config are freed. */
-int plan_compute(const struct config *c, const struct observation *o, struct plan *ret);
+/* Compute the plan at time T (NULL: now, no clocks).  Returns 0 or -ENOMEM.
+ * The plan copies what it needs: it stays valid after the observation, the
+ * clocks and the config are freed. */
+int plan_compute(const struct config *c, const struct observation *o, const struct plan_time *t,
+                 struct plan *ret);
 void plan_clear(struct plan *p);
 
 /* A secret holds at most 20 user tags (csms-api.md 2.9). */
@@ -54,8 +114,10 @@ enum recheck_verdict {
 };
 
 /* Decide plan item IT again on a fresh read of its secret's TAGS and
- * SYS_TAGS, right before deleting.  On RECHECK_DELETE, *VALUE points at the
- * value as re-read (inside TAGS), which is what the journal must record. */
+ * SYS_TAGS, right before deleting, at the item's decided_usec.  On
+ * RECHECK_DELETE, *VALUE points at the value as re-read (inside TAGS), which
+ * is what the journal must record.  A changed value under a grace period
+ * is kept: it is a new tag whose clock has not run. */
 enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item *it,
                                   const struct tag_list *tags, const struct tag_list *sys_tags,
                                   const char **value);
@@ -74,12 +136,18 @@ const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
 void plan_print_table(const struct plan *p, FILE *f);
 
 /* {"summary": {...}, "deletions": [{secret_id, secret_name, key, value,
- *  reason, rule}, ...]}; NULL on allocation failure. */
+ *  reason, rule}, ...], "waiting": [... + first_seen, due], "exempted":
+ *  [... + exemption, reason, expires], "required": [{secret_id,
+ *  secret_name, missing, invalid}], "unused_exemptions": [...]}; times in
+ *  UTC text.  NULL on allocation failure. */
 json_t *plan_to_json(const struct plan *p);
 
 /* Print, for the secret named NAME, the governing section and each tag's
- * verdict with the rule that decided it.  Returns 0, or -ENOENT when the
- * observation has no such secret. */
-int plan_explain(const struct config *c, const struct observation *o, const char *name, FILE *f);
+ * verdict with the rule that decided it, the exemption that keeps it or
+ * the time its deletion is due, and its missing required tags, judged at
+ * T as plan_compute() does.  Returns 0, or -ENOENT when the observation has
+ * no such secret. */
+int plan_explain(const struct config *c, const struct observation *o, const struct plan_time *t,
+                 const char *name, FILE *f);
 
 #endif

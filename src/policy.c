@@ -60,6 +60,33 @@ const char *policy_protect_match(const struct config *c, const char *key)
 	return NULL;
 }
 
+static bool exemption_matches(const struct exemption *e, const char *secret_name, const struct tag *t)
+{
+	return glob_matches(e->secret, secret_name) && glob_matches(e->key, t->key) &&
+	       (!e->value || glob_matches(e->value, t->value));
+}
+
+const struct exemption *policy_exemption_for(const struct config *c, const char *secret_name,
+                                             const struct tag *tag, uint64_t now_usec, bool *expired)
+{
+	const struct exemption *first_expired = NULL;
+
+	for (size_t i = 0; i < c->n_exemptions; i++) {
+		const struct exemption *e = &c->exemptions[i];
+
+		if (!exemption_matches(e, secret_name, tag))
+			continue;
+		if (now_usec < e->expires_usec) {
+			*expired = false;
+			return e;
+		}
+		if (!first_expired)
+			first_expired = e;
+	}
+	*expired = first_expired != NULL;
+	return first_expired;
+}
+
 const struct rule *section_rule_for(const struct section *section, const char *key)
 {
 	for (size_t i = 0; i < section->n_rules; i++)

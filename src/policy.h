@@ -9,6 +9,8 @@
  *      (REASON_VALUE_NOT_ALLOWED), "!" deletes (REASON_FORBIDDEN);
  *   4. no rule matched: delete (REASON_NO_RULE).
  * A secret no section governs keeps all its tags (REASON_NOT_GOVERNED).
+ * Exemptions and grace periods only ever postpone a deletion decided here;
+ * plan.c applies them (plan.h).
  */
 #ifndef CSMS_POLICY_H
 #define CSMS_POLICY_H
@@ -44,6 +46,14 @@ bool policy_is_system_key(const struct secret *secret, const char *key);
 
 /* The first [daemon] protect glob matching KEY, or NULL. */
 const char *policy_protect_match(const struct config *c, const char *key);
+
+/* The exemption matching TAG of the secret named SECRET_NAME: the first
+ * (file order) active at NOW_USEC, *EXPIRED = false; else the first that
+ * has expired, *EXPIRED = true; else NULL.  Whether the rules would delete
+ * the tag at all is the caller's question: an exemption only keeps tags
+ * policy_decide() deletes. */
+const struct exemption *policy_exemption_for(const struct config *c, const char *secret_name,
+                                             const struct tag *tag, uint64_t now_usec, bool *expired);
 
 /* The first rule of SECTION whose key glob matches KEY, or NULL. */
 const struct rule *section_rule_for(const struct section *section, const char *key);

@@ -4,8 +4,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -362,6 +364,62 @@ int parse_timespan(const char *s, uint64_t *ret_usec)
 		return -EINVAL;
 	*ret_usec = total;
 	return 0;
+}
+
+/* N digits exactly, into *RET. */
+static const char *parse_digits(const char *s, int n, int *ret)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, s++) {
+		if (*s < '0' || *s > '9')
+			return NULL;
+		v = v * 10 + (*s - '0');
+	}
+	*ret = v;
+	return s;
+}
+
+int parse_utc_time(const char *s, uint64_t *ret_usec)
+{
+	struct tm tm = {}, check;
+	int year, mon, day, hour = 0, min = 0, sec = 0;
+	time_t t;
+
+	if (!(s = parse_digits(s, 4, &year)) || *s++ != '-' ||
+	    !(s = parse_digits(s, 2, &mon)) || *s++ != '-' ||
+	    !(s = parse_digits(s, 2, &day)))
+		return -EINVAL;
+	if (*s == ' ' || *s == 'T') {
+		s++;
+		if (!(s = parse_digits(s, 2, &hour)) || *s++ != ':' || !(s = parse_digits(s, 2, &min)))
+			return -EINVAL;
+		if (*s == ':' && !(s = parse_digits(s + 1, 2, &sec)))
+			return -EINVAL;
+	}
+	if (*s == 'Z')
+		s++;
+	if (*s || year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 59)
+		return -EINVAL;
+	tm = (struct tm) { .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
+	                   .tm_hour = hour, .tm_min = min, .tm_sec = sec };
+	check = tm;
+	t = timegm(&tm);
+	/* timegm() normalises 02-30 to 03-02: a changed field was not a date. */
+	if (t < 0 || tm.tm_mday != check.tm_mday || tm.tm_mon != check.tm_mon)
+		return -EINVAL;
+	*ret_usec = (uint64_t) t * 1000000;
+	return 0;
+}
+
+const char *format_utc_time(char *buf, size_t size, uint64_t usec)
+{
+	time_t t = (time_t) (usec / 1000000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, size, "@%llu", (unsigned long long) (usec / 1000000));
+	return buf;
 }
 
 int parse_uint64(const char *s, uint64_t *ret)

@@ -17,6 +17,15 @@
  * Returns 0, or -EINVAL (empty, negative, unknown unit) or -ERANGE. */
 int parse_timespan(const char *s, uint64_t *ret_usec);
 
+/* A point in time in UTC: "YYYY-MM-DD" (its 00:00), "YYYY-MM-DD HH:MM",
+ * "YYYY-MM-DD HH:MM:SS", the same with 'T' for the space, each optionally
+ * ending in 'Z', into microseconds since the epoch.  Fields are checked
+ * (2026-02-30 is refused); years 1970..9999.  -EINVAL. */
+int parse_utc_time(const char *s, uint64_t *ret_usec);
+
+/* "YYYY-MM-DD HH:MM:SS UTC" (into BUF, at least 24 bytes). */
+const char *format_utc_time(char *buf, size_t size, uint64_t usec);
+
 /* Strict unsigned decimal: digits only, no sign, no spaces.  -EINVAL or
  * -ERANGE. */
 int parse_uint64(const char *s, uint64_t *ret);

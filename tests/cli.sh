@@ -154,14 +154,17 @@ path, conf, l_section, l_env, l_temp = sys.argv[1:]
 with open(path, encoding="utf-8") as f:
     plan = json.load(f)
 want_summary = {"secrets": 6, "governed": 4, "pending_delete_skipped": 1,
-                "incomplete_skipped": 0, "tags_examined": 12, "deletions": 4}
+                "incomplete_skipped": 0, "tags_examined": 12, "deletions": 4,
+                "waiting": 0, "exempted": 0, "required_missing": 0, "required_invalid": 0}
 want = [
     ("1c7d2b3f-4a5e-4f6b-8c9d-0e1f2a3b4c5d", "app-frontend", "temp-debug", "true", "forbidden", l_temp),
     ("3e9f4d5b-6c7a-4b8d-8e1f-2a3b4c5d6e7f", "app-worker", "temp-owner", "bob", "forbidden", l_temp),
     ("0b6c1a2e-3f4d-4e5a-9b7c-8d1e2f3a4b5c", "payments-db", "env", "dev", "value-not-allowed", l_env),
     ("0b6c1a2e-3f4d-4e5a-9b7c-8d1e2f3a4b5c", "payments-db", "legacy id", "7", "no-rule", l_section),
 ]
-assert set(plan) == {"summary", "deletions"}, plan.keys()
+assert set(plan) == {"summary", "deletions", "waiting", "exempted", "required",
+                     "unused_exemptions"}, plan.keys()
+assert not any(plan[k] for k in ("waiting", "exempted", "required", "unused_exemptions"))
 assert plan["summary"] == want_summary, plan["summary"]
 got = [(d["secret_id"], d["secret_name"], d["key"], d["value"], d["reason"], d["rule"])
        for d in plan["deletions"]]

@@ -179,9 +179,10 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 
 # Link level: the objects that can open or stat files at all.  A new one
 # must be looked at, and added here if it opens no credential file
-# (planfile.o: plan files and the config digest; restore-run.o: --from).
+# (grace.o: its own state file; planfile.o: plan files and the config
+# digest; restore-run.o: --from).
 src_objs=${top_builddir:-.}/src
-allowed='config.o credentials.o log.o planfile.o restore-run.o util.o'
+allowed='config.o credentials.o grace.o log.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |

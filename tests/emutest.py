@@ -82,6 +82,8 @@ def write_config(work, emu, method="aksk", extra="", policy=None, drop=(), name=
             "password": "user = demo\ndomain = demo-domain\npassword_file = csms-password",
             "token": "token_file = csms-token", "ecs": ""}[method]
     daemon = dict(DAEMON_DEFAULTS)
+    if os.environ.get("CSMS_TEST_GOVERNANCE"):
+        daemon["state_directory"] = work
     for line in extra.splitlines():
         if "=" in line:
             k, v = line.split("=", 1)
@@ -105,7 +107,28 @@ method = {method}
 
 {POLICY if policy is None else policy}
 """)
+        if os.environ.get("CSMS_TEST_GOVERNANCE"):
+            f.write(GOVERNANCE_ON.format(expires=time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))))
     return path
+
+
+# With CSMS_TEST_GOVERNANCE set (tests/governance-safety.sh), every config
+# also has the governance features on without changing what the policy
+# deletes: the grace clock store in use (a section no seed secret matches
+# has a grace period), an active exemption and a required tag.  The safety
+# and fault suites must pass the same with them.
+GOVERNANCE_ON = """
+[secrets "governance-probe-*"]
+/grace = 1d
+/required = owner
+owner = *
+
+[exempt "matches nothing"]
+secret = no-such-secret
+key = *
+reason = exercise the exemption code on every pass
+expires = {expires}
+"""
 
 
 def write_creds(work, sk=SK):
@@ -207,9 +230,9 @@ def wrong_deletions(work, conf, deleted, sys_tags):
     return [d for i, d in enumerate(deleted) if "probe-%d" % i not in planned]
 
 
-def converged(emu, work, conf):
-    """Observed state equals desired state: --plan over the emulator's state
-    finds nothing to delete."""
+def observed_file(emu, work):
+    """The emulator's state as a ListResourceInstances answer in a file,
+    for --plan and --explain --observed."""
     st = emu.get("/_emulator/state")
     resources = [{"resource_id": s["id"], "resource_name": s["name"],
                   "resource_detail": {"state": s.get("state", "ENABLED")},
@@ -219,11 +242,18 @@ def converged(emu, work, conf):
     obs = os.path.join(work, "state.json")
     with open(obs, "w") as f:
         json.dump({"resources": resources, "total_count": len(resources)}, f)
-    return subprocess.run([TAGD, "-c", conf, "--plan", "--observed", obs],
+    return obs
+
+
+def converged(emu, work, conf):
+    """Observed state equals desired state: --plan over the emulator's state
+    finds nothing to delete."""
+    return subprocess.run([TAGD, "-c", conf, "--plan", "--observed", observed_file(emu, work)],
                           capture_output=True).returncode == 0
 
 
-# --- scenario scripts: one emulator and work directory per scenario ---------
+# Checks of a scenario-based test (safety.py, governance.py): each prints
+# one line; FAILURES collects the failed ones for the exit status.
 failures = []
 
 
@@ -232,6 +262,14 @@ def check(cond, what):
     if not cond:
         failures.append(what)
     return cond
+
+
+def output(work):
+    """What the runs since the last call printed (run_once appends it)."""
+    path = os.path.join(work, "output.log")
+    text = open(path).read() if os.path.exists(path) else ""
+    open(path, "w").close()
+    return text
 
 
 def scenario(fn, *emu_args, prefix="csms-scenario."):

@@ -6,15 +6,8 @@ credential files, and no credential in output, argv or environment."""
 import json, os, re, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (SK, TAGD, check, converged, report, run_once, scenario,  # noqa: E402
-                     write_config, write_creds, wrong_deletions)
-
-
-def output(work):
-    path = os.path.join(work, "output.log")
-    text = open(path).read() if os.path.exists(path) else ""
-    open(path, "w").close()
-    return text
+from emutest import (SK, TAGD, check, converged, output, report, run_once,  # noqa: E402
+                     scenario, write_config, write_creds, wrong_deletions)
 
 
 def deletion_limit(work, emu, creds):

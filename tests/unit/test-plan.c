@@ -157,7 +157,7 @@ static void test_plan_example(void **state)
 	struct plan p = {};
 
 	fill_example(&o, false);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	/* The plan must outlive its inputs: ASan catches any borrowed string. */
 	config_free(c);
 	observation_clear(&o);
@@ -188,8 +188,8 @@ static void test_plan_deterministic(void **state)
 
 	fill_example(&a, false);
 	fill_example(&b, true);
-	assert_int_equal(plan_compute(c, &a, &pa), 0);
-	assert_int_equal(plan_compute(c, &b, &pb), 0);
+	assert_int_equal(plan_compute(c, &a, NULL, &pa), 0);
+	assert_int_equal(plan_compute(c, &b, NULL, &pb), 0);
 	check_example_plan(&pb);
 	ja = plan_json_text(&pa);
 	jb = plan_json_text(&pb);
@@ -214,7 +214,7 @@ static void test_plan_empty(void **state)
 	struct observation o = {};
 	struct plan p = {};
 
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	assert_int_equal(p.n, 0);
 	assert_int_equal(p.n_secrets, 0);
 	assert_int_equal(p.n_governed, 0);
@@ -223,7 +223,7 @@ static void test_plan_empty(void **state)
 
 	/* Governed, but every tag wanted. */
 	add(&o, "id-p", "payments-db", "ENABLED", true, "owner", "bob", "env", "staging", NULL);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	assert_int_equal(p.n, 0);
 	assert_int_equal(p.n_governed, 1);
 	assert_int_equal(p.n_tags, 2);
@@ -269,7 +269,7 @@ static void test_table(void **state)
 	char *out;
 
 	fill_example(&o, false);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	out = table_of(&p);
 	/* Columns line up: the widest secret name is "payments-db". */
 	assert_non_null(strstr(out, "SECRET       KEY     VALUE  REASON             RULE\n"));
@@ -290,7 +290,7 @@ static void test_table(void **state)
 
 	/* Nothing to do. */
 	add(&o, "id-u", "ungoverned", "ENABLED", true, "temp-z", "1", NULL);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	out = table_of(&p);
 	assert_string_equal(out, "No deletions planned. 1 secret observed (0 governed, 0 tags examined).\n");
 	free(out);
@@ -310,7 +310,7 @@ static void test_table_wide_text(void **state)
 
 	add(&o, "id-1", "app-1", "ENABLED", true,
 	    "temp-\xe8\xb4\x9f\xe8\xb4\xa3", "\xe5\xbc\xa0", "temp-abcd", "x", "temp-e", "\xc3\xa9", NULL);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	out = table_of(&p);
 	assert_non_null(strstr(out, "SECRET  KEY        VALUE  REASON     RULE\n"));
 	assert_non_null(strstr(out, "app-1   temp-abcd  x      forbidden  plan.conf:11\n"));
@@ -331,7 +331,7 @@ static void test_table_escapes_hostile_text(void **state)
 
 	add(&o, "id\n1", "app-evil", "ENABLED", true,
 	    "temp-\x1b[2J", "a\\b", "temp-bad", "\xff\xfe", NULL);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	assert_int_equal(p.n, 2);
 	out = table_of(&p);
 	assert_null(strchr(out, '\x1b'));
@@ -387,16 +387,17 @@ static void test_json(void **state)
 	char *text;
 
 	fill_example(&o, false);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	text = plan_json_text(&p);
 	root = json_loads(text, JSON_REJECT_DUPLICATES, &err);
 	if (!root)
 		fail_msg("plan JSON does not parse: %s", err.text);
-	assert_int_equal(json_object_size(root), 2);
+	/* summary, deletions, waiting, exempted, required, unused_exemptions */
+	assert_int_equal(json_object_size(root), 6);
 
 	summary = json_object_get(root, "summary");
 	assert_true(json_is_object(summary));
-	assert_int_equal(json_object_size(summary), 6);
+	assert_int_equal(json_object_size(summary), 10);
 	assert_int_equal(json_size(summary, "secrets"), 8);
 	assert_int_equal(json_size(summary, "governed"), 6);
 	assert_int_equal(json_size(summary, "pending_delete_skipped"), 1);
@@ -425,11 +426,14 @@ static void test_json(void **state)
 
 	/* An empty plan still has the whole shape. */
 	observation_clear(&o);
-	assert_int_equal(plan_compute(c, &o, &p), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, &p), 0);
 	text = plan_json_text(&p);
-	assert_string_equal(text, "{\"deletions\": [], \"summary\": {\"deletions\": 0, \"governed\": 0, "
+	assert_string_equal(text, "{\"deletions\": [], \"exempted\": [], \"required\": [], \"summary\": "
+	                          "{\"deletions\": 0, \"exempted\": 0, \"governed\": 0, "
 	                          "\"incomplete_skipped\": 0, \"pending_delete_skipped\": 0, "
-	                          "\"secrets\": 0, \"tags_examined\": 0}}");
+	                          "\"required_invalid\": 0, \"required_missing\": 0, "
+	                          "\"secrets\": 0, \"tags_examined\": 0, \"waiting\": 0}, "
+	                          "\"unused_exemptions\": [], \"waiting\": []}");
 	free(text);
 	plan_clear(&p);
 	config_free(c);
@@ -441,7 +445,7 @@ static char *explain_of(const struct config *c, const struct observation *o, con
 	struct capture cap;
 
 	capture_begin(&cap);
-	assert_int_equal(plan_explain(c, o, name, cap.f), expect);
+	assert_int_equal(plan_explain(c, o, NULL, name, cap.f), expect);
 	return capture_end(&cap);
 }
 

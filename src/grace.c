@@ -1,0 +1,304 @@
+/* grace.c - the grace clock store.  See grace.h. */
+#include "grace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+#include "util.h"
+
+#define HEADER "csms-tagd grace clocks 1\n"
+#define MAX_STATE_BYTES (64u * 1024 * 1024)
+
+void grace_digest(const char *secret_id, const char *key, const char *value,
+                  uint8_t digest[GRACE_DIGEST_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned n = 0;
+
+	/* Each part with its NUL, so ("ab","c") and ("a","bc") differ.  On
+	 * allocation failure the digest is all zero: a clock that matches no
+	 * tag, which only restarts that tag's clock. */
+	memset(digest, 0, GRACE_DIGEST_LEN);
+	if (!ctx)
+		return;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, secret_id, strlen(secret_id) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, key, strlen(key) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, value, strlen(value) + 1) != 1 ||
+	    EVP_DigestFinal_ex(ctx, digest, &n) != 1)
+		memset(digest, 0, GRACE_DIGEST_LEN);
+	EVP_MD_CTX_free(ctx);
+}
+
+static int clock_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct grace_clock *) a)->digest, ((const struct grace_clock *) b)->digest,
+	              GRACE_DIGEST_LEN);
+}
+
+int grace_clocks_find(const struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN],
+                      uint64_t *ret_first_seen)
+{
+	struct grace_clock key;
+	const struct grace_clock *hit;
+
+	if (c->n == 0)
+		return -ENOENT;
+	memcpy(key.digest, digest, GRACE_DIGEST_LEN);
+	hit = bsearch(&key, c->v, c->n, sizeof(*c->v), clock_cmp);
+	if (!hit)
+		return -ENOENT;
+	*ret_first_seen = hit->first_seen_usec;
+	return 0;
+}
+
+void grace_clocks_drop(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN])
+{
+	struct grace_clock key;
+	struct grace_clock *hit;
+
+	if (c->n == 0)
+		return;
+	memcpy(key.digest, digest, GRACE_DIGEST_LEN);
+	hit = bsearch(&key, c->v, c->n, sizeof(*c->v), clock_cmp);
+	if (!hit)
+		return;
+	memmove(hit, hit + 1, (size_t) (c->v + c->n - (hit + 1)) * sizeof(*hit));
+	c->n--;
+}
+
+int grace_clocks_add(struct grace_clocks *c, const uint8_t digest[GRACE_DIGEST_LEN],
+                     uint64_t first_seen_usec)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 64;
+		struct grace_clock *v = reallocarray(c->v, ncap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = ncap;
+	}
+	memcpy(c->v[c->n].digest, digest, GRACE_DIGEST_LEN);
+	c->v[c->n++].first_seen_usec = first_seen_usec;
+	return 0;
+}
+
+void grace_clocks_sort(struct grace_clocks *c)
+{
+	size_t out = 0;
+
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(*c->v), clock_cmp);
+	for (size_t i = 0; i < c->n; i++) {
+		if (out > 0 && clock_cmp(&c->v[out - 1], &c->v[i]) == 0) {
+			/* The later start is the one that cannot advance a deletion. */
+			if (c->v[i].first_seen_usec > c->v[out - 1].first_seen_usec)
+				c->v[out - 1].first_seen_usec = c->v[i].first_seen_usec;
+			continue;
+		}
+		c->v[out++] = c->v[i];
+	}
+	c->n = out;
+}
+
+void grace_clocks_clear(struct grace_clocks *c)
+{
+	free(c->v);
+	*c = (struct grace_clocks) {};
+}
+
+static int hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* One "HEX64 USEC" line (without its newline) into *RET. */
+static int parse_line(const char *s, size_t len, struct grace_clock *ret)
+{
+	char num[24];
+	uint64_t v = 0;
+
+	if (len < 2 * GRACE_DIGEST_LEN + 2 || s[2 * GRACE_DIGEST_LEN] != ' ' ||
+	    len - 2 * GRACE_DIGEST_LEN - 1 >= sizeof(num))
+		return -EBADMSG;
+	for (size_t i = 0; i < GRACE_DIGEST_LEN; i++) {
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EBADMSG;
+		ret->digest[i] = (uint8_t) (hi << 4 | lo);
+	}
+	memcpy(num, s + 2 * GRACE_DIGEST_LEN + 1, len - 2 * GRACE_DIGEST_LEN - 1);
+	num[len - 2 * GRACE_DIGEST_LEN - 1] = '\0';
+	for (const char *p = num; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (uint64_t) (*p - '0');
+	}
+	ret->first_seen_usec = v;
+	return 0;
+}
+
+static int parse_store(const char *text, size_t len, uint64_t now_usec, struct grace_clocks *c,
+                       size_t *future)
+{
+	const char *s = text, *end = text + len;
+
+	if (len < strlen(HEADER) || memcmp(text, HEADER, strlen(HEADER)) != 0)
+		return -EBADMSG;
+	for (s += strlen(HEADER); s < end;) {
+		const char *nl = memchr(s, '\n', (size_t) (end - s));
+		struct grace_clock e;
+
+		/* A line without its newline is a write that did not finish. */
+		if (!nl || parse_line(s, (size_t) (nl - s), &e) < 0)
+			return -EBADMSG;
+		/* The file is written sorted: anything else was not written by us. */
+		if (c->n > 0 && clock_cmp(&c->v[c->n - 1], &e) >= 0)
+			return -EBADMSG;
+		s = nl + 1;
+		if (e.first_seen_usec > now_usec) {
+			(*future)++;
+			continue;
+		}
+		if (grace_clocks_add(c, e.digest, e.first_seen_usec) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int grace_clocks_load(const char *path, uint64_t now_usec, struct grace_clocks *ret,
+                      size_t *ret_future)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*ret = (struct grace_clocks) {};
+	*ret_future = 0;
+	r = read_file(path, MAX_STATE_BYTES, &text, &len);
+	if (r == -EFBIG)
+		r = -EBADMSG;
+	if (r >= 0)
+		r = parse_store(text, len, now_usec, ret, ret_future);
+	if (r < 0) {
+		grace_clocks_clear(ret);
+		*ret_future = 0;
+	}
+	return r;
+}
+
+const char *grace_load_error(int r)
+{
+	if (r >= 0 || r == -ENOENT)
+		return NULL;
+	if (r == -EBADMSG)
+		return "not a grace clock file (corrupt, cut short or too large)";
+	return strerror(-r);
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, s, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		s += k;
+		n -= (size_t) k;
+	}
+	return 0;
+}
+
+static int write_store(int fd, const struct grace_clocks *c)
+{
+	char line[2 * GRACE_DIGEST_LEN + 32];
+	int r = write_all(fd, HEADER, strlen(HEADER));
+
+	for (size_t i = 0; r >= 0 && i < c->n; i++) {
+		int n = 0;
+
+		for (size_t j = 0; j < GRACE_DIGEST_LEN; j++)
+			n += snprintf(line + n, sizeof(line) - (size_t) n, "%02x", c->v[i].digest[j]);
+		n += snprintf(line + n, sizeof(line) - (size_t) n, " %" PRIu64 "\n", c->v[i].first_seen_usec);
+		r = write_all(fd, line, (size_t) n);
+	}
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	return r;
+}
+
+static int fsync_directory_of(const char *path)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	int fd, r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int grace_clocks_save(const char *path, const struct grace_clocks *c)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmpXXXXXX", path);
+	int fd, r;
+
+	if (!tmp)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write_store(fd, c);
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	/* The rename is durable only once the directory is. */
+	return fsync_directory_of(path);
+}
+
+int grace_clocks_remove(const char *path)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+char *grace_state_path(const struct config *c)
+{
+	_cleanup_free_ char *env = NULL;
+	const char *dir = c->daemon.state_directory;
+
+	if (!dir && getenv("STATE_DIRECTORY") && *getenv("STATE_DIRECTORY")) {
+		/* systemd passes every StateDirectory= entry, ':'-separated. */
+		env = strndup(getenv("STATE_DIRECTORY"), strcspn(getenv("STATE_DIRECTORY"), ":"));
+		if (!env)
+			return NULL;
+		dir = env;
+	}
+	return xasprintf("%s/%s", dir ? dir : GRACE_DEFAULT_STATE_DIRECTORY, GRACE_STATE_FILE);
+}
