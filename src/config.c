@@ -908,7 +908,7 @@ static int parse_expires(struct parser *p, struct exemption *e, const char *valu
 	char limit[32];
 	QUOTED(q);
 
-	if (parse_utc_time(value, &e->expires_usec) < 0)
+	if (parse_time(value, ZONE_UTC, &e->expires_usec) < 0)
 		return fail(p, p->line, "expires '%s' is not a date in UTC (like 2027-03-31 or "
 		            "2027-03-31 18:00)", quote(&q, value));
 	if (e->expires_usec > p->now_usec + EXEMPTION_MAX_USEC)

@@ -433,7 +433,7 @@ out:
 
 static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 {
-	if (restore_parse_time(s, ret) >= 0)
+	if (parse_time(s, ZONE_LOCAL, ret) >= 0)
 		return 0;
 	fprintf(stderr, "csms-tagd: %s: cannot use '%s': give YYYY-MM-DD[ HH:MM[:SS]] (local time), "
 	        "RFC 3339 with Z or +HH:MM, or @EPOCH (relative times such as '-1h' or 'yesterday' "

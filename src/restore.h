@@ -43,11 +43,6 @@ struct restore_set {
 	size_t n, cap;
 };
 
-/* Parse a journalctl-style time: "@EPOCH", "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]"
- * (local time, 'T' allowed instead of the space), optionally followed by
- * "Z", "UTC" or "+HH:MM"/"-HH:MM".  Relative times ("-1h", "yesterday") are
- * refused with -EINVAL. */
-int restore_parse_time(const char *s, uint64_t *ret_usec);
 
 /* Read `journalctl -o json` lines from F (NAME for messages) and add each
  * deletion record that passes FLT to SET.  A field may be a string or, as

@@ -366,47 +366,77 @@ int parse_timespan(const char *s, uint64_t *ret_usec)
 	return 0;
 }
 
-/* N digits exactly, into *RET. */
-static const char *parse_digits(const char *s, int n, int *ret)
+/* Zone suffix at S: 1 with *OFFSET_SEC set, 0 for none, -1 when bad. */
+static int parse_zone(const char *s, long *offset_sec)
 {
-	int v = 0;
+	int h, m;
 
-	for (int i = 0; i < n; i++, s++) {
-		if (*s < '0' || *s > '9')
-			return NULL;
-		v = v * 10 + (*s - '0');
+	if (*s == '\0')
+		return 0;
+	if (strcmp(s, "Z") == 0 || strcmp(s, " UTC") == 0 || strcmp(s, "UTC") == 0) {
+		*offset_sec = 0;
+		return 1;
 	}
-	*ret = v;
-	return s;
+	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':')
+		return -1;
+	h = parse_digits(s + 1, 2);
+	m = parse_digits(s + 4, 2);
+	if (h < 0 || h > 23 || m < 0 || m > 59)
+		return -1;
+	*offset_sec = (s[0] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+	return 1;
 }
 
-int parse_utc_time(const char *s, uint64_t *ret_usec)
+int parse_time(const char *s, enum time_zone_default zone_default, uint64_t *ret_usec)
 {
-	struct tm tm = {}, check;
-	int year, mon, day, hour = 0, min = 0, sec = 0;
+	struct tm tm = { .tm_isdst = -1 };
+	long offset = 0;
+	int zone, y, mo, d, h = 0, mi = 0, sec = 0;
 	time_t t;
 
-	if (!(s = parse_digits(s, 4, &year)) || *s++ != '-' ||
-	    !(s = parse_digits(s, 2, &mon)) || *s++ != '-' ||
-	    !(s = parse_digits(s, 2, &day)))
+	if (!s)
 		return -EINVAL;
-	if (*s == ' ' || *s == 'T') {
-		s++;
-		if (!(s = parse_digits(s, 2, &hour)) || *s++ != ':' || !(s = parse_digits(s, 2, &min)))
+	if (s[0] == '@') {
+		uint64_t v;
+
+		if (parse_uint64(s + 1, &v) < 0 || v > UINT64_MAX / 1000000)
 			return -EINVAL;
-		if (*s == ':' && !(s = parse_digits(s + 1, 2, &sec)))
-			return -EINVAL;
+		*ret_usec = v * 1000000;
+		return 0;
 	}
-	if (*s == 'Z')
-		s++;
-	if (*s || year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 59)
+	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
 		return -EINVAL;
-	tm = (struct tm) { .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-	                   .tm_hour = hour, .tm_min = min, .tm_sec = sec };
-	check = tm;
-	t = timegm(&tm);
-	/* timegm() normalises 02-30 to 03-02: a changed field was not a date. */
-	if (t < 0 || tm.tm_mday != check.tm_mday || tm.tm_mon != check.tm_mon)
+	y = parse_digits(s, 4);
+	mo = parse_digits(s + 5, 2);
+	d = parse_digits(s + 8, 2);
+	s += 10;
+	if ((*s == ' ' || *s == 'T') && s[1] >= '0' && s[1] <= '9') {
+		if (strlen(s) < 6 || s[3] != ':')
+			return -EINVAL;
+		h = parse_digits(s + 1, 2);
+		mi = parse_digits(s + 4, 2);
+		s += 6;
+		if (*s == ':') {
+			sec = parse_digits(s + 1, 2);
+			s += strnlen(s, 3);
+		}
+	}
+	zone = parse_zone(s, &offset);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 59 || zone < 0)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = zone || zone_default == ZONE_UTC ? timegm(&tm) : mktime(&tm);
+	/* timegm()/mktime() normalise 2026-02-31 to March: refuse that. */
+	if (t == (time_t) -1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -EINVAL;
+	t -= offset;
+	if (t < 0)
 		return -EINVAL;
 	*ret_usec = (uint64_t) t * 1000000;
 	return 0;

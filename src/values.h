@@ -17,11 +17,14 @@
  * Returns 0, or -EINVAL (empty, negative, unknown unit) or -ERANGE. */
 int parse_timespan(const char *s, uint64_t *ret_usec);
 
-/* A point in time in UTC: "YYYY-MM-DD" (its 00:00), "YYYY-MM-DD HH:MM",
- * "YYYY-MM-DD HH:MM:SS", the same with 'T' for the space, each optionally
- * ending in 'Z', into microseconds since the epoch.  Fields are checked
- * (2026-02-30 is refused); years 1970..9999.  -EINVAL. */
-int parse_utc_time(const char *s, uint64_t *ret_usec);
+/* A point in time, as people write it (and journalctl --since reads it):
+ * "@EPOCH", "YYYY-MM-DD" (its 00:00), "YYYY-MM-DD HH:MM[:SS]" ('T' allowed
+ * for the space), optionally followed by "Z", "UTC" or "+HH:MM"/"-HH:MM".
+ * Without a zone it is UTC or local time, as ZONE_DEFAULT says.  Fields are
+ * checked (2026-02-30 is refused); relative times ("-1h", "yesterday") are
+ * refused.  Microseconds since the epoch, or -EINVAL. */
+enum time_zone_default { ZONE_UTC, ZONE_LOCAL };
+int parse_time(const char *s, enum time_zone_default zone_default, uint64_t *ret_usec);
 
 /* "YYYY-MM-DD HH:MM:SS UTC" (into BUF, at least 24 bytes). */
 const char *format_utc_time(char *buf, size_t size, uint64_t usec);

@@ -70,23 +70,23 @@ static void test_parse_utc_time(void **state)
 	uint64_t t;
 	char buf[32];
 
-	assert_int_equal(parse_utc_time("2026-11-29", &t), 0);
+	assert_int_equal(parse_time("2026-11-29", ZONE_UTC, &t), 0);
 	assert_true(t == NOW);
-	assert_int_equal(parse_utc_time("2026-11-29 01:02", &t), 0);
+	assert_int_equal(parse_time("2026-11-29 01:02", ZONE_UTC, &t), 0);
 	assert_true(t == NOW + 3720 * SEC);
-	assert_int_equal(parse_utc_time("2026-11-29T01:02:03Z", &t), 0);
+	assert_int_equal(parse_time("2026-11-29T01:02:03Z", ZONE_UTC, &t), 0);
 	assert_true(t == NOW + 3723 * SEC);
 	assert_string_equal(format_utc_time(buf, sizeof(buf), t), "2026-11-29 01:02:03 UTC");
-	assert_int_equal(parse_utc_time("2024-02-29", &t), 0);
-	assert_int_equal(parse_utc_time("2026-02-29", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("2026-02-30", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("2026-13-01", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("2026-11-29 24:00", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("2026-11-29 12", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("29.11.2026", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("2026-11-29 ", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("1969-12-31", &t), -EINVAL);
-	assert_int_equal(parse_utc_time("", &t), -EINVAL);
+	assert_int_equal(parse_time("2024-02-29", ZONE_UTC, &t), 0);
+	assert_int_equal(parse_time("2026-02-29", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("2026-02-30", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("2026-13-01", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("2026-11-29 24:00", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("2026-11-29 12", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("29.11.2026", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("2026-11-29 ", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("1969-12-31", ZONE_UTC, &t), -EINVAL);
+	assert_int_equal(parse_time("", ZONE_UTC, &t), -EINVAL);
 	(void) state;
 }
 

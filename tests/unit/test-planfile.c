@@ -42,7 +42,7 @@ static void make_plan(struct plan *plan)
 	assert_int_equal(tag_list_add(&s->tags, "keep", "1"), 0);
 	assert_int_equal(tag_list_add(&s->tags, "temp", "v\xc3\xa9 \"quoted\""), 0);
 	assert_int_equal(tag_list_add(&s->tags, "b", ""), 0);
-	assert_int_equal(plan_compute(c, &o, plan), 0);
+	assert_int_equal(plan_compute(c, &o, NULL, plan), 0);
 	assert_int_equal(plan->n, 2);
 	observation_clear(&o);
 	config_free(c);

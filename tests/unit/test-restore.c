@@ -16,6 +16,7 @@
 #include "log.h"
 #include "observation.h"
 #include "restore.h"
+#include "values.h"
 #include "util.h"
 
 static void test_parse_time(void **state)
@@ -28,23 +29,23 @@ static void test_parse_time(void **state)
 	struct tm tm = { .tm_year = 126, .tm_mon = 10, .tm_mday = 29, .tm_isdst = -1 };
 	uint64_t t;
 
-	assert_int_equal(restore_parse_time("@0", &t), 0);
+	assert_int_equal(parse_time("@0", ZONE_LOCAL, &t), 0);
 	assert_true(t == 0);
-	assert_int_equal(restore_parse_time("@1795000000", &t), 0);
+	assert_int_equal(parse_time("@1795000000", ZONE_LOCAL, &t), 0);
 	assert_true(t == UINT64_C(1795000000) * USEC_PER_SEC);
-	assert_int_equal(restore_parse_time("2026-11-29 12:34:56Z", &t), 0);
+	assert_int_equal(parse_time("2026-11-29 12:34:56Z", ZONE_LOCAL, &t), 0);
 	assert_true(t == UINT64_C(1795955696) * USEC_PER_SEC);
-	assert_int_equal(restore_parse_time("2026-11-29T12:34:56Z", &t), 0);
+	assert_int_equal(parse_time("2026-11-29T12:34:56Z", ZONE_LOCAL, &t), 0);
 	assert_true(t == UINT64_C(1795955696) * USEC_PER_SEC);
-	assert_int_equal(restore_parse_time("2026-11-29T13:34:56+01:00", &t), 0);
+	assert_int_equal(parse_time("2026-11-29T13:34:56+01:00", ZONE_LOCAL, &t), 0);
 	assert_true(t == UINT64_C(1795955696) * USEC_PER_SEC);
-	assert_int_equal(restore_parse_time("2026-11-29 12:34 UTC", &t), 0);
+	assert_int_equal(parse_time("2026-11-29 12:34 UTC", ZONE_LOCAL, &t), 0);
 	assert_true(t == UINT64_C(1795955640) * USEC_PER_SEC);
 	/* Without a zone: local time, as journalctl --since reads it. */
-	assert_int_equal(restore_parse_time("2026-11-29", &t), 0);
+	assert_int_equal(parse_time("2026-11-29", ZONE_LOCAL, &t), 0);
 	assert_true(t == (uint64_t) mktime(&tm) * USEC_PER_SEC);
 	for (size_t i = 0; i < ELEMENTSOF(refused); i++)
-		if (restore_parse_time(refused[i], &t) != -EINVAL)
+		if (parse_time(refused[i], ZONE_LOCAL, &t) != -EINVAL)
 			fail_msg("'%s' accepted", refused[i]);
 }
 
