@@ -209,76 +209,37 @@ const char *grace_load_error(int r)
 	return strerror(-r);
 }
 
-static int write_all(int fd, const char *s, size_t n)
+/* The store's text: the header, then one "DIGEST FIRST_SEEN_USEC" line per clock. */
+static char *format_store(const struct grace_clocks *c, size_t *ret_len)
 {
-	while (n > 0) {
-		ssize_t k = write(fd, s, n);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		s += k;
-		n -= (size_t) k;
-	}
-	return 0;
-}
-
-static int write_store(int fd, const struct grace_clocks *c)
-{
-	char line[2 * GRACE_DIGEST_LEN + 32];
-	int r = write_all(fd, HEADER, strlen(HEADER));
-
-	for (size_t i = 0; r >= 0 && i < c->n; i++) {
-		int n = 0;
-
+	if (!f)
+		return NULL;
+	fputs(HEADER, f);
+	for (size_t i = 0; i < c->n; i++) {
 		for (size_t j = 0; j < GRACE_DIGEST_LEN; j++)
-			n += snprintf(line + n, sizeof(line) - (size_t) n, "%02x", c->v[i].digest[j]);
-		n += snprintf(line + n, sizeof(line) - (size_t) n, " %" PRIu64 "\n", c->v[i].first_seen_usec);
-		r = write_all(fd, line, (size_t) n);
+			fprintf(f, "%02x", c->v[i].digest[j]);
+		fprintf(f, " %" PRIu64 "\n", c->v[i].first_seen_usec);
 	}
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	return r;
-}
-
-static int fsync_directory_of(const char *path)
-{
-	_cleanup_free_ char *copy = strdup(path);
-	int fd, r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	if (ferror(f) | fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	*ret_len = len;
+	return text;
 }
 
 int grace_clocks_save(const char *path, const struct grace_clocks *c)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmpXXXXXX", path);
-	int fd, r;
+	size_t len = 0;
+	_cleanup_free_ char *text = format_store(c, &len);
 
-	if (!tmp)
+	if (!text)
 		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = write_store(fd, c);
-	if (close(fd) < 0 && r >= 0)
-		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	/* The rename is durable only once the directory is. */
-	return fsync_directory_of(path);
+	return write_file_atomic(path, text, len, 0600);
 }
 
 int grace_clocks_remove(const char *path)

@@ -62,49 +62,19 @@ static json_t *plan_file_json(const struct plan *p, const char *project_id,
 	return o;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t k = write(fd, buf, len);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		buf += k;
-		len -= (size_t) k;
-	}
-	return 0;
-}
-
 int saved_plan_write(const char *path, const struct plan *p, const char *project_id,
                      const char *config_sha256, uint64_t created_usec)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path), *text = NULL;
+	_cleanup_free_ char *json = NULL, *text = NULL;
 	json_t *o = plan_file_json(p, project_id, config_sha256, created_usec);
-	int fd, r;
 
 	if (o)
-		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (!tmp || !text)
+	text = json ? xasprintf("%s\n", json) : NULL;
+	if (!text)
 		return -ENOMEM;
-	/* mkostemp() creates the file with mode 0600. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, text, strlen(text));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void) unlink(tmp);
-	return r;
+	return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* --- reading -------------------------------------------------------------- */

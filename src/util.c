@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -262,4 +263,57 @@ uint64_t random_below(uint64_t n)
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t) sizeof(v))
 		v = now_monotonic_usec() * UINT64_C(6364136223846793005) + 1442695040888963407u;
 	return v % n;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t k = write(fd, buf, len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		buf += k;
+		len -= (size_t) k;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *copy = strdup(path), *tmp = NULL;
+	const char *dir, *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	int fd, dfd, r;
+
+	if (!copy)
+		return -ENOMEM;
+	dir = dirname(copy);
+	tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	if (!tmp)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);          /* mode 0600 until fchmod() */
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r >= 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void) unlink(tmp);
+		return r;
+	}
+	/* The rename survives a crash only once the directory is synced. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
 }

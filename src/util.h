@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -50,6 +51,14 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec);
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* The same from an open file descriptor (left open). */
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
+/* Replace PATH atomically with LEN bytes of DATA and mode MODE: a temporary
+ * file ".NAME.XXXXXX" in the same directory (a leading dot, so collectors
+ * such as node_exporter's textfile one never read it), fsync(), rename()
+ * over PATH, fsync() of the directory.  A reader sees the old or the new
+ * file, never a part, also after a crash.  Returns 0 or a negative errno;
+ * the temporary file is removed on failure. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Copy S with every control character, backslash and invalid UTF-8 byte
  * escaped as \xNN, so that hostile input never breaks a log line or a

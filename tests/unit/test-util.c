@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -86,6 +88,43 @@ static void test_read_file(void **state)
 	unlink(path);
 }
 
+/* The target holds the old or the new text, with the asked mode, and no
+ * temporary file is left behind, also when the rename fails. */
+static void test_write_file_atomic(void **state)
+{
+	char dir[] = "/tmp/csms-test-atomic.XXXXXX", *path, *text = NULL, *sub;
+	size_t len, entries = 0;
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/state.json", dir);
+	assert_int_equal(write_file_atomic(path, "old\n", 4, 0600), 0);
+	assert_int_equal(write_file_atomic(path, "new\n", 4, 0644), 0);
+	assert_int_equal(read_file(path, 100, &text, &len), 0);
+	assert_string_equal(text, "new\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	/* A directory in the way: rename() fails, nothing is left over. */
+	sub = xasprintf("%s/dir", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_true(write_file_atomic(sub, "x", 1, 0600) < 0);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)))
+		entries += de->d_name[0] != '.' || strncmp(de->d_name, ".dir.", 5) == 0 ||
+		           strncmp(de->d_name, ".state", 6) == 0;
+	closedir(d);
+	assert_int_equal(entries, 2);   /* state.json and dir */
+	assert_int_equal(write_file_atomic("/nonexistent-dir/x", "x", 1, 0600), -ENOENT);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+	free(text);
+	free(path);
+	free(sub);
+}
+
 static void test_strings(void **state)
 {
 	char *s = xasprintf("%s-%d", "a", 7);
@@ -148,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_escape_for_log),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_write_file_atomic),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_log_levels),
 		cmocka_unit_test(test_observation),
