@@ -24,6 +24,7 @@
 
 #include "decode.h"
 #include "log.h"
+#include "redact.h"
 #include "sign.h"
 #include "util.h"
 
@@ -91,10 +92,13 @@ static void wipe_free_str(char *s)
 	free(s);
 }
 
+/* Every secret held is registered for redaction (redact.h) while held. */
 static void secret_replace(char **dst, char *value)
 {
+	redact_forget(*dst);
 	wipe_free_str(*dst);
 	*dst = value;
+	(void) redact_register(value);
 }
 
 static void credentials_wipe(struct auth *a)
@@ -149,7 +153,8 @@ static bool has_control_chars(const char *s, size_t len)
 
 /* Read the credential file NAME ([auth] WHAT): a regular file, not readable
  * by group or others, holding one value and at most one trailing newline
- * ("\n" or "\r\n").  Errors name the path, never the content. */
+ * ("\n" or "\r\n").  Errors name the path, never the content.  On success
+ * the value replaces *RET (secret_replace()); on failure *RET is kept. */
 static int credential_read(const char *name, const char *what, char **ret, char **error)
 {
 	_cleanup_free_ char *path = NULL;
@@ -217,7 +222,7 @@ static int credential_read(const char *name, const char *what, char **ret, char 
 		*error = xasprintf("%s %s: %s", what, path, problem);
 		return r < 0 ? r : -EINVAL;
 	}
-	*ret = value;
+	secret_replace(ret, value);
 	return 0;
 }
 
@@ -522,15 +527,14 @@ static void fetch_fail_http(struct auth *a, const char *what, const struct http_
 static void token_reread(struct auth *a)
 {
 	_cleanup_free_ char *error = NULL;
-	char *token = NULL;
 	int r;
 
-	r = credential_read(a->token_path, "token_file", &token, &error);
+	/* Replaces a->token only on success. */
+	r = credential_read(a->token_path, "token_file", &a->token, &error);
 	if (r < 0) {
 		fetch_fail(a, r, error);
 		return;
 	}
-	secret_replace(&a->token, token);
 	log_info("Read the token from %s", a->token_path);
 	fetch_finish(a, 0, NULL);
 }
@@ -726,6 +730,7 @@ static void on_meta_token_done(struct http_request *req, const struct http_respo
 			fetch_fail(a, -ENOMEM, "out of memory");
 			return;
 		}
+		(void) redact_register(a->meta_token);
 	} else if (resp->curl_code != CURLE_OK ||
 	           (resp->status != 404 && resp->status != 405 && resp->status != 503)) {
 		fetch_fail_http(a, what ? what : "metadata token request", resp);
