@@ -670,6 +670,7 @@ static void meta_submit(struct auth *a, const char *method, const char *url,
 		.done = done,
 		.userdata = a,
 		.priority = true,
+		.no_proxy = true,
 	};
 	int r;
 

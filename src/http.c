@@ -51,6 +51,7 @@ struct http_request {
 	http_done_t done;
 	void *userdata;
 	bool priority;
+	bool no_proxy;
 
 	CURL *easy;
 	char errbuf[CURL_ERROR_SIZE];
@@ -296,6 +297,7 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->done = call->done;
 	r->userdata = call->userdata;
 	r->priority = call->priority;
+	r->no_proxy = call->no_proxy;
 	list_append(r->priority ? &h->urgent : &h->queue, r);
 	sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 	return 0;
@@ -459,6 +461,10 @@ static int setup_easy(struct http *h, struct http_request *r)
 		SET(CURLOPT_CAINFO, h->ca_file);
 	if (h->user_agent)
 		SET(CURLOPT_USERAGENT, h->user_agent);
+	/* "*" matches every host; CURLOPT_NOPROXY overrides $NO_PROXY, so no
+	 * proxy variable can send this request through a proxy. */
+	if (r->no_proxy)
+		SET(CURLOPT_NOPROXY, "*");
 #undef SET
 	if (!ok)
 		return -EINVAL;

@@ -79,6 +79,10 @@ struct http_call {
 	                         * of the queue, and neither the rate budget nor
 	                         * http_pause() holds it (it does not go to CSMS);
 	                         * it still counts towards max_parallel */
+	bool no_proxy;          /* never through a proxy, whatever http_proxy,
+	                         * https_proxy, ALL_PROXY and NO_PROXY say: the
+	                         * ECS metadata service is link-local plain HTTP,
+	                         * and its answer is the credentials */
 	http_done_t done;
 	void *userdata;
 };

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -290,6 +291,10 @@ int main(int argc, char **argv)
 		.log_target = LOG_TARGET_AUTO,
 	};
 
+	/* No core dump, no ptrace by other processes of the same user: the
+	 * memory holds the SK, a token or the password (the units also set
+	 * LimitCORE=0).  First thing, before any credential is read. */
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (parse_options(argc, argv, &o) < 0)
 		return EXIT_ERROR;
 	/* Answer bodies of up to a few MB come and go every pass.  A fixed
