@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "redact.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_USEC            (30 * USEC_PER_SEC)
@@ -591,6 +592,14 @@ static void start_ready(struct http *h)
 static void dispatch_one(struct http *h)
 {
 	struct http_request *r = list_pop(&h->completed);
+
+	/* An error answer may echo the request, credentials included: they
+	 * are cut out here, before any caller quotes or truncates the text
+	 * (redact.h).  Success answers are left alone: the metadata service's
+	 * carries the credentials.  The buffer is wiped by capacity. */
+	if (r->resp && (r->status < 200 || r->status > 299) && redact(r->resp) > 0)
+		r->resp_len = strlen(r->resp);
+
 	struct http_response resp = {
 		.status = r->status,
 		.curl_code = r->code,

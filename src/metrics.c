@@ -294,6 +294,13 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	return r;
 }
 
+char *metrics_state_path(const char *state_directory)
+{
+	const char *dir = state_directory && *state_directory ? state_directory : METRICS_STATE_DIR;
+
+	return xasprintf("%.*s/%s", (int) strcspn(dir, ":"), dir, METRICS_STATE_FILE);
+}
+
 /* --- atomic replacement ---------------------------------------------------------------- */
 
 int metrics_write_atomic(const char *path, const char *data, size_t len)

@@ -40,6 +40,8 @@
 
 #define METRICS_STATE_FORMAT "csms-tagd-state/1"
 #define METRICS_STATE_FILE "state.json"
+/* StateDirectory=csms-tagd, as root sees it (the daemon gets $STATE_DIRECTORY). */
+#define METRICS_STATE_DIR "/var/lib/csms-tagd"
 
 /* How the last pass ended. */
 enum metrics_outcome {
@@ -112,6 +114,11 @@ int metrics_outcome_from_string(const char *s);
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret);
 /* The state file's JSON text (ends with a newline), malloc'd in *RET. */
 int metrics_format_state(const struct metrics_snapshot *s, char **ret);
+
+/* The state file's path: in the first directory of STATE_DIRECTORY (the
+ * environment variable's value, a ':'-separated list; NULL or empty:
+ * METRICS_STATE_DIR).  Malloc'd; NULL on ENOMEM. */
+char *metrics_state_path(const char *state_directory);
 
 /* Replace PATH atomically with LEN bytes of DATA, mode 0644.  Returns 0 or a
  * negative errno (the temporary file is removed on failure). */

@@ -327,6 +327,21 @@ static void test_print(void **state)
 	free(buf);
 }
 
+static void test_state_path(void **state)
+{
+	char *p;
+
+	p = metrics_state_path(NULL);
+	assert_string_equal(p, "/var/lib/csms-tagd/state.json");
+	free(p);
+	p = metrics_state_path("");
+	assert_string_equal(p, "/var/lib/csms-tagd/state.json");
+	free(p);
+	p = metrics_state_path("/var/lib/csms-tagd/prod:/var/lib/other");
+	assert_string_equal(p, "/var/lib/csms-tagd/prod/state.json");
+	free(p);
+}
+
 static void test_pass_id(void **state)
 {
 	char base[PASS_ID_MAX], id[PASS_ID_MAX];
@@ -356,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_state_errors),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_state_path),
 		cmocka_unit_test(test_pass_id),
 	};
 
