@@ -51,8 +51,17 @@ mk uninstall
 [ -z "$(find "$dest" -type f)" ] || fail "make uninstall left: $(find "$dest" -type f)"
 checks=$((checks + 1))
 
-# The completion: valid bash, and it completes the options.
+# The completion: valid bash, offers exactly the options --help lists, and
+# completes them.
 bash -n "$top_srcdir/completion/csms-tagd" || fail "completion/csms-tagd is not valid bash"
+if [ -n "${CSMS_TAGD:-}" ]; then
+	"$CSMS_TAGD" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >"$tmpdir/help-options"
+	sed -n "/compgen -W '--/,/'/p" "$top_srcdir/completion/csms-tagd" |
+		grep -o -- '--[a-z][a-z-]*' | sort -u >"$tmpdir/completion-options"
+	diff -u "$tmpdir/help-options" "$tmpdir/completion-options" >&2 ||
+		fail "the completion's options differ from csms-tagd --help"
+	checks=$((checks + 1))
+fi
 bc=/usr/share/bash-completion/bash_completion
 if [ -r "$bc" ]; then
 	got=$(bash -c '. "$1"; . "$2"
