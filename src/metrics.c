@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redact.h"
 #include "util.h"
 
 #define STATE_MAX_BYTES (4u * 1024 * 1024)
@@ -36,6 +37,40 @@ int metrics_outcome_from_string(const char *s)
 		if (streq_ptr(s, outcome_names[i]))
 			return i;
 	return -EINVAL;
+}
+
+int metrics_tally_add(struct metrics_tally *t, const char *key, const char *key2, uint64_t n)
+{
+	struct metrics_count *grown, *c;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (streq_ptr(t->items[i].key, key) && streq_ptr(t->items[i].key2, key2)) {
+			t->items[i].value += n;
+			return 0;
+		}
+	grown = realloc(t->items, (t->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	t->items = grown;
+	c = &t->items[t->n];
+	*c = (struct metrics_count) { .key = strdup(key), .key2 = key2 ? strdup(key2) : NULL, .value = n };
+	if (!c->key || (key2 && !c->key2)) {
+		free((char *) c->key);
+		free((char *) c->key2);
+		return -ENOMEM;
+	}
+	t->n++;
+	return 0;
+}
+
+void metrics_tally_clear(struct metrics_tally *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free((char *) t->items[i].key);
+		free((char *) t->items[i].key2);
+	}
+	free(t->items);
+	*t = (struct metrics_tally) {};
 }
 
 static bool outcome_is_success(enum metrics_outcome o)
@@ -352,6 +387,37 @@ int metrics_write_atomic(const char *path, const char *data, size_t len)
 		r = -errno;
 	close(dfd);
 	return r;
+}
+
+int metrics_publish(const struct metrics_snapshot *s, const char *state_path,
+                    const char *metrics_path, const char **failed_path)
+{
+	_cleanup_free_ char *state = NULL, *prom = NULL;
+	int r, ret = 0;
+
+	*failed_path = NULL;
+	/* The error texts quote servers; the files are world-readable. */
+	r = metrics_format_state(s, &state);
+	if (r >= 0) {
+		redact(state);
+		r = metrics_write_atomic(state_path, state, strlen(state));
+	}
+	if (r < 0) {
+		ret = r;
+		*failed_path = state_path;
+	}
+	if (!metrics_path)
+		return ret;
+	r = metrics_format_prometheus(s, &prom);
+	if (r >= 0) {
+		redact(prom);
+		r = metrics_write_atomic(metrics_path, prom, strlen(prom));
+	}
+	if (r < 0 && ret >= 0) {
+		ret = r;
+		*failed_path = metrics_path;
+	}
+	return ret;
 }
 
 /* --- the state file: read ---------------------------------------------------------------- */

@@ -106,6 +106,21 @@ struct metrics_snapshot {
 	uint64_t credentials_expiry_usec;
 };
 
+/* A growing set of labelled counters that owns its keys, for the caller
+ * that accumulates them across passes (metrics_counts only points). */
+struct metrics_tally {
+	struct metrics_count *items;
+	size_t n;
+};
+/* Add N to the count of (KEY, KEY2), creating it at the end in first-seen
+ * order.  KEY2 may be NULL.  Returns 0 or -ENOMEM. */
+int metrics_tally_add(struct metrics_tally *t, const char *key, const char *key2, uint64_t n);
+void metrics_tally_clear(struct metrics_tally *t);
+static inline struct metrics_counts metrics_tally_counts(const struct metrics_tally *t)
+{
+	return (struct metrics_counts) { t->items, t->n };
+}
+
 const char *metrics_outcome_to_string(enum metrics_outcome o);
 /* Returns the outcome, or -EINVAL. */
 int metrics_outcome_from_string(const char *s);
@@ -123,6 +138,14 @@ char *metrics_state_path(const char *state_directory);
 /* Replace PATH atomically with LEN bytes of DATA, mode 0644.  Returns 0 or a
  * negative errno (the temporary file is removed on failure). */
 int metrics_write_atomic(const char *path, const char *data, size_t len);
+
+/* Write both files from S: the state file at STATE_PATH (metrics_state_path())
+ * and, when METRICS_PATH is not NULL, the Prometheus text there.  Both are
+ * attempted, and both texts redacted (redact.h) first: the error texts quote
+ * servers.  Returns 0 or the first error, with *FAILED_PATH set to the file
+ * it concerns (for the caller's one log line). */
+int metrics_publish(const struct metrics_snapshot *s, const char *state_path,
+                    const char *metrics_path, const char **failed_path);
 
 /* A state file read back: the snapshot points into it. */
 struct metrics_state;

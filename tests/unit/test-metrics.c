@@ -16,6 +16,7 @@
 
 #include "metrics.h"
 #include "pass-id.h"
+#include "redact.h"
 #include "util.h"
 
 #define T0 (UINT64_C(1796000000) * USEC_PER_SEC)        /* 2026-11-30T00:53:20Z */
@@ -327,6 +328,65 @@ static void test_print(void **state)
 	free(buf);
 }
 
+static void test_tally(void **state)
+{
+	struct metrics_tally t = {};
+	struct metrics_counts c;
+
+	assert_int_equal(metrics_tally_add(&t, "DeleteSecretTag", "CSMS.0401", 1), 0);
+	assert_int_equal(metrics_tally_add(&t, "ListSecrets", NULL, 2), 0);
+	assert_int_equal(metrics_tally_add(&t, "DeleteSecretTag", "CSMS.0401", 3), 0);
+	assert_int_equal(metrics_tally_add(&t, "DeleteSecretTag", NULL, 1), 0);
+	c = metrics_tally_counts(&t);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.items[0].key2, "CSMS.0401");
+	assert_int_equal(c.items[0].value, 4);
+	assert_null(c.items[1].key2);
+	assert_int_equal(c.items[2].value, 1);
+	metrics_tally_clear(&t);
+	assert_int_equal(t.n, 0);
+	assert_null(t.items);
+}
+
+/* Both files, and the first failure named. */
+static void test_publish(void **state)
+{
+	struct metrics_snapshot s = sample();
+	char dir[] = "/tmp/test-metrics-pub.XXXXXX";
+	_cleanup_free_ char *st = NULL, *prom = NULL, *text = NULL, *bad = NULL, *error = NULL;
+	struct metrics_state *back = NULL;
+	const char *failed;
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	st = xasprintf("%s/state.json", dir);
+	prom = xasprintf("%s/csms-tagd.prom", dir);
+	bad = xasprintf("%s/missing/x.prom", dir);
+	assert_int_equal(metrics_publish(&s, st, prom, &failed), 0);
+	assert_null(failed);
+	assert_int_equal(metrics_state_read(st, &back, &error), 0);
+	assert_string_equal(metrics_state_snapshot(back)->pass_id, s.pass_id);
+	metrics_state_free(back);
+	assert_int_equal(read_file(prom, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "csms_tagd_last_pass_success 0\n"));
+	/* A credential quoted in an error text does not reach the file. */
+	s.error = "echo: X-Auth-Token: TopSecretToken42";
+	assert_int_equal(redact_register("TopSecretToken42"), 0);
+	assert_int_equal(metrics_publish(&s, st, NULL, &failed), 0);
+	free(text);
+	assert_int_equal(read_file(st, 1 << 20, &text, &len), 0);
+	redact_forget_all();
+	assert_null(strstr(text, "TopSecretToken42"));
+	assert_non_null(strstr(text, "\"error\": \"echo: X-Auth-Token: ***\""));
+	assert_int_equal(metrics_publish(&s, st, bad, &failed), -ENOENT);
+	assert_ptr_equal(failed, bad);
+	assert_int_equal(metrics_publish(&s, bad, NULL, &failed), -ENOENT);
+	assert_ptr_equal(failed, bad);
+	unlink(st);
+	unlink(prom);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_state_path(void **state)
 {
 	char *p;
@@ -371,6 +431,8 @@ int main(void)
 		cmocka_unit_test(test_state_errors),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_tally),
+		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_state_path),
 		cmocka_unit_test(test_pass_id),
 	};
