@@ -32,7 +32,7 @@ command -v lintian >/dev/null 2>&1 || skip "lintian not installed (.ci/install-d
 # --- 1. build and lintian -------------------------------------------------------------
 
 # The unit tests run in make check; the package build need not repeat them.
-MAKEFLAGS= DEB_BUILD_OPTIONS=nocheck make -s -C "$top_builddir" deb >"$tmpdir/build.log" 2>&1 ||
+MAKEFLAGS= DEB_BUILD_OPTIONS=nocheck DEB_BUILD_PROFILES=nocheck make -s -C "$top_builddir" deb >"$tmpdir/build.log" 2>&1 ||
 	fail "make deb failed: $(tail -n 30 "$tmpdir/build.log")"
 deb=$(ls "$top_builddir"/deb/csms-tagd_*_*.deb)
 [ -f "$deb" ] || fail "make deb made no csms-tagd .deb"
