@@ -12,8 +12,10 @@
 #      emulator's keys: the service starts, the pass governs nothing and
 #      deletes nothing.
 #   4. A real config (tests/nspawn/csms-tagd.conf): the stray tags are
-#      deleted; the state directory exists; core dumps are off (LimitCORE=0,
-#      and the kernel shows the process non-dumpable).
+#      deleted; against a server that echoes requests (the emulator's echo
+#      fault) the journal and StatusText show the echo but no credential;
+#      the state directory exists; core dumps are off (LimitCORE=0, and the
+#      kernel shows the process non-dumpable).
 #   5. "dpkg --purge" removes the package and its state and leaves the
 #      administrator's credentials alone.
 # Run under the nspawn lock when run by hand:
@@ -36,6 +38,9 @@ MAKEFLAGS= DEB_BUILD_OPTIONS=nocheck DEB_BUILD_PROFILES=nocheck make -s -C "$top
 	fail "make deb failed: $(tail -n 30 "$tmpdir/build.log")"
 deb=$(ls "$top_builddir"/deb/csms-tagd_*_*.deb)
 [ -f "$deb" ] || fail "make deb made no csms-tagd .deb"
+version=$(sed -n 's/^AC_INIT(\[csms-tagd\], \[\([^]]*\)\].*/\1/p' "$top_srcdir/configure.ac")
+[ "$(dpkg-deb -f "$deb" Version)" = "$version" ] ||
+	fail "the package is version $(dpkg-deb -f "$deb" Version), configure.ac says $version (debian/changelog)"
 lintian -I --pedantic "$top_builddir"/deb/*.changes 2>&1 | grep -v 'running with root privileges' >"$tmpdir/lintian"
 [ ! -s "$tmpdir/lintian" ] || fail "lintian: $(cat "$tmpdir/lintian")"
 check "make deb: $(basename "$deb"), lintian silent"
@@ -89,6 +94,24 @@ wait_until 15 "the pass with the real config" prop_matches csms-tagd.service Sta
 wait_until 5 "three deletions" deleted_count_ge 3
 deleted_count_is 3 || fail "deleted: $(emulator_deleted)"
 check "real config: 3 stray tags deleted"
+
+# The journal and StatusText of a pass against a server that echoes the
+# request (the AK is in its Authorization header): echoed, but no AK.
+timeout 10 nsenter --target "$GUEST" --net -- "$PY" -c '
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST",
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=5).read()' "http://127.0.0.1:$EMU_PORT/_emulator/faults" \
+	'{"rules": [{"kind": "echo", "api": "*", "status": 400}]}' || fail "cannot set the echo fault"
+sig csms-tagd.service SIGUSR1
+wait_until 15 "the pass against the echoing server" prop_matches csms-tagd.service StatusText '^pass 2 '
+journal csms-tagd.service >"$tmpdir/journal"
+prop csms-tagd.service StatusText >>"$tmpdir/journal"
+grep -q 'you sent' "$tmpdir/journal" || fail "the echo is not in the journal: $(tail -n 3 "$tmpdir/journal")"
+if grep -qF -e "$AK" -e "$SK" "$tmpdir/journal"; then
+	fail "a credential is in the journal or StatusText: $(grep -F -e "$AK" -e "$SK" "$tmpdir/journal" | head -c 500)"
+fi
+check "a server echoing the request: the journal and StatusText show the echo, no credential"
 
 pid=$(prop csms-tagd.service MainPID)
 uid=$(g awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
