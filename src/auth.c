@@ -24,6 +24,7 @@
 #include "credentials.h"
 #include "decode.h"
 #include "log.h"
+#include "redact.h"
 #include "sign.h"
 #include "util.h"
 
@@ -91,10 +92,13 @@ static void wipe_free_str(char *s)
 	free(s);
 }
 
+/* Every secret held is registered for redaction (redact.h) while held. */
 static void secret_replace(char **dst, char *value)
 {
+	redact_forget(*dst);
 	wipe_free_str(*dst);
 	*dst = value;
+	(void) redact_register(value);
 }
 
 static void credentials_wipe(struct auth *a)
@@ -149,14 +153,23 @@ static bool has_control_chars(const char *s, size_t len)
 
 /* Read [auth] WHAT from PATH, which config_load() resolved: credentials.c
  * alone opens and judges credential files, here as at start-up and in
- * --check-config. */
+ * --check-config.  On success the value replaces *RET through
+ * secret_replace(), so redaction knows it and forgets the old one; on
+ * failure *RET is kept. */
 static int credential_load(const char *what, const char *path, char **ret, char **error)
 {
+	char *value = NULL;
+	int r;
+
 	if (!path) {
 		*error = xasprintf("[auth] %s is not set", what);
 		return -EINVAL;
 	}
-	return credential_read(what, path, ret, error);
+	r = credential_read(what, path, &value, error);
+	if (r < 0)
+		return r;
+	secret_replace(ret, value);
+	return 0;
 }
 
 /* --- set-up ------------------------------------------------------------------- */
@@ -464,15 +477,14 @@ static void fetch_fail_http(struct auth *a, const char *what, const struct http_
 static void token_reread(struct auth *a)
 {
 	_cleanup_free_ char *error = NULL;
-	char *token = NULL;
 	int r;
 
-	r = credential_load("token_file", a->token_path, &token, &error);
+	/* Replaces a->token only on success. */
+	r = credential_load("token_file", a->token_path, &a->token, &error);
 	if (r < 0) {
 		fetch_fail(a, r, error);
 		return;
 	}
-	secret_replace(&a->token, token);
 	log_info("Read the token from %s", a->token_path);
 	fetch_finish(a, 0, NULL);
 }
@@ -608,6 +620,7 @@ static void meta_submit(struct auth *a, const char *method, const char *url,
 		.done = done,
 		.userdata = a,
 		.priority = true,
+		.no_proxy = true,
 	};
 	int r;
 
@@ -668,6 +681,7 @@ static void on_meta_token_done(struct http_request *req, const struct http_respo
 			fetch_fail(a, -ENOMEM, "out of memory");
 			return;
 		}
+		(void) redact_register(a->meta_token);
 	} else if (resp->curl_code != CURLE_OK ||
 	           (resp->status != 404 && resp->status != 405 && resp->status != 503)) {
 		fetch_fail_http(a, what ? what : "metadata token request", resp);

@@ -17,6 +17,7 @@
 #include "csms.h"
 #include "log.h"
 #include "pass.h"
+#include "redact.h"
 #include "util.h"
 
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
@@ -59,6 +60,8 @@ static void notify_status(struct daemon *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(d->last_status, sizeof(d->last_status), fmt, ap);
 	va_end(ap);
+	/* STATUS= is world-readable (systemctl status): it quotes the server. */
+	redact(d->last_status);
 	(void) sd_notifyf(false, "STATUS=%s", d->last_status);
 }
 

@@ -10,6 +10,8 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "redact.h"
+
 static enum log_target target = LOG_TARGET_STDERR;
 static int max_level = LOG_INFO;
 
@@ -134,14 +136,28 @@ void log_event(int level, const char *message_id, const struct log_field *fields
 	va_end(ap);
 	if (r < 0)
 		return;
+	/* Messages and fields carry server text, which may echo a request and
+	 * its credentials back: every credential the process holds is cut out
+	 * here, in one place (redact.h).  A value that cannot be copied for
+	 * that is left out. */
+	redact(raw);
 	/* MESSAGE is escaped on both targets: it embeds names from the API. */
 	message = escape_for_log(raw);
 	free(raw);
 	if (!message)
 		return;
+
+	struct log_field clean[n_fields + 1];
+	char *values[n_fields + 1];
+	for (size_t i = 0; i < n_fields; i++) {
+		values[i] = redact_dup(fields[i].value);
+		clean[i] = (struct log_field) { fields[i].name, values[i] };
+	}
 	if (target == LOG_TARGET_JOURNAL)
-		write_journal(level, message_id, message, fields, n_fields);
+		write_journal(level, message_id, message, clean, n_fields);
 	else
-		write_stderr(level, message, fields, n_fields);
+		write_stderr(level, message, clean, n_fields);
+	for (size_t i = 0; i < n_fields; i++)
+		free(values[i]);
 	free(message);
 }

@@ -8,7 +8,9 @@
  * Every event carries a MESSAGE_ID (see csms-tagd.catalog) and CSMS_* fields;
  * on stderr the message is printed with the fields appended as key=value.
  * Field values are escaped for stderr; MESSAGE is escaped for both targets so
- * hostile names never break a line.  Never pass a secret to these functions.
+ * hostile names never break a line.  Never pass a secret to these functions;
+ * server text that may echo one is redacted of every registered credential
+ * (redact.h) in MESSAGE and in every field.
  */
 #ifndef CSMS_LOG_H
 #define CSMS_LOG_H
