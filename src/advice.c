@@ -30,8 +30,10 @@ const char *advice_credential_error(int r, bool under_systemd)
 	if (!under_systemd)
 		return NULL;
 	if (r == -ENOENT)
-		return "systemd copies LoadCredential= files when the service starts: list the file "
-		       "in the unit (systemctl edit) and run systemctl restart, not reload";
+		return "bare names are looked up in $CREDENTIALS_DIRECTORY, which systemd fills from "
+		       "the unit's LoadCredential= lines when the service starts: list the file there "
+		       "(systemctl edit csms-tagd) and run systemctl restart, not reload (a reload does "
+		       "not copy credentials again)";
 	if (r == -EACCES || r == -EPERM)
 		return "the file systemd passed is not readable as expected: check the source file "
 		       "named by LoadCredential= (root-owned, mode 0600) and run systemctl restart";

@@ -131,16 +131,6 @@ static int header_append(struct curl_slist **headers, const char *name, const ch
 	return 0;
 }
 
-static const char *format_utc(uint64_t usec, char buf[static 32])
-{
-	time_t t = (time_t) (usec / USEC_PER_SEC);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "@%" PRIu64, usec / USEC_PER_SEC);
-	return buf;
-}
-
 static bool has_control_chars(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -322,6 +312,11 @@ static uint64_t refresh_margin(const struct auth *a)
 	/* password: a quarter of the token's life, at most an hour. */
 	life = a->expires_at > a->obtained_at ? a->expires_at - a->obtained_at : 0;
 	return life / 4 < IAM_REFRESH_MAX_USEC ? life / 4 : IAM_REFRESH_MAX_USEC;
+}
+
+uint64_t auth_expiry_usec(const struct auth *a)
+{
+	return a->expires_at;
 }
 
 bool auth_usable(const struct auth *a)
@@ -555,7 +550,7 @@ static void on_iam_done(struct http_request *req, const struct http_response *re
 	}
 	if (expires <= now) {
 		error = xasprintf("%s: the token expired at %s already (is the clock right?)", what,
-		                  format_utc(expires, when));
+		                  format_utc(when, sizeof(when), expires));
 		fetch_fail(a, -EBADMSG, error);
 		return;
 	}
@@ -568,7 +563,7 @@ static void on_iam_done(struct http_request *req, const struct http_response *re
 	a->obtained_at = now;
 	a->expires_at = expires;
 	log_info("Obtained an IAM token for user %s, valid until %s (%s)", a->user,
-	         format_utc(expires, when), format_timespan(left, sizeof(left), expires - now));
+	         format_utc(when, sizeof(when), expires), format_timespan(left, sizeof(left), expires - now));
 	fetch_finish(a, 0, NULL);
 }
 
@@ -754,7 +749,7 @@ static void on_securitykey_done(struct http_request *req, const struct http_resp
 	a->obtained_at = now;
 	a->expires_at = expires;
 	log_info("Obtained temporary credentials from the ECS metadata service, valid until %s (%s)",
-	         format_utc(expires, when), format_timespan(left, sizeof(left), expires - now));
+	         format_utc(when, sizeof(when), expires), format_timespan(left, sizeof(left), expires - now));
 	fetch_finish(a, 0, NULL);
 }
 

@@ -104,6 +104,7 @@ struct daemon_settings {
 	enum observe_mode observe;      /* default auto */
 	char **protect;                 /* key globs never deleted (decoded) */
 	size_t n_protect;
+	char *metrics_file;             /* Prometheus text file (absolute, *.prom); NULL: none */
 };
 
 struct config {

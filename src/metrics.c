@@ -626,14 +626,11 @@ int metrics_state_read(const char *path, struct metrics_state **ret, char **erro
 /* "2026-11-29 21:31:05 UTC (2min 3s ago)", or "never". */
 static const char *when(char *buf, size_t size, uint64_t usec, uint64_t now)
 {
-	time_t t = (time_t) (usec / USEC_PER_SEC);
-	char date[32], span[64];
-	struct tm tm;
+	char date[FORMAT_UTC_MAX], span[64];
 
 	if (!usec)
 		return "never";
-	if (!gmtime_r(&t, &tm) || strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		return "?";
+	format_utc(date, sizeof(date), usec);
 	if (usec <= now)
 		snprintf(buf, size, "%s (%s ago)", date, format_timespan(span, sizeof(span), now - usec));
 	else

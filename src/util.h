@@ -36,6 +36,11 @@ uint64_t now_realtime_usec(void);
 /* "4min 58s", "250ms", "1h 2min": into BUF. */
 const char *format_timespan(char *buf, size_t size, uint64_t usec);
 
+/* CLOCK_REALTIME USEC as "2026-11-29 22:15:03 UTC" into BUF (at least
+ * FORMAT_UTC_MAX bytes), for people: STATUS=, --status. */
+#define FORMAT_UTC_MAX 32
+const char *format_utc(char *buf, size_t size, uint64_t usec);
+
 /* Read a whole small regular file (at most MAX bytes) into a NUL-terminated
  * malloc'd buffer.  Returns 0 or a negative errno: -EFBIG when larger,
  * -EISDIR for a directory, -EINVAL for a device, FIFO or socket (never
