@@ -8,7 +8,10 @@
 # requests echoed, token, ecs), csms-tagd --once (stderr), the daemon
 # (stderr and every STATUS= it sends, through the fake notify socket of
 # notify.sh) and --check-credentials (stdout) must show the echo - else this
-# test proves nothing - and must not contain a credential: the seed's AK,
+# test proves nothing - and must not contain a credential; neither must the
+# daemon's state file and metrics file (which quote server errors and their
+# codes; they need not show the echo: no pass ends before the IAM echo).
+# Credentials are the seed's AK,
 # SK, password, static token and ECS temporary keys, nor any value after an
 # x-auth-token or x-security-token header (IAM tokens are made up by the
 # emulator as it goes).
@@ -69,9 +72,17 @@ CSMS_APIS=(ListResourceInstances ListSecrets ListSecretTags DeleteSecretTag)
 
 # assert_clean NAME FILE: FILE shows the echo and holds no credential.
 assert_clean() {
-	local name=$1 file=$2 s
+	local name=$1 file=$2
 	checks=$((checks + 1))
 	grep -q 'you sent' "$file" || fail "$name: $(basename "$file") does not show the echo: $(head -c 600 "$file")"
+	assert_no_credential "$name" "$file"
+}
+
+# assert_no_credential NAME FILE: FILE exists and holds no credential.
+assert_no_credential() {
+	local name=$1 file=$2 s
+	checks=$((checks + 1))
+	[ -s "$file" ] || fail "$name: $(basename "$file") is missing or empty"
 	for s in "${SECRETS[@]}"; do
 		checks=$((checks + 1))
 		if grep -qF -- "$s" "$file"; then
@@ -90,7 +101,8 @@ run_case() {
 	shift 2
 	echo "--- $name"
 	emu_start --seed "$SEED"
-	write_config "$conf" "$method"
+	write_config "$conf" "$method" "metrics_file = $WORK/$name.prom"
+	mkdir -p "$WORK/$name-state"
 	emu_post /_emulator/faults "$(echo_rules "$@")" >/dev/null || fail "$name: cannot set the faults"
 
 	"$CSMS_TAGD" -c "$conf" --once --log-target stderr >"$WORK/$name.once" 2>&1
@@ -102,7 +114,7 @@ run_case() {
 
 	: >"$WORK/notify.log"
 	(
-		export NOTIFY_SOCKET="$SOCK"
+		export NOTIFY_SOCKET="$SOCK" STATE_DIRECTORY="$WORK/$name-state"
 		exec "$CSMS_TAGD" --config "$conf" --log-target stderr
 	) >"$WORK/$name.daemon" 2>&1 &
 	DAEMON=$!
@@ -116,6 +128,8 @@ run_case() {
 	cut -d' ' -f3- "$WORK/notify.log" | grep '^STATUS=' >"$WORK/$name.status"
 	assert_clean "$name" "$WORK/$name.status"
 	assert_clean "$name" "$WORK/$name.daemon"
+	assert_no_credential "$name" "$WORK/$name-state/state.json"
+	assert_no_credential "$name" "$WORK/$name.prom"
 }
 
 run_case aksk aksk '*'

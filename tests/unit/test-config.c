@@ -798,6 +798,25 @@ static void test_long_lines(void **state)
 }
 
 /* Mistakes that would delete tags their author wanted kept. */
+static void test_metrics_file(void **state)
+{
+	struct config *c = load_body("[daemon]\nmetrics_file = /run/csms-tagd/csms-tagd.prom\n");
+
+	assert_string_equal(c->daemon.metrics_file, "/run/csms-tagd/csms-tagd.prom");
+	config_free(c);
+	c = load_body("");
+	assert_null(c->daemon.metrics_file);
+	config_free(c);
+	expect_error(PROLOGUE "[daemon]\nmetrics_file = csms-tagd.prom\n",
+	             "7: metrics_file 'csms-tagd.prom' is not an absolute path");
+	expect_error(PROLOGUE "[daemon]\nmetrics_file = /run/csms-tagd/metrics.txt\n",
+	             "7: metrics_file '/run/csms-tagd/metrics.txt' must name a file ending in .prom "
+	             "(node_exporter's textfile collector reads only those)");
+	expect_error(PROLOGUE "[daemon]\nmetrics_file = /run/.prom\n",
+	             "7: metrics_file '/run/.prom' must name a file ending in .prom "
+	             "(node_exporter's textfile collector reads only those)");
+}
+
 static void test_mistakes(void **state)
 {
 	static const struct {
@@ -1104,6 +1123,7 @@ int main(void)
 		cmocka_unit_test(test_section_for),
 		cmocka_unit_test_setup_teardown(test_load_file_errors, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_load_not_a_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_metrics_file),
 		cmocka_unit_test(test_mistakes),
 		cmocka_unit_test(test_unreachable_sections),
 		cmocka_unit_test(test_rate_minimum),
