@@ -10,12 +10,16 @@
 #      bash completion and man pages are in place.
 #   3. The shipped config, only pointed at the emulator and given the
 #      emulator's keys: the service starts, the pass governs nothing and
-#      deletes nothing.
-#   4. A real config (tests/nspawn/csms-tagd.conf): the stray tags are
-#      deleted; against a server that echoes requests (the emulator's echo
-#      fault) the journal and StatusText show the echo but no credential;
-#      the state directory exists; core dumps are off (LimitCORE=0, and the
-#      kernel shows the process non-dumpable).
+#      deletes nothing, and StatusText says so and what to do next.
+#   4. A real config (tests/nspawn/csms-tagd.conf, with metrics_file in
+#      /run/csms-tagd): the stray tags are deleted; the metrics file passes
+#      promtool check metrics (if installed) and a strict parser
+#      (tests/promcheck.py); csms-tagd --status agrees with the journal
+#      (pass id, outcome, deleted count); against a server that echoes
+#      requests (the emulator's echo fault) the journal and StatusText show
+#      the echo but no credential, and the failing API shows in
+#      request_errors_total; the state directory exists; core dumps are off
+#      (LimitCORE=0, and the kernel shows the process non-dumpable).
 #   5. "dpkg --purge" removes the package and its state and leaves the
 #      administrator's credentials alone.
 # Run under the nspawn lock when run by hand:
@@ -26,8 +30,12 @@
 
 AK=NSPAWNTESTAK0000000          # as in tests/nspawn/seed.json
 SK=nspawnTestSecretKey000000000000000000
-MID_TAG_DELETED=$(sed -n 's/^#define MID_TAG_DELETED *"\([0-9a-f]\{32\}\)".*/\1/p' "$top_srcdir/src/log.h")
-[ -n "$MID_TAG_DELETED" ] || fail "MID_TAG_DELETED is missing from src/log.h"
+mid() {
+	sed -n "s/^#define $1 *\"\\([0-9a-f]\\{32\\}\\)\".*/\\1/p" "$top_srcdir/src/log.h"
+}
+MID_TAG_DELETED=$(mid MID_TAG_DELETED)
+MID_PASS_FINISHED=$(mid MID_PASS_FINISHED)
+[ -n "$MID_TAG_DELETED" ] && [ -n "$MID_PASS_FINISHED" ] || fail "message ids are missing from src/log.h"
 command -v dpkg-buildpackage >/dev/null 2>&1 || skip "dpkg-dev not installed (.ci/install-deps)"
 command -v lintian >/dev/null 2>&1 || skip "lintian not installed (.ci/install-deps)"
 
@@ -83,17 +91,51 @@ status=$(prop csms-tagd.service StatusText)
 deleted_count_is 0 || fail "the shipped config deleted: $(emulator_deleted)"
 journal_count_is 0 csms-tagd.service MESSAGE_ID="$MID_TAG_DELETED" ||
 	fail "the shipped config logged deletions"
+[[ $status == *"; governs no secret: add [secret \"NAME\"] or [secrets \"GLOB\"] sections to /etc/csms-tagd/csms-tagd.conf, check them with csms-tagd --plan, then systemctl reload csms-tagd" ]] ||
+	fail "StatusText does not say what to do next: $status"
 check "shipped config: started, deleted nothing; StatusText: $status"
 
 # --- 4. a real config -----------------------------------------------------------------------
 
-install -m 0644 "$NSPAWN_DIR/csms-tagd.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf"
+sed 's|^\[daemon\]$|&\nmetrics_file = /run/csms-tagd/csms-tagd.prom|' "$NSPAWN_DIR/csms-tagd.conf" \
+	>"$ROOT/etc/csms-tagd/csms-tagd.conf"
+chmod 0644 "$ROOT/etc/csms-tagd/csms-tagd.conf"
 g systemctl restart csms-tagd.service || fail "systemctl restart csms-tagd failed"
 wait_until 15 "the pass with the real config" prop_matches csms-tagd.service StatusText \
 	'^pass 1 ok: 3 secrets, 3 tags deleted'
 wait_until 5 "three deletions" deleted_count_ge 3
 deleted_count_is 3 || fail "deleted: $(emulator_deleted)"
 check "real config: 3 stray tags deleted"
+
+# metrics_check: the metrics file, strictly parsed, into $tmpdir/metrics.
+metrics_check() {
+	g cat /run/csms-tagd/csms-tagd.prom >"$tmpdir/prom" || fail "no /run/csms-tagd/csms-tagd.prom"
+	if command -v promtool >/dev/null 2>&1; then
+		promtool check metrics <"$tmpdir/prom" >"$tmpdir/promtool" 2>&1 ||
+			fail "promtool check metrics: $(cat "$tmpdir/promtool")"
+	fi
+	"$PY" "$top_srcdir/tests/promcheck.py" "$tmpdir/prom" >"$tmpdir/metrics" ||
+		fail "the metrics file is not valid exposition text"
+}
+metrics_check
+grep -qx 'csms_tagd_last_pass_tags{result="deleted"} 3' "$tmpdir/metrics" ||
+	fail "metrics: $(grep last_pass_tags "$tmpdir/metrics")"
+check "metrics file: $(grep -c . "$tmpdir/metrics") series, $(command -v promtool >/dev/null && echo 'promtool and ')strict parser agree it is valid"
+
+# --status (as root: /var/lib/csms-tagd is the dynamic user's state
+# directory) against the pass's own journal record.
+g csms-tagd --status >"$tmpdir/status" || fail "csms-tagd --status exited $?: $(cat "$tmpdir/status")"
+journal csms-tagd.service MESSAGE_ID="$MID_PASS_FINISHED" | tail -n 1 | "$PY" -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+print(r["CSMS_PASS_ID"], r["CSMS_OUTCOME"])' >"$tmpdir/last" || fail "no pass record with CSMS_PASS_ID"
+read -r pass_id outcome <"$tmpdir/last"
+[[ $pass_id =~ ^[0-9a-f]{32}-1$ ]] || fail "CSMS_PASS_ID $pass_id is not INVOCATION_ID-1"
+[ "$pass_id" = "$(prop csms-tagd.service InvocationID)-1" ] || fail "CSMS_PASS_ID $pass_id is not the unit's invocation"
+grep -qx "Last pass *: $pass_id" "$tmpdir/status" || fail "--status: $(cat "$tmpdir/status")"
+grep -qx "Outcome *: $outcome" "$tmpdir/status" || fail "--status: $(cat "$tmpdir/status")"
+grep -qE "^Tags *: 3 planned, 3 deleted, " "$tmpdir/status" || fail "--status: $(cat "$tmpdir/status")"
+check "csms-tagd --status agrees with the journal: pass $pass_id $outcome, 3 deleted"
 
 # The journal and StatusText of a pass against a server that echoes the
 # request (the AK is in its Authorization header): echoed, but no AK.
@@ -112,6 +154,13 @@ if grep -qF -e "$AK" -e "$SK" "$tmpdir/journal"; then
 	fail "a credential is in the journal or StatusText: $(grep -F -e "$AK" -e "$SK" "$tmpdir/journal" | head -c 500)"
 fi
 check "a server echoing the request: the journal and StatusText show the echo, no credential"
+metrics_check
+grep -q '^csms_tagd_request_errors_total{api="ListResourceInstances",code="CSMS.0002"} [1-9]' "$tmpdir/metrics" ||
+	fail "the failing API is not in the metrics: $(grep request_errors "$tmpdir/metrics")"
+if grep -qF -e "$AK" -e "$SK" "$tmpdir/prom"; then
+	fail "a credential is in the metrics file"
+fi
+check "the failing API in the metrics: $(grep -c '^csms_tagd_request_errors_total' "$tmpdir/metrics") error series"
 
 pid=$(prop csms-tagd.service MainPID)
 uid=$(g awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
