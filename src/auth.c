@@ -671,12 +671,13 @@ static void on_meta_token_done(struct http_request *req, const struct http_respo
 			fetch_finish(a, -EBADMSG, e);
 			return;
 		}
-		a->meta_token = strndup(resp->body, len);
-		if (!a->meta_token) {
+		char *token = strndup(resp->body, len);
+
+		if (!token) {
 			fetch_fail(a, -ENOMEM, "out of memory");
 			return;
 		}
-		(void) redact_register(a->meta_token);
+		secret_replace(&a->meta_token, token);
 	} else if (resp->curl_code != CURLE_OK ||
 	           (resp->status != 404 && resp->status != 405 && resp->status != 503)) {
 		fetch_fail_http(a, what ? what : "metadata token request", resp);

@@ -58,7 +58,7 @@ grep -o '@[A-Z_]*@' "$catalog" | sort -u | tr -d @ >"$tmpdir/fields"
 while read -r field; do
 	case $field in
 	CSMS_SECRET_ID | CSMS_SECRET_NAME | CSMS_TAG_KEY | CSMS_TAG_VALUE | CSMS_RULE | \
-		CSMS_REQUEST_ID | HTTP_STATUS | CSMS_ERROR_CODE | CSMS_PASS | DRY_RUN | CSMS_REASON | \
+		CSMS_REQUEST_ID | HTTP_STATUS | CSMS_ERROR_CODE | CSMS_PASS | CSMS_PASS_ID | DRY_RUN | CSMS_REASON | \
 		CSMS_OUTCOME | CSMS_PLANNED | CSMS_LIMIT | CSMS_CONFIG | CSMS_CONFIG_ERROR) ;;
 	*) fail "catalog substitutes unknown field @$field@" ;;
 	esac

@@ -166,7 +166,7 @@ fi
 check "AK/SK arrive through LoadCredential= only"
 
 wait_until 15 "pass 1 to finish" prop_matches csms-tagd.service StatusText \
-	'^pass 1 ok: 3 secrets, 3 tags deleted, next in '
+	'^pass 1 ok: 3 secrets, 3 tags deleted; next at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC$'
 check "StatusText: $(prop csms-tagd.service StatusText)"
 
 wait_until 5 "the emulator to record three deletions" deleted_count_ge 3
