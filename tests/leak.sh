@@ -53,10 +53,7 @@ write_creds
 printf '%s\n' "$(seed_value 'c["tokens"][0]')" >"$CREDENTIALS_DIRECTORY/csms-token"
 chmod 0600 "$CREDENTIALS_DIRECTORY/csms-token"
 
-"$PYTHON3" "$top_srcdir/tests/notify-listener.py" "$SOCK" "$WORK/notify.log" &
-LISTENER_PID=$!
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-[ -S "$SOCK" ] || fail "notify listener did not start"
+notify_listen "$SOCK" "$WORK/notify.log"
 
 # echo_rules API...: an echo fault (HTTP 400) on each API.
 echo_rules() {

@@ -84,11 +84,7 @@ metric_value() {
 	grep -F -- "$1 " "$WORK/metrics" | cut -d' ' -f2
 }
 
-"$PYTHON3" "$top_srcdir/tests/notify-listener.py" "$SOCK" "$NLOG" &
-LISTENER_PID=$!
-touch "$NLOG"
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-[ -S "$SOCK" ] || fail "notify listener did not start"
+notify_listen "$SOCK" "$NLOG"
 
 emu_start --seed "$top_srcdir/tests/emulator/seed-example.json"
 write_creds

@@ -33,13 +33,6 @@
 . "${top_srcdir:?}/tests/nspawn/guest.sh"
 
 : "${CSMS_TAGD:?}"
-AK=NSPAWNTESTAK0000000          # as in tests/nspawn/seed.json
-SK=nspawnTestSecretKey000000000000000000
-
-# csms-tagd's message ids, from the header that defines them.
-mid() {
-	sed -n "s/^#define MID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$top_srcdir/src/log.h"
-}
 MID_TAG_DELETED=$(mid TAG_DELETED)
 MID_TAG_WOULD_DELETE=$(mid TAG_WOULD_DELETE)
 MID_CONFIG_RELOADED=$(mid CONFIG_RELOADED)

@@ -14,7 +14,9 @@
 #   prop UNIT PROP, prop_is, prop_matches, journal UNIT [MATCH...],
 #   journal_count_is N UNIT..., journal_count_ge, emulator_state,
 #   emulator_deleted, deleted_count_is N, deleted_count_ge, sig UNIT SIGNAL,
-#   wait_until SECONDS WHAT CMD..., check TEXT, elapsed
+#   wait_until SECONDS WHAT CMD..., check TEXT, elapsed,
+#   mid NAME          csms-tagd's message id MID_NAME, from src/log.h
+#   AK, SK            the AK/SK pair of tests/nspawn/seed.json
 #
 # The sourcing script re-runs itself in a private mount namespace first.
 
@@ -42,6 +44,13 @@ NSPAWN_DIR="$top_srcdir/tests/nspawn"
 EMULATOR_DIR="$top_srcdir/tests/emulator"
 EMU_PORT=18080                  # in the guest's own network namespace
 MID_UNIT_FAILURE_RESULT=d9b373ed55a64feb8242e02dbe79a49c   # systemd's
+AK=NSPAWNTESTAK0000000          # as in tests/nspawn/seed.json
+SK=nspawnTestSecretKey000000000000000000
+
+# csms-tagd's message ids, from the header that defines them.
+mid() {
+	sed -n "s/^#define MID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$top_srcdir/src/log.h"
+}
 
 MACHINE="csms-tagd-test-$$"
 # The cgroups that will hold nspawn and the guest: one per hierarchy this
