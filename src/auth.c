@@ -24,6 +24,7 @@
 #include "credentials.h"
 #include "decode.h"
 #include "log.h"
+#include "redact.h"
 #include "sign.h"
 #include "util.h"
 
@@ -91,10 +92,13 @@ static void wipe_free_str(char *s)
 	free(s);
 }
 
+/* Every secret held is registered for redaction (redact.h) while held. */
 static void secret_replace(char **dst, char *value)
 {
+	redact_forget(*dst);
 	wipe_free_str(*dst);
 	*dst = value;
+	(void) redact_register(value);
 }
 
 static void credentials_wipe(struct auth *a)
@@ -127,16 +131,6 @@ static int header_append(struct curl_slist **headers, const char *name, const ch
 	return 0;
 }
 
-static const char *format_utc(uint64_t usec, char buf[static 32])
-{
-	time_t t = (time_t) (usec / USEC_PER_SEC);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "@%" PRIu64, usec / USEC_PER_SEC);
-	return buf;
-}
-
 static bool has_control_chars(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -149,14 +143,23 @@ static bool has_control_chars(const char *s, size_t len)
 
 /* Read [auth] WHAT from PATH, which config_load() resolved: credentials.c
  * alone opens and judges credential files, here as at start-up and in
- * --check-config. */
+ * --check-config.  On success the value replaces *RET through
+ * secret_replace(), so redaction knows it and forgets the old one; on
+ * failure *RET is kept. */
 static int credential_load(const char *what, const char *path, char **ret, char **error)
 {
+	char *value = NULL;
+	int r;
+
 	if (!path) {
 		*error = xasprintf("[auth] %s is not set", what);
 		return -EINVAL;
 	}
-	return credential_read(what, path, ret, error);
+	r = credential_read(what, path, &value, error);
+	if (r < 0)
+		return r;
+	secret_replace(ret, value);
+	return 0;
 }
 
 /* --- set-up ------------------------------------------------------------------- */
@@ -309,6 +312,11 @@ static uint64_t refresh_margin(const struct auth *a)
 	/* password: a quarter of the token's life, at most an hour. */
 	life = a->expires_at > a->obtained_at ? a->expires_at - a->obtained_at : 0;
 	return life / 4 < IAM_REFRESH_MAX_USEC ? life / 4 : IAM_REFRESH_MAX_USEC;
+}
+
+uint64_t auth_expiry_usec(const struct auth *a)
+{
+	return a->expires_at;
 }
 
 bool auth_usable(const struct auth *a)
@@ -464,15 +472,14 @@ static void fetch_fail_http(struct auth *a, const char *what, const struct http_
 static void token_reread(struct auth *a)
 {
 	_cleanup_free_ char *error = NULL;
-	char *token = NULL;
 	int r;
 
-	r = credential_load("token_file", a->token_path, &token, &error);
+	/* Replaces a->token only on success. */
+	r = credential_load("token_file", a->token_path, &a->token, &error);
 	if (r < 0) {
 		fetch_fail(a, r, error);
 		return;
 	}
-	secret_replace(&a->token, token);
 	log_info("Read the token from %s", a->token_path);
 	fetch_finish(a, 0, NULL);
 }
@@ -543,7 +550,7 @@ static void on_iam_done(struct http_request *req, const struct http_response *re
 	}
 	if (expires <= now) {
 		error = xasprintf("%s: the token expired at %s already (is the clock right?)", what,
-		                  format_utc(expires, when));
+		                  format_utc(when, sizeof(when), expires));
 		fetch_fail(a, -EBADMSG, error);
 		return;
 	}
@@ -556,7 +563,7 @@ static void on_iam_done(struct http_request *req, const struct http_response *re
 	a->obtained_at = now;
 	a->expires_at = expires;
 	log_info("Obtained an IAM token for user %s, valid until %s (%s)", a->user,
-	         format_utc(expires, when), format_timespan(left, sizeof(left), expires - now));
+	         format_utc(when, sizeof(when), expires), format_timespan(left, sizeof(left), expires - now));
 	fetch_finish(a, 0, NULL);
 }
 
@@ -608,6 +615,7 @@ static void meta_submit(struct auth *a, const char *method, const char *url,
 		.done = done,
 		.userdata = a,
 		.priority = true,
+		.no_proxy = true,
 	};
 	int r;
 
@@ -663,11 +671,13 @@ static void on_meta_token_done(struct http_request *req, const struct http_respo
 			fetch_finish(a, -EBADMSG, e);
 			return;
 		}
-		a->meta_token = strndup(resp->body, len);
-		if (!a->meta_token) {
+		char *token = strndup(resp->body, len);
+
+		if (!token) {
 			fetch_fail(a, -ENOMEM, "out of memory");
 			return;
 		}
+		secret_replace(&a->meta_token, token);
 	} else if (resp->curl_code != CURLE_OK ||
 	           (resp->status != 404 && resp->status != 405 && resp->status != 503)) {
 		fetch_fail_http(a, what ? what : "metadata token request", resp);
@@ -740,7 +750,7 @@ static void on_securitykey_done(struct http_request *req, const struct http_resp
 	a->obtained_at = now;
 	a->expires_at = expires;
 	log_info("Obtained temporary credentials from the ECS metadata service, valid until %s (%s)",
-	         format_utc(expires, when), format_timespan(left, sizeof(left), expires - now));
+	         format_utc(when, sizeof(when), expires), format_timespan(left, sizeof(left), expires - now));
 	fetch_finish(a, 0, NULL);
 }
 

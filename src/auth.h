@@ -65,4 +65,9 @@ int auth_prepare(struct http_request *req, const char *method, const char *url,
 /* Whether credentials are held and not expired (for READY=1 and STATUS). */
 bool auth_usable(const struct auth *a);
 
+/* When the credentials held expire: the IAM token's expires_at, the ECS
+ * temporary keys' expires_at; CLOCK_REALTIME usec.  0 for static AK/SK and
+ * token files (no expiry known) and while none are held. */
+uint64_t auth_expiry_usec(const struct auth *a);
+
 #endif

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "credentials.h"
 #include "ini-reader.h"
 #include "policy.h"
@@ -506,6 +507,19 @@ static int parse_absolute_path(struct parser *p, const struct setting *s, const 
 	return set_string(p, s, strdup(value));
 }
 
+/* node_exporter's textfile collector reads only "*.prom" files, and the
+ * file is written (atomically) by the daemon, not read: no file check. */
+static int parse_metrics_path(struct parser *p, const struct setting *s, const char *value)
+{
+	size_t len = strlen(value);
+	QUOTED(q);
+
+	if (len < 6 || strcmp(value + len - 5, ".prom") != 0 || value[len - 6] == '/')
+		return fail(p, p->line, "%s '%s' must name a file ending in .prom (node_exporter's "
+		            "textfile collector reads only those)", s->key, quote(&q, value));
+	return parse_absolute_path(p, s, value);
+}
+
 /* Stored as the path it stands for, resolved once, by credentials.c. */
 static int parse_credential_name(struct parser *p, const struct setting *s, const char *value)
 {
@@ -687,6 +701,7 @@ static const struct setting settings[] = {
 	{ DAEMON("protect", protect), .parse = parse_protect },
 	{ DAEMON("grace", grace_usec), .parse = parse_timespan_value, .max = DAYS_365 },
 	{ DAEMON("state_directory", state_directory), .parse = parse_absolute_path },
+	{ DAEMON("metrics_file", metrics_file), .parse = parse_metrics_path },
 };
 
 static int find_setting(enum section_kind section, const char *key)
@@ -1521,8 +1536,12 @@ int config_load(const char *path, unsigned flags, struct config **ret, char **er
 		else if (r == -EINVAL)
 			*error = xasprintf("%s: is a device, FIFO or socket, not a regular file; "
 			                   "--config names the configuration file", path);
-		else
-			*error = xasprintf("%s: %s", path, strerror(-r));
+		else {
+			const char *advice = advice_config_error(r);
+
+			*error = xasprintf("%s: %s%s%s", path, strerror(-r), advice ? "; " : "",
+			                   advice ? advice : "");
+		}
 		return r;
 	}
 	return load(path, text, len, flags, now_realtime_usec(), ret, error);
@@ -1547,6 +1566,7 @@ void config_free(struct config *c)
 	free(c->auth.user);
 	free(c->auth.domain);
 	strv_free(c->daemon.protect, c->daemon.n_protect);
+	free(c->daemon.metrics_file);
 	for (size_t i = 0; i < c->n_sections; i++) {
 		struct section *s = &c->sections[i];
 

@@ -133,6 +133,7 @@ struct daemon_settings {
 	size_t n_protect;
 	uint64_t grace_usec;            /* default 0: delete at the first pass */
 	char *state_directory;          /* NULL: $STATE_DIRECTORY, else /var/lib/csms-tagd */
+	char *metrics_file;             /* Prometheus text file (absolute, *.prom); NULL: none */
 };
 
 struct config {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "util.h"
 #include "values.h"
 
@@ -41,20 +42,30 @@ int credential_resolve(const char *what, const char *name, char **ret, char **er
 	return 0;
 }
 
-/* Where a missing file was looked for, and how to look elsewhere. */
-static const char *missing_hint(const char *path)
+/* Whether PATH is a file directly in DIR. */
+static bool in_dir(const char *path, const char *dir)
 {
-	const char *dir = search_dir();
 	const char *slash = strrchr(path, '/');
 	size_t len = slash ? (size_t) (slash - path) : 0;
 
-	if (dir && strlen(dir) == len && strncmp(path, dir, len) == 0)
-		return " (bare names are looked up in $CREDENTIALS_DIRECTORY; is there a LoadCredential= "
-		       "line for it?)";
-	if (!dir && strlen(CREDENTIALS_DEFAULT_DIR) == len && strncmp(path, CREDENTIALS_DEFAULT_DIR, len) == 0)
-		return " (bare names are looked up in $CREDENTIALS_DIRECTORY, or in " CREDENTIALS_DEFAULT_DIR
-		       " when it is unset; set CREDENTIALS_DIRECTORY=DIR to read them from DIR)";
-	return "";
+	return dir && strlen(dir) == len && strncmp(path, dir, len) == 0;
+}
+
+/* What to do about a file that cannot be opened (R), as "; ..." or " (...)":
+ * under systemd, how LoadCredential= works (advice.h); by hand, where a
+ * missing file was looked for and how to look elsewhere. */
+static char *open_hint(const char *path, int r)
+{
+	const char *dir = search_dir();
+	const char *advice = advice_credential_error(r, in_dir(path, dir));
+
+	if (advice)
+		return xasprintf("; %s", advice);
+	if (r == -ENOENT && !dir && in_dir(path, CREDENTIALS_DEFAULT_DIR))
+		return strdup(" (bare names are looked up in $CREDENTIALS_DIRECTORY, or in "
+		              CREDENTIALS_DEFAULT_DIR " when it is unset; set CREDENTIALS_DIRECTORY=DIR "
+		              "to read them from DIR)");
+	return NULL;
 }
 
 static const char *file_type(mode_t mode)
@@ -117,9 +128,11 @@ int credential_read(const char *what, const char *path, char **ret, char **error
 	/* O_NONBLOCK: a FIFO must not hang the daemon or the check. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
+		_cleanup_free_ char *hint = NULL;
+
 		r = -errno;
-		*error = xasprintf("%s %s: %s%s", what, shown, strerror(-r),
-		                   r == -ENOENT ? missing_hint(path) : "");
+		hint = open_hint(path, r);
+		*error = xasprintf("%s %s: %s%s", what, shown, strerror(-r), hint ? hint : "");
 		return r;
 	}
 	/* The checks are of the file that is read, not of a name that may

@@ -2,6 +2,7 @@
  * client so that a fake client (tests/unit/test-pass.c) shares the rules. */
 #include "csms.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,4 +30,19 @@ const char *csms_result_describe(const struct csms_result *res, char *buf, size_
 		         res->error_code ? " " : "", res->error_code ? res->error_code : "",
 		         res->message ? ": " : "", res->message ? res->message : "");
 	return buf;
+}
+
+const char *csms_result_error_class(const struct csms_result *res, char *buf, size_t size)
+{
+	if (res->r == 0)
+		return NULL;
+	if (res->error_code && *res->error_code)
+		return res->error_code;
+	if (res->status >= 200 && res->status <= 299)
+		return "invalid-answer";
+	if (res->status) {
+		snprintf(buf, size, "http-%ld", res->status);
+		return buf;
+	}
+	return res->r == -EIO ? "transport" : "no-request";
 }

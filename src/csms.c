@@ -42,6 +42,8 @@ struct csms {
 	char *base;             /* {endpoint}/v1/{project_id} */
 	struct call *calls;     /* every live call */
 	struct csms_stats stats;
+	csms_failure_hook_t failure_hook;
+	void *failure_userdata;
 };
 
 static const char *const api_names[_API_MAX] = {
@@ -151,7 +153,10 @@ static void finish(struct call *call, const struct csms_result *res)
 {
 	csms_done_t done = call->done;
 	void *userdata = call->userdata;
+	struct csms *c = call->client;
 
+	if (res->r < 0 && !csms_result_is_gone(res) && c->failure_hook)
+		c->failure_hook(call->api, res, c->failure_userdata);
 	call_free(call);
 	done(res, userdata);
 }
@@ -505,6 +510,17 @@ void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)
 bool csms_auth_usable(const struct csms *c)
 {
 	return auth_usable(c->auth);
+}
+
+void csms_set_failure_hook(struct csms *c, csms_failure_hook_t hook, void *userdata)
+{
+	c->failure_hook = hook;
+	c->failure_userdata = userdata;
+}
+
+uint64_t csms_credentials_expiry(const struct csms *c)
+{
+	return auth_expiry_usec(c->auth);
 }
 
 void csms_get_stats(const struct csms *c, struct csms_stats *ret)

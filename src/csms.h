@@ -124,6 +124,25 @@ bool csms_result_is_gone(const struct csms_result *res);
 /* "429 APIGW.0308 throttled", "HTTP 500 CSMS.0001: message", "timeout" ... */
 const char *csms_result_describe(const struct csms_result *res, char *buf, size_t size);
 
+/* The error class of a failed result, for the error counters (metrics.h):
+ * the API's error code ("CSMS.0401", "APIGW.0308"); "http-NNN" for an
+ * answer without one; "invalid-answer" for a 2xx answer that did not
+ * decode; "transport" for no answer (connection, TLS, timeout); "no-request"
+ * when none could be sent (no usable credentials, out of memory).  NULL for
+ * a success.  Returns RES's code or BUF. */
+const char *csms_result_error_class(const struct csms_result *res, char *buf, size_t size);
+
+/* Called once for every call that ends failed, after its retries, except
+ * the answers csms_result_is_gone() accepts (the tag or secret is not there:
+ * converged); a cancelled call ends without it.  For the manager's error
+ * counters.  HOOK NULL: none. */
+typedef void (*csms_failure_hook_t)(enum csms_api api, const struct csms_result *res, void *userdata);
+void csms_set_failure_hook(struct csms *c, csms_failure_hook_t hook, void *userdata);
+
+/* When the credentials held expire (IAM token, ECS temporary keys),
+ * CLOCK_REALTIME usec; 0 when they do not or it is not known. */
+uint64_t csms_credentials_expiry(const struct csms *c);
+
 sd_event *csms_get_event(const struct csms *c);
 void csms_get_stats(const struct csms *c, struct csms_stats *ret);
 const char *csms_api_name(enum csms_api api);

@@ -14,14 +14,39 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "csms.h"
 #include "log.h"
+#include "metrics.h"
+#include "pass-id.h"
 #include "pass.h"
 #include "planfile.h"
+#include "redact.h"
 #include "util.h"
 
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
 #define FAILURE_RETRY_USEC   (30 * USEC_PER_SEC)  /* first retry after a failed pass */
+
+/* What the daemon tells monitoring (metrics.h): the last pass, the last
+ * config load, and counters since start.  --once publishes nothing: the
+ * state file belongs to the service. */
+struct monitor {
+	char *state_path;               /* NULL: no state file (no $STATE_DIRECTORY) */
+	bool write_failed;              /* warned once; quiet until a write succeeds */
+	enum metrics_outcome outcome;
+	char error[256];
+	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
+	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
+	uint64_t last_success;
+	uint64_t next_pass;
+	uint64_t passes_total[_METRICS_OUTCOME_MAX];
+	struct metrics_tally deleted_by_rule;   /* "FILE:LINE" */
+	struct metrics_tally errors;            /* API, error class */
+	uint64_t calls_retired[_API_MAX];       /* requests of clients a reload replaced */
+	uint64_t config_loaded;
+	bool config_ok;
+	char *config_error;
+};
 
 struct daemon {
 	sd_event *event;
@@ -50,7 +75,10 @@ struct daemon {
 	uint64_t next_pass_usec;        /* CLOCK_MONOTONIC */
 	uint64_t pass_started_usec;
 	uint64_t drain_deadline;
-	char last_status[512];
+	char last_status[1024];
+	char pass_id_base[PASS_ID_MAX];
+	char pass_id[PASS_ID_MAX];      /* of the last pass started */
+	struct monitor mon;
 };
 
 static void notify_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
@@ -61,6 +89,8 @@ static void notify_status(struct daemon *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(d->last_status, sizeof(d->last_status), fmt, ap);
 	va_end(ap);
+	/* STATUS= is world-readable (systemctl status): it quotes the server. */
+	redact(d->last_status);
 	(void) sd_notifyf(false, "STATUS=%s", d->last_status);
 }
 
@@ -71,6 +101,152 @@ static uint64_t now(struct daemon *d)
 	sd_event_now(d->event, CLOCK_MONOTONIC, &t);
 	return t;
 }
+
+/* CLOCK_MONOTONIC USEC as CLOCK_REALTIME, for people and monitoring. */
+static uint64_t realtime_of(struct daemon *d, uint64_t usec)
+{
+	uint64_t t = now(d), real = now_realtime_usec();
+
+	return usec >= t ? real + (usec - t) : real - (t - usec);
+}
+
+/* --- monitoring ------------------------------------------------------------ */
+
+static enum metrics_outcome metrics_outcome_of(enum pass_outcome o)
+{
+	switch (o) {
+	case PASS_CONVERGED:
+		return METRICS_CONVERGED;
+	case PASS_CHANGED:
+		return METRICS_CHANGED;
+	case PASS_PARTIAL:
+		return METRICS_PARTIAL;
+	case PASS_FAILED:
+		return METRICS_FAILED;
+	case PASS_ABORTED:
+		break;
+	}
+	return METRICS_ABORTED;
+}
+
+static void on_call_failed(enum csms_api api, const struct csms_result *res, void *userdata)
+{
+	struct daemon *d = userdata;
+	char buf[32];
+
+	/* On ENOMEM the count is short; the journal has the failure. */
+	(void) metrics_tally_add(&d->mon.errors, csms_api_name(api),
+	                         csms_result_error_class(res, buf, sizeof(buf)), 1);
+}
+
+/* A client is going away (reload): keep its request counts. */
+static void retire_client(struct daemon *d, struct csms *client)
+{
+	struct csms_stats st;
+
+	if (!client)
+		return;
+	csms_get_stats(client, &st);
+	for (size_t i = 0; i < _API_MAX; i++)
+		d->mon.calls_retired[i] += st.calls[i];
+}
+
+static void note_config_load(struct daemon *d, const char *error)
+{
+	d->mon.config_loaded = now_realtime_usec();
+	d->mon.config_ok = !error;
+	free(d->mon.config_error);
+	d->mon.config_error = error ? strdup(error) : NULL;
+}
+
+static void note_pass(struct daemon *d, const struct pass_result *r)
+{
+	struct monitor *m = &d->mon;
+
+	m->outcome = metrics_outcome_of(r->outcome);
+	snprintf(m->error, sizeof(m->error), "%s", r->failure);
+	m->pass_finished = now_realtime_usec();
+	m->pass_duration = r->duration_usec;
+	m->planned = r->planned;
+	m->deleted = r->deleted;
+	m->kept = r->kept_changed;
+	m->failed = r->delete_failed + r->still_present;
+	m->held = r->limit_exceeded ? r->planned : 0;
+	m->governed = r->governed;
+	m->noncompliant = r->planned;
+	m->passes_total[m->outcome]++;
+	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
+		m->last_success = m->pass_finished;
+	for (size_t i = 0; i < r->deleted_by_rule.n; i++)
+		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
+		                         r->deleted_by_rule.items[i].value);
+}
+
+/* Write the state file and, when configured, the Prometheus file: at start,
+ * after every config load or reload (accepted or not) and after every pass. */
+static void publish(struct daemon *d)
+{
+	struct monitor *m = &d->mon;
+	struct metrics_count requests[_API_MAX];
+	struct csms_stats st = {};
+	const char *failed_path = NULL;
+	int r;
+
+	if (d->once || !m->state_path)
+		return;
+	if (d->client)
+		csms_get_stats(d->client, &st);
+	for (size_t i = 0; i < _API_MAX; i++)
+		requests[i] = (struct metrics_count) { csms_api_name(i), NULL, m->calls_retired[i] + st.calls[i] };
+
+	struct metrics_snapshot s = {
+		.version = PACKAGE_VERSION,
+		.auth_method = d->cfg ? auth_method_to_string(d->cfg->auth.method) : NULL,
+		.dry_run = d->cfg && d->cfg->daemon.dry_run,
+		.pass_id = d->pass_number ? d->pass_id : NULL,
+		.outcome = m->outcome,
+		.error = m->error[0] ? m->error : NULL,
+		.pass_started_usec = m->pass_started,
+		.pass_finished_usec = m->pass_finished,
+		.pass_duration_usec = m->pass_duration,
+		.planned = m->planned,
+		.deleted = m->deleted,
+		.kept = m->kept,
+		.failed = m->failed,
+		.held = m->held,
+		.governed_secrets = m->governed,
+		.noncompliant_tags = m->noncompliant,
+		.last_success_usec = m->last_success,
+		.next_pass_usec = pass_running(d->pass) || d->stopping ? 0 : m->next_pass,
+		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),
+		.requests_by_api = { requests, _API_MAX },
+		.errors_by_api_code = metrics_tally_counts(&m->errors),
+		.config_path = d->path,
+		.config_loaded_usec = m->config_loaded,
+		.config_ok = m->config_ok,
+		.config_error = m->config_error,
+		.credentials_expiry_usec = d->client ? csms_credentials_expiry(d->client) : 0,
+	};
+	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
+
+	r = metrics_publish(&s, m->state_path, d->cfg ? d->cfg->daemon.metrics_file : NULL, &failed_path);
+	if (r < 0 && !m->write_failed)
+		log_warning("Cannot write %s: %s (csms-tagd --status and the metrics show older data "
+		            "until it can be written; warned once)", failed_path, strerror(-r));
+	else if (r >= 0 && m->write_failed)
+		log_notice("Monitoring files are written again");
+	m->write_failed = r < 0;
+}
+
+static void monitor_clear(struct monitor *m)
+{
+	free(m->state_path);
+	free(m->config_error);
+	metrics_tally_clear(&m->deleted_by_rule);
+	metrics_tally_clear(&m->errors);
+}
+
+/* --- passes ---------------------------------------------------------------- */
 
 static void start_pass(struct daemon *d);
 
@@ -83,6 +259,7 @@ static int on_pass_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void schedule_pass(struct daemon *d, uint64_t delay)
 {
 	d->next_pass_usec = now(d) + delay;
+	d->mon.next_pass = realtime_of(d, d->next_pass_usec);
 	if (!d->pass_timer)
 		sd_event_add_time(d->event, &d->pass_timer, CLOCK_MONOTONIC, d->next_pass_usec,
 		                  USEC_PER_MSEC, on_pass_timer, d);
@@ -117,6 +294,7 @@ static void apply_pending_config(struct daemon *d)
 	if (!d->pending_cfg || pass_running(d->pass))
 		return;
 	csms_cancel(d->client, d);
+	retire_client(d, d->client);
 	csms_free(d->client);
 	config_free(d->cfg);
 	d->client = d->pending_client;
@@ -152,10 +330,35 @@ static int once_exit_code(const struct pass_result *r)
 
 static void begin_stop(struct daemon *d);
 
+/* STATUS= after a pass: what it did, when the next one starts (an absolute
+ * time: STATUS= is a snapshot that does not count down) and, on a first
+ * setup, what to do next. */
+static void status_after_pass(struct daemon *d, const struct pass_result *r)
+{
+	_cleanup_free_ char *advice = NULL;
+	char next[FORMAT_UTC_MAX];
+
+	format_utc(next, sizeof(next), d->mon.next_pass);
+	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
+		notify_status(d, "pass %u failed: %s; retrying at %s", r->number, r->failure, next);
+		return;
+	}
+	advice = advice_after_pass(d->cfg->path, d->cfg->n_sections, r->dry_run);
+	if (r->limit_exceeded)
+		notify_status(d, "pass %u held: %s; next at %s", r->number, r->failure, next);
+	else
+		notify_status(d, "pass %u %s: %zu secrets, %zu tags %s%s%s%s; next at %s%s%s", r->number,
+		              r->outcome == PASS_PARTIAL ? "partial" : "ok", r->secrets, r->deleted,
+		              r->dry_run ? "would be deleted (dry run)" : "deleted",
+		              r->outcome == PASS_PARTIAL ? " (" : "",
+		              r->outcome == PASS_PARTIAL ? r->failure : "",
+		              r->outcome == PASS_PARTIAL ? ")" : "", next,
+		              advice ? "; " : "", advice ? advice : "");
+}
+
 static void on_pass_done(const struct pass_result *r, void *userdata)
 {
 	struct daemon *d = userdata;
-	char next[64];
 	uint64_t delay;
 
 	d->timeout_timer = sd_event_source_disable_unref(d->timeout_timer);
@@ -164,9 +367,11 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 		d->exit_code = once_exit_code(r);
 		pass_free(d->pass);
 		d->pass = NULL;
+		log_set_pass_id(NULL);
 		begin_stop(d);
 		return;
 	}
+	note_pass(d, r);
 	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
 		d->consecutive_failures++;
 		delay = failure_delay(d);
@@ -174,24 +379,17 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 		d->consecutive_failures = 0;
 		delay = next_interval(d);
 	}
-	format_timespan(next, sizeof(next), delay);
-	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED)
-		notify_status(d, "pass %u failed: %s, retrying in %s", r->number, r->failure, next);
-	else if (r->limit_exceeded)
-		notify_status(d, "pass %u held: %s; next in %s", r->number, r->failure, next);
-	else
-		notify_status(d, "pass %u %s: %zu secrets, %zu tags %s%s%s%s, next in %s", r->number,
-		              r->outcome == PASS_PARTIAL ? "partial" : "ok", r->secrets, r->deleted,
-		              r->dry_run ? "would be deleted (dry run)" : "deleted",
-		              r->outcome == PASS_PARTIAL ? " (" : "",
-		              r->outcome == PASS_PARTIAL ? r->failure : "",
-		              r->outcome == PASS_PARTIAL ? ")" : "", next);
+	/* R lives in the pass: use it all before pass_free().  The pass has
+	 * ended (released its client), so a pending config may apply now. */
+	if (!d->stopping) {
+		apply_pending_config(d);
+		schedule_pass(d, delay);
+		status_after_pass(d, r);
+	}
 	pass_free(d->pass);
 	d->pass = NULL;
-	if (d->stopping)
-		return;
-	apply_pending_config(d);
-	schedule_pass(d, delay);
+	log_set_pass_id(NULL);
+	publish(d);
 }
 
 static int on_pass_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -213,6 +411,9 @@ static void start_pass(struct daemon *d)
 	apply_pending_config(d);
 	d->pass_number++;
 	d->pass_started_usec = now(d);
+	d->mon.pass_started = now_realtime_usec();
+	pass_id_format(d->pass_id, d->pass_id_base, d->pass_number);
+	log_set_pass_id(d->pass_id);
 	r = pass_start(d->client, d->cfg, d->pass_number,
 	               d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
 	               on_pass_done, d, &d->pass);
@@ -222,6 +423,7 @@ static void start_pass(struct daemon *d)
 		pass_restrict(d->pass, &d->saved, d->once_opt->apply_plan);
 	if (r < 0) {
 		log_error("Cannot start pass %u: %s", d->pass_number, strerror(-r));
+		log_set_pass_id(NULL);
 		if (d->once)
 			begin_stop(d);
 		else
@@ -304,20 +506,20 @@ static void wait_for_credentials(struct daemon *d)
 	csms_ensure_auth(d->client, on_initial_auth, d);
 }
 
-static int load(const char *path, struct config **ret_cfg, struct csms **ret_client, sd_event *e,
-                char **error)
+static int load(struct daemon *d, struct config **ret_cfg, struct csms **ret_client, char **error)
 {
 	struct config *cfg = NULL;
 	int r;
 
-	r = config_load(path, CONFIG_CHECK_CREDENTIALS, &cfg, error);
+	r = config_load(d->path, CONFIG_CHECK_CREDENTIALS, &cfg, error);
 	if (r < 0)
 		return r;
-	r = csms_new(e, cfg, ret_client, error);
+	r = csms_new(d->event, cfg, ret_client, error);
 	if (r < 0) {
 		config_free(cfg);
 		return r;
 	}
+	csms_set_failure_hook(*ret_client, on_call_failed, d);
 	*ret_cfg = cfg;
 	return 0;
 }
@@ -338,13 +540,17 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	 * claim a start-up that has not happened. */
 	if (d->ready)
 		(void) sd_notify(false, "RELOADING=1");
-	r = load(d->path, &cfg, &client, d->event, &error);
+	r = load(d, &cfg, &client, &error);
+	note_config_load(d, r < 0 ? (error ? error : strerror(-r)) : NULL);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED,
 		          LOG_FIELDS({ "CSMS_CONFIG", d->path }, { "CSMS_CONFIG_ERROR", error }),
 		          "Configuration rejected, keeping the old one: %s", error ? error : strerror(-r));
+		/* STATUS= is world-readable and the error may quote a file. */
+		redact(error);
 		(void) sd_notifyf(false, "%sSTATUS=%s (reload rejected: %s)", d->ready ? "READY=1\n" : "",
 		                  d->last_status, error ? error : strerror(-r));
+		publish(d);
 		return 0;
 	}
 	/* Replace an older pending reload, if any. */
@@ -358,6 +564,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 		apply_pending_config(d);
 	if (d->ready)
 		(void) sd_notify(false, "READY=1");
+	publish(d);
 	return 0;
 }
 
@@ -460,6 +667,8 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->drain_timer);
 	sd_event_source_disable_unref(d->auth_retry_timer);
 	pass_free(d->pass);
+	log_set_pass_id(NULL);
+	monitor_clear(&d->mon);
 	csms_free(d->pending_client);
 	config_free(d->pending_cfg);
 	csms_free(d->client);
@@ -514,10 +723,24 @@ static int manager_run(const char *path, const struct once_options *once)
 		log_error("Cannot set up signal handling: %s", strerror(-r));
 		goto out;
 	}
-	r = load(path, &d.cfg, &d.client, d.event, &error);
+	r = pass_id_base(getenv("INVOCATION_ID"), getpid(), d.pass_id_base);
+	if (r < 0) {
+		/* Unique within this process still. */
+		log_warning("Cannot read the invocation or boot ID (%s): pass IDs are unique per process only",
+		            strerror(-r));
+		snprintf(d.pass_id_base, sizeof(d.pass_id_base), "p%d", (int) getpid());
+	}
+	if (!once && getenv("STATE_DIRECTORY") && !(d.mon.state_path = state_file_path(NULL, METRICS_STATE_FILE))) {
+		log_error("Cannot set up the state file: %s", strerror(ENOMEM));
+		goto out;
+	}
+	r = load(&d, &d.cfg, &d.client, &error);
+	note_config_load(&d, r < 0 ? (error ? error : strerror(-r)) : NULL);
+	publish(&d);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_CONFIG", path }),
 		          "Cannot start: %s", error ? error : strerror(-r));
+		redact(error);
 		if (!once)
 			(void) sd_notifyf(false, "STATUS=configuration rejected: %s", error ? error : strerror(-r));
 		/* Restarting cannot fix a bad configuration: units list 78 in

@@ -251,15 +251,5 @@ int grace_clocks_remove(const char *path)
 
 char *grace_state_path(const struct config *c)
 {
-	_cleanup_free_ char *env = NULL;
-	const char *dir = c->daemon.state_directory;
-
-	if (!dir && getenv("STATE_DIRECTORY") && *getenv("STATE_DIRECTORY")) {
-		/* systemd passes every StateDirectory= entry, ':'-separated. */
-		env = strndup(getenv("STATE_DIRECTORY"), strcspn(getenv("STATE_DIRECTORY"), ":"));
-		if (!env)
-			return NULL;
-		dir = env;
-	}
-	return xasprintf("%s/%s", dir ? dir : GRACE_DEFAULT_STATE_DIRECTORY, GRACE_STATE_FILE);
+	return state_file_path(c->daemon.state_directory, GRACE_STATE_FILE);
 }

@@ -25,7 +25,6 @@
 
 #define GRACE_DIGEST_LEN 32
 #define GRACE_STATE_FILE "grace-clocks"
-#define GRACE_DEFAULT_STATE_DIRECTORY "/var/lib/csms-tagd"
 
 struct grace_clock {
 	uint8_t digest[GRACE_DIGEST_LEN];
@@ -74,9 +73,8 @@ int grace_clocks_save(const char *path, const struct grace_clocks *c);
 /* Remove PATH; 0 also when it does not exist. */
 int grace_clocks_remove(const char *path);
 
-/* The store's path: [daemon] state_directory, else the first entry of
- * $STATE_DIRECTORY (systemd's StateDirectory=), else
- * GRACE_DEFAULT_STATE_DIRECTORY; plus "/" GRACE_STATE_FILE.  NULL on ENOMEM. */
+/* The store's path: GRACE_STATE_FILE in [daemon] state_directory, else in
+ * the state directory (state_file_path()).  NULL on ENOMEM. */
 char *grace_state_path(const struct config *c);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "redact.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_USEC            (30 * USEC_PER_SEC)
@@ -51,6 +52,7 @@ struct http_request {
 	http_done_t done;
 	void *userdata;
 	bool priority;
+	bool no_proxy;
 
 	CURL *easy;
 	char errbuf[CURL_ERROR_SIZE];
@@ -296,6 +298,7 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->done = call->done;
 	r->userdata = call->userdata;
 	r->priority = call->priority;
+	r->no_proxy = call->no_proxy;
 	list_append(r->priority ? &h->urgent : call->ahead ? &h->ahead : &h->queue, r);
 	sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 	return 0;
@@ -459,6 +462,10 @@ static int setup_easy(struct http *h, struct http_request *r)
 		SET(CURLOPT_CAINFO, h->ca_file);
 	if (h->user_agent)
 		SET(CURLOPT_USERAGENT, h->user_agent);
+	/* "*" matches every host; CURLOPT_NOPROXY overrides $NO_PROXY, so no
+	 * proxy variable can send this request through a proxy. */
+	if (r->no_proxy)
+		SET(CURLOPT_NOPROXY, "*");
 #undef SET
 	if (!ok)
 		return -EINVAL;
@@ -585,6 +592,14 @@ static void start_ready(struct http *h)
 static void dispatch_one(struct http *h)
 {
 	struct http_request *r = list_pop(&h->completed);
+
+	/* An error answer may echo the request, credentials included: they
+	 * are cut out here, before any caller quotes or truncates the text
+	 * (redact.h).  Success answers are left alone: the metadata service's
+	 * carries the credentials.  The buffer is wiped by capacity. */
+	if (r->resp && (r->status < 200 || r->status > 299) && redact(r->resp) > 0)
+		r->resp_len = strlen(r->resp);
+
 	struct http_response resp = {
 		.status = r->status,
 		.curl_code = r->code,

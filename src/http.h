@@ -16,7 +16,9 @@
  * Redirects are not followed, and the URL path is sent as given (no
  * dot-segment removal), so what was signed is what goes on the wire.
  * Every request and response body is wiped before it is freed, since some
- * carry credentials.
+ * carry credentials.  The body of a non-2xx answer reaches the callback
+ * with every registered credential cut out (redact.h): error texts get
+ * quoted in logs and STATUS=, and some servers echo the request.
  */
 #ifndef CSMS_HTTP_H
 #define CSMS_HTTP_H
@@ -82,6 +84,10 @@ struct http_call {
 	bool ahead;             /* starts before every other queued CSMS request
 	                         * (a DELETE right after its re-check), but is
 	                         * paced and paused like them */
+	bool no_proxy;          /* never through a proxy, whatever http_proxy,
+	                         * https_proxy, ALL_PROXY and NO_PROXY say: the
+	                         * ECS metadata service is link-local plain HTTP,
+	                         * and its answer is the credentials */
 	http_done_t done;
 	void *userdata;
 };

@@ -12,8 +12,11 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "redact.h"
+
 static enum log_target target = LOG_TARGET_STDERR;
 static int max_level = LOG_INFO;
+static char pass_id[128];       /* log_set_pass_id(); "" when unset */
 
 /* systemd sets $JOURNAL_STREAM to "DEVICE:INODE" of the stream it connected
  * to stdout/stderr.  Only when it matches our stderr is journald really the
@@ -41,6 +44,11 @@ void log_open(enum log_target t)
 enum log_target log_get_target(void) { return target; }
 void log_set_max_level(int level) { max_level = level; }
 int log_get_max_level(void) { return max_level; }
+
+void log_set_pass_id(const char *id)
+{
+	snprintf(pass_id, sizeof(pass_id), "%s", id ? id : "");
+}
 
 int log_parse_level(const char *s)
 {
@@ -178,16 +186,36 @@ void log_event(int level, const char *message_id, const struct log_field *fields
 	va_end(ap);
 	if (r < 0)
 		return;
+	/* Messages and fields carry server text, which may echo a request and
+	 * its credentials back: every credential the process holds is cut out
+	 * here, in one place (redact.h).  A value that cannot be copied for
+	 * that is left out. */
+	redact(raw);
 	/* MESSAGE is escaped on both targets: it embeds names from the API. */
 	message = escape_for_log(raw);
 	free(raw);
 	if (!message)
 		return;
+
+	struct log_field clean[n_fields + 1];
+	char *values[n_fields + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < n_fields; i++) {
+		values[n] = redact_dup(fields[i].value);
+		clean[n] = (struct log_field) { fields[i].name, values[n] };
+		n++;
+	}
+	if (pass_id[0]) {
+		values[n] = NULL;
+		clean[n++] = (struct log_field) { LOG_FIELD_PASS_ID, pass_id };
+	}
 	if (target == LOG_TARGET_JOURNAL)
-		write_journal(level, message_id, message, fields, n_fields);
+		write_journal(level, message_id, message, clean, n);
 	else if (target == LOG_TARGET_JSON)
-		write_json(level, message_id, message, fields, n_fields);
+		write_json(level, message_id, message, clean, n);
 	else
-		write_stderr(level, message, fields, n_fields);
+		write_stderr(level, message, clean, n);
+	for (size_t i = 0; i < n; i++)
+		free(values[i]);
 	free(message);
 }

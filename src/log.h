@@ -8,7 +8,9 @@
  * Every event carries a MESSAGE_ID (see csms-tagd.catalog) and CSMS_* fields;
  * on stderr the message is printed with the fields appended as key=value.
  * Field values are escaped for stderr; MESSAGE is escaped for both targets so
- * hostile names never break a line.  Never pass a secret to these functions.
+ * hostile names never break a line.  Never pass a secret to these functions;
+ * server text that may echo one is redacted of every registered credential
+ * (redact.h) in MESSAGE and in every field.
  */
 #ifndef CSMS_LOG_H
 #define CSMS_LOG_H
@@ -68,6 +70,14 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 /* "debug", "info", "notice", "warning", "err"/"error", "crit", or 0..7. */
 int log_parse_level(const char *s);
+
+/* While a pass runs, the manager sets its identifier (pass-id.h) here, and
+ * every record, whoever logs it (pass, observation, client, credentials,
+ * manager), carries it as CSMS_PASS_ID=, so "journalctl CSMS_PASS_ID=..."
+ * finds the whole pass of that run and no other.  NULL or "" clears it.
+ * Callers never pass a LOG_FIELD_PASS_ID field themselves. */
+#define LOG_FIELD_PASS_ID "CSMS_PASS_ID"
+void log_set_pass_id(const char *id);
 
 /* Log MESSAGE (printf FMT) at LEVEL with MESSAGE_ID (may be NULL) and FIELDS. */
 void log_event(int level, const char *message_id, const struct log_field *fields,

@@ -8,6 +8,8 @@
  *   --once          one reconcile pass against the API, then exit
  *   --apply-plan F  --once, deleting only what the reviewed plan F lists
  *   --restore       recreate tags deleted in a time window (restore.h)
+ *   --status        print the daemon's state file (metrics.h)
+ *   --check-credentials  one authenticated read-only request (credcheck.h)
  */
 
 #include <errno.h>
@@ -16,12 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
+#include "credcheck.h"
 #include "daemon.h"
 #include "decode.h"
 #include "grace.h"
 #include "log.h"
+#include "metrics.h"
 #include "observation.h"
 #include "plan.h"
 #include "restore.h"
@@ -34,7 +39,7 @@
 #define DEFAULT_UNIT "csms-tagd.service"
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
-             MODE_RESTORE };
+            MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS };
 
 struct options {
 	enum mode mode;
@@ -42,6 +47,7 @@ struct options {
 	const char *observed_path;
 	const char *explain_name;
 	bool no_credentials;
+	const char *state_file;
 	bool json;
 	bool dry_run;
 	const char *save_plan;
@@ -57,6 +63,7 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
+	EXIT_UNHEALTHY = 3,     /* --status: the last pass did not succeed */
 };
 
 static void usage(FILE *f)
@@ -73,6 +80,8 @@ static void usage(FILE *f)
 		"      --apply-plan FILE    one pass that deletes only what the reviewed plan\n"
 		"                           FILE lists and the configuration still deletes\n"
 		"      --restore            recreate the tags deleted in a time window\n\n"
+		"      --status             show the daemon's last pass, counters and next pass\n"
+		"      --check-credentials  send one authenticated read-only request\n\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
@@ -91,6 +100,7 @@ static void usage(FILE *f)
 		"                           instead of the journal\n"
 		"      --unit UNIT          with --restore: the instance's unit (default\n"
 		"                           " DEFAULT_UNIT " for the journal)\n"
+		"      --state-file FILE    with --status (default " STATE_DIRECTORY_DEFAULT "/" METRICS_STATE_FILE ")\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
 		"      --log-target TARGET  auto, stderr, journal or json (default auto)\n"
 		"  -h, --help               show this help\n"
@@ -104,7 +114,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
 	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
-	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT };
+	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE,
+	       OPT_CHECK_CREDENTIALS };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", no_argument,       NULL, OPT_CHECK },
@@ -124,6 +135,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "secret",       required_argument, NULL, OPT_SECRET },
 		{ "from",         required_argument, NULL, OPT_FROM },
 		{ "unit",         required_argument, NULL, OPT_UNIT },
+		{ "status",       no_argument,       NULL, OPT_STATUS },
+		{ "state-file",   required_argument, NULL, OPT_STATE_FILE },
+		{ "check-credentials", no_argument,  NULL, OPT_CHECK_CREDENTIALS },
 		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
 		{ "help",         no_argument,       NULL, 'h' },
@@ -194,6 +208,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_NO_CREDENTIALS:
 			o->no_credentials = true;
 			break;
+		case OPT_STATUS:
+			o->mode = MODE_STATUS;
+			modes++;
+			break;
+		case OPT_STATE_FILE:
+			o->state_file = optarg;
+			break;
+		case OPT_CHECK_CREDENTIALS:
+			o->mode = MODE_CHECK_CREDENTIALS;
+			modes++;
+			break;
 		case OPT_OBSERVED:
 			o->observed_path = optarg;
 			break;
@@ -237,8 +262,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (modes > 1) {
-		fprintf(stderr, "csms-tagd: choose one of --check-config, --plan, --explain, --once, "
-		        "--apply-plan, --restore\n");
+		fprintf(stderr, "csms-tagd: choose one of --check-config, --check-credentials, --plan, "
+		        "--explain, --once, --apply-plan, --restore, --status\n");
 		return -EINVAL;
 	}
 	if (o->save_plan && !(o->mode == MODE_ONCE && o->dry_run)) {
@@ -268,6 +293,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->no_credentials && o->mode != MODE_CHECK_CONFIG) {
 		fprintf(stderr, "csms-tagd: --no-credentials goes with --check-config\n");
+		return -EINVAL;
+	}
+	if (o->state_file && o->mode != MODE_STATUS) {
+		fprintf(stderr, "csms-tagd: --state-file goes with --status\n");
 		return -EINVAL;
 	}
 	if (o->json && o->mode != MODE_PLAN) {
@@ -463,6 +492,45 @@ static int run_restore(const struct options *o)
 	return restore_run(o->config_path, &ro);
 }
 
+static int run_status(const struct options *o)
+{
+	_cleanup_free_ char *path = NULL, *error = NULL;
+	const struct metrics_snapshot *s;
+	struct metrics_state *st;
+	int r;
+
+	path = o->state_file ? strdup(o->state_file) : state_file_path(NULL, METRICS_STATE_FILE);
+	if (!path)
+		return EXIT_ERROR;
+	r = metrics_state_read(path, &st, &error);
+	if (r == -ENOENT) {
+		fprintf(stderr, "csms-tagd: %s does not exist: the daemon has not finished starting "
+		        "(systemctl status csms-tagd), or writes its state elsewhere (--state-file)\n", path);
+		return EXIT_ERROR;
+	}
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+		return EXIT_ERROR;
+	}
+	s = metrics_state_snapshot(st);
+	metrics_print(s, now_realtime_usec(), stdout);
+	r = s->outcome == METRICS_CONVERGED || s->outcome == METRICS_CHANGED ? EXIT_CLEAN : EXIT_UNHEALTHY;
+	metrics_state_free(st);
+	return r;
+}
+
+static int run_check_credentials(const struct options *o)
+{
+	struct config *c;
+	int r;
+
+	if (load_config(o->config_path, CONFIG_CHECK_CREDENTIALS, &c) < 0)
+		return EXIT_ERROR;
+	r = credcheck_run(c, stdout);
+	config_free(c);
+	return r < 0 ? EXIT_ERROR : EXIT_CLEAN;
+}
+
 int main(int argc, char **argv)
 {
 	int r = EXIT_ERROR;
@@ -473,6 +541,10 @@ int main(int argc, char **argv)
 		.log_target = LOG_TARGET_AUTO,
 	};
 
+	/* No core dump, no ptrace by other processes of the same user: the
+	 * memory holds the SK, a token or the password (the units also set
+	 * LimitCORE=0).  First thing, before any credential is read. */
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (parse_options(argc, argv, &o) < 0)
 		return EXIT_ERROR;
 	/* Answer bodies of up to a few MB come and go every pass.  A fixed
@@ -503,6 +575,10 @@ int main(int argc, char **argv)
 	}
 	case MODE_RESTORE:
 		return run_restore(&o);
+	case MODE_STATUS:
+		return run_status(&o);
+	case MODE_CHECK_CREDENTIALS:
+		return run_check_credentials(&o);
 	case MODE_DAEMON:
 		r = daemon_run(o.config_path);
 		break;

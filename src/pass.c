@@ -129,6 +129,15 @@ static void finish(struct pass *p)
 	if (!r->dry_run && r->deletes_sent)
 		forget_deleted_clocks(p);
 	r->duration_usec = now_monotonic_usec() - p->started;
+	for (size_t i = 0; i < p->plan.n; i++) {
+		char ref[300];
+
+		/* On ENOMEM the count is short; the journal has every deletion. */
+		if (p->state && p->state[i] == ITEM_DELETED)
+			(void) metrics_tally_add(&r->deleted_by_rule,
+			                         plan_item_rule_ref(&p->plan, &p->plan.items[i], ref, sizeof(ref)),
+			                         NULL, 1);
+	}
 	if (r->outcome != PASS_FAILED && r->outcome != PASS_ABORTED) {
 		if (r->delete_failed || r->skipped_incomplete || r->limit_exceeded || r->still_present)
 			r->outcome = PASS_PARTIAL;
@@ -965,6 +974,7 @@ void pass_free(struct pass *p)
 	if (p->running)
 		release(p);
 	plan_clear(&p->plan);
+	metrics_tally_clear(&p->res.deleted_by_rule);
 	free(p->state);
 	free(p->groups);
 	free(p->item_refs);

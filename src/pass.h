@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "csms.h"
+#include "metrics.h"
 
 enum pass_outcome {
 	PASS_CONVERGED,         /* nothing to delete */
@@ -66,6 +67,10 @@ struct pass_result {
 	bool throttled;                 /* a request ended in 429 */
 	char failure[256];              /* why FAILED / PARTIAL, for STATUS= */
 	uint64_t duration_usec;
+	/* Tags really deleted (not in a dry run, not seen again on verify),
+	 * by the rule behind each ("FILE:LINE", plan_item_rule_ref()); owned
+	 * by the pass. */
+	struct metrics_tally deleted_by_rule;
 };
 
 struct pass;

@@ -83,6 +83,16 @@ static uint64_t clock_usec(clockid_t id)
 uint64_t now_monotonic_usec(void) { return clock_usec(CLOCK_MONOTONIC); }
 uint64_t now_realtime_usec(void) { return clock_usec(CLOCK_REALTIME); }
 
+const char *format_utc(char *buf, size_t size, uint64_t usec)
+{
+	time_t t = (time_t) (usec / USEC_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, size, "@%" PRIu64, usec / USEC_PER_SEC);
+	return buf;
+}
+
 const char *format_timespan(char *buf, size_t size, uint64_t usec)
 {
 	static const struct { const char *unit; uint64_t usec; } units[] = {
@@ -316,4 +326,15 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		r = -errno;
 	close(dfd);
 	return r;
+}
+
+char *state_file_path(const char *dir, const char *file)
+{
+	const char *env = getenv("STATE_DIRECTORY");
+
+	if (dir)
+		return xasprintf("%s/%s", dir, file);
+	if (env && *env)
+		return xasprintf("%.*s/%s", (int) strcspn(env, ":"), env, file);
+	return xasprintf("%s/%s", STATE_DIRECTORY_DEFAULT, file);
 }

@@ -44,6 +44,11 @@ uint64_t now_realtime_usec(void);
 /* "4min 58s", "250ms", "1h 2min": into BUF. */
 const char *format_timespan(char *buf, size_t size, uint64_t usec);
 
+/* CLOCK_REALTIME USEC as "2026-11-29 22:15:03 UTC" into BUF (at least
+ * FORMAT_UTC_MAX bytes), for people: STATUS=, --status. */
+#define FORMAT_UTC_MAX 32
+const char *format_utc(char *buf, size_t size, uint64_t usec);
+
 /* Read a whole small regular file (at most MAX bytes) into a NUL-terminated
  * malloc'd buffer.  Returns 0 or a negative errno: -EFBIG when larger,
  * -EISDIR for a directory, -EINVAL for a device, FIFO or socket (never
@@ -51,6 +56,15 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec);
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* The same from an open file descriptor (left open). */
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
+/* The state directory csms-tagd keeps its files in (grace clocks, state
+ * file) when systemd gives none. */
+#define STATE_DIRECTORY_DEFAULT "/var/lib/csms-tagd"
+
+/* FILE in the state directory: DIR when not NULL, else the first entry of
+ * $STATE_DIRECTORY (systemd's StateDirectory=, ':'-separated), else
+ * STATE_DIRECTORY_DEFAULT.  Malloc'd; NULL on ENOMEM. */
+char *state_file_path(const char *dir, const char *file);
 
 /* Replace PATH atomically with LEN bytes of DATA and mode MODE: a temporary
  * file ".NAME.XXXXXX" in the same directory (a leading dot, so collectors

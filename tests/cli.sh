@@ -135,11 +135,16 @@ EOF
 checks=$((checks + 1))
 diff -u "$tmpdir/expected" "$tmpdir/table" >&2 || fail "--plan table differs"
 
-# The shipped example config governs the example observation the same way.
-assert_exit 2 "$CSMS_TAGD" -c "$shipped" --plan --observed "$observed"
+# The shipped config, as installed, governs nothing: no plan at all.
+assert_exit 0 "$CSMS_TAGD" -c "$shipped" --plan --observed "$observed"
+assert_contains "$tmpdir/out" "No deletions planned"
+# Its commented examples, uncommented, govern the example observation as
+# plan.conf does.
+examples_of "$shipped" >"$tmpdir/examples.conf"
+assert_exit 2 "$CSMS_TAGD" -c "$tmpdir/examples.conf" --plan --observed "$observed"
 checks=$((checks + 1))
 columns "$tmpdir/out" | grep -q '^payments-db|env|dev|value-not-allowed|' ||
-	fail "shipped config: payments-db env=dev not planned"
+	fail "shipped examples: payments-db env=dev not planned"
 assert_contains "$tmpdir/out" "4 deletions planned across 3 of 6 secrets (4 governed, 1 pending deletion skipped, 12 tags examined)."
 assert_not_contains "$tmpdir/out" "legacy-ldap"
 

@@ -121,8 +121,10 @@ rm -f "$creds/token"
 mkfifo -m 600 "$creds/token"
 expect_refused "$good" "token_file $creds/token is a FIFO, not a regular file"
 rm -f "$creds/token"
-expect_refused "$good" "token_file $creds/token: No such file or directory (bare names are looked up in \
-\$CREDENTIALS_DIRECTORY; is there a LoadCredential= line for it?)"
+expect_refused "$good" "token_file $creds/token: No such file or directory; bare names are looked up in \
+\$CREDENTIALS_DIRECTORY, which systemd fills from the unit's LoadCredential= lines when the service \
+starts: list the file there (systemctl edit csms-tagd) and run systemctl restart, not reload (a reload \
+does not copy credentials again)"
 
 # Exactly one trailing newline, or none, is fine.
 for content in 'tok' 'tok\n'; do
@@ -182,7 +184,9 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # (grace.o: its own state file; planfile.o: plan files and the config
 # digest; restore-run.o: --from).
 src_objs=${top_builddir:-.}/src
-allowed='config.o credentials.o grace.o log.o planfile.o restore-run.o util.o'
+# grace.o, metrics.o: their own state files (metrics.o also reads the state
+# file back).
+allowed='config.o credentials.o grace.o log.o metrics.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |

@@ -6,8 +6,9 @@
 set -euo pipefail
 : "${top_srcdir:?}" "${CSMS_TAGD:?}"
 PYTHON3=${PYTHON3:-python3}
+. "$top_srcdir/tests/lib.sh"   # examples_of
 
-work=$(mktemp -d /tmp/csms-tagd-demo.XXXXXX)
+work=$tmpdir
 emu_pid=
 cleanup() {
 	[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
@@ -30,11 +31,12 @@ printf 'exampleSecretKey0000000000000000000000\n' > "$work/credentials/csms-sk"
 chmod 0600 "$work/credentials"/*
 export CREDENTIALS_DIRECTORY="$work/credentials"
 
-# The shipped example policy, pointed at the emulator.
-sed -e "s|^#* *endpoint *=.*|endpoint = $url|" \
+# The shipped example policy (its commented examples made active), pointed
+# at the emulator.
+examples_of "$top_srcdir/etc/csms-tagd.conf" | sed -e "s|^#* *endpoint *=.*|endpoint = $url|" \
     -e "s|^#* *iam_endpoint *=.*|iam_endpoint = $url|" \
     -e "s|^#* *metadata_endpoint *=.*|metadata_endpoint = $url|" \
-    "$top_srcdir/etc/csms-tagd.conf" > "$work/csms-tagd.conf"
+    > "$work/csms-tagd.conf"
 grep -q "^endpoint = $url" "$work/csms-tagd.conf" ||
 	sed -i "s|^\[csms\]|[csms]\nendpoint = $url|" "$work/csms-tagd.conf"
 

@@ -124,3 +124,14 @@ write_config() {
 		cat "$top_srcdir/tests/data/policy-example.ini"
 	} > "$file"
 }
+
+# notify_listen SOCK LOG: tests/notify-listener.py plays systemd's
+# notification socket at SOCK, one line per datagram in LOG; sets
+# LISTENER_PID (the caller stops it).
+notify_listen() {
+	"$PYTHON3" "$top_srcdir/tests/notify-listener.py" "$1" "$2" &
+	LISTENER_PID=$!
+	touch "$2"
+	for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done
+	[ -S "$1" ] || fail "notify listener did not start"
+}

@@ -7,6 +7,8 @@
 #   assert_contains FILE TEXT   fail unless FILE contains the fixed string TEXT
 #   assert_not_contains FILE TEXT
 #   skip MESSAGE...             exit 77, which automake counts as SKIP
+#   examples_of CONF            print CONF (the shipped one) with its commented
+#                               example sections active and dry_run = no
 #
 # Sourcing it creates $tmpdir, removed again on exit.
 
@@ -54,4 +56,10 @@ assert_contains() {
 assert_not_contains() {
 	checks=$((checks + 1))
 	! grep -qF -- "$2" "$1" || fail "$(basename "$1") unexpectedly contains '$2'"
+}
+
+# The shipped config keeps its example sections commented out ("#[secret",
+# "#owner = ..."); prose comments have a space after '#'.
+examples_of() {
+	sed -e '/^# Examples/,$ s/^#\([^ #]\)/\1/' -e 's/^dry_run = yes$/dry_run = no/' "$1"
 }

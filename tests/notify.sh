@@ -99,11 +99,7 @@ start_daemon() {
 }
 
 # --- set up ----------------------------------------------------------------
-"$PYTHON3" "$top_srcdir/tests/notify-listener.py" "$SOCK" "$NLOG" &
-LISTENER_PID=$!
-touch "$NLOG"
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-[ -S "$SOCK" ] || fail "notify listener did not start"
+notify_listen "$SOCK" "$NLOG"
 
 emu_start --seed "$top_srcdir/tests/emulator/seed-example.json"
 write_creds

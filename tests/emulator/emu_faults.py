@@ -21,7 +21,10 @@ old state, and any request the client sends next sees the new one).  Kinds:
                         (POST /_emulator/release) or hold_ms pass, then
                         serve it with the state of that moment: a test can
                         wait (GET /_emulator/holds) until the client is
-                        pending at a boundary, act, and release.
+                        pending at a boundary, act, and release;
+  echo                  like status, with the whole request (method, target,
+                        every header, body) as the error message: a gateway
+                        that echoes what it got (the leak test).
 Fields: api ("*"), kind, status (500), error_code and error_msg (defaults per
 status: APIGW.0308 for 429, APIGW.0301 for 401, APIGW.0201 for 502-504,
 CSMS.0002 for 400, CSMS.0005 for 404, CSMS.0001 otherwise; APIG* codes get
@@ -40,7 +43,7 @@ import random
 import threading
 
 KINDS = ("status", "reset", "truncate", "invalid_json", "slow", "total_count_mismatch", "mutate",
-         "ignore", "hold")
+         "ignore", "hold", "echo")
 OPS = {"delete_secret": ("secret",), "set_tag": ("secret", "key", "value"),
        "remove_tag": ("secret", "key")}
 FIELDS = {"api", "kind", "status", "error_code", "error_msg", "retry_after", "delay_ms", "rate",

@@ -131,6 +131,14 @@ def fault_status(req, rule):
     status = rule.status
     code = rule.error_code or DEFAULT_CODES.get(status, "CSMS.0001")
     message = rule.error_msg or DEFAULT_MESSAGES.get(status, "Internal server error")
+    if rule.kind == "echo":
+        # The body, then the headers last first (authentication is added
+        # last), then the request line: a client that cuts long messages
+        # still shows the credentials.
+        lines = ["%s: %s" % (n, v) for n, vs in req.headers._fields.items() for v in vs]
+        message = "you sent: %s\n%s\n%s %s?%s" % (
+            req.body.decode("utf-8", "replace"), "\n".join(reversed(lines)),
+            req.method, req.raw_path, req.raw_query)
     headers = [("Retry-After", str(rule.retry_after))] if rule.retry_after is not None else []
     if code.startswith("APIG"):
         return gateway_error(req.request_id, status, code, message, headers)
@@ -190,7 +198,7 @@ def serve_api(app, req):
                         if req.secret_id else None, "key": req.key}, rule.hold_ms / 1000.0)
     if rule is not None and rule.kind == "slow":
         time.sleep(rule.delay_ms / 1000.0)
-    if rule is not None and rule.kind == "status":
+    if rule is not None and rule.kind in ("status", "echo"):
         return fault_status(req, rule), api, mutations
     if rule is not None and rule.kind == "ignore":
         return Response(204), api, mutations

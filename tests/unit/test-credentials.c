@@ -240,8 +240,10 @@ static void test_missing_hints(void **state)
 	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
 	assert_int_equal(credential_resolve("access_key_file", "csms-ak", &path, &error), 0);
 	assert_int_equal(credential_read("access_key_file", path, &value, &error), -ENOENT);
-	want = xasprintf("access_key_file %s/csms-ak: No such file or directory (bare names are looked up in "
-	                 "$CREDENTIALS_DIRECTORY; is there a LoadCredential= line for it?)", dir);
+	want = xasprintf("access_key_file %s/csms-ak: No such file or directory; bare names are looked up in "
+	                 "$CREDENTIALS_DIRECTORY, which systemd fills from the unit's LoadCredential= lines "
+	                 "when the service starts: list the file there (systemctl edit csms-tagd) and run "
+	                 "systemctl restart, not reload (a reload does not copy credentials again)", dir);
 	assert_string_equal(error, want);
 	unsetenv("CREDENTIALS_DIRECTORY");
 }

@@ -606,7 +606,7 @@ static void test_store_missing_dir(void **state)
 	free(path);
 	assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
 	path = grace_state_path(cfg);
-	assert_string_equal(path, GRACE_DEFAULT_STATE_DIRECTORY "/grace-clocks");
+	assert_string_equal(path, STATE_DIRECTORY_DEFAULT "/grace-clocks");
 	free(path);
 	config_free(cfg);
 	(void) state;

@@ -935,6 +935,31 @@ static void test_connection_refused(void **state)
 	ctx_free(c);
 }
 
+/* Proxy variables apply to ordinary requests; a no_proxy request ignores
+ * them, NO_PROXY included. */
+static void test_no_proxy(void **state)
+{
+	struct ctx *c = ctx_new(&defaults);
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct result via = { 0 }, direct = { 0 };
+	struct http_call call = { .method = "GET", .url = u, .no_proxy = true };
+
+	/* A proxy that refuses every connection. */
+	assert_int_equal(setenv("http_proxy", "http://127.0.0.1:1", 1), 0);
+	assert_int_equal(setenv("NO_PROXY", "", 1), 0);
+	submit(c, "GET", u, NULL, &via);
+	submit_full(c, &call, &direct);
+	run_until(c, 2, 5 * USEC_PER_SEC);
+	unsetenv("http_proxy");
+	unsetenv("NO_PROXY");
+	assert_int_equal(via.code, CURLE_COULDNT_CONNECT);
+	assert_int_equal(direct.code, CURLE_OK);
+	assert_int_equal(direct.status, 200);
+	result_clear(&via);
+	result_clear(&direct);
+	ctx_free(c);
+}
+
 static void test_protocols(void **state)
 {
 	struct ctx *c = ctx_new(&defaults);
@@ -1123,6 +1148,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_redirects, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_refused, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_no_proxy, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_protocols, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_tls_trusted, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_tls_untrusted, loop_setup, loop_teardown),

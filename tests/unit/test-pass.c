@@ -365,6 +365,8 @@ static struct config *load(const char *daemon_settings)
 	return c;
 }
 
+static uint64_t deleted_by_rule_sum;  /* of the passes run since reset */
+
 struct run {
 	struct pass *pass;
 	struct pass_result res;
@@ -376,6 +378,13 @@ static void on_done(const struct pass_result *r, void *userdata)
 	struct run *run = userdata;
 
 	run->res = *r;
+	/* The tally is the pass's: keep its sum, and check its keys here. */
+	run->res.deleted_by_rule = (struct metrics_tally) {};
+	for (size_t i = 0; i < r->deleted_by_rule.n; i++) {
+		assert_non_null(strstr(r->deleted_by_rule.items[i].key, "pass.conf:"));
+		assert_null(r->deleted_by_rule.items[i].key2);
+		deleted_by_rule_sum += r->deleted_by_rule.items[i].value;
+	}
 	run->done_calls++;
 }
 
@@ -431,14 +440,34 @@ static size_t count_ops(enum fake_kind kind)
 
 /* --- tests ---------------------------------------------------------------- */
 
+static void test_error_class(void **state)
+{
+	char buf[32];
+	struct csms_result ok = { .r = 0, .status = 200 };
+	struct csms_result coded = { .r = -EPROTO, .status = 403, .error_code = "CSMS.0401" };
+	struct csms_result bare = { .r = -EPROTO, .status = 502 };
+	struct csms_result undecodable = { .r = -EBADMSG, .status = 200 };
+	struct csms_result transport = { .r = -EIO };
+	struct csms_result unsent = { .r = -ENOKEY };
+
+	assert_null(csms_result_error_class(&ok, buf, sizeof(buf)));
+	assert_string_equal(csms_result_error_class(&coded, buf, sizeof(buf)), "CSMS.0401");
+	assert_string_equal(csms_result_error_class(&bare, buf, sizeof(buf)), "http-502");
+	assert_string_equal(csms_result_error_class(&undecodable, buf, sizeof(buf)), "invalid-answer");
+	assert_string_equal(csms_result_error_class(&transport, buf, sizeof(buf)), "transport");
+	assert_string_equal(csms_result_error_class(&unsent, buf, sizeof(buf)), "no-request");
+}
+
 static void test_complete_observation_converges(void **state)
 {
 	struct config *c = load("max_deletes_per_pass = 50\n");
 	struct pass_result r;
 
 	example_world();
+	deleted_by_rule_sum = 0;
 	r = run_pass(c, false, -1, false);
 	assert_int_equal(r.outcome, PASS_CHANGED);
+	assert_int_equal(deleted_by_rule_sum, 4);
 	assert_string_equal(r.observed_by, "ListResourceInstances");
 	assert_int_equal(r.secrets, 5);
 	assert_int_equal(r.governed, 4);
@@ -556,9 +585,12 @@ static void test_still_present_after_verify(void **state)
 
 	example_world();
 	fake.deletes_ignored = true;
+	deleted_by_rule_sum = 0;
 	r = run_pass(c, false, -1, false);
 	assert_int_equal(r.outcome, PASS_PARTIAL);
 	assert_int_equal(r.deleted, 0);
+	/* Seen again on verify: not deleted, not counted. */
+	assert_int_equal(deleted_by_rule_sum, 0);
 	assert_int_equal(r.still_present, 4);
 	config_free(c);
 }
@@ -645,8 +677,11 @@ static void test_dry_run_same_plan(void **state)
 	struct pass_result dry, real;
 
 	example_world();
+	deleted_by_rule_sum = 0;
 	dry = run_pass(c, true, -1, false);
 	assert_int_equal(count_ops(FAKE_DELETE), 0);
+	/* A dry run deletes nothing, so counts nothing by rule. */
+	assert_int_equal(deleted_by_rule_sum, 0);
 	assert_int_equal(dry.outcome, PASS_CHANGED);
 	real = run_pass(c, false, -1, false);
 	assert_int_equal(dry.planned, real.planned);
@@ -699,6 +734,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inconsistent_listing, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_same_plan, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_at_every_boundary, fake_setup, fake_teardown),
+		cmocka_unit_test(test_error_class),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,15 @@
 #include "observation.h"
 #include "util.h"
 
+static void test_format_utc(void **state)
+{
+	char buf[FORMAT_UTC_MAX];
+
+	assert_string_equal(format_utc(buf, sizeof(buf), 0), "1970-01-01 00:00:00 UTC");
+	assert_string_equal(format_utc(buf, sizeof(buf), UINT64_C(1796422503) * USEC_PER_SEC + 999999),
+	                    "2026-12-04 22:15:03 UTC");
+}
+
 static void test_format_timespan(void **state)
 {
 	char buf[64];
@@ -184,6 +193,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_timespan),
+		cmocka_unit_test(test_format_utc),
 		cmocka_unit_test(test_escape_for_log),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_read_file),

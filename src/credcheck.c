@@ -1,0 +1,103 @@
+/* credcheck.c - csms-tagd --check-credentials. */
+#include "credcheck.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+
+#include "csms.h"
+#include "redact.h"
+#include "util.h"
+
+struct check {
+	struct csms *client;
+	sd_event *event;
+	int r;
+	char result[512];
+};
+
+static void finish(struct check *k, int r, const char *fmt, ...) _printf_(3, 4);
+static void finish(struct check *k, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	k->r = r;
+	va_start(ap, fmt);
+	vsnprintf(k->result, sizeof(k->result), fmt, ap);
+	va_end(ap);
+	(void) sd_event_exit(k->event, 0);
+}
+
+static void on_listed(const struct csms_result *res, void *userdata)
+{
+	struct check *k = userdata;
+	char why[256];
+
+	if (res->r >= 0) {
+		finish(k, 0, "ok: ListSecrets answered HTTP %ld (request id %s)", res->status,
+		       res->request_id ? res->request_id : "none");
+		return;
+	}
+	csms_result_describe(res, why, sizeof(why));
+	finish(k, res->status == 401 || res->status == 403 ? -EACCES : res->r,
+	       "failed: ListSecrets: %s", why);
+}
+
+static void on_auth(int r, const char *error, void *userdata)
+{
+	struct check *k = userdata;
+
+	if (r < 0) {
+		finish(k, r, "failed: cannot obtain credentials: %s", error ? error : strerror(-r));
+		return;
+	}
+	csms_list_secrets(k->client, k, NULL, 1, on_listed, k);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	finish(userdata, -ETIMEDOUT, "failed: no answer within pass_timeout");
+	return 0;
+}
+
+int credcheck_run(const struct config *c, FILE *out)
+{
+	_cleanup_free_ char *error = NULL;
+	struct check k = { .r = -EIO };
+	const struct auth_settings *a = &c->auth;
+	int r;
+
+	fprintf(out, "method:  %s", auth_method_to_string(a->method));
+	if (a->method == AUTH_PASSWORD)
+		fprintf(out, " (user %s, domain %s)", a->user ? a->user : "?", a->domain ? a->domain : "?");
+	fprintf(out, "\nproject: %s (%s) at %s\n", c->csms.project_id ? c->csms.project_id : "?",
+	        c->csms.region ? c->csms.region : "?", c->csms.endpoint ? c->csms.endpoint : "?");
+
+	r = sd_event_new(&k.event);
+	if (r < 0)
+		goto out;
+	r = sd_event_add_time_relative(k.event, NULL, CLOCK_MONOTONIC, c->daemon.pass_timeout_usec, 0,
+	                               on_deadline, &k);
+	if (r < 0)
+		goto out;
+	r = csms_new(k.event, c, &k.client, &error);
+	if (r < 0) {
+		snprintf(k.result, sizeof(k.result), "failed: %s", error ? error : strerror(-r));
+		k.r = r;
+		goto print;
+	}
+	csms_ensure_auth(k.client, on_auth, &k);
+	r = sd_event_loop(k.event);
+	if (r < 0)
+		goto out;
+print:
+	/* The result may quote the server, which may echo the request. */
+	redact(k.result);
+	fprintf(out, "result:  %s\n", k.result);
+	r = k.r;
+out:
+	csms_free(k.client);
+	sd_event_unref(k.event);
+	return r;
+}

@@ -1,0 +1,155 @@
+/* metrics.h - what the daemon tells monitoring: a Prometheus text file and a
+ * JSON state file, both from one snapshot, and the reader and human printer
+ * of the state file (csms-tagd --status).
+ *
+ * Pure: the caller (the manager) fills a struct metrics_snapshot from its
+ * passes, its config and its credentials; nothing here knows struct
+ * pass_result.  Times are CLOCK_REALTIME microseconds, 0 meaning "never" or
+ * "unknown"; counters ending in _total count since the daemon started.
+ *
+ * Prometheus exposition (text format 0.0.4, for node_exporter's textfile
+ * collector; every name starts with csms_tagd_):
+ *   info{version,auth_method,dry_run}                 1
+ *   last_pass_timestamp_seconds / _duration_seconds   when the last pass ended, how long
+ *   last_pass_success                                 1 when it converged or changed
+ *                                                     everything it planned
+ *   last_success_timestamp_seconds                    alert on time() - this
+ *   last_pass_tags{result=planned|deleted|kept|failed|held}
+ *   governed_secrets, noncompliant_tags               from the last pass
+ *   passes_total{outcome}                             counter
+ *   tags_deleted_total{rule}                          counter ("FILE:LINE")
+ *   requests_total{api}, request_errors_total{api,code}   counters
+ *   config_load_timestamp_seconds, config_load_success
+ *   credentials_expiry_timestamp_seconds              only when known
+ *   next_pass_timestamp_seconds                       only when scheduled
+ *
+ * The state file is the same snapshot as JSON (format "csms-tagd-state/1",
+ * documented in csms-tagd(8), STATE), with times as RFC 3339 UTC strings.
+ *
+ * Files are written atomically: a temporary file in the same directory,
+ * fsync(), rename() over the target, fsync() of the directory, so a reader
+ * (node_exporter, --status) sees the old or the new file, never a part.
+ */
+#ifndef CSMS_METRICS_H
+#define CSMS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define METRICS_STATE_FORMAT "csms-tagd-state/1"
+#define METRICS_STATE_FILE "state.json"
+
+/* How the last pass ended. */
+enum metrics_outcome {
+	METRICS_NO_PASS,        /* none yet */
+	METRICS_CONVERGED,      /* nothing to delete */
+	METRICS_CHANGED,        /* all planned deletions done (or logged, dry run) */
+	METRICS_PARTIAL,        /* some deletions failed, or the limit held them */
+	METRICS_FAILED,         /* nothing done: auth or observation failed */
+	METRICS_ABORTED,        /* timeout or shutdown */
+	_METRICS_OUTCOME_MAX,
+};
+
+/* One labelled count: deletions by rule (KEY = "FILE:LINE"), requests by API
+ * (KEY = API), errors by API and code (KEY = API, KEY2 = "CSMS.0401",
+ * "http-503", "transport", ...). */
+struct metrics_count {
+	const char *key;
+	const char *key2;       /* NULL where there is one label */
+	uint64_t value;
+};
+
+struct metrics_counts {
+	const struct metrics_count *items;
+	size_t n;
+};
+
+struct metrics_snapshot {
+	const char *version;            /* PACKAGE_VERSION */
+	const char *auth_method;        /* "aksk", ... */
+	bool dry_run;
+
+	/* The last pass. */
+	const char *pass_id;            /* pass_id.h; NULL before the first */
+	enum metrics_outcome outcome;
+	const char *error;              /* why PARTIAL/FAILED/ABORTED (redacted) */
+	uint64_t pass_started_usec;
+	uint64_t pass_finished_usec;
+	uint64_t pass_duration_usec;
+	/* Of the tags planned for deletion: deleted (in a dry run: would
+	 * be), kept (dropped at the re-check: now allowed or unreadable),
+	 * failed (the deletion failed, or the tag was still there after it),
+	 * held (not sent: more than max_deletes_per_pass were planned). */
+	uint64_t planned, deleted, kept, failed, held;
+	uint64_t governed_secrets;
+	uint64_t noncompliant_tags;
+	uint64_t last_success_usec;     /* end of the last CONVERGED/CHANGED pass */
+	uint64_t next_pass_usec;
+
+	/* Since the daemon started. */
+	uint64_t passes_total[_METRICS_OUTCOME_MAX];
+	struct metrics_counts deleted_by_rule;
+	struct metrics_counts requests_by_api;
+	struct metrics_counts errors_by_api_code;
+
+	/* The configuration in force, and the last load attempt. */
+	const char *config_path;
+	uint64_t config_loaded_usec;
+	bool config_ok;
+	const char *config_error;       /* the last rejection, or NULL */
+
+	/* Credentials: expiry of the token or temporary keys, 0 = none. */
+	uint64_t credentials_expiry_usec;
+};
+
+/* A growing set of labelled counters that owns its keys, for the caller
+ * that accumulates them across passes (metrics_counts only points). */
+struct metrics_tally {
+	struct metrics_count *items;
+	size_t n;
+};
+/* Add N to the count of (KEY, KEY2), creating it at the end in first-seen
+ * order.  KEY2 may be NULL.  Returns 0 or -ENOMEM. */
+int metrics_tally_add(struct metrics_tally *t, const char *key, const char *key2, uint64_t n);
+void metrics_tally_clear(struct metrics_tally *t);
+static inline struct metrics_counts metrics_tally_counts(const struct metrics_tally *t)
+{
+	return (struct metrics_counts) { t->items, t->n };
+}
+
+const char *metrics_outcome_to_string(enum metrics_outcome o);
+/* Returns the outcome, or -EINVAL. */
+int metrics_outcome_from_string(const char *s);
+
+/* The Prometheus text, malloc'd in *RET.  Returns 0 or -ENOMEM. */
+int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret);
+/* The state file's JSON text (ends with a newline), malloc'd in *RET. */
+int metrics_format_state(const struct metrics_snapshot *s, char **ret);
+
+
+/* Write both files from S: the state file at STATE_PATH (state_file_path(NULL, METRICS_STATE_FILE))
+ * and, when METRICS_PATH is not NULL, the Prometheus text there.  Both are
+ * attempted, and both texts redacted (redact.h) first: the error texts quote
+ * servers.  Returns 0 or the first error, with *FAILED_PATH set to the file
+ * it concerns (for the caller's one log line). */
+int metrics_publish(const struct metrics_snapshot *s, const char *state_path,
+                    const char *metrics_path, const char **failed_path);
+
+/* A state file read back: the snapshot points into it. */
+struct metrics_state;
+/* Parse TEXT (a state file's content).  Returns 0, -ENOMEM, or -EBADMSG
+ * with *ERROR (malloc'd) naming the field. */
+int metrics_state_parse(const char *text, struct metrics_state **ret, char **error);
+/* Read and parse the state file at PATH; errors as above plus read errors
+ * (-ENOENT: the daemon has not written one yet). */
+int metrics_state_read(const char *path, struct metrics_state **ret, char **error);
+const struct metrics_snapshot *metrics_state_snapshot(const struct metrics_state *st);
+void metrics_state_free(struct metrics_state *st);
+
+/* Print S for a human, in the manner of "chronyc tracking": one "Name : value"
+ * line each, times absolute (UTC) and relative to NOW_USEC. */
+void metrics_print(const struct metrics_snapshot *s, uint64_t now_usec, FILE *f);
+
+#endif

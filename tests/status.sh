@@ -1,0 +1,63 @@
+#!/bin/bash
+# status.sh - csms-tagd --status and --check-credentials, as an operator and
+# a script use them.
+#   --status: prints the state file (tests/data/state-example.json, in the
+#   format metrics.c writes; test-metrics checks the writer) for a human,
+#   finds it through $STATE_DIRECTORY, exits 0 after a successful pass, 3
+#   after a failed one, 1 with a hint when there is no state file and 1
+#   naming the field when the file is bad.
+#   --check-credentials: against the emulator, prints method, project and
+#   result; exit 0 when ListSecrets answers, 1 when the key is refused
+#   (nothing is deleted either way).
+
+set -u
+. "${top_srcdir:?}/tests/emulator-lib.sh"
+. "$top_srcdir/tests/lib.sh"
+trap 'rm -rf "$tmpdir"; _emu_cleanup' EXIT     # both helpers' clean-ups
+
+state=$top_srcdir/tests/data/state-example.json
+
+# --- --status ----------------------------------------------------------------
+assert_exit 0 "$CSMS_TAGD" --status --state-file "$state"
+assert_contains "$tmpdir/out" "Last pass        : 0f3c5b59ac7546d8b70b3423b9f88a23-3"
+assert_contains "$tmpdir/out" "Outcome          : changed"
+assert_contains "$tmpdir/out" "Finished         : 2026-11-29 21:30:02 UTC ("
+assert_contains "$tmpdir/out" "Tags             : 3 planned, 3 deleted, 0 kept, 0 failed, 0 held"
+assert_contains "$tmpdir/out" "Deleted by rule  : /etc/csms-tagd/csms-tagd.conf:41 3"
+assert_contains "$tmpdir/out" "Credentials      : aksk, no expiry"
+
+mkdir -p "$tmpdir/state"
+sed -e 's/"outcome": "changed"/"outcome": "failed"/' \
+    -e 's/"error": null/"error": "ListResourceInstances: HTTP 503"/' "$state" >"$tmpdir/state/state.json"
+STATE_DIRECTORY="$tmpdir/state" assert_exit 3 "$CSMS_TAGD" --status
+assert_contains "$tmpdir/out" "Error            : ListResourceInstances: HTTP 503"
+
+STATE_DIRECTORY="$tmpdir/none" assert_exit 1 "$CSMS_TAGD" --status
+assert_contains "$tmpdir/err" "$tmpdir/none/state.json does not exist: the daemon has not finished starting"
+
+sed 's/"planned": 3/"planned": "3"/' "$state" >"$tmpdir/bad.json"
+assert_exit 1 "$CSMS_TAGD" --status --state-file "$tmpdir/bad.json"
+assert_contains "$tmpdir/err" "$tmpdir/bad.json: field \"planned\": not a non-negative integer"
+assert_exit 1 "$CSMS_TAGD" --state-file "$state" --once
+assert_contains "$tmpdir/err" "--state-file goes with --status"
+
+# --- --check-credentials -------------------------------------------------------
+write_creds
+emu_start --seed "$top_srcdir/tests/emulator/seed-example.json"
+for method in aksk password; do
+	write_config "$WORK/$method.conf" "$method"
+	assert_exit 0 "$CSMS_TAGD" -c "$WORK/$method.conf" --check-credentials
+	assert_contains "$tmpdir/out" "method:  $method"
+	assert_contains "$tmpdir/out" "project: 0123456789abcdef0123456789abcdef (cn-north-4) at $EMU_URL"
+	assert_contains "$tmpdir/out" "result:  ok: ListSecrets answered HTTP 200 (request id "
+done
+printf 'wrongSecretKey000000000000000000000000\n' >"$CREDENTIALS_DIRECTORY/csms-sk"
+assert_exit 1 "$CSMS_TAGD" -c "$WORK/aksk.conf" --check-credentials
+assert_contains "$tmpdir/out" "result:  failed: ListSecrets: HTTP 401"
+emu_get /_emulator/state | "$PYTHON3" -c '
+import json, sys
+st = json.load(sys.stdin)
+sys.exit(1 if st["deleted"] or set(k for k, v in st["counts"].items() if v) - {"ListSecrets", "KeystoneCreateUserTokenByPassword"} else 0)' ||
+	fail "--check-credentials sent more than ListSecrets (and the IAM token request)"
+checks=$((checks + 1))
+echo "status: $checks checks passed"
