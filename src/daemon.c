@@ -37,6 +37,7 @@ struct monitor {
 	char error[256];
 	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
 	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
+	uint64_t waiting, exempted, exemptions_unused, required_missing, required_invalid;
 	uint64_t last_success;
 	uint64_t next_pass;
 	uint64_t passes_total[_METRICS_OUTCOME_MAX];
@@ -173,7 +174,12 @@ static void note_pass(struct daemon *d, const struct pass_result *r)
 	m->failed = r->delete_failed + r->still_present;
 	m->held = r->limit_exceeded ? r->planned : 0;
 	m->governed = r->governed;
-	m->noncompliant = r->planned;
+	m->noncompliant = r->planned + r->waiting + r->exempted;
+	m->waiting = r->waiting;
+	m->exempted = r->exempted;
+	m->exemptions_unused = r->exemptions_unused;
+	m->required_missing = r->required_missing;
+	m->required_invalid = r->required_invalid;
 	m->passes_total[m->outcome]++;
 	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
 		m->last_success = m->pass_finished;
@@ -216,6 +222,11 @@ static void publish(struct daemon *d)
 		.held = m->held,
 		.governed_secrets = m->governed,
 		.noncompliant_tags = m->noncompliant,
+		.waiting = m->waiting,
+		.exempted = m->exempted,
+		.exemptions_unused = m->exemptions_unused,
+		.required_missing = m->required_missing,
+		.required_invalid = m->required_invalid,
 		.last_success_usec = m->last_success,
 		.next_pass_usec = pass_running(d->pass) || d->stopping ? 0 : m->next_pass,
 		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),

@@ -168,6 +168,16 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 		          s->governed_secrets);
 		put_gauge(f, "noncompliant_tags", "Tags the policy does not allow, last pass.",
 		          s->noncompliant_tags);
+		put_head(f, "last_pass_governance_tags", "gauge",
+		         "Unwanted tags of the last pass not deleted: grace period running, or kept by an exemption.");
+		fprintf(f, "csms_tagd_last_pass_governance_tags{kind=\"waiting\"} %" PRIu64 "\n", s->waiting);
+		fprintf(f, "csms_tagd_last_pass_governance_tags{kind=\"exempted\"} %" PRIu64 "\n", s->exempted);
+		put_head(f, "last_pass_required_tags", "gauge",
+		         "Required tags of the last pass missing, or present with a value not allowed (never created).");
+		fprintf(f, "csms_tagd_last_pass_required_tags{state=\"missing\"} %" PRIu64 "\n", s->required_missing);
+		fprintf(f, "csms_tagd_last_pass_required_tags{state=\"invalid\"} %" PRIu64 "\n", s->required_invalid);
+		put_gauge(f, "last_pass_unused_exemptions", "Active exemptions that kept no tag, last pass.",
+		          s->exemptions_unused);
 	}
 	if (s->last_success_usec)
 		put_gauge_seconds(f, "last_success_timestamp_seconds",
@@ -304,6 +314,11 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "held", json_integer((json_int_t) s->held));
 	if (r >= 0) r = set_new(root, "governed_secrets", json_integer((json_int_t) s->governed_secrets));
 	if (r >= 0) r = set_new(root, "noncompliant_tags", json_integer((json_int_t) s->noncompliant_tags));
+	if (r >= 0) r = set_new(root, "waiting", json_integer((json_int_t) s->waiting));
+	if (r >= 0) r = set_new(root, "exempted", json_integer((json_int_t) s->exempted));
+	if (r >= 0) r = set_new(root, "exemptions_unused", json_integer((json_int_t) s->exemptions_unused));
+	if (r >= 0) r = set_new(root, "required_missing", json_integer((json_int_t) s->required_missing));
+	if (r >= 0) r = set_new(root, "required_invalid", json_integer((json_int_t) s->required_invalid));
 	if (r >= 0) r = set_new(root, "last_success", time_or_null(s->last_success_usec));
 	if (r >= 0) r = set_new(root, "next_pass", time_or_null(s->next_pass_usec));
 	if (r >= 0) r = set_new(root, "passes_total", json_incref(passes));
@@ -493,6 +508,11 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_uint(root, "held", &s->held, error)) < 0 ||
 	    (r = get_uint(root, "governed_secrets", &s->governed_secrets, error)) < 0 ||
 	    (r = get_uint(root, "noncompliant_tags", &s->noncompliant_tags, error)) < 0 ||
+	    (r = get_uint(root, "waiting", &s->waiting, error)) < 0 ||
+	    (r = get_uint(root, "exempted", &s->exempted, error)) < 0 ||
+	    (r = get_uint(root, "exemptions_unused", &s->exemptions_unused, error)) < 0 ||
+	    (r = get_uint(root, "required_missing", &s->required_missing, error)) < 0 ||
+	    (r = get_uint(root, "required_invalid", &s->required_invalid, error)) < 0 ||
 	    (r = get_time(root, "last_success", &s->last_success_usec, error)) < 0 ||
 	    (r = get_time(root, "next_pass", &s->next_pass_usec, error)) < 0 ||
 	    (r = get_counts(root, "deleted_by_rule", false, &st->counts[0], &s->deleted_by_rule, error)) < 0 ||
@@ -610,6 +630,13 @@ void metrics_print(const struct metrics_snapshot *s, uint64_t now, FILE *f)
 		        s->dry_run ? "would be deleted" : "deleted", s->kept, s->failed, s->held);
 		fprintf(f, "%-17s: %" PRIu64 " secrets, %" PRIu64 " non-compliant tags\n", "Governed",
 		        s->governed_secrets, s->noncompliant_tags);
+		if (s->waiting || s->exempted || s->exemptions_unused)
+			fprintf(f, "%-17s: %" PRIu64 " waiting for their grace period, %" PRIu64
+			        " exempted, %" PRIu64 " exemptions unused\n", "Not deleted",
+			        s->waiting, s->exempted, s->exemptions_unused);
+		if (s->required_missing || s->required_invalid)
+			fprintf(f, "%-17s: %" PRIu64 " missing, %" PRIu64 " with a value not allowed\n",
+			        "Required tags", s->required_missing, s->required_invalid);
 	}
 	fprintf(f, "%-17s: %s\n", "Last success", when(a, sizeof(a), s->last_success_usec, now));
 	fprintf(f, "%-17s: %s\n", "Next pass",

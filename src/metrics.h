@@ -16,6 +16,9 @@
  *   last_success_timestamp_seconds                    alert on time() - this
  *   last_pass_tags{result=planned|deleted|kept|failed|held}
  *   governed_secrets, noncompliant_tags               from the last pass
+ *   last_pass_governance_tags{kind=waiting|exempted}  grace running, kept by an exemption
+ *   last_pass_required_tags{state=missing|invalid}    required tags (never created)
+ *   last_pass_unused_exemptions                       active exemptions that kept nothing
  *   passes_total{outcome}                             counter
  *   tags_deleted_total{rule}                          counter ("FILE:LINE")
  *   requests_total{api}, request_errors_total{api,code}   counters
@@ -84,7 +87,12 @@ struct metrics_snapshot {
 	 * held (not sent: more than max_deletes_per_pass were planned). */
 	uint64_t planned, deleted, kept, failed, held;
 	uint64_t governed_secrets;
-	uint64_t noncompliant_tags;
+	uint64_t noncompliant_tags;     /* planned + waiting + exempted */
+	/* Governance (csms-tagd.conf(5)): unwanted tags whose grace period
+	 * runs, tags kept by an exemption, active exemptions that kept no
+	 * tag, and required tags missing or with a value not allowed. */
+	uint64_t waiting, exempted, exemptions_unused;
+	uint64_t required_missing, required_invalid;
 	uint64_t last_success_usec;     /* end of the last CONVERGED/CHANGED pass */
 	uint64_t next_pass_usec;
 

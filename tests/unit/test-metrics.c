@@ -49,6 +49,8 @@ static struct metrics_snapshot sample(void)
 		.planned = 6, .deleted = 4, .kept = 1, .failed = 1, .held = 0,
 		.governed_secrets = 9,
 		.noncompliant_tags = 6,
+		.waiting = 2, .exempted = 1, .exemptions_unused = 1,
+		.required_missing = 3, .required_invalid = 0,
 		.last_success_usec = T0 - 300 * USEC_PER_SEC,
 		.next_pass_usec = T0 + 301 * USEC_PER_SEC + 500000,
 		.deleted_by_rule = { rules, ELEMENTSOF(rules) },
@@ -106,6 +108,17 @@ static void test_prometheus(void **state)
 		"# HELP csms_tagd_noncompliant_tags Tags the policy does not allow, last pass.\n"
 		"# TYPE csms_tagd_noncompliant_tags gauge\n"
 		"csms_tagd_noncompliant_tags 6\n"
+		"# HELP csms_tagd_last_pass_governance_tags Unwanted tags of the last pass not deleted: grace period running, or kept by an exemption.\n"
+		"# TYPE csms_tagd_last_pass_governance_tags gauge\n"
+		"csms_tagd_last_pass_governance_tags{kind=\"waiting\"} 2\n"
+		"csms_tagd_last_pass_governance_tags{kind=\"exempted\"} 1\n"
+		"# HELP csms_tagd_last_pass_required_tags Required tags of the last pass missing, or present with a value not allowed (never created).\n"
+		"# TYPE csms_tagd_last_pass_required_tags gauge\n"
+		"csms_tagd_last_pass_required_tags{state=\"missing\"} 3\n"
+		"csms_tagd_last_pass_required_tags{state=\"invalid\"} 0\n"
+		"# HELP csms_tagd_last_pass_unused_exemptions Active exemptions that kept no tag, last pass.\n"
+		"# TYPE csms_tagd_last_pass_unused_exemptions gauge\n"
+		"csms_tagd_last_pass_unused_exemptions 1\n"
 		"# HELP csms_tagd_last_success_timestamp_seconds When the last successful pass ended.\n"
 		"# TYPE csms_tagd_last_success_timestamp_seconds gauge\n"
 		"csms_tagd_last_success_timestamp_seconds 1795999700.000000\n"
@@ -313,6 +326,8 @@ static void test_print(void **state)
 		"Duration         : 1s 500ms\n"
 		"Tags             : 6 planned, 4 deleted, 1 kept, 1 failed, 0 held\n"
 		"Governed         : 9 secrets, 6 non-compliant tags\n"
+		"Not deleted      : 2 waiting for their grace period, 1 exempted, 1 exemptions unused\n"
+		"Required tags    : 3 missing, 0 with a value not allowed\n"
 		"Last success     : 2026-11-30 00:48:20 UTC (6min 1s ago)\n"
 		"Next pass        : 2026-11-30 00:58:21 UTC (in 4min)\n"
 		"Passes           : 5 converged, 1 changed, 1 partial, 0 failed, 0 aborted\n"
