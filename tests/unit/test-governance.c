@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "observed.h"
 #include "config.h"
 #include "grace.h"
 #include "observation.h"
@@ -211,31 +212,10 @@ static void test_config_lists(void **state)
 
 /* ---- plan ------------------------------------------------------------------- */
 
-static struct secret *add(struct observation *o, const char *id, const char *name, ...)
-{
-	struct secret *s = observation_add(o);
-	const char *k;
-	va_list ap;
-
-	assert_non_null(s);
-	s->id = strdup(id);
-	s->name = strdup(name);
-	s->state = strdup("ENABLED");
-	s->tags_complete = true;
-	va_start(ap, name);
-	while ((k = va_arg(ap, const char *))) {
-		const char *v = va_arg(ap, const char *);
-
-		assert_int_equal(tag_list_add(&s->tags, k, v), 0);
-	}
-	va_end(ap);
-	return s;
-}
-
 static void fill(struct observation *o)
 {
-	add(o, "id-a", "app-one", "owner", "x", "env", "test", "temp-1", "a", NULL);
-	add(o, "id-d", "db-one", "owner", "y", "legacy", "keep-me", "stray", "1", NULL);
+	observed_add(o, "id-a", "app-one", "owner", "x", "env", "test", "temp-1", "a", NULL);
+	observed_add(o, "id-d", "db-one", "owner", "y", "legacy", "keep-me", "stray", "1", NULL);
 }
 
 static const struct plan_item *find(const struct plan_item *v, size_t n, const char *key)
@@ -336,7 +316,7 @@ static void test_plan_clock_dropped(void **state)
 	struct plan_time t = { .now_usec = NOW };
 	struct grace_clocks clocks;
 
-	add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
+	observed_add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
 	assert_int_equal(plan_compute(c, &o, &t, &p), 0);
 	assert_int_equal(p.clocks.n, 1);
 	clocks = p.clocks;
@@ -344,7 +324,7 @@ static void test_plan_clock_dropped(void **state)
 	plan_clear(&p);
 
 	observation_clear(&o);
-	add(&o, "id-d", "db-one", "owner", "y", NULL);
+	observed_add(&o, "id-d", "db-one", "owner", "y", NULL);
 	t = (struct plan_time) { .now_usec = NOW + DAY / 2, .clocks = &clocks };
 	assert_int_equal(plan_compute(c, &o, &t, &p), 0);
 	assert_int_equal(p.clocks.n, 0);
@@ -354,7 +334,7 @@ static void test_plan_clock_dropped(void **state)
 	plan_clear(&p);
 
 	observation_clear(&o);
-	add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
+	observed_add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
 	t = (struct plan_time) { .now_usec = NOW + 2 * DAY, .clocks = &clocks };
 	assert_int_equal(plan_compute(c, &o, &t, &q), 0);
 	assert_int_equal(q.n, 0);
@@ -378,7 +358,7 @@ static void test_plan_future_clock(void **state)
 	uint8_t d[GRACE_DIGEST_LEN];
 	struct plan_time t = { .now_usec = NOW, .clocks = &clocks };
 
-	add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
+	observed_add(&o, "id-d", "db-one", "owner", "y", "stray", "1", NULL);
 	grace_digest("id-d", "stray", "1", d);
 	assert_int_equal(grace_clocks_add(&clocks, d, NOW + 10 * DAY), 0);
 	grace_clocks_sort(&clocks);
@@ -399,8 +379,8 @@ static void test_plan_required_missing(void **state)
 	struct plan p = {};
 	struct plan_time t = { .now_usec = NOW };
 
-	add(&o, "id-b", "app-two", NULL);
-	add(&o, "id-c", "app-three", "owner", "z", "env", "prod", NULL);
+	observed_add(&o, "id-b", "app-two", NULL);
+	observed_add(&o, "id-c", "app-three", "owner", "z", "env", "prod", NULL);
 	assert_int_equal(plan_compute(c, &o, &t, &p), 0);
 	assert_int_equal(p.n_required, 1);
 	assert_string_equal(p.required[0].secret_name, "app-two");

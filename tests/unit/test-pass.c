@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "observed.h"
 #include "config.h"
 #include "csms.h"
 #include "observe.h"
@@ -298,18 +299,10 @@ static bool fake_step(void)
 
 static void add_secret(const char *id, const char *name, ...)
 {
-	struct secret *s = observation_add(&fake.world);
-	const char *k;
 	va_list ap;
 
-	assert_non_null(s);
-	s->id = strdup(id);
-	s->name = strdup(name);
-	s->state = strdup("ENABLED");
-	s->tags_complete = true;
 	va_start(ap, name);
-	while ((k = va_arg(ap, const char *)))
-		assert_int_equal(tag_list_add(&s->tags, k, va_arg(ap, const char *)), 0);
+	observed_vadd(&fake.world, id, name, "ENABLED", true, ap);
 	va_end(ap);
 }
 

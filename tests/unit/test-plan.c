@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "observed.h"
 #include "config.h"
 #include "observation.h"
 #include "plan.h"
@@ -46,22 +47,11 @@ static struct config *load(const char *body)
 static struct secret *add(struct observation *o, const char *id, const char *name,
                           const char *state, bool complete, ...)
 {
-	struct secret *s = observation_add(o);
-	const char *k;
+	struct secret *s;
 	va_list ap;
 
-	assert_non_null(s);
-	s->id = strdup(id);
-	s->name = strdup(name);
-	s->state = strdup(state);
-	assert_true(s->id && s->name && s->state);
-	s->tags_complete = complete;
 	va_start(ap, complete);
-	while ((k = va_arg(ap, const char *))) {
-		const char *v = va_arg(ap, const char *);
-
-		assert_int_equal(tag_list_add(&s->tags, k, v), 0);
-	}
+	s = observed_vadd(o, id, name, state, complete, ap);
 	va_end(ap);
 	return s;
 }
