@@ -115,7 +115,7 @@ dict_for() {
 	case $1 in
 	fuzz-config) echo "$fuzzdir/ini.dict" ;;
 	fuzz-canonical) echo "$fuzzdir/canonical.dict" ;;
-	fuzz-decode-*) echo "$fuzzdir/json.dict" ;;
+	fuzz-decode-* | fuzz-planfile | fuzz-restore-json | fuzz-state) echo "$fuzzdir/json.dict" ;;
 	esac
 }
 
