@@ -68,8 +68,11 @@ secret_key_file = csms-sk
 observe = {observe}
 """ + (f"""max_parallel_requests = {parallel}
 max_requests_per_second = 0
-""" if pacing else "") + f"""max_deletes_per_pass = 100000
-request_timeout = 30s
+max_deletes_per_pass = 100000
+""" if pacing else
+    # At the default 10 requests/s a config may not plan more deletions than
+    # fit in pass_timeout (csms-tagd.conf(5), max_requests_per_second).
+    "max_deletes_per_pass = 1000\n") + f"""request_timeout = 30s
 pass_timeout = 30min
 {policy}""")
     return path, creds
