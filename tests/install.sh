@@ -53,10 +53,10 @@ checks=$((checks + 1))
 
 # The completion: valid bash, offers exactly the options --help lists, and
 # completes them.
-bash -n "$top_srcdir/completion/csms-tagd" || fail "completion/csms-tagd is not valid bash"
+bash -n "$top_srcdir/shell-completion/bash/csms-tagd" || fail "completion/csms-tagd is not valid bash"
 if [ -n "${CSMS_TAGD:-}" ]; then
 	"$CSMS_TAGD" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >"$tmpdir/help-options"
-	sed -n "/compgen -W '--/,/'/p" "$top_srcdir/completion/csms-tagd" |
+	sed -n "/compgen -W '--/,/'/p" "$top_srcdir/shell-completion/bash/csms-tagd" |
 		grep -o -- '--[a-z][a-z-]*' | sort -u >"$tmpdir/completion-options"
 	diff -u "$tmpdir/help-options" "$tmpdir/completion-options" >&2 ||
 		fail "the completion's options differ from csms-tagd --help"
@@ -68,7 +68,7 @@ if [ -r "$bc" ]; then
 		COMP_WORDS=(csms-tagd --st); COMP_CWORD=1; COMP_LINE="csms-tagd --st"; COMP_POINT=${#COMP_LINE}
 		_csms_tagd csms-tagd --st csms-tagd; echo "${COMPREPLY[*]}"
 		COMP_WORDS=(csms-tagd --log-level w); COMP_CWORD=2; COMP_LINE="csms-tagd --log-level w"; COMP_POINT=${#COMP_LINE}
-		_csms_tagd csms-tagd w --log-level; echo "${COMPREPLY[*]}"' sh "$bc" "$top_srcdir/completion/csms-tagd")
+		_csms_tagd csms-tagd w --log-level; echo "${COMPREPLY[*]}"' sh "$bc" "$top_srcdir/shell-completion/bash/csms-tagd")
 	[ "$got" = $'--status --state-file\nwarning' ] || fail "completion gave: $got"
 	checks=$((checks + 1))
 else
