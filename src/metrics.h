@@ -137,8 +137,8 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret);
 int metrics_format_state(const struct metrics_snapshot *s, char **ret);
 
 
-/* Write both files from S: the state file at STATE_PATH (state_file_path(NULL, METRICS_STATE_FILE))
- * and, when METRICS_PATH is not NULL, the Prometheus text there.  Both are
+/* Write both files from S: the state file at STATE_PATH (usually
+ * state_file_path(NULL, METRICS_STATE_FILE)) and, when METRICS_PATH is not NULL, the Prometheus text there.  Both are
  * attempted, and both texts redacted (redact.h) first: the error texts quote
  * servers.  Returns 0 or the first error, with *FAILED_PATH set to the file
  * it concerns (for the caller's one log line). */

@@ -83,12 +83,6 @@ mv "$creds/token.moved" "$creds/token"
 
 # Invalid configs: each is rejected with "FILE:LINE: message" for the line
 # at fault, and nothing goes to stdout.
-prologue='[csms]
-region = cn-north-4
-project_id = 0123456789abcdef0123456789abcdef
-[auth]
-method = token
-token_file = token'
 check_invalid() {
 	name=$1 line=$2 body=$3
 	f=$tmpdir/$name.conf

@@ -18,13 +18,6 @@ export CREDENTIALS_DIRECTORY=$creds
 printf 'not-a-real-token\n' >"$creds/token"
 chmod 600 "$creds/token"
 
-prologue='[csms]
-region = cn-north-4
-project_id = 0123456789abcdef0123456789abcdef
-[auth]
-method = token
-token_file = token'
-prologue_lines=6
 
 # Both ways of reading the config must refuse FILE with exactly MESSAGE:
 # --check-config prints "csms-tagd: MESSAGE"; the daemon and --once (one

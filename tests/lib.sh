@@ -7,6 +7,9 @@
 #   assert_contains FILE TEXT   fail unless FILE contains the fixed string TEXT
 #   assert_not_contains FILE TEXT
 #   skip MESSAGE...             exit 77, which automake counts as SKIP
+#   $prologue                   the settings every test config needs before its
+#                               governance sections ($prologue_lines lines; the
+#                               same as tests/unit/prologue.h)
 #   examples_of CONF            print CONF (the shipped one) with its commented
 #                               example sections active and dry_run = no
 #
@@ -18,6 +21,13 @@ tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/csms-tagd-test.XXXXXX") || exit 99
 trap 'rm -rf "$tmpdir"' EXIT
 rc=0
 checks=0
+prologue='[csms]
+region = cn-north-4
+project_id = 0123456789abcdef0123456789abcdef
+[auth]
+method = token
+token_file = token'
+prologue_lines=6
 
 fail() {
 	echo "FAIL: $*" >&2
