@@ -5,7 +5,11 @@ Serves the CSMS tag and secret APIs, IAM token issuing and the ECS metadata
 securitykey endpoint on one port, over HTTP or HTTPS, with the API gateway's
 authentication (SDK-HMAC-SHA256, tokens, temporary keys), error shapes,
 AK lockout, throttling, latency and fault injection, and a control API under
-/_emulator/ for tests.  Python 3 standard library only.
+/_emulator/ for tests.  A seed may instead describe several accounts, each
+with projects in several regions (emu_org.py): then it also serves project
+and account discovery, agency assumption (STS v5 and IAM v3.0), per-account
+rate limits and regions that fail on demand (emu_orgapi.py).  Python 3
+standard library only.
 
   csms-emulator.py --seed SEED.json [--listen 127.0.0.1] [--port 0]
       [--port-file F] [--tls-cert CERT --tls-key KEY] [--latency-ms N]
@@ -36,7 +40,8 @@ from emu_auth import Auth  # noqa: E402
 from emu_common import Settings  # noqa: E402
 from emu_faults import Faults  # noqa: E402
 from emu_server import App, make_server  # noqa: E402
-from emu_store import Store, generate  # noqa: E402
+from emu_store import generate  # noqa: E402
+import emu_org  # noqa: E402
 
 EXAMPLE_CREDENTIALS = {
     "aksk": [{"ak": "EXAMPLEAK0000000000", "sk": "exampleSecretKey0000000000000000000000"}],
@@ -50,7 +55,8 @@ DEFAULT_PROJECT = "0123456789abcdef0123456789abcdef"
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Huawei Cloud CSMS emulator for tests")
-    p.add_argument("--seed", help="seed JSON: project, credentials, secrets")
+    p.add_argument("--seed", help="seed JSON: project, credentials, secrets, or accounts "
+                   "(emu_org.py describes both forms)")
     p.add_argument("--listen", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
@@ -80,46 +86,18 @@ def parse_args(argv):
     return a
 
 
-def _strings(obj, fields, what):
-    if not isinstance(obj, dict) or not all(isinstance(obj.get(f), str) and obj.get(f)
-                                            for f in fields):
-        raise ValueError("%s needs the strings %s" % (what, ", ".join(fields)))
-
-
-def check_credentials(c):
-    if not isinstance(c, dict):
-        raise ValueError("credentials must be an object")
-    for e in c.get("aksk", []):
-        _strings(e, ("ak", "sk"), "an aksk entry")
-    for u in c.get("users", []):
-        _strings(u, ("name", "domain", "password"), "a user")
-    if not all(isinstance(t, str) and t for t in c.get("tokens", [])):
-        raise ValueError("tokens must be non-empty strings")
-    if c.get("ecs") is not None:
-        _strings(c["ecs"], ("ak", "sk", "security_token"), "ecs")
-        ttl = c["ecs"].get("expires_in", 3600)
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-            raise ValueError("ecs.expires_in must be a positive number of seconds")
-
-
-def load_seed(args, rng):
-    """(project_id, region, credentials, secrets) from --seed/--generate."""
+def load_seed(args, rng, clock):
+    """The emu_org.Org from --seed/--generate (--generate replaces the
+    default project's secrets)."""
     seed = {}
     if args.seed:
         with open(args.seed, encoding="utf-8") as f:
             seed = json.load(f)
-        if not isinstance(seed, dict):
-            raise ValueError("the seed must be a JSON object")
-    project_id = seed.get("project_id", DEFAULT_PROJECT)
-    region = seed.get("region", "cn-north-4")
-    if not isinstance(project_id, str) or not isinstance(region, str):
-        raise ValueError("project_id and region must be strings")
-    credentials = seed.get("credentials", EXAMPLE_CREDENTIALS)
-    check_credentials(credentials)
-    secrets = seed.get("secrets", [])
+    secrets = None
     if args.generate is not None:
         secrets = generate(args.generate, args.tags_per_secret, args.stray_fraction, rng)
-    return project_id, region, credentials, secrets
+    return emu_org.load(seed, clock, secrets, DEFAULT_PROJECT,
+                        EXAMPLE_CREDENTIALS)
 
 
 def tls_context(args):
@@ -155,15 +133,13 @@ def main(argv):
     settings = Settings(args.latency_ms, args.rate_limit, args.token_ttl, args.clock_offset,
                         args.lockout_seconds)
     try:
-        project_id, region, credentials, secrets = load_seed(args, rng)
-        store = Store(secrets, settings.now)
+        org = load_seed(args, rng, settings.now)
         ctx = tls_context(args) if args.tls_cert else None
     except (OSError, ValueError, KeyError, ssl.SSLError) as e:
         print("csms-emulator: %s" % e, file=sys.stderr)
         return 2
     log = open(args.log_file, "a", buffering=1, encoding="utf-8") if args.log_file else None
-    app = App(store, Auth(credentials, settings, project_id, region),
-              Faults(ALL_APIS, args.random_seed), settings, project_id, region, secrets, log)
+    app = App(org, Auth(org, settings), Faults(ALL_APIS, args.random_seed), settings, log)
     try:
         server = make_server((args.listen, args.port), app, ctx)
     except OSError as e:

@@ -12,6 +12,11 @@ CSMS (csms-api.md 2), behind the gateway's authentication:
 IAM (csms-api.md 4.1, 1.3):
   POST   /v3/auth/tokens                                   KeystoneCreateUserTokenByPassword
   GET    /v3/projects?name=REGION                          KeystoneListProjects (signed)
+Organisations (csms-api.md 7; emu_orgapi.py has the details), signed:
+  GET    /v3/auth/projects                                 KeystoneListAuthProjects
+  GET    /v1/organizations/accounts?limit=&marker=         ListAccounts
+  POST   /v5/agencies/assume                               AssumeAgency
+  POST   /v3.0/OS-CREDENTIAL/securitytokens                CreateTemporaryAccessKeyByAgency
 ECS metadata (csms-api.md 4.4), no authentication:
   PUT    /meta-data/latest/api/token                       MetadataApiToken
   GET    /openstack/latest/securitykey                     MetadataSecurityKey
@@ -50,15 +55,22 @@ import json
 
 from emu_common import (Response, csms_error, iso8601, json_response, keystone_error,
                         raw_json_response)
+import emu_orgapi
 from emu_store import check_key, check_value
 
 MAX_LIMIT = 1000
 MAX_FILTER_TAGS = 10
 MAX_FILTER_VALUES = 10
 METADATA_TOKEN_MAX_TTL = 21600
-GATEWAY_APIS = ("ListSecrets", "ShowSecret", "ListProjectSecretsTags", "ListSecretTags",
-                "CreateSecretTag", "BatchCreateOrDeleteTags", "DeleteSecretTag",
-                "ListResourceInstances", "KeystoneListProjects")
+CSMS_APIS = ("ListSecrets", "ShowSecret", "ListProjectSecretsTags", "ListSecretTags",
+             "CreateSecretTag", "BatchCreateOrDeleteTags", "DeleteSecretTag",
+             "ListResourceInstances")
+GATEWAY_APIS = CSMS_APIS + ("KeystoneListProjects", "KeystoneListAuthProjects", "ListAccounts",
+                            "AssumeAgency", "CreateTemporaryAccessKeyByAgency")
+SERVICES = dict([(a, "kms") for a in CSMS_APIS] + [
+    ("KeystoneListProjects", "iam"), ("KeystoneListAuthProjects", "iam"),
+    ("KeystoneCreateUserTokenByPassword", "iam"), ("CreateTemporaryAccessKeyByAgency", "iam"),
+    ("AssumeAgency", "sts"), ("ListAccounts", "organizations")])
 OTHER_APIS = ("KeystoneCreateUserTokenByPassword", "MetadataApiToken", "MetadataSecurityKey")
 ALL_APIS = GATEWAY_APIS + OTHER_APIS
 NO_SECRET = "The secret does not exist"
@@ -85,8 +97,16 @@ def route(method, segs):
     if any(s == "" for s in segs):
         return None
     n = len(segs)
+    if segs == ["v1", "organizations", "accounts"] and method == "GET":
+        return Route("ListAccounts", emu_orgapi.list_org_accounts)
     if n >= 3 and segs[0] == "v1":
         return _route_v1(method, segs[1], segs[2:])
+    if segs == ["v3", "auth", "projects"] and method == "GET":
+        return Route("KeystoneListAuthProjects", emu_orgapi.list_auth_projects)
+    if segs == ["v5", "agencies", "assume"] and method == "POST":
+        return Route("AssumeAgency", emu_orgapi.assume_agency)
+    if segs == ["v3.0", "OS-CREDENTIAL", "securitytokens"] and method == "POST":
+        return Route("CreateTemporaryAccessKeyByAgency", emu_orgapi.create_security_token)
     if segs == ["v3", "auth", "tokens"] and method == "POST":
         return Route("KeystoneCreateUserTokenByPassword", create_token)
     if segs == ["v3", "projects"] and method == "GET":
@@ -158,7 +178,7 @@ def list_secrets(app, req):
     if app.settings.list_page_max:
         limit = min(limit, int(app.settings.list_page_max))
     marker = req.query_value("marker") or None
-    page, more = app.store.list_page(marker, limit, req.query_value("event_name"),
+    page, more = req.store.list_page(marker, limit, req.query_value("event_name"),
                                      app.settings.list_order)
     info = {"current_count": len(page)}
     if page:
@@ -170,18 +190,18 @@ def list_secrets(app, req):
 
 
 def show_secret(app, req, name):
-    text = app.store.show(name)
+    text = req.store.show(name)
     if text is None:
         return csms_error(400, "CSMS.0005", NO_SECRET)
     return raw_json_response(200, '{"secret":%s}' % text)
 
 
 def list_project_tags(app, req):
-    return json_response(200, {"tags": app.store.project_tags()})
+    return json_response(200, {"tags": req.store.project_tags()})
 
 
 def list_secret_tags(app, req, sid):
-    found = app.store.tags_of(sid)
+    found = req.store.tags_of(sid)
     if found is None:
         return csms_error(400, "CSMS.0005", NO_SECRET)
     return json_response(200, {"tags": found[0], "sys_tags": found[1]})
@@ -190,7 +210,7 @@ def list_secret_tags(app, req, sid):
 def delete_secret_tag(app, req, sid, key):
     if not 1 <= len(key) <= 255:
         return _invalid("tag key length must be 1 to 255 characters")
-    result = app.store.delete_tag(sid, key)
+    result = req.store.delete_tag(sid, key)
     if result == "no-secret":
         return csms_error(400, "CSMS.0005", NO_SECRET)
     if result == "no-tag":
@@ -227,7 +247,7 @@ def create_secret_tag(app, req, sid):
         tag = _tag_item(body["tag"], True)
     except ValueError as e:
         return _invalid(str(e))
-    return _store_result(app.store.create_tags(sid, [tag]))
+    return _store_result(req.store.create_tags(sid, [tag]))
 
 
 def batch_tags(app, req, sid):
@@ -242,8 +262,8 @@ def batch_tags(app, req, sid):
     except ValueError as e:
         return _invalid(str(e))
     if action == "create":
-        return _store_result(app.store.create_tags(sid, tags))
-    return _store_result(app.store.delete_tags(sid, tags))
+        return _store_result(req.store.create_tags(sid, tags))
+    return _store_result(req.store.delete_tags(sid, tags))
 
 
 def _resource_filters(body):
@@ -292,7 +312,7 @@ def list_resource_instances(app, req):
         return _invalid(str(e))
     if action == "count":
         limit = 0
-    page, total = app.store.resources(offset, limit, tag_filter, name)
+    page, total = req.store.resources(offset, limit, tag_filter, name)
     if req.fault is not None and req.fault.kind == "total_count_mismatch":
         total += req.fault.delta
     if action == "count":
@@ -325,17 +345,20 @@ def create_token(app, req):
     project = _path(body, "auth", "scope", "project")
     if not isinstance(project, dict) or not ("id" in project or "name" in project):
         return keystone_error(400, "Bad Request", "A project scope (id or name) is required.")
-    if not app.auth.check_password(name, domain, password):
+    account = app.auth.check_password(name, domain, password)
+    if account is None:
         return keystone_error(401, "Unauthorized", "The username or password is wrong.")
-    if project.get("id", app.project_id) != app.project_id or \
-            project.get("name", app.region) != app.region:
+    scoped = [p for p in account.projects if project.get("id", p.id) == p.id and
+              project.get("name", p.name) == p.name]
+    if not scoped:
         return keystone_error(401, "Unauthorized", "The project does not exist or is not "
                               "accessible.")
-    token, issued, expires = app.auth.issue_token()
-    domain_obj = {"id": "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0", "name": domain}
+    p = scoped[0]
+    token, issued, expires = app.auth.issue_token(account, p.id)
+    domain_obj = {"id": account.id, "name": domain}
     result = {"token": {
         "expires_at": iso8601(expires), "issued_at": iso8601(issued), "methods": ["password"],
-        "project": {"id": app.project_id, "name": app.region, "domain": domain_obj},
+        "project": {"id": p.id, "name": p.name, "domain": domain_obj},
         "user": {"id": "u0u0u0u0u0u0u0u0u0u0u0u0u0u0u0u0", "name": name, "domain": domain_obj,
                  "password_expires_at": ""},
         "roles": [{"id": "0", "name": "op_service"}]}}
@@ -346,9 +369,11 @@ def create_token(app, req):
 
 def list_projects(app, req):
     name = req.query_value("name")
-    projects = [{"id": app.project_id, "name": app.region, "enabled": True,
-                 "domain_id": "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0", "is_domain": False,
-                 "parent_id": "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0", "description": ""}]
+    projects = []
+    for p in req.account.projects:
+        entry = p.describe()
+        del entry["links"]
+        projects.append(entry)
     if name is not None:
         projects = [p for p in projects if p["name"] == name]
     return json_response(200, {"projects": projects, "links": {"self": None}})

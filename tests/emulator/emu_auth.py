@@ -11,8 +11,15 @@ the flat APIGW shape:
     lockout_seconds, and while locked every request with it gets
     "AK access failed to reach the limit, forbidden";
   - the ECS temporary AK also needs X-Security-Token, and only works while
-    the credentials handed out by the metadata service are unexpired.
-Throttling is a token bucket of rate_limit requests/second per AK or token.
+    the credentials handed out by the metadata service are unexpired;
+  - so do temporary keys issued by agency assumption (emu_assume): they
+    belong to the account that owns the agency and stop working at their
+    expiry (emulator clock) with the same 401.
+Every identity belongs to one account (emu_org): AKs and static tokens to
+the account of the seed that lists them, IAM tokens to the user's account
+and the project they are scoped to; req.account and req.scope say which.
+Throttling is a token bucket of rate_limit requests/second per AK or token,
+and one of each account's rate_limit for its CSMS requests (account_throttle).
 Lockouts and buckets run on the monotonic clock: moving the emulator clock
 changes what "now" means for dates and tokens, not how long a lock lasts.
 """
@@ -37,26 +44,26 @@ class Denied(Exception):
 
 
 class Auth:
-    def __init__(self, credentials, settings, project_id, region):
-        c = credentials or {}
+    def __init__(self, org, settings):
+        self.org = org
         self.settings = settings
-        self.project_id = project_id
-        self.region = region
-        self.aksk = {e["ak"]: e["sk"] for e in c.get("aksk", [])}
-        self.users = {(u["name"], u["domain"]): u["password"] for u in c.get("users", [])}
-        self.static_tokens = set(c.get("tokens", []))
-        self.ecs = c.get("ecs")
+        ecs = org.ecs
+        self.ecs = ecs[0] if ecs else None
+        self.ecs_account = ecs[1] if ecs else None
         self.lock = threading.Lock()
-        self.tokens = {}            # IAM token -> expiry (emulator clock)
+        self.tokens = {}            # IAM token -> (expiry, account, project id)
+        self.temporary = {}         # agency AK -> (SK, security token, expiry, account)
         self.metadata_tokens = {}   # metadata session token -> expiry (emulator clock)
         self.ecs_until = 0.0        # temporary keys valid until (emulator clock)
         self.bad = {}               # AK -> consecutive bad signatures
         self.locked = {}            # AK -> monotonic time the lock ends
         self.buckets = {}           # caller -> [tokens, monotonic time]
+        self.account_buckets = {}   # account id -> [tokens, monotonic time]
 
     # -- gateway authentication ----------------------------------------------
     def authenticate(self, req):
-        """The caller's identity ("ak:..." or "token:..."), or raises Denied."""
+        """The caller's identity ("ak:..." or "token:..."), or raises Denied.
+        Sets req.account (and req.scope, the project of an IAM token)."""
         token = req.headers.get("X-Auth-Token")
         if token is not None:
             return self._token(req, token.strip())
@@ -68,13 +75,16 @@ class Auth:
         return self._aksk(req, auth)
 
     def _token(self, req, token):
-        if token in self.static_tokens:
+        account = self.org.tokens.get(token)
+        if account is not None:
+            req.account = account
             return "token:" + token
         with self.lock:
-            expiry = self.tokens.get(token)
-        if expiry is None or expiry <= self.settings.now():
+            entry = self.tokens.get(token)
+        if entry is None or entry[0] <= self.settings.now():
             raise Denied(gateway_error(req.request_id, 401, "APIGW.0301",
                                        "Incorrect IAM authentication information: decrypt token fail"))
+        req.account, req.scope = entry[1], entry[2]
         return "token:" + token
 
     def _aksk(self, req, value):
@@ -82,10 +92,14 @@ class Auth:
         if parsed is None or parsed.algorithm != emu_sign.ALGORITHM:
             raise Denied(self._signature_fail(req, None))
         ak = parsed.access
-        sk = self.aksk.get(ak)
-        temporary = self.ecs is not None and ak == self.ecs.get("ak")
-        if temporary:
-            sk = self.ecs["sk"]
+        sk, account = self.org.aksk.get(ak, (None, None))
+        ecs = self.ecs is not None and ak == self.ecs.get("ak")
+        with self.lock:
+            agency = self.temporary.get(ak)
+        if ecs:
+            sk, account = self.ecs["sk"], self.ecs_account
+        elif agency is not None:
+            sk, account = agency[0], agency[3]
         if sk is None:
             raise Denied(gateway_error(req.request_id, 401, "APIGW.0301",
                                        "Incorrect IAM authentication information: "
@@ -95,8 +109,12 @@ class Auth:
                 raise Denied(gateway_error(req.request_id, 401, "APIGW.0301",
                                            "Incorrect IAM authentication information: "
                                            "AK access failed to reach the limit, forbidden"))
-        if temporary:
-            self._check_security_token(req)
+        if ecs:
+            with self.lock:
+                valid = self.ecs_until > self.settings.now()
+            self._check_security_token(req, self.ecs["security_token"], valid)
+        elif agency is not None:
+            self._check_security_token(req, agency[1], agency[2] > self.settings.now())
         get_all = req.headers.get_all
         dates = get_all("x-sdk-date") or []
         if "x-sdk-date" not in parsed.signed_headers or len(dates) != 1:
@@ -116,13 +134,14 @@ class Auth:
             raise Denied(self._signature_fail(req, ak))
         with self.lock:
             self.bad.pop(ak, None)
+        req.account = account
+        req.temporary = ecs or agency is not None
         return "ak:" + ak
 
-    def _check_security_token(self, req):
+    @staticmethod
+    def _check_security_token(req, want, valid):
         sent = req.headers.get("X-Security-Token")
-        with self.lock:
-            valid = self.ecs_until > self.settings.now()
-        if sent is None or sent.strip() != self.ecs.get("security_token") or not valid:
+        if sent is None or sent.strip() != want or not valid:
             raise Denied(gateway_error(req.request_id, 401, "APIGW.0301",
                                        "Incorrect IAM authentication information: "
                                        "the security token is missing, wrong or expired"))
@@ -141,12 +160,19 @@ class Auth:
     # -- throttling -------------------------------------------------------------
     def throttle(self, req, caller):
         """None, or the 429 answer when CALLER is over rate_limit."""
-        rate = self.settings.rate_limit
+        return self._bucket(req, self.buckets, caller, self.settings.rate_limit)
+
+    def account_throttle(self, req, account):
+        """None, or the 429 answer when ACCOUNT is over its rate_limit
+        (the documented TPS per account, csms-api.md 7.3)."""
+        return self._bucket(req, self.account_buckets, account.id, account.rate_limit)
+
+    def _bucket(self, req, buckets, caller, rate):
         if rate <= 0:
             return None
         now = time.monotonic()
         with self.lock:
-            bucket = self.buckets.setdefault(caller, [rate, now])
+            bucket = buckets.setdefault(caller, [rate, now])
             bucket[0] = min(rate, bucket[0] + (now - bucket[1]) * rate)
             bucket[1] = now
             if bucket[0] >= 1:
@@ -159,19 +185,34 @@ class Auth:
 
     # -- IAM and the metadata service -----------------------------------------
     def check_password(self, user, domain, password):
-        want = self.users.get((user, domain))
-        return want is not None and secrets.compare_digest(
-            want.encode("utf-8", "surrogatepass"), password.encode("utf-8", "surrogatepass"))
+        """The user's account when the password is right, else None."""
+        want, account = self.org.users.get((user, domain), (None, None))
+        if want is not None and secrets.compare_digest(
+                want.encode("utf-8", "surrogatepass"), password.encode("utf-8", "surrogatepass")):
+            return account
+        return None
 
-    def issue_token(self):
+    def issue_token(self, account, project_id):
         """A new project-scoped token: (token, issued_at, expires_at)."""
         token = "MIIemu" + secrets.token_urlsafe(96)
         issued = self.settings.now()
         expires = issued + self.settings.token_ttl
         with self.lock:
             self._drop_expired(self.tokens, issued)
-            self.tokens[token] = expires
+            self.tokens[token] = (expires, account, project_id)
         return token, issued, expires
+
+    def issue_temporary(self, account, seconds):
+        """Temporary AK/SK/security token of ACCOUNT (an assumed agency),
+        valid SECONDS on the emulator clock: (ak, sk, token, expires_at)."""
+        ak = "HST" + secrets.token_hex(10).upper()[:17]
+        sk = secrets.token_urlsafe(30)
+        token = "gQpjbi1emu" + secrets.token_urlsafe(240)
+        expires = self.settings.now() + seconds
+        with self.lock:
+            self._drop_expired(self.temporary, self.settings.now())
+            self.temporary[ak] = (sk, token, expires, account)
+        return ak, sk, token, expires
 
     def issue_metadata_token(self, ttl):
         token = secrets.token_urlsafe(32)
@@ -196,20 +237,31 @@ class Auth:
     @staticmethod
     def _drop_expired(table, now):
         if len(table) > 1000:
-            for k in [k for k, t in table.items() if t <= now]:
+            for k in [k for k, t in table.items() if _expiry(t) <= now]:
                 del table[k]
 
     def reset(self):
         """Forget every issued token, lockout and throttling state."""
         with self.lock:
-            for table in (self.tokens, self.metadata_tokens, self.bad, self.locked, self.buckets):
+            for table in (self.tokens, self.metadata_tokens, self.bad, self.locked, self.buckets,
+                          self.account_buckets, self.temporary):
                 table.clear()
             self.ecs_until = 0.0
 
     def expire_all(self):
         """Control API: every issued token, metadata token and temporary key
-        expires now (static seed tokens are the site's own and stay)."""
+        (ECS and agency) expires now (static seed tokens are the site's own
+        and stay)."""
         with self.lock:
             self.tokens.clear()
             self.metadata_tokens.clear()
+            self.temporary.clear()
             self.ecs_until = 0.0
+
+
+def _expiry(entry):
+    """The expiry of a token table entry: a number, or (SK, token, expiry,
+    account) for temporary keys, (expiry, account, project) for tokens."""
+    if isinstance(entry, tuple):
+        return entry[2] if len(entry) == 4 else entry[0]
+    return entry

@@ -97,7 +97,8 @@ class Request:
     query holds decoded (name, value) pairs in wire order."""
 
     __slots__ = ("method", "raw_path", "raw_query", "segments", "query", "headers", "body",
-                 "request_id", "identity", "fault", "secret_id", "key")
+                 "request_id", "identity", "fault", "secret_id", "key", "account", "scope",
+                 "temporary", "project", "store", "broken")
 
     def __init__(self, method, raw_path, raw_query, segments, query, headers, body, request_id):
         self.method = method
@@ -112,6 +113,12 @@ class Request:
         self.fault = None
         self.secret_id = None   # for the request log: the secret and tag key in the path
         self.key = None
+        self.account = None     # the caller's account (emu_org.Account), once authenticated
+        self.scope = None       # the project id an IAM token is scoped to
+        self.temporary = False  # signed with temporary keys (X-Security-Token)
+        self.project = None     # the emu_org.Project the path names
+        self.store = None       # its secrets
+        self.broken = None      # "reset": abort the connection instead of answering
 
     def query_value(self, name, default=None):
         for n, v in self.query:

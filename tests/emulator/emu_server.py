@@ -1,9 +1,17 @@
 """emu_server.py - the request pipeline the API gateway runs, on top of the
 emu_http transport:
 
-  route (404 APIGW.0101) -> count -> latency -> authenticate (401) ->
-  project check (403) -> throttle (429) -> faults (a "hold" parks here) ->
-  serve -> fault "mutate" ops -> request record and log line -> send
+  route (404 APIGW.0101) -> count -> latency -> host check (404) ->
+  failed region (503 or reset) -> authenticate (401) -> project check
+  (403) -> account throttle (429, CSMS APIs) -> caller throttle (429) ->
+  faults (a "hold" parks here) -> serve -> fault "mutate" ops -> request
+  record, per-account counts and log line -> send
+
+The project in a CSMS path picks the store of secrets the request works on
+(emu_org); the request's region is the Host's (kms.REGION.myhuaweicloud.com)
+or else the project's.  A region made to fail (/_emulator/regions) answers
+every request for it, before authentication, with the status chosen
+(default 503 APIGW.0201) or a connection reset.
 
 Every API request gets a record in the request log (GET /_emulator/requests):
 API, secret, tag key, arrival and answer times, status and fault.
@@ -13,6 +21,7 @@ would against the real service.  /_emulator/ requests skip everything but
 the log line.
 """
 import collections
+import re
 import sys
 import threading
 import time
@@ -36,20 +45,22 @@ DEFAULT_MESSAGES = {429: "The throttling threshold has been reached: policy user
 # APIs whose first path argument is a secret id (the second, a tag key).
 SECRET_APIS = ("ListSecretTags", "CreateSecretTag", "BatchCreateOrDeleteTags", "DeleteSecretTag")
 REQUEST_LOG_MAX = 200000    # records kept; the oldest go first
+HOST_RE = re.compile(r"^(kms|iam|sts|organizations)\.(?:([a-z0-9-]+)\.)?myhuaweicloud\.com"
+                     r"(?::\d+)?$")
+FAIL_KINDS = ("status", "reset")
 
 
 class App:
     """Everything the pipeline shares."""
 
-    def __init__(self, store, auth, faults, settings, project_id, region, seed_secrets, log=None):
-        self.seed_secrets = seed_secrets
-        self.store = store
+    def __init__(self, org, auth, faults, settings, log=None):
+        self.org = org
         self.auth = auth
         self.faults = faults
         self.settings = settings
-        self.project_id = project_id
-        self.region = region
         self.log = log
+        self.failed_regions = {}    # region -> {"kind", "status", "error_code"}
+        self.account_counts = {}    # account id -> {"apis": {api: n}, "statuses": {status: n}}
         self.log_lock = threading.Lock()
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(emu_api.ALL_APIS + ("unknown",), 0)
@@ -57,10 +68,19 @@ class App:
         self.holds = Holds()
         self.request_log = collections.deque(maxlen=REQUEST_LOG_MAX)
 
+    @property
+    def store(self):
+        """The default project's secrets (emu_org)."""
+        return self.org.default.store
+
+    @property
+    def project_id(self):
+        return self.org.default.id
+
     def reset(self):
         """Control API: back to the state at startup (parked requests are
         released)."""
-        self.store.reset(self.seed_secrets)
+        self.org.reset()
         self.auth.reset()
         self.faults.reset()
         self.holds.reset()
@@ -69,15 +89,44 @@ class App:
             self.counts = dict.fromkeys(self.counts, 0)
             self.requests = 0
             self.request_log.clear()
+            self.failed_regions.clear()
+            self.account_counts.clear()
 
     def record(self, req, api, status, arrival):
-        """One request log entry, once the answer is computed."""
+        """One request log entry, and the account's counts, once the answer
+        is computed."""
+        store = req.store or self.store
+        account = req.project.account if req.project is not None else req.account
         entry = {"api": api, "method": req.method, "secret_id": req.secret_id,
-                 "secret": self.store.name_of(req.secret_id) if req.secret_id else None,
+                 "secret": store.name_of(req.secret_id) if req.secret_id else None,
                  "key": req.key, "arrival": arrival, "answer": time.time(), "status": status,
-                 "fault": req.fault.kind if req.fault is not None else None}
+                 "fault": req.fault.kind if req.fault is not None else None,
+                 "account": account.id if account is not None else None,
+                 "project": req.project.id if req.project is not None else None}
         with self.lock:
             self.request_log.append(entry)
+            if account is not None:
+                c = self.account_counts.setdefault(account.id, {"apis": {}, "statuses": {}})
+                c["apis"][api] = c["apis"].get(api, 0) + 1
+                c["statuses"][str(status)] = c["statuses"].get(str(status), 0) + 1
+
+    def account_counts_snapshot(self, account_id):
+        with self.lock:
+            c = self.account_counts.get(account_id, {"apis": {}, "statuses": {}})
+            return {"apis": dict(c["apis"]), "statuses": dict(c["statuses"])}
+
+    def fail_region(self, region, how):
+        """Control API: HOW is None (the region works again) or {"kind",
+        "status", "error_code"}."""
+        with self.lock:
+            if how is None:
+                self.failed_regions.pop(region, None)
+            else:
+                self.failed_regions[region] = how
+
+    def region_failure(self, region):
+        with self.lock:
+            return self.failed_regions.get(region) if region is not None else None
 
     def requests_snapshot(self):
         with self.lock:
@@ -147,27 +196,77 @@ def fault_status(req, rule):
     return resp
 
 
-def apply_mutations(app, rules):
+def apply_mutations(store, rules):
     for rule in rules:
         for op in rule.ops:
             if op["op"] == "delete_secret":
-                app.store.remove_secret(op["secret"])
+                store.remove_secret(op["secret"])
             elif op["op"] == "set_tag":
-                app.store.edit_tags(op["secret"], {op["key"]: op["value"]}, [])
+                store.edit_tags(op["secret"], {op["key"]: op["value"]}, [])
             else:
-                app.store.edit_tags(op["secret"], {}, [op["key"]])
+                store.edit_tags(op["secret"], {}, [op["key"]])
 
 
-def check_project(app, req, r):
-    """403 unless the path's project is ours and X-Project-Id, when sent,
-    names the same one."""
+def _forbidden(req, why):
+    return gateway_error(req.request_id, 403, "APIGW.0302",
+                         "The IAM user is not authorized to access the API: " + why)
+
+
+def check_project(app, req, r, host_region):
+    """403 unless the path's project belongs to the caller's account (and,
+    for an IAM token, is the one it is scoped to), X-Project-Id, when sent,
+    names the same one (or, without a project in the path, one of the
+    account's), and a region named by the Host is the project's."""
+    projects = app.org.projects
+    account = req.account
+
+    def ours(pid):
+        p = projects.get(pid)
+        return p is not None and p.account is account
     header = req.headers.get("X-Project-Id")
-    if (header is not None and header != (r.project_id or app.project_id)) or \
-            (r.project_id is not None and r.project_id != app.project_id):
-        return gateway_error(req.request_id, 403, "APIGW.0302",
-                             "The IAM user is not authorized to access the API: "
-                             "the project does not match the credentials")
+    if (header is not None and (header != (r.project_id or header) or not ours(header))) or \
+            (r.project_id is not None and not ours(r.project_id)) or \
+            (req.scope is not None and r.project_id is not None and r.project_id != req.scope):
+        return _forbidden(req, "the project does not match the credentials")
+    if host_region is not None and req.project is not None and req.project.region != host_region:
+        return _forbidden(req, "project %s is not in region %s" % (req.project.id, host_region))
     return None
+
+
+def _host(req):
+    """(service, region) named by a Host of the real form, else (None, None)."""
+    m = HOST_RE.match((req.headers.get("Host") or "").lower())
+    return (m.group(1), m.group(2)) if m else (None, None)
+
+
+def failed_region_answer(req, how):
+    if how["kind"] == "reset":
+        req.broken = "reset"
+    return gateway_error(req.request_id, how["status"], how["error_code"],
+                         "Service unavailable: region %s is down" % how["region"])
+
+
+def admit(app, req, r):
+    """The answer that stops R before its handler (host, region,
+    authentication, project, throttling), or None."""
+    service, host_region = _host(req)
+    if service is not None and emu_api.SERVICES.get(r.api, service) != service:
+        return api_not_found(req)
+    req.project = app.org.projects.get(r.project_id) if r.project_id is not None else None
+    req.store = req.project.store if req.project is not None else app.store
+    how = app.region_failure(host_region or (req.project.region if req.project else None))
+    if how is not None:
+        return failed_region_answer(req, how)
+    if not r.gateway:
+        return None
+    try:
+        req.identity = app.auth.authenticate(req)
+    except Denied as d:
+        return d.response
+    denied = check_project(app, req, r, host_region)
+    if denied is None and r.api in emu_api.CSMS_APIS:
+        denied = app.auth.account_throttle(req, req.account)
+    return denied or app.auth.throttle(req, req.identity)
 
 
 def serve_api(app, req):
@@ -183,18 +282,13 @@ def serve_api(app, req):
     if r.api in SECRET_APIS:
         req.secret_id = r.args[0]
         req.key = r.args[1] if len(r.args) > 1 else None
-    if r.gateway:
-        try:
-            req.identity = app.auth.authenticate(req)
-        except Denied as d:
-            return d.response, api, []
-        denied = check_project(app, req, r) or app.auth.throttle(req, req.identity)
-        if denied is not None:
-            return denied, api, []
+    denied = admit(app, req, r)
+    if denied is not None:
+        return denied, api, []
     rule, mutations = app.faults.pick(api)
     req.fault = rule
     if rule is not None and rule.kind == "hold":
-        app.holds.park({"api": api, "secret": app.store.name_of(req.secret_id)
+        app.holds.park({"api": api, "secret": req.store.name_of(req.secret_id)
                         if req.secret_id else None, "key": req.key}, rule.hold_ms / 1000.0)
     if rule is not None and rule.kind == "slow":
         time.sleep(rule.delay_ms / 1000.0)
@@ -245,13 +339,13 @@ class Pipeline:
         # The answer is computed; the state changes and the log line come
         # before it leaves, so a client that has the answer always sees both.
         if mutations:
-            apply_mutations(app, mutations)
+            apply_mutations(req.store or app.store, mutations)
         if api not in (None, "_emulator"):
             app.faults.note_answered(api)
             app.record(req, api, resp.status, arrival)
         if app.log is not None:
             self.log(req, resp, api, conn.client_address[0], start)
-        kind = req.fault.kind if req.fault is not None else None
+        kind = req.broken or (req.fault.kind if req.fault is not None else None)
         status, headers, body = broken_answer(kind, req, resp)
         conn.send(req.request_id, status, headers, body, app.settings.now(),
                   head_only=req.method == "HEAD",
