@@ -249,11 +249,11 @@ def failed_region_answer(req, how):
 def admit(app, req, r):
     """The answer that stops R before its handler (host, region,
     authentication, project, throttling), or None."""
+    req.project = app.org.projects.get(r.project_id) if r.project_id is not None else None
+    req.store = req.project.store if req.project is not None else app.store
     service, host_region = _host(req)
     if service is not None and emu_api.SERVICES.get(r.api, service) != service:
         return api_not_found(req)
-    req.project = app.org.projects.get(r.project_id) if r.project_id is not None else None
-    req.store = req.project.store if req.project is not None else app.store
     how = app.region_failure(host_region or (req.project.region if req.project else None))
     if how is not None:
         return failed_region_answer(req, how)

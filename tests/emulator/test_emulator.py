@@ -283,11 +283,12 @@ def iam_token(client, password="demo-pass", scope=None):
 
 class EmulatorCase(unittest.TestCase):
     ARGS = ()
+    SEED_FILE = SEED
 
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="emu-selftest.")
-        cls.emu = Emulator(cls.work, "--seed", SEED, "--random-seed", "3", *cls.ARGS)
+        cls.emu = Emulator(cls.work, "--seed", cls.SEED_FILE, "--random-seed", "3", *cls.ARGS)
 
     @classmethod
     def tearDownClass(cls):
@@ -1014,6 +1015,420 @@ class Control(EmulatorCase):
         self.assertIn("POST /v3/auth/tokens?nocatalog=true 201", log)
         for secret in (SK, "demo-pass", tok, "static-token-text"):
             self.assertNotIn(secret, log)
+
+
+# -- several accounts: routing, discovery, agencies, limits, failing regions --------------
+ORG_SEED = os.path.join(HERE, "..", "data", "org-seed.json")
+with open(ORG_SEED, encoding="utf-8") as _f:
+    ORG_JSON = json.load(_f)
+ORG = {a["name"]: a for a in ORG_JSON["accounts"]}
+MGMT, PROD, DEV, LOCKED = (ORG[n] for n in ("acme-mgmt", "acme-prod", "acme-dev", "acme-locked"))
+MGMT_AK, MGMT_SK = MGMT["credentials"]["aksk"][0]["ak"], MGMT["credentials"]["aksk"][0]["sk"]
+PROD_AK, PROD_SK = PROD["credentials"]["aksk"][0]["ak"], PROD["credentials"]["aksk"][0]["sk"]
+
+
+def pid(account, region):
+    return [p["id"] for p in account["projects"] if p["name"] == region][0]
+
+
+class Org(EmulatorCase):
+    SEED_FILE = ORG_SEED
+
+    def csms(self, account, region, ak, sk, path="/secrets", method="GET", body=b"",
+             token=None, host=None, date=None):
+        p = pid(account, region)
+        headers = {"X-Security-Token": token} if token else {}
+        if host:
+            headers["Host"] = host
+        return self.c.signed(method, "/v1/%s%s" % (p, path), body, ak=ak, sk=sk, project=p,
+                             headers=headers, date=date)
+
+    def glob(self, method, path, body=None, ak=MGMT_AK, sk=MGMT_SK, token=None, date=None):
+        """A signed IAM/STS/Organizations request (no project header)."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
+        return self.c.signed(method, path, data, ak=ak, sk=sk, project=None,
+                             headers={"X-Security-Token": token} if token else None, date=date)
+
+    def assume(self, agency_account, name="tag-keeper", **fields):
+        body = {"agency_urn": "iam::%s:agency:%s" % (agency_account["id"], name),
+                "agency_session_name": "csms-tagd"}
+        body.update(fields)
+        return self.glob("POST", "/v5/agencies/assume", body)
+
+    def temp(self, account, **fields):
+        a = self.assume(account, **fields)
+        self.assertEqual(a.status, 200, a.body)
+        c = a.json()["credentials"]
+        return c["access_key_id"], c["secret_access_key"], c["security_token"]
+
+    def accounts_view(self, account):
+        return self.c.control("accounts?account=" + account["id"])["accounts"][0]
+
+    def test_routing_by_project_and_host(self):
+        names = {}
+        for region in ("cn-north-4", "cn-east-3"):
+            a = self.csms(MGMT, region, MGMT_AK, MGMT_SK)
+            self.assertEqual(a.status, 200, a.body)
+            names[region] = [s["id"] for s in a.json()["secrets"]]
+        self.assertEqual((len(names["cn-north-4"]), len(names["cn-east-3"])), (3, 2))
+        self.assertFalse(set(names["cn-north-4"]) & set(names["cn-east-3"]))
+        # another account's project, with or without the right header
+        self.assert_gateway_error(self.csms(PROD, "cn-north-4", MGMT_AK, MGMT_SK), 403,
+                                  "APIGW.0302")
+        self.assertEqual(self.csms(PROD, "cn-north-4", PROD_AK, PROD_SK).status, 200)
+        # the Host names service and region
+        north = pid(MGMT, "cn-north-4")
+        self.assertEqual(self.csms(MGMT, "cn-north-4", MGMT_AK, MGMT_SK,
+                                   host="kms.cn-north-4.myhuaweicloud.com").status, 200)
+        self.assert_gateway_error(self.csms(MGMT, "cn-north-4", MGMT_AK, MGMT_SK,
+                                            host="kms.cn-east-3.myhuaweicloud.com:443"),
+                                  403, "APIGW.0302", "not in region cn-east-3")
+        self.assert_gateway_error(self.csms(MGMT, "cn-north-4", MGMT_AK, MGMT_SK,
+                                            host="iam.cn-north-4.myhuaweicloud.com"),
+                                  404, "APIGW.0101")
+        # a deletion lands in its own project and account
+        sid = PROD["projects"][1]["secrets"][0]["id"]
+        a = self.csms(PROD, "cn-east-3", PROD_AK, PROD_SK, "/csms/%s/tags/stray-prod" % sid,
+                      "DELETE")
+        self.assertEqual(a.status, 204, a.body)
+        self.assertEqual(self.c.control("state")["deleted"], [])    # the default project
+        east = self.c.control("state?project=" + pid(PROD, "cn-east-3"))
+        self.assertEqual([d["key"] for d in east["deleted"]], ["stray-prod"])
+        view = self.accounts_view(PROD)
+        self.assertEqual([(d["key"], d["project_id"], d["region"]) for d in view["deleted"]],
+                         [("stray-prod", pid(PROD, "cn-east-3"), "cn-east-3")])
+        self.assertEqual(self.accounts_view(MGMT)["deleted"], [])
+        # counted: requests for the account's projects, whoever sends them
+        self.assertEqual(view["counts"], {"ListSecrets": 2, "DeleteSecretTag": 1})
+        self.assertEqual(view["statuses"], {"403": 1, "200": 1, "204": 1})
+        self.assertEqual(self.accounts_view(MGMT)["requests"], 5)
+        log = self.c.control("requests")["requests"]
+        self.assertEqual((log[-1]["account"], log[-1]["project"]),
+                         (PROD["id"], pid(PROD, "cn-east-3")))
+        # control API per project; the default project is mgmt cn-north-4
+        self.c.control("tags", {"project": pid(DEV, "cn-north-4"), "secret": "app-1",
+                                "set": {"late": "1"}})
+        dev = self.c.control("state?project=" + pid(DEV, "cn-north-4"))["secrets"]
+        self.assertEqual(dev[1]["tags"]["late"], "1")
+        self.assertEqual(self.c.control("state")["secrets"][0]["id"],
+                         MGMT["projects"][0]["secrets"][0]["id"])
+        self.assertEqual(self.c.request("GET", "/_emulator/state?project=nope").status, 400)
+        self.assertEqual(north, pid(MGMT, "cn-north-4"))
+
+    def test_auth_projects(self):
+        a = self.glob("GET", "/v3/auth/projects")
+        self.assertEqual(a.status, 200, a.body)
+        projects = a.json()["projects"]
+        self.assertEqual([(p["id"], p["name"]) for p in projects],
+                         [(p["id"], p["name"]) for p in MGMT["projects"]])
+        for p in projects:
+            self.assertEqual((p["domain_id"], p["parent_id"], p["enabled"]),
+                             (MGMT["id"], MGMT["id"], True))
+        self.assertIn("self", a.json()["links"])
+        prod = self.glob("GET", "/v3/auth/projects", ak=PROD_AK, sk=PROD_SK).json()["projects"]
+        self.assertEqual({p["domain_id"] for p in prod}, {PROD["id"]})
+        self.assert_gateway_error(self.c.request("GET", "/v3/auth/projects"), 401, "APIGW.0301")
+        # the legacy listing is per account too
+        a = self.glob("GET", "/v3/projects?name=cn-east-3")
+        self.assertEqual([p["id"] for p in a.json()["projects"]], [pid(MGMT, "cn-east-3")])
+
+    def test_organization_accounts_paging(self):
+        ids = sorted(a["id"] for a in ORG_JSON["accounts"])
+        seen, marker, pages = [], None, 0
+        while True:
+            q = "limit=3" + ("&marker=" + marker if marker else "")
+            a = self.glob("GET", "/v1/organizations/accounts?" + q)
+            self.assertEqual(a.status, 200, a.body)
+            body = a.json()
+            pages += 1
+            self.assertEqual(body["page_info"]["current_count"], len(body["accounts"]))
+            seen += body["accounts"]
+            marker = body["page_info"]["next_marker"]
+            if marker is None:
+                break
+        self.assertEqual(([s["id"] for s in seen], pages), (ids, 2))
+        first = [s for s in seen if s["id"] == MGMT["id"]][0]
+        self.assertEqual(first, {"id": MGMT["id"], "name": "acme-mgmt", "status": "active",
+                                 "join_method": "created", "joined_at": MGMT["joined_at"],
+                                 "urn": "organizations::%s:account:%s" % (MGMT["id"],
+                                                                          MGMT["id"])})
+        whole = self.glob("GET", "/v1/organizations/accounts").json()
+        self.assertEqual((len(whole["accounts"]), whole["page_info"]["next_marker"]), (4, None))
+        root = ORG_JSON["organization"]["root_id"]
+        self.assertEqual(len(self.glob("GET", "/v1/organizations/accounts?parent_id=" + root)
+                             .json()["accounts"]), 4)
+        self.assertEqual(self.glob("GET", "/v1/organizations/accounts?parent_id=ou-x")
+                         .json()["accounts"], [])
+        self.assertEqual(self.glob("GET", "/v1/organizations/accounts?limit=500").status, 200)
+        for bad in ("limit=0", "limit=501", "limit=x", "marker=nope",
+                    "with_register_contact_info=true&limit=201",
+                    "with_register_contact_info=yes"):
+            self.assert_gateway_error(self.glob("GET", "/v1/organizations/accounts?" + bad), 400,
+                                      "Organizations.1000")
+        self.assert_gateway_error(self.glob("GET", "/v1/organizations/accounts", ak=PROD_AK,
+                                            sk=PROD_SK), 401, "Organizations.1001",
+                                  "management account")
+
+    def test_assume_agency_v5(self):
+        t0 = time.time()
+        a = self.assume(PROD)
+        self.assertEqual(a.status, 200, a.body)
+        body = a.json()
+        c = body["credentials"]
+        self.assertEqual(set(c), {"access_key_id", "secret_access_key", "security_token",
+                                  "expiration"})
+        self.assertRegex(c["expiration"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        expires = time.mktime(time.strptime(c["expiration"][:19], "%Y-%m-%dT%H:%M:%S")) - \
+            time.timezone
+        self.assertAlmostEqual(expires - t0, 3600, delta=5)     # the default
+        self.assertEqual(body["assumed_agency"]["urn"],
+                         "sts::%s::assumed-agency:tag-keeper/csms-tagd" % PROD["id"])
+        self.assertTrue(body["assumed_agency"]["id"].endswith(":csms-tagd"))
+        ak, sk, tok = c["access_key_id"], c["secret_access_key"], c["security_token"]
+        # the keys work in the member account, with their token, and only there
+        self.assertEqual(self.csms(PROD, "cn-east-3", ak, sk, token=tok).status, 200)
+        self.assert_gateway_error(self.csms(PROD, "cn-east-3", ak, sk), 401, "APIGW.0301",
+                                  "security token")
+        self.assert_gateway_error(self.csms(MGMT, "cn-east-3", ak, sk, token=tok), 403,
+                                  "APIGW.0302")
+        projects = self.glob("GET", "/v3/auth/projects", ak=ak, sk=sk, token=tok).json()
+        self.assertEqual({p["domain_id"] for p in projects["projects"]}, {PROD["id"]})
+        # chained: at most 3600 s; prod's agency trusts only mgmt
+        chained = self.glob("POST", "/v5/agencies/assume", {
+            "agency_urn": "iam::%s:agency:tag-keeper" % PROD["id"], "agency_session_name": "x2",
+            "duration_seconds": 7200}, ak=ak, sk=sk, token=tok)
+        self.assert_gateway_error(chained, 400, "STS5.0002", "security token")
+        self.assertEqual(self.assume(PROD, duration_seconds=43200).status, 200)  # its maximum
+        self.assertEqual(self.accounts_view(PROD)["counts"], {"ListSecrets": 2,
+                                                              "KeystoneListAuthProjects": 1,
+                                                              "AssumeAgency": 1})
+
+    def test_assume_refused_and_invalid(self):
+        self.assert_gateway_error(self.assume(LOCKED), 403, "STS5.0001", "access denied")
+        self.assert_gateway_error(self.assume(DEV), 403, "STS5.0001", "external id")
+        self.assert_gateway_error(self.assume(DEV, external_id="wrong-one"), 403, "STS5.0001")
+        self.assertEqual(self.assume(DEV, external_id="acme-ext-0001").status, 200)
+        a = self.assume(PROD, name="nobody")
+        self.assert_gateway_error(a, 404, "STS5.1106", "cannot be found")
+        self.assertIn("iam::%s:agency:nobody" % PROD["id"], a.json()["error_msg"])
+        self.assert_gateway_error(self.assume({"id": "f" * 32}), 404, "STS5.1106")
+        self.assert_gateway_error(self.assume({"id": "acme-prod"}), 404, "STS5.1106")
+        urn = "iam::%s:agency:tag-keeper" % PROD["id"]
+        for bad, field in (({}, "agency_urn"), ({"agency_urn": "tag-keeper"}, "agency_urn"),
+                           ({"agency_urn": urn}, "agency_session_name"),
+                           ({"agency_urn": urn, "agency_session_name": "x"}, "agency_session_name"),
+                           ({"duration_seconds": 899}, "duration_seconds"),
+                           ({"duration_seconds": 43201}, "duration_seconds"),
+                           ({"duration_seconds": "3600"}, "duration_seconds"),
+                           ({"external_id": "x"}, "external_id"),
+                           ({"surprise": 1}, "surprise")):
+            body = {"agency_urn": urn, "agency_session_name": "csms-tagd"} if field not in (
+                "agency_urn", "agency_session_name") else {}
+            body.update(bad)
+            self.assert_gateway_error(self.glob("POST", "/v5/agencies/assume", body), 400,
+                                      "STS5.0002", field)
+        self.assert_gateway_error(self.assume(DEV, external_id="acme-ext-0001",
+                                              duration_seconds=3601), 400, "STS5.0002",
+                                  "maximum session")
+        self.assert_gateway_error(self.glob("POST", "/v5/agencies/assume", b"{"), 400,
+                                  "STS5.0002")
+        self.assert_gateway_error(self.c.request("POST", "/v5/agencies/assume", b"{}"), 401,
+                                  "APIGW.0301")
+
+    def test_assumed_credentials_expire(self):
+        ak, sk, tok = self.temp(PROD, duration_seconds=900)
+        self.assertEqual(self.csms(PROD, "cn-north-4", ak, sk, token=tok).status, 200)
+        self.c.control("config", {"clock_offset": 890})
+        self.assertEqual(self.csms(PROD, "cn-north-4", ak, sk, token=tok,
+                                   date=sdk_date(890)).status, 200)
+        self.c.control("config", {"clock_offset": 901})
+        self.assert_gateway_error(self.csms(PROD, "cn-north-4", ak, sk, token=tok,
+                                            date=sdk_date(901)), 401, "APIGW.0301",
+                                  "expired")
+        self.c.control("config", {"clock_offset": 0})
+        ak, sk, tok = self.temp(PROD)
+        self.c.control("expire-tokens", {})
+        self.assertEqual(self.csms(PROD, "cn-north-4", ak, sk, token=tok).status, 401)
+        self.assertEqual(self.csms(PROD, "cn-north-4", PROD_AK, PROD_SK).status, 200)
+
+    def v3(self, role, token=None, methods=("assume_role",)):
+        body = {"auth": {"identity": {"methods": list(methods), "assume_role": role}}}
+        if token is None:
+            return self.glob("POST", "/v3.0/OS-CREDENTIAL/securitytokens", body)
+        return self.c.request("POST", "/v3.0/OS-CREDENTIAL/securitytokens",
+                              json.dumps(body).encode(), {"X-Auth-Token": token,
+                                                          "Content-Type": "application/json"})
+
+    def test_assume_agency_v3(self):
+        login = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "ops", "password": "ops-pass", "domain": {"name": "acme-mgmt"}}}},
+            "scope": {"project": {"name": "cn-east-3"}}}}
+        a = self.c.request("POST", "/v3/auth/tokens", json.dumps(login).encode())
+        self.assertEqual(a.status, 201, a.body)
+        self.assertEqual(a.json()["token"]["project"]["id"], pid(MGMT, "cn-east-3"))
+        token = a.headers["X-Subject-Token"]
+        # the token is scoped: its own project only
+        self.assertEqual(self.c.request("GET", "/v1/%s/secrets" % pid(MGMT, "cn-east-3"),
+                                        headers={"X-Auth-Token": token}).status, 200)
+        self.assertEqual(self.c.request("GET", "/v1/%s/secrets" % pid(MGMT, "cn-north-4"),
+                                        headers={"X-Auth-Token": token}).status, 403)
+        t0 = time.time()
+        a = self.v3({"agency_name": "tag-keeper", "domain_name": "acme-prod",
+                     "session_user": {"name": "csms-tagd"}}, token)
+        self.assertEqual(a.status, 201, a.body)
+        cred = a.json()["credential"]
+        self.assertEqual(set(cred), {"access", "secret", "securitytoken", "expires_at"})
+        self.assertRegex(cred["expires_at"], r"\.\d{6}Z$")
+        expires = time.mktime(time.strptime(cred["expires_at"][:19], "%Y-%m-%dT%H:%M:%S")) - \
+            time.timezone
+        self.assertAlmostEqual(expires - t0, 900, delta=5)      # the default
+        self.assertEqual(self.csms(PROD, "cn-north-4", cred["access"], cred["secret"],
+                                   token=cred["securitytoken"]).status, 200)
+        # AK/SK signing works too; domain_id, or both naming the same account
+        self.assertEqual(self.v3({"agency_name": "tag-keeper", "domain_id": PROD["id"],
+                                  "duration_seconds": 86400}).status, 201)
+        self.assertEqual(self.v3({"agency_name": "tag-keeper", "domain_id": PROD["id"],
+                                  "domain_name": "acme-prod"}).status, 201)
+        for role, status in (({"agency_name": "tag-keeper", "domain_id": PROD["id"],
+                               "domain_name": "acme-dev"}, 404),
+                             ({"agency_name": "tag-keeper", "domain_name": "nobody"}, 404),
+                             ({"agency_name": "nobody", "domain_name": "acme-prod"}, 404),
+                             ({"agency_name": "tag-keeper", "domain_name": "acme-locked"}, 403),
+                             ({"agency_name": "tag-keeper", "domain_name": "acme-dev"}, 403),
+                             ({"agency_name": "tag-keeper"}, 400),
+                             ({"domain_name": "acme-prod"}, 400),
+                             ({"agency_name": "tag-keeper", "domain_name": "acme-prod",
+                               "duration_seconds": 899}, 400),
+                             ({"agency_name": "tag-keeper", "domain_name": "acme-prod",
+                               "duration_seconds": 86401}, 400),
+                             ({"agency_name": "tag-keeper", "domain_name": "acme-prod",
+                               "session_user": "x"}, 400)):
+            a = self.v3(role)
+            self.assertEqual(a.status, status, (role, a.body))
+            self.assertEqual(a.json()["error"]["code"], status)
+        self.assertEqual(self.v3({"agency_name": "tag-keeper", "domain_name": "acme-prod"},
+                                 methods=("password",)).status, 400)
+        self.assertEqual(self.c.request("POST", "/v3.0/OS-CREDENTIAL/securitytokens",
+                                        b"{}").status, 401)
+
+    def test_account_rate_limit(self):
+        ak, sk, tok = self.temp(DEV, external_id="acme-ext-0001")
+        answers = [self.csms(DEV, "cn-north-4", ak, sk, token=tok) for _ in range(6)]
+        self.assertEqual([a.status for a in answers[:5]], [200] * 5)
+        self.assert_gateway_error(answers[5], 429, "APIGW.0308", "limit:5, time:1 second")
+        self.assertGreaterEqual(int(answers[5].headers["Retry-After"]), 1)
+        # the account's budget, whatever region or credentials
+        self.assertEqual(self.csms(DEV, "cn-east-3", ak, sk, token=tok).status, 429)
+        # other accounts are not held up; the default is 20 per second
+        statuses = [self.csms(MGMT, "cn-north-4", MGMT_AK, MGMT_SK).status for _ in range(20)]
+        self.assertEqual(statuses, [200] * 20)
+        self.assertEqual(self.accounts_view(DEV)["statuses"]["429"], 2)
+        self.assertEqual(self.accounts_view(DEV)["rate_limit"], 5)
+        # changed through the control API, and back on reset
+        self.c.control("accounts", {"account": "acme-prod", "rate_limit": 1})
+        self.assertEqual([self.csms(PROD, "cn-north-4", PROD_AK, PROD_SK).status
+                          for _ in range(2)], [200, 429])
+        self.c.control("accounts", {"account": "*", "rate_limit": 0})
+        self.assertEqual([a["rate_limit"] for a in self.c.control("accounts")["accounts"]],
+                         [0] * 4)
+        for bad in ({"account": "nobody", "rate_limit": 1}, {"account": "*", "rate_limit": -1},
+                    {"account": "*", "rate_limit": True}, {"account": "*", "other": 1}):
+            self.assertEqual(self.c.request("POST", "/_emulator/accounts",
+                                            json.dumps(bad).encode()).status, 400, bad)
+        self.assertEqual(self.c.request("GET", "/_emulator/accounts?account=nobody").status, 404)
+        self.c.control("reset", {})
+        self.assertEqual(self.accounts_view(PROD)["rate_limit"], 20)
+
+    def test_failed_region(self):
+        self.c.control("regions", {"region": "cn-east-3"})
+        st = self.c.control("regions")
+        self.assertEqual(st["regions"], ["cn-east-3", "cn-north-4"])
+        self.assertEqual(st["failed"], {"cn-east-3": {"kind": "status", "status": 503,
+                                                      "error_code": "APIGW.0201"}})
+        self.assert_gateway_error(self.csms(MGMT, "cn-east-3", MGMT_AK, MGMT_SK), 503,
+                                  "APIGW.0201", "cn-east-3")
+        # before authentication; by Host too; other regions unaffected
+        self.assertEqual(self.c.request("GET", "/v1/%s/secrets" % pid(PROD, "cn-east-3")).status,
+                         503)
+        self.assertEqual(self.glob("GET", "/v3/auth/projects").status, 200)
+        a = self.c.signed("GET", "/v3/auth/projects", project=None,
+                          headers={"Host": "iam.cn-east-3.myhuaweicloud.com"})
+        self.assertEqual(a.status, 503)
+        self.assertEqual(self.csms(MGMT, "cn-north-4", MGMT_AK, MGMT_SK).status, 200)
+        self.c.control("regions", {"region": "cn-east-3", "kind": "reset"})
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            self.csms(MGMT, "cn-east-3", MGMT_AK, MGMT_SK)
+        self.c.close()
+        self.c.control("regions", {"region": "cn-east-3", "fail": False})
+        self.assertEqual(self.csms(MGMT, "cn-east-3", MGMT_AK, MGMT_SK).status, 200)
+        self.c.control("regions", {"region": "cn-north-4", "status": 502, "error_code": "X.1"})
+        self.c.control("reset", {})
+        self.assertEqual(self.c.control("regions")["failed"], {})
+        for bad in ({"region": ""}, {"region": "x", "kind": "boom"}, {"region": "x", "status": 200},
+                    {"region": "x", "fail": "yes"}, {"region": "x", "surprise": 1}):
+            self.assertEqual(self.c.request("POST", "/_emulator/regions",
+                                            json.dumps(bad).encode()).status, 400, bad)
+
+    def test_ecs_identity_of_the_management_account(self):
+        ecs = MGMT["credentials"]["ecs"]
+        cred = self.c.request("GET", "/openstack/latest/securitykey").json()["credential"]
+        self.assertEqual(cred["access"], ecs["ak"])
+        a = self.glob("POST", "/v5/agencies/assume", {
+            "agency_urn": "iam::%s:agency:tag-keeper" % PROD["id"],
+            "agency_session_name": "custodian_agency_session"},
+            ak=cred["access"], sk=cred["secret"], token=cred["securitytoken"])
+        self.assertEqual(a.status, 200, a.body)
+
+
+class LegacyAccount(EmulatorCase):
+    """The single-account seed seen through the new endpoints."""
+
+    def test_one_account(self):
+        view = self.c.control("accounts")["accounts"]
+        self.assertEqual([(a["id"], a["name"], a["rate_limit"], a["projects"]) for a in view],
+                         [("d0" * 16, "demo-domain", 0,
+                           [{"id": PID, "name": "cn-north-4", "region": "cn-north-4"}])])
+        a = self.c.signed("GET", "/v3/auth/projects", project=None)
+        self.assertEqual([p["id"] for p in a.json()["projects"]], [PID])
+        self.assert_gateway_error(self.c.signed("GET", "/v1/organizations/accounts",
+                                                project=None), 401, "Organizations.1001")
+        self.assert_gateway_error(self.c.signed("POST", "/v5/agencies/assume", json.dumps({
+            "agency_urn": "iam::%s:agency:x" % ("d0" * 16),
+            "agency_session_name": "s1"}).encode(), project=None), 404, "STS5.1106")
+        self.c.signed("DELETE", BASE + "/csms/%s/tags/temp-1" % SEED_IDS["app-batch"])
+        self.assertEqual([d["key"] for d in self.c.control("accounts")["accounts"][0]["deleted"]],
+                         ["temp-1"])
+        # no account limit: 30 quick requests all pass
+        self.assertTrue(all(self.c.signed("GET", BASE + "/secrets?limit=1").status == 200
+                            for _ in range(30)))
+
+
+class OrgSeeds(unittest.TestCase):
+    def test_bad_seeds(self):
+        work = tempfile.mkdtemp(prefix="emu-selftest-seed.")
+        acct = {"id": "a" * 32, "name": "one", "projects": [{"id": "b" * 32, "name": "cn-north-4"}],
+                "credentials": {"aksk": [{"ak": "AK1", "sk": "s"}]}}
+        twin = dict(acct, id="c" * 32, name="two", projects=[{"id": "e" * 32, "name": "x"}])
+        try:
+            for seed, words in (({"accounts": [acct], "project_id": "x"}, "project_id"),
+                                ({"accounts": []}, "accounts"),
+                                ({"accounts": [acct, twin]}, "AK1"),
+                                ({"accounts": [dict(acct, projects=[])]}, "projects"),
+                                ({"accounts": [acct], "organization": {
+                                    "management_account": "z" * 32}}, "organization"),
+                                ({"accounts": [dict(acct, agencies=[{"name": "a",
+                                                                     "max_session_seconds": 10}])]},
+                                 "max_session_seconds"),
+                                ({"accounts": [dict(acct, rate_limit=-1)]}, "rate_limit")):
+                path = os.path.join(work, "seed.json")
+                with open(path, "w") as f:
+                    json.dump(seed, f)
+                p = subprocess.run([PY, EMULATOR, "--seed", path], capture_output=True,
+                                   text=True, timeout=10)
+                self.assertEqual(p.returncode, 2, (seed, p.stderr))
+                self.assertIn(words, p.stderr)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # -- HTTPS and the process ------------------------------------------------------------
