@@ -5,7 +5,12 @@ The signature checker against the official SDK vectors (signing-vectors.md,
 only the numbers needed are copied here), then the real emulator process
 over HTTP and HTTPS: paging, error shapes, validation, lockout, clock skew,
 throttling, token expiry, temporary keys, faults, the control API, logging
-and a clean SIGTERM.  Run: python3 tests/emulator/test_emulator.py
+and a clean SIGTERM; then the multi-account seed (tests/data/org-seed.json):
+routing by project and Host, per-project stores and per-account records,
+project and account discovery with paging, agency assumption through STS
+v5 and IAM v3.0 with refusal, validation and expiry, per-account rate
+limits and failing regions, and the single-account seed seen through the
+new endpoints.  Run: python3 tests/emulator/test_emulator.py
 """
 import hashlib
 import http.client
