@@ -6,15 +6,16 @@ securitykey endpoint on one port, over HTTP or HTTPS, with the API gateway's
 authentication (SDK-HMAC-SHA256, tokens, temporary keys), error shapes,
 AK lockout, throttling, latency and fault injection, and a control API under
 /_emulator/ for tests.  A seed may instead describe several accounts, each
-with projects in several regions (emu_org.py): then it also serves project
-and account discovery, agency assumption (STS v5 and IAM v3.0), per-account
-rate limits and regions that fail on demand (emu_orgapi.py).  Python 3
-standard library only.
+with projects in several regions (emu_org.py), for which it also serves
+project and account discovery, agency assumption (STS v5 and IAM v3.0),
+per-account rate limits and regions that fail on demand (emu_orgapi.py).
+Python 3 standard library only.
 
   csms-emulator.py --seed SEED.json [--listen 127.0.0.1] [--port 0]
       [--port-file F] [--tls-cert CERT --tls-key KEY] [--latency-ms N]
       [--rate-limit N] [--generate N [--tags-per-secret 8]
-      [--stray-fraction 0.02]] [--token-ttl SECONDS] [--lockout-seconds 300]
+      [--stray-fraction 0.02]] [--generate-accounts M [--regions R1,R2]]
+      [--token-ttl SECONDS] [--lockout-seconds 300]
       [--clock-offset SECONDS] [--log-file F] [--random-seed N]
 
 With --port 0 a free port is bound and, once listening, its number is
@@ -67,6 +68,12 @@ def parse_args(argv):
                    help="requests/second per AK or token (0 = off)")
     p.add_argument("--generate", type=int, metavar="N",
                    help="replace the seed's secrets with N generated ones")
+    p.add_argument("--generate-accounts", type=int, metavar="M",
+                   help="instead of a seed: an organisation of M member accounts and its "
+                   "management account, a project in each of --regions, each holding the "
+                   "--generate N secrets (emu_org.generated_seed)")
+    p.add_argument("--regions", default="cn-north-4",
+                   help="comma-separated regions of --generate-accounts")
     p.add_argument("--tags-per-secret", type=int, default=8)
     p.add_argument("--stray-fraction", type=float, default=0.02)
     p.add_argument("--token-ttl", type=float, default=86400)
@@ -75,8 +82,12 @@ def parse_args(argv):
     p.add_argument("--log-file")
     p.add_argument("--random-seed", type=int, default=0)
     a = p.parse_args(argv)
-    if not a.seed and a.generate is None:
-        p.error("--seed or --generate is required")
+    if not a.seed and a.generate is None and a.generate_accounts is None:
+        p.error("--seed, --generate or --generate-accounts is required")
+    if a.seed and a.generate_accounts is not None:
+        p.error("--generate-accounts replaces --seed")
+    if a.generate_accounts is not None and a.generate_accounts < 0:
+        p.error("--generate-accounts must not be negative")
     if bool(a.tls_cert) != bool(a.tls_key):
         p.error("--tls-cert and --tls-key go together")
     if a.latency_ms < 0 or a.rate_limit < 0 or a.token_ttl < 0 or a.lockout_seconds < 0:
@@ -94,7 +105,11 @@ def load_seed(args, rng, clock):
         with open(args.seed, encoding="utf-8") as f:
             seed = json.load(f)
     secrets = None
-    if args.generate is not None:
+    if args.generate_accounts is not None:
+        regions = [r for r in args.regions.split(",") if r]
+        seed = emu_org.generated_seed(args.generate_accounts, regions, lambda: generate(
+            args.generate or 0, args.tags_per_secret, args.stray_fraction, rng))
+    elif args.generate is not None:
         secrets = generate(args.generate, args.tags_per_secret, args.stray_fraction, rng)
     return emu_org.load(seed, clock, secrets, DEFAULT_PROJECT,
                         EXAMPLE_CREDENTIALS)

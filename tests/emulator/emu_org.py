@@ -30,7 +30,14 @@ limit, no agencies, no organisation.  The multi-account form:
              "tokens": [static tokens], "ecs": {"ak", "sk",
              "security_token", "expires_in"}}
 AKs are unique over all accounts and at most one account has "ecs" (the
-metadata service of the machine the daemon runs on).  The "default
+metadata service of the machine the daemon runs on).
+
+generated_seed() builds the multi-account form for benchmarks
+(csms-emulator.py --generate-accounts): a management account "org-mgmt"
+(id ac00...00, AK/SK GENERATED_MGMT, ECS keys GENERATED_ECS) and MEMBERS
+accounts "org-m0001"... (id ac00...01...), each with one project per region
+(id pr<account index, 6 hex><region index, 24 hex>) and an agency
+"tag-keeper" that the management account may assume.  The "default
 project" - what /_emulator/state, /secrets and /tags act on without a
 "project" field - is the first project of the first account.
 """
@@ -232,6 +239,31 @@ class Org:
             p.store.reset(p.seed_secrets)
         for a in self.accounts:
             a.rate_limit = a.seed_rate_limit
+
+
+GENERATED_MGMT = {"ak": "ORGMGMTAK00000000000", "sk": "orgMgmtSecretKey00000000000000000000"}
+GENERATED_ECS = {"ak": "ORGECSAK000000000000", "sk": "orgEcsSecretKey000000000000000000000",
+                 "security_token": "org-ecs-security-token-0000", "expires_in": 3600}
+
+
+def generated_seed(members, regions, make_secrets):
+    """The seed of an organisation of MEMBERS member accounts plus its
+    management account, with a project in each of REGIONS holding
+    make_secrets() secrets."""
+    if members < 0 or not regions:
+        raise ValueError("--generate-accounts needs a non-negative count and a region")
+    mgmt = "ac%030x" % 0
+    accounts = []
+    for i in range(members + 1):
+        account = {"id": "ac%030x" % i, "name": "org-m%04d" % i if i else "org-mgmt",
+                   "projects": [{"id": "pr%06x%024x" % (i, r), "name": region,
+                                 "secrets": make_secrets()} for r, region in enumerate(regions)]}
+        if i:
+            account["agencies"] = [{"name": "tag-keeper", "trusted": [mgmt]}]
+        else:
+            account["credentials"] = {"aksk": [dict(GENERATED_MGMT)], "ecs": dict(GENERATED_ECS)}
+        accounts.append(account)
+    return {"accounts": accounts, "organization": {"management_account": mgmt}}
 
 
 def load(seed, clock, secrets_override=None, default_project="0" * 32,

@@ -34,6 +34,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import emu_org  # noqa: E402
 import emu_sign  # noqa: E402
 import emu_store  # noqa: E402
 
@@ -1409,6 +1410,34 @@ class LegacyAccount(EmulatorCase):
 
 
 class OrgSeeds(unittest.TestCase):
+    def test_generated_organisation(self):
+        work = tempfile.mkdtemp(prefix="emu-selftest-gen.")
+        try:
+            emu = Emulator(work, "--generate-accounts", "3", "--regions", "cn-north-4,cn-east-3",
+                           "--generate", "5", "--random-seed", "2")
+            c = Client(emu.port)
+            view = c.control("accounts")["accounts"]
+            self.assertEqual([a["name"] for a in view],
+                             ["org-mgmt", "org-m0001", "org-m0002", "org-m0003"])
+            self.assertTrue(all(len(a["projects"]) == 2 and a["rate_limit"] == 20 for a in view))
+            self.assertEqual(view[2]["projects"][1]["id"], "pr%06x%024x" % (2, 1))
+            member = view[3]
+            st = c.control("state?project=" + member["projects"][1]["id"])
+            self.assertEqual(len(st["secrets"]), 5)
+            mgmt = emu_org.GENERATED_MGMT
+            a = c.signed("POST", "/v5/agencies/assume", json.dumps({
+                "agency_urn": "iam::%s:agency:tag-keeper" % member["id"],
+                "agency_session_name": "bench"}).encode(), ak=mgmt["ak"], sk=mgmt["sk"],
+                project=None)
+            self.assertEqual(a.status, 200, a.body)
+            a = c.signed("GET", "/v1/organizations/accounts?limit=2", ak=mgmt["ak"],
+                         sk=mgmt["sk"], project=None)
+            self.assertEqual(len(a.json()["accounts"]), 2)
+            c.close()
+            self.assertEqual(emu.stop(), 0)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def test_bad_seeds(self):
         work = tempfile.mkdtemp(prefix="emu-selftest-seed.")
         acct = {"id": "a" * 32, "name": "one", "projects": [{"id": "b" * 32, "name": "cn-north-4"}],
