@@ -12,7 +12,7 @@ the flat APIGW shape:
     "AK access failed to reach the limit, forbidden";
   - the ECS temporary AK also needs X-Security-Token, and only works while
     the credentials handed out by the metadata service are unexpired;
-  - so do temporary keys issued by agency assumption (emu_assume): they
+  - so do temporary keys issued by agency assumption (emu_orgapi): they
     belong to the account that owns the agency and stop working at their
     expiry (emulator clock) with the same 401.
 Every identity belongs to one account (emu_org): AKs and static tokens to
@@ -198,7 +198,7 @@ class Auth:
         issued = self.settings.now()
         expires = issued + self.settings.token_ttl
         with self.lock:
-            self._drop_expired(self.tokens, issued)
+            self._drop_expired(self.tokens, issued, lambda e: e[0])
             self.tokens[token] = (expires, account, project_id)
         return token, issued, expires
 
@@ -210,7 +210,7 @@ class Auth:
         token = "gQpjbi1emu" + secrets.token_urlsafe(240)
         expires = self.settings.now() + seconds
         with self.lock:
-            self._drop_expired(self.temporary, self.settings.now())
+            self._drop_expired(self.temporary, self.settings.now(), lambda e: e[2])
             self.temporary[ak] = (sk, token, expires, account)
         return ak, sk, token, expires
 
@@ -235,9 +235,9 @@ class Auth:
         return e["ak"], e["sk"], e["security_token"], expires
 
     @staticmethod
-    def _drop_expired(table, now):
+    def _drop_expired(table, now, expiry=lambda e: e):
         if len(table) > 1000:
-            for k in [k for k, t in table.items() if _expiry(t) <= now]:
+            for k in [k for k, e in table.items() if expiry(e) <= now]:
                 del table[k]
 
     def reset(self):
@@ -258,10 +258,3 @@ class Auth:
             self.temporary.clear()
             self.ecs_until = 0.0
 
-
-def _expiry(entry):
-    """The expiry of a token table entry: a number, or (SK, token, expiry,
-    account) for temporary keys, (expiry, account, project) for tokens."""
-    if isinstance(entry, tuple):
-        return entry[2] if len(entry) == 4 else entry[0]
-    return entry

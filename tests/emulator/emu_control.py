@@ -154,7 +154,7 @@ def requests(app, req):
 def _account_view(app, a):
     deleted = []
     for p in a.projects:
-        deleted += [dict(d, project_id=p.id, region=p.region) for d in p.store.snapshot()[1]]
+        deleted += [dict(d, project_id=p.id, region=p.region) for d in p.store.deletions()]
     counts = app.account_counts_snapshot(a.id)
     return {"id": a.id, "name": a.name, "rate_limit": a.rate_limit,
             "projects": [{"id": p.id, "name": p.name, "region": p.region} for p in a.projects],
@@ -169,8 +169,10 @@ def accounts(app, req):
         if set(body) - {"account", "rate_limit"}:
             raise ValueError("fields: account, rate_limit")
         ref, rate = body.get("account"), body.get("rate_limit")
-        chosen = app.org.accounts if ref == "*" else [app.org.account(ref)] \
-            if isinstance(ref, str) else [None]
+        if ref == "*":
+            chosen = app.org.accounts
+        else:
+            chosen = [app.org.account(ref) if isinstance(ref, str) else None]
         if None in chosen:
             raise ValueError("no account %r" % (ref,))
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1e9:

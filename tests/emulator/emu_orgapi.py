@@ -134,7 +134,8 @@ def list_org_accounts(app, req):
 
 # -- agencies ---------------------------------------------------------------------------
 class Refused(Exception):
-    """(status, code, message) of a failed assumption."""
+    """A failed assumption: KIND picks the status and code (V5_CODES,
+    V3_CODES), the text is the message."""
 
     def __init__(self, kind, message):
         super().__init__(message)

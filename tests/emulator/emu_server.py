@@ -47,7 +47,6 @@ SECRET_APIS = ("ListSecretTags", "CreateSecretTag", "BatchCreateOrDeleteTags", "
 REQUEST_LOG_MAX = 200000    # records kept; the oldest go first
 HOST_RE = re.compile(r"^(kms|iam|sts|organizations)\.(?:([a-z0-9-]+)\.)?myhuaweicloud\.com"
                      r"(?::\d+)?$")
-FAIL_KINDS = ("status", "reset")
 
 
 class App:

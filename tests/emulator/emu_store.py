@@ -330,6 +330,11 @@ class Store:
                 return False
         return True
 
+    def deletions(self):
+        """The records of tags deleted through the tag APIs, oldest first."""
+        with self.lock:
+            return list(self.deleted)
+
     def snapshot(self):
         with self.lock:
             return ([self.by_name[n].state_dict() for n in self.names], list(self.deleted))
