@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "restore.h"
 #include "util.h"
 #include "values.h"

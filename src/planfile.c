@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "plan-view.h"
 #include "policy.h"
 #include "sign.h"
 #include "util.h"
@@ -68,7 +69,7 @@ static json_t *plan_file_json(const struct plan *p, const char *project_id,
 {
 	json_t *items = json_array(), *o;
 	time_t t = (time_t) (created_usec / USEC_PER_SEC);
-	char created[32], ref[300];
+	char created[32];
 	struct tm tm;
 
 	if (!items || !gmtime_r(&t, &tm) ||
@@ -77,12 +78,7 @@ static json_t *plan_file_json(const struct plan *p, const char *project_id,
 		return NULL;
 	}
 	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_item *it = &p->items[i];
-		json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
-		                         "secret_id", it->secret_id, "secret_name", it->secret_name,
-		                         "key", it->key, "value", it->value,
-		                         "reason", reason_to_string(it->reason),
-		                         "rule", plan_item_rule_ref(p, it, ref, sizeof(ref)));
+		json_t *item = plan_item_to_json(p, &p->items[i], false);
 
 		if (!item || json_array_append_new(items, item) < 0) {
 			json_decref(items);

@@ -19,6 +19,7 @@
 #include "grace.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "util.h"
 #include "values.h"
 

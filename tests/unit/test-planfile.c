@@ -17,6 +17,7 @@
 #include "observation.h"
 #include "plan.h"
 #include "planfile.h"
+#include "plan-view.h"
 #include "util.h"
 
 #include "prologue.h"
@@ -219,6 +220,68 @@ static void test_config_digest(void **state)
 	assert_int_equal(config_file_sha256("/nonexistent", out), -ENOENT);
 }
 
+/* A drop-in is part of the configuration: adding, changing or moving one
+ * changes the digest; without drop-ins it is the file's own digest. */
+static void test_config_digest_dropins(void **state)
+{
+	char *path = tmp_path(), a[65], b[65], c[65];
+	_cleanup_free_ char *dir = xasprintf("%s.d", path), *in = xasprintf("%s/10-a.conf", dir);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("abc", f);
+	fclose(f);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(config_file_sha256(path, a), 0);
+	assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	f = fopen(in, "w");
+	assert_non_null(f);
+	fputs("x = 1\n", f);
+	fclose(f);
+	assert_int_equal(config_file_sha256(path, b), 0);
+	assert_string_not_equal(a, b);
+	f = fopen(in, "w");
+	assert_non_null(f);
+	fputs("x = 2\n", f);
+	fclose(f);
+	assert_int_equal(config_file_sha256(path, c), 0);
+	assert_string_not_equal(b, c);
+	assert_int_equal(unlink(in), 0);
+	assert_int_equal(rmdir(dir), 0);
+	remove_path(path);
+}
+
+/* A saved plan item is serialised as --plan --json writes it: a value
+ * that is not valid UTF-8 is saved escaped, never failing the save. */
+static void test_item_utf8_policy(void **state)
+{
+	struct plan plan = {};
+	struct saved_plan sp = {};
+	char *path = tmp_path();
+	const struct saved_item *it;
+	json_t *j;
+
+	make_plan(&plan);
+	for (size_t i = 0; i < plan.n; i++)
+		if (strcmp(plan.items[i].key, "temp") == 0) {
+			free(plan.items[i].value);
+			plan.items[i].value = strdup("bad\xff");
+		}
+	assert_int_equal(saved_plan_write(path, &plan, PROJECT, DIGEST, T0), 0);
+	assert_int_equal(saved_plan_load(path, &sp, NULL), 0);
+	it = saved_plan_find(&sp, "id-1", "temp");
+	assert_non_null(it);
+	assert_string_equal(it->value, "bad\\xff");
+	j = plan_to_json(&plan);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "deletions"), 1),
+	                                                      "value")), it->value);
+	json_decref(j);
+	saved_plan_clear(&sp);
+	plan_clear(&plan);
+	remove_path(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +291,8 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_empty_plan),
 		cmocka_unit_test(test_config_digest),
+		cmocka_unit_test(test_config_digest_dropins),
+		cmocka_unit_test(test_item_utf8_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
