@@ -15,6 +15,8 @@
  *             remain, then signed as aksk.
  * Secrets are read from files only, kept in memory only, wiped on free, and
  * never logged.  Error texts name the file or the endpoint, never a value.
+ * Each method is one file, auth-METHOD.c, behind struct auth_ops
+ * (auth-internal.h); auth.c is what they share.
  */
 #ifndef CSMS_AUTH_H
 #define CSMS_AUTH_H
