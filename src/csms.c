@@ -13,6 +13,7 @@
 #include "log.h"
 #include "retry.h"
 #include "sign.h"
+#include "strtable.h"
 #include "util.h"
 
 struct call {
@@ -46,7 +47,7 @@ struct csms {
 	void *failure_userdata;
 };
 
-static const char *const api_names[_API_MAX] = {
+static const char *const csms_api_table[_API_MAX] = {
 	[API_LIST_RESOURCE_INSTANCES] = "ListResourceInstances",
 	[API_LIST_SECRETS] = "ListSecrets",
 	[API_LIST_SECRET_TAGS] = "ListSecretTags",
@@ -54,9 +55,11 @@ static const char *const api_names[_API_MAX] = {
 	[API_CREATE_SECRET_TAG] = "CreateSecretTag",
 };
 
+static STRING_TABLE_TO_STRING(csms_api, enum csms_api, "?")
+
 const char *csms_api_name(enum csms_api api)
 {
-	return api < _API_MAX ? api_names[api] : "?";
+	return csms_api_to_string(api);
 }
 
 int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char **error)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "plan-internal.h"
+#include "strtable.h"
 #include "util.h"
 #include "values.h"
 
@@ -261,6 +262,12 @@ void plan_print_table(const struct plan *p, FILE *f)
 
 /* ---- explain ----------------------------------------------------------- */
 
+static const char *const verdict_table[] = {
+	[VERDICT_KEEP] = "keep", [VERDICT_EXEMPT] = "exempt",
+	[VERDICT_WAIT] = "wait", [VERDICT_DELETE] = "delete",
+};
+static STRING_TABLE_TO_STRING(verdict, enum verdict, "?")
+
 static int tag_ptr_cmp(const void *a, const void *b)
 {
 	const struct tag *x = *(const struct tag *const *) a;
@@ -358,10 +365,6 @@ static int explain_tag(const struct config *c, const struct plan_time *pt, const
                        const struct secret *s, const struct tag *t, bool skipped,
                        const char *path, size_t width, FILE *f)
 {
-	static const char *const verbs[] = {
-		[VERDICT_KEEP] = "keep", [VERDICT_EXEMPT] = "exempt",
-		[VERDICT_WAIT] = "wait", [VERDICT_DELETE] = "delete",
-	};
 	struct judgement j;
 	_cleanup_free_ char *text = tag_text(t), *why = NULL, *hold = NULL;
 
@@ -370,7 +373,7 @@ static int explain_tag(const struct config *c, const struct plan_time *pt, const
 	hold = j.verdict == VERDICT_KEEP ? strdup("") : judgement_hold_text(c, &j, pt->now_usec);
 	if (!text || !why || !hold)
 		return -ENOMEM;
-	fprintf(f, "  %-6s  ", j.d.delete && skipped ? "skip" : verbs[j.verdict]);
+	fprintf(f, "  %-6s  ", j.d.delete && skipped ? "skip" : verdict_to_string(j.verdict));
 	print_padded(f, text, width);
 	fprintf(f, "  %s%s\n", why, hold);
 	return 0;
