@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timefmt.h"
 #include "util.h"
 
 #define MAX_STATE_BYTES         64
@@ -618,7 +619,7 @@ int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, ch
 		return r;
 	if ((r = get_object(root, NULL, "token", REQUIRED, &token, error)) >= 0 &&
 	    (r = get_string(token, &tw, "expires_at", REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
-		if (parse_iso8601_usec(exp, &t) < 0)
+		if (parse_rfc3339_time(exp, &t) < 0)
 			r = bad(error, &ew, "not an ISO-8601 UTC time");
 		else
 			*expires_at_usec = t;
@@ -672,7 +673,7 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
 	r = get_string(cred, &cw, ew.field, REQUIRED, MAX_TIME_BYTES, &exp, error);
 	if (r < 0)
 		return r;
-	if (parse_iso8601_usec(exp, expires) < 0)
+	if (parse_rfc3339_time(exp, expires) < 0)
 		return bad(error, &ew, "not an ISO-8601 UTC time");
 	return 0;
 }
@@ -705,59 +706,5 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 	*sk = rs;
 	*token = rt;
 	*expires_at_usec = exp;
-	return 0;
-}
-
-static int days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
-int parse_iso8601_usec(const char *s, uint64_t *ret)
-{
-	struct tm tm = {};
-	uint64_t usec = 0, scale = 100000;
-	int year, mon, day, hour, min, sec;
-	time_t t;
-
-	/* YYYY-MM-DDTHH:MM:SS, checked character by character: strptime()
-	 * would accept single digits and spaces. */
-	if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-	    s[16] != ':')
-		return -EINVAL;
-	year = parse_digits(s, 4);
-	mon = parse_digits(s + 5, 2);
-	day = parse_digits(s + 8, 2);
-	hour = parse_digits(s + 11, 2);
-	min = parse_digits(s + 14, 2);
-	sec = parse_digits(s + 17, 2);
-	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-	    hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
-		return -EINVAL;
-	s += 19;
-	if (*s == '.') {
-		/* Microseconds; further digits (nanoseconds) are dropped. */
-		if (s[1] < '0' || s[1] > '9')
-			return -EINVAL;
-		for (s++; *s >= '0' && *s <= '9'; s++) {
-			usec += (uint64_t) (*s - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (strcmp(s, "Z") != 0 && strcmp(s, "+00:00") != 0)
-		return -EINVAL;
-	tm.tm_year = year - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t) -1)
-		return -EINVAL;
-	*ret = (uint64_t) t * USEC_PER_SEC + usec;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include "plan-view.h"
 #include "policy.h"
 #include "sign.h"
+#include "timefmt.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (16u * 1024 * 1024)
@@ -68,12 +69,9 @@ static json_t *plan_file_json(const struct plan *p, const char *project_id,
                               const char *config_sha256, uint64_t created_usec)
 {
 	json_t *items = json_array(), *o;
-	time_t t = (time_t) (created_usec / USEC_PER_SEC);
-	char created[32];
-	struct tm tm;
+	char created[FORMAT_RFC3339_MAX];
 
-	if (!items || !gmtime_r(&t, &tm) ||
-	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	if (!items || !format_rfc3339_time(created, sizeof(created), created_usec, false)) {
 		json_decref(items);
 		return NULL;
 	}
@@ -195,7 +193,7 @@ static int parse_root(json_t *root, struct saved_plan *sp, char **error)
 	if (!is_lower_hex(digest, 64))
 		return fail_message(error, "\"config_sha256\" must be 64 lower-case hex digits");
 	memcpy(sp->config_sha256, digest, 65);
-	if (parse_iso8601_usec(created, &sp->created_usec) < 0)
+	if (parse_rfc3339_time(created, &sp->created_usec) < 0)
 		return fail_message(error, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
 	return parse_items(json_object_get(root, "items"), sp, error);
 }
