@@ -216,7 +216,8 @@ void auth_free(struct auth *a)
 	http_cancel_for(a->http, a);
 	if (a->busy > 0) {
 		a->dead = true;
-		sd_event_source_set_enabled(a->defer, SD_EVENT_OFF);
+		/* Turning a source off never fails but after a fork. */
+		(void) sd_event_source_set_enabled(a->defer, SD_EVENT_OFF);
 		return;
 	}
 	auth_destroy(a);
@@ -387,6 +388,7 @@ static int on_defer(sd_event_source *s, void *userdata)
 void auth_ensure(struct auth *a, auth_done_t done, void *userdata)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
+	int r;
 
 	if (!w) {
 		/* Nothing can be queued without memory: report at once. */
@@ -395,10 +397,17 @@ void auth_ensure(struct auth *a, auth_done_t done, void *userdata)
 	}
 	w->done = done;
 	w->userdata = userdata;
+	/* Never call back from within this call: the loop runs run(). */
+	r = sd_event_source_set_enabled(a->defer, SD_EVENT_ONESHOT);
+	if (r < 0) {
+		/* The loop cannot run it (it has finished): say so now rather
+		 * than leave the caller waiting for ever. */
+		free(w);
+		done(r, "cannot schedule the credential check on the event loop", userdata);
+		return;
+	}
 	*a->waiters_tail = w;
 	a->waiters_tail = &w->next;
-	/* Never call back from within this call: the loop runs run(). */
-	sd_event_source_set_enabled(a->defer, SD_EVENT_ONESHOT);
 }
 
 static void drop_waiters_of(struct waiter **list, const void *userdata)

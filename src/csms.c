@@ -227,7 +227,9 @@ static void schedule_retry(struct call *call, uint64_t delay)
 	int r;
 
 	call->client->stats.retries++;
-	sd_event_now(call->client->event, CLOCK_MONOTONIC, &now);
+	/* Before the loop first runs there is no cached time to read. */
+	if (sd_event_now(call->client->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_monotonic_usec();
 	r = sd_event_add_time(call->client->event, &call->timer, CLOCK_MONOTONIC,
 	                      now + delay, 10 * USEC_PER_MSEC, on_retry_timer, call);
 	if (r < 0)
@@ -366,8 +368,10 @@ static void call_done(struct http_request *req, const struct http_response *resp
 		if (call->attempts < RETRY_MAX_ATTEMPTS) {
 			uint64_t delay = retry_delay_usec(call->attempts, resp->retry_after_usec,
 			                                  (double) random_below(1u << 20) / (1u << 20));
-			if (rc == RETRY_THROTTLED)
-				http_pause(c->http, now_monotonic_usec() + delay);
+			if (rc == RETRY_THROTTLED && http_pause(c->http, now_monotonic_usec() + delay) < 0) {
+				fail_now(call, -EIO, "cannot hold requests back after a throttled answer");
+				return;
+			}
 			log_debug("%s %s: %s, retry %u in %" PRIu64 " ms", call->method,
 			          csms_api_name(call->api), status ? "HTTP error" : "transport error",
 			          call->attempts, delay / USEC_PER_MSEC);

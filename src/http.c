@@ -240,7 +240,8 @@ static void request_free(struct http_request *r)
 		return;
 	list_remove(r);
 	if (r->easy) {
-		curl_multi_remove_handle(r->http->multi, r->easy);
+		/* Fails only for a handle not in the multi: it is gone either way. */
+		(void) curl_multi_remove_handle(r->http->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	free(r->method);
@@ -267,6 +268,7 @@ static bool method_valid(const char *m)
 int http_submit(struct http *h, const struct http_call *call)
 {
 	struct http_request *r;
+	int rk;
 
 	if (!h || h->dead || !call || !call->url || !call->done || !method_valid(call->method))
 		return -EINVAL;
@@ -292,6 +294,12 @@ int http_submit(struct http *h, const struct http_call *call)
 		request_free(r);
 		return -ENOMEM;
 	}
+	/* Nothing would start the request without the kick. */
+	rk = sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
+	if (rk < 0) {
+		request_free(r);
+		return rk;
+	}
 	/* Only now, when success is certain, take over the caller's headers. */
 	r->headers = call->headers;
 	r->prepare = call->prepare;
@@ -300,7 +308,6 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->priority = call->priority;
 	r->no_proxy = call->no_proxy;
 	list_append(r->priority ? &h->urgent : call->ahead ? &h->ahead : &h->queue, r);
-	sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -551,18 +558,33 @@ static int on_pace_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static void arm_pace_timer(struct http *h, uint64_t when)
+/* Start the queue again at WHEN.  Without a timer the queue would stall:
+ * then it is retried on the next iteration (busy, but never stuck); when
+ * even that cannot be armed, the error is returned. */
+static int arm_pace_timer(struct http *h, uint64_t when)
 {
+	int r;
+
 	if (h->pace_timer) {
-		sd_event_source_set_time(h->pace_timer, when);
-		sd_event_source_set_enabled(h->pace_timer, SD_EVENT_ONESHOT);
-		return;
-	}
-	if (sd_event_add_time(h->event, &h->pace_timer, CLOCK_MONOTONIC, when, TIMER_ACCURACY_USEC,
-	                      on_pace_timer, h) < 0)
-		/* Without a timer the queue would stall: retry on the next
-		 * iteration instead (busy, but never stuck). */
-		sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
+		r = sd_event_source_set_time(h->pace_timer, when);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(h->pace_timer, SD_EVENT_ONESHOT);
+	} else
+		r = sd_event_add_time(h->event, &h->pace_timer, CLOCK_MONOTONIC, when, TIMER_ACCURACY_USEC,
+		                      on_pace_timer, h);
+	if (r < 0)
+		r = sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
+	return r;
+}
+
+/* Nothing will start the queued requests: each ends at once with ERROR,
+ * so that its caller learns it rather than waits for ever. */
+static void fail_queued(struct http *h, const char *error)
+{
+	struct http_request *r;
+
+	while ((r = list_pop(&h->ahead)) || (r = list_pop(&h->queue)))
+		request_fail(r, CURLE_FAILED_INIT, error);
 }
 
 /* Start queued requests while the limits allow. */
@@ -579,7 +601,8 @@ static void start_ready(struct http *h)
 			now = now_monotonic_usec();
 			next = http_next_start_usec(h->last_start, h->rate, h->pause_until);
 			if (next > now) {
-				arm_pace_timer(h, next);
+				if (arm_pace_timer(h, next) < 0)
+					fail_queued(h, "cannot arm the timer that paces requests");
 				break;
 			}
 			r = list_pop(h->ahead.head ? &h->ahead : &h->queue);
@@ -662,8 +685,10 @@ static void collect_finished(struct http *h)
 		if (curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
 			continue;
 		r = (struct http_request *) (void *) priv;
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-		curl_multi_remove_handle(h->multi, e);
+		if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status) != CURLE_OK && code == CURLE_OK)
+			code = CURLE_BAD_FUNCTION_ARGUMENT;     /* an answer without a status */
+		/* Fails only for a handle not in the multi: it is gone either way. */
+		(void) curl_multi_remove_handle(h->multi, e);
 		curl_easy_cleanup(e);
 		r->easy = NULL;
 		list_remove(r);
@@ -687,12 +712,30 @@ static void collect_finished(struct http *h)
 	}
 }
 
+/* curl cannot drive its transfers any more: each ends at once with ERROR. */
+static void fail_running(struct http *h, const char *error)
+{
+	struct http_request *r;
+
+	while ((r = list_pop(&h->running))) {
+		(void) curl_multi_remove_handle(h->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		h->stats.transport_errors++;
+		request_fail(r, CURLE_FAILED_INIT, error);
+	}
+}
+
 static void socket_action(struct http *h, curl_socket_t fd, int events)
 {
 	int running;
+	CURLMcode mc = curl_multi_socket_action(h->multi, fd, events, &running);
 
-	curl_multi_socket_action(h->multi, fd, events, &running);
+	/* CURLM_BAD_SOCKET: a socket curl already closed; harmless.  Anything
+	 * else (out of memory, internal error) leaves the transfers stuck. */
 	collect_finished(h);
+	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+		fail_running(h, curl_multi_strerror(mc));
 	process(h);
 }
 
@@ -737,7 +780,8 @@ static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void
 
 	if (what == CURL_POLL_REMOVE) {
 		if (hs) {
-			curl_multi_assign(h->multi, fd, NULL);
+			/* Fails only for a socket curl no longer knows: fine. */
+			(void) curl_multi_assign(h->multi, fd, NULL);
 			socket_forget(h, hs);
 		}
 		return 0;
@@ -770,11 +814,8 @@ static int on_curl_timeout(CURLM *m, long timeout_ms, void *userp)
 	struct http *h = userp;
 	uint64_t when;
 
-	if (timeout_ms < 0) {
-		if (h->curl_timer)
-			sd_event_source_set_enabled(h->curl_timer, SD_EVENT_OFF);
-		return 0;
-	}
+	if (timeout_ms < 0)
+		return h->curl_timer && sd_event_source_set_enabled(h->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
 	when = now_monotonic_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
 	if (h->curl_timer) {
 		if (sd_event_source_set_time(h->curl_timer, when) < 0 ||
@@ -888,7 +929,7 @@ static void http_destroy(struct http *h)
 	/* curl may still report sockets of cached connections as it closes
 	 * them, so the socket list is cleared only afterwards. */
 	if (h->multi)
-		curl_multi_cleanup(h->multi);
+		(void) curl_multi_cleanup(h->multi);     /* nothing to do if it fails */
 	while (h->sockets)
 		socket_forget(h, h->sockets);
 	sd_event_source_disable_unref(h->curl_timer);
@@ -916,12 +957,13 @@ void http_free(struct http *h)
 	http_destroy(h);
 }
 
-void http_pause(struct http *h, uint64_t until_usec)
+int http_pause(struct http *h, uint64_t until_usec)
 {
 	/* A shorter pause never cuts one already in force short. */
 	if (until_usec == 0 || until_usec > h->pause_until)
 		h->pause_until = until_usec;
-	sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
+	/* The queue is judged again, and the pace timer set to the new end. */
+	return sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 }
 
 size_t http_pending(const struct http *h)
