@@ -82,7 +82,7 @@ static int url_parts(const char *url, char **ret_host, char **ret_path, char **r
 }
 
 int auth_sign_headers(struct auth *a, const char *method, const char *url, const char *body,
-                        size_t body_len, struct curl_slist **headers)
+                      size_t body_len, struct curl_slist **headers)
 {
 	_cleanup_free_ char *host = NULL, *path = NULL, *query = NULL, *authz = NULL;
 	struct sign_header sh[5];

@@ -82,7 +82,7 @@ static void on_iam_done(struct http_request *req, const struct http_response *re
 		                  resp->request_id ? resp->request_id : "",
 		                  resp->request_id ? ")" : "");
 		auth_log_failure(error ? error : "IAM answer without a token", resp->status, NULL,
-		            resp->request_id);
+		                 resp->request_id);
 		auth_fetch_finish(a, -EBADMSG, error);
 		return;
 	}

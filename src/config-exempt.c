@@ -45,8 +45,8 @@ int cfg_add_exemption(struct parser *p, const char *raw_name)
 
 			free(name);
 			return cfg_fail(p, p->line, "duplicate section [exempt \"%s\"] (first at %s)%s",
-			            cfg_quote(&q, raw_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
-			            e->file == p->file ? "" : AMBIGUOUS);
+			                cfg_quote(&q, raw_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
+			                e->file == p->file ? "" : AMBIGUOUS);
 		}
 	v = realloc(p->c->exemptions, (p->c->n_exemptions + 1) * sizeof(*v));
 	if (!v) {
@@ -67,11 +67,11 @@ static int parse_expires(struct parser *p, struct exemption *e, const char *valu
 
 	if (parse_time(value, ZONE_UTC, &e->expires_usec) < 0)
 		return cfg_fail(p, p->line, "expires '%s' is not a date in UTC (like 2027-03-31 or "
-		            "2027-03-31 18:00)", cfg_quote(&q, value));
+		                "2027-03-31 18:00)", cfg_quote(&q, value));
 	if (e->expires_usec > p->now_usec + EXEMPTION_MAX_USEC)
 		return cfg_fail(p, p->line, "expires '%s' is more than 365 days ahead (at most %s): an exemption "
-		            "is reviewed and renewed, not permanent; change the rules instead",
-		            cfg_quote(&q, value), format_utc_time(limit, sizeof(limit), p->now_usec + EXEMPTION_MAX_USEC));
+		                "is reviewed and renewed, not permanent; change the rules instead",
+		                cfg_quote(&q, value), format_utc_time(limit, sizeof(limit), p->now_usec + EXEMPTION_MAX_USEC));
 	return 0;
 }
 
@@ -83,7 +83,7 @@ int cfg_add_exemption_entry(struct parser *p, const char *key, const char *value
 
 	if (k < 0)
 		return cfg_fail(p, p->line, "unknown key '%s' in [exempt \"%s\"] (secret, key, value, reason, "
-		            "expires)", cfg_quote(&q, key), e->name);
+		                "expires)", cfg_quote(&q, key), e->name);
 	if (p->exempt_line[k])
 		return cfg_fail(p, p->line, "duplicate key '%s' in [exempt] (first at line %u)", key, p->exempt_line[k]);
 	p->exempt_line[k] = p->line;
@@ -118,6 +118,6 @@ int cfg_finish_exemption(struct parser *p)
 	for (size_t k = 0; k < N_EXEMPT_KEYS; k++)
 		if (k != EXEMPT_VALUE && !p->exempt_line[k])
 			return cfg_fail(p, e->line, "[exempt] needs %s = ... (an exemption names secret, key, reason "
-			            "and expires; value is optional)", exempt_key_table[k]);
+			                "and expires; value is optional)", exempt_key_table[k]);
 	return 0;
 }

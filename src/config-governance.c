@@ -71,15 +71,15 @@ static int check_new_rule_key(struct parser *p, const char *key)
 
 		if (strcmp(earlier->key, key) == 0)
 			return cfg_fail(p, p->line, "duplicate rule for key '%s' (first at line %u); only the first "
-			            "could ever match", cfg_quote(&q, key), earlier->line);
+			                "could ever match", cfg_quote(&q, key), earlier->line);
 		if (glob_covers(earlier->key, "*"))
 			return cfg_fail(p, p->line, "the rule for '%s' can never match: the catch-all '%s' rule at "
-			            "line %u comes first and decides every tag", cfg_quote(&q, key),
-			            cfg_quote(&q2, earlier->key), earlier->line);
+			                "line %u comes first and decides every tag", cfg_quote(&q, key),
+			                cfg_quote(&q2, earlier->key), earlier->line);
 		if (glob_covers(earlier->key, key))
 			return cfg_fail(p, p->line, "the rule for '%s' can never match: the rule for '%s' at line %u "
-			            "comes first and matches every key it would; put the more specific rule first",
-			            cfg_quote(&q, key), cfg_quote(&q2, earlier->key), earlier->line);
+			                "comes first and matches every key it would; put the more specific rule first",
+			                cfg_quote(&q, key), cfg_quote(&q2, earlier->key), earlier->line);
 	}
 	return 0;
 }
@@ -125,21 +125,21 @@ static int add_section_setting(struct parser *p, const char *key, const char *va
 			return cfg_fail(p, p->line, "/grace '%s' is not a time span (like 12h, 3d)", cfg_quote(&q, value));
 		if (sec->grace_usec > DAYS_365)
 			return cfg_fail(p, p->line, "/grace '%s' is out of range (0 to %s)", cfg_quote(&q, value),
-			            format_timespan(hi, sizeof(hi), DAYS_365));
+			                format_timespan(hi, sizeof(hi), DAYS_365));
 		sec->has_grace = true;
 		return 0;
 	}
 	if (streq_ptr(key, "/required")) {
 		if (sec->required_line)
 			return cfg_fail(p, p->line, "duplicate /required in this section (first at line %u)",
-			            sec->required_line);
+			                sec->required_line);
 		sec->required_line = p->line;
 		p->list = LIST_REQUIRED;
 		p->list_key = "/required";
 		return cfg_list_add_line(p, value, false);
 	}
 	return cfg_fail(p, p->line, "unknown section setting '%s': keys starting with '/' are /grace and "
-	            "/required (a rule for a key starting with '/' writes it %%2F)", cfg_quote(&q, key));
+	                "/required (a rule for a key starting with '/' writes it %%2F)", cfg_quote(&q, key));
 }
 
 /* A required key must be kept when present: a rule of its section must
@@ -154,10 +154,10 @@ static int check_required(struct parser *p, const struct section *sec)
 
 		if (!rule)
 			return cfg_fail(p, sec->required_line, "/required key '%s': no rule of this section matches it, "
-			            "so the daemon would delete it; add a rule such as '%s = *'", key, key);
+			                "so the daemon would delete it; add a rule such as '%s = *'", key, key);
 		if (rule->kind == RULE_FORBID)
 			return cfg_fail(p, sec->required_line, "/required key '%s' is forbidden by the rule at line %u",
-			            key, rule->line);
+			                key, rule->line);
 		cfg_quoted_free(&q);
 		q.s = NULL;
 	}
@@ -216,9 +216,9 @@ static int check_new_glob_section(struct parser *p, const char *pattern, const c
 
 		if (earlier->is_glob && glob_covers(earlier->pattern, pattern))
 			return cfg_fail(p, p->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at %s "
-			            "comes first and governs every secret it would match; put the more specific "
-			            "section first", cfg_quote(&q, raw_name), cfg_quote(&q2, earlier->pattern),
-			            cfg_earlier_at(p, earlier->file, earlier->line, at, sizeof(at)));
+			                "comes first and governs every secret it would match; put the more specific "
+			                "section first", cfg_quote(&q, raw_name), cfg_quote(&q2, earlier->pattern),
+			                cfg_earlier_at(p, earlier->file, earlier->line, at, sizeof(at)));
 	}
 	return 0;
 }
@@ -234,23 +234,23 @@ int cfg_add_section(struct parser *p, bool is_glob, const char *raw_name)
 	if (strchr(raw_name, ';'))
 		return cfg_fail(p, p->line, "[%s \"%s\"]: write ';' in a name as %%3B", kind, cfg_quote(&q, raw_name));
 	r = cfg_decode_text(p, p->line, is_glob ? "secret name glob" : "secret name", raw_name,
-	                1, MAX_SECRET_NAME_CHARS, &pattern);
+	                    1, MAX_SECRET_NAME_CHARS, &pattern);
 	if (r < 0)
 		return r;
 	if (is_glob && glob_validate(pattern) < 0)
 		r = cfg_fail(p, p->line, "secret name glob '%s' is not a valid glob (unclosed '[', unknown "
-		         "[:class:] or trailing '\\')", cfg_quote(&q, raw_name));
+		             "[:class:] or trailing '\\')", cfg_quote(&q, raw_name));
 	else if (!is_glob && has_glob_chars(pattern))
 		r = cfg_fail(p, p->line, "[secret \"%s\"] governs one secret by its exact name; "
-		         "for a glob write [secrets \"...\"]", cfg_quote(&q, raw_name));
+		             "for a glob write [secrets \"...\"]", cfg_quote(&q, raw_name));
 	for (size_t i = 0; r == 0 && i < p->c->n_sections; i++) {
 		const struct section *e = &p->c->sections[i];
 		char at[PATH_MAX + 16];
 
 		if (e->is_glob == is_glob && strcmp(e->pattern, pattern) == 0)
 			r = cfg_fail(p, p->line, "duplicate section [%s \"%s\"] (first at %s)%s",
-			         kind, cfg_quote(&q, raw_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
-			         e->file == p->file ? "" : AMBIGUOUS);
+			             kind, cfg_quote(&q, raw_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
+			             e->file == p->file ? "" : AMBIGUOUS);
 	}
 	if (r == 0 && is_glob)
 		r = check_new_glob_section(p, pattern, raw_name);

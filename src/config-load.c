@@ -117,16 +117,16 @@ static int on_continuation(void *userdata, unsigned line, const char *text)
 	p->line = line;
 	if (p->list == LIST_NONE && p->list_fixed)
 		return cfg_fail(p, line, "'*' and '!' stand alone: the rule for '%s' takes no continuation lines",
-		            cfg_quote(&q, key));
+		                cfg_quote(&q, key));
 	if (p->list == LIST_NONE)
 		return cfg_fail(p, line, "'%s' takes no continuation lines (is this line indented by mistake?)",
-		            cfg_quote(&q, key));
+		                cfg_quote(&q, key));
 	/* An indented "key = value" or "[section]" would otherwise quietly
 	 * become part of the list above it. */
 	if (strpbrk(text, "=:"))
 		return cfg_fail(p, line, "continuation line of '%s' contains '%c': entries must not be indented, "
-		            "and a continued list writes '=' and ':' as %%3D and %%3A",
-		            cfg_quote(&q, key), *strpbrk(text, "=:"));
+		                "and a continued list writes '=' and ':' as %%3D and %%3A",
+		                cfg_quote(&q, key), *strpbrk(text, "=:"));
 	if (text[0] == '[' && n > 1 && text[n - 1] == ']' && !strchr(text, '|'))
 		return cfg_fail(p, line, "a section header must not be indented");
 	r = cfg_check_hash_comment(p, key, text);
@@ -171,7 +171,7 @@ static int fail_line(struct parser *p, const struct ini_error *e)
 		for (const char *c = s + 1; c < end; c++)
 			if (*c == ';' && is_blank(c[-1]))
 				return cfg_fail(p, e->line, "section header: a ';' after a space starts a comment, "
-				            "which cuts off the ']'; write ';' in a name as %%3B");
+				                "which cuts off the ']'; write ';' in a name as %%3B");
 		return cfg_fail(p, e->line, "section header: expected [NAME] or [secret \"NAME\"] or [secrets \"GLOB\"]");
 	}
 	return cfg_fail(p, e->line, "expected 'KEY = VALUE', a [section] header or a comment");

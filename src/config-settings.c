@@ -40,6 +40,8 @@ struct setting {
 	unsigned methods;       /* [auth]: the methods that use the key */
 	unsigned required;      /* [auth]: the methods that need it */
 	enum file_kind file;
+	int (*from_string)(const char *s);     /* parse_enum: the names */
+	const char *choices;                    /* parse_enum: the names, for messages */
 };
 
 #define FIELD(p, s, type) ((type *) (void *) ((char *) (p)->c + (s)->offset))
@@ -71,7 +73,7 @@ static int parse_region(struct parser *p, const struct setting *s, const char *v
 	/* It becomes part of host names. */
 	if (!*value || strlen(value) > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(value))
 		return cfg_fail(p, p->line, "region '%s' is not a region name (like cn-north-4: a-z, 0-9 and '-')",
-		            cfg_quote(&q, value));
+		                cfg_quote(&q, value));
 	return set_string(p, s, strdup(value));
 }
 
@@ -84,7 +86,7 @@ static int parse_project_id(struct parser *p, const struct setting *s, const cha
 	/* It becomes a path segment of every request. */
 	if (!*value || strlen(value) > 64 || strspn(value, allowed) != strlen(value))
 		return cfg_fail(p, p->line, "project_id '%s' is not a project id (1 to 64 of A-Z, a-z, 0-9, '_', '-')",
-		            cfg_quote(&q, value));
+		                cfg_quote(&q, value));
 	return set_string(p, s, strdup(value));
 }
 
@@ -99,7 +101,7 @@ static int parse_url(struct parser *p, const struct setting *s, const char *valu
 		return cfg_fail_oom(p);
 	if (r < 0)
 		return cfg_fail(p, p->line, "%s '%s' is not an http:// or https:// URL without a path "
-		            "(like https://kms.cn-north-4.myhuaweicloud.com)", s->key, cfg_quote(&q, value));
+		                "(like https://kms.cn-north-4.myhuaweicloud.com)", s->key, cfg_quote(&q, value));
 	return set_string(p, s, url);
 }
 
@@ -121,7 +123,7 @@ static int parse_metrics_path(struct parser *p, const struct setting *s, const c
 
 	if (len < 6 || strcmp(value + len - 5, ".prom") != 0 || value[len - 6] == '/')
 		return cfg_fail(p, p->line, "%s '%s' must name a file ending in .prom (node_exporter's "
-		            "textfile collector reads only those)", s->key, cfg_quote(&q, value));
+		                "textfile collector reads only those)", s->key, cfg_quote(&q, value));
 	return parse_absolute_path(p, s, value);
 }
 
@@ -144,28 +146,19 @@ static int parse_credential_name(struct parser *p, const struct setting *s, cons
 	return set_string(p, s, path);
 }
 
-static int parse_method(struct parser *p, const struct setting *s, const char *value)
+/* A name of an enum (auth method, observe mode): its _from_string(). */
+static int parse_enum(struct parser *p, const struct setting *s, const char *value)
 {
-	int m = auth_method_from_string(value);
+	int v = s->from_string(value);
 	QUOTED(q);
 
-	if (m < 0)
-		return cfg_fail(p, p->line, "method '%s' is not one of aksk, password, token, ecs", cfg_quote(&q, value));
-	*FIELD(p, s, enum auth_method) = (enum auth_method) m;
+	if (v < 0)
+		return cfg_fail(p, p->line, "%s '%s' is not one of %s", s->key, cfg_quote(&q, value), s->choices);
+	*FIELD(p, s, int) = v;
 	return 0;
 }
-
-static int parse_observe(struct parser *p, const struct setting *s, const char *value)
-{
-	int m = observe_mode_from_string(value);
-	QUOTED(q);
-
-	if (m < 0)
-		return cfg_fail(p, p->line, "observe '%s' is not one of auto, resource_instances, list_secrets",
-		            cfg_quote(&q, value));
-	*FIELD(p, s, enum observe_mode) = (enum observe_mode) m;
-	return 0;
-}
+_Static_assert(sizeof(enum auth_method) == sizeof(int) && sizeof(enum observe_mode) == sizeof(int),
+               "parse_enum() stores an enum setting as an int");
 
 static int parse_timespan_value(struct parser *p, const struct setting *s, const char *value)
 {
@@ -175,11 +168,11 @@ static int parse_timespan_value(struct parser *p, const struct setting *s, const
 
 	if (parse_timespan(value, &v) < 0)
 		return cfg_fail(p, p->line, "%s '%s' is not a time span (like 30s, 5min, 1h 30min, 250ms)",
-		            s->key, cfg_quote(&q, value));
+		                s->key, cfg_quote(&q, value));
 	if (v < s->min || v > s->max)
 		return cfg_fail(p, p->line, "%s '%s' is out of range (%s to %s)", s->key, cfg_quote(&q, value),
-		            s->min ? format_timespan(lo, sizeof(lo), s->min) : "0",
-		            format_timespan(hi, sizeof(hi), s->max));
+		                s->min ? format_timespan(lo, sizeof(lo), s->min) : "0",
+		                format_timespan(hi, sizeof(hi), s->max));
 	*FIELD(p, s, uint64_t) = v;
 	return 0;
 }
@@ -191,7 +184,7 @@ static int parse_unsigned(struct parser *p, const struct setting *s, const char 
 
 	if (parse_uint64(value, &v) < 0 || v < s->min || v > s->max)
 		return cfg_fail(p, p->line, "%s '%s' is not a whole number from %" PRIu64 " to %" PRIu64,
-		            s->key, cfg_quote(&q, value), s->min, s->max);
+		                s->key, cfg_quote(&q, value), s->min, s->max);
 	*FIELD(p, s, unsigned) = (unsigned) v;
 	return 0;
 }
@@ -203,7 +196,7 @@ static int parse_rate(struct parser *p, const struct setting *s, const char *val
 
 	if (parse_decimal(value, &v) < 0 || v > (double) s->max)
 		return cfg_fail(p, p->line, "%s '%s' is not a number from 0 to %" PRIu64 " (0: unlimited)",
-		            s->key, cfg_quote(&q, value), s->max);
+		                s->key, cfg_quote(&q, value), s->max);
 	*FIELD(p, s, double) = v;
 	return 0;
 }
@@ -215,7 +208,7 @@ static int parse_bool(struct parser *p, const struct setting *s, const char *val
 
 	if (b < 0)
 		return cfg_fail(p, p->line, "%s '%s' is not a boolean (yes, no, true, false, 1, 0)",
-		            s->key, cfg_quote(&q, value));
+		                s->key, cfg_quote(&q, value));
 	*FIELD(p, s, bool) = b;
 	return 0;
 }
@@ -259,7 +252,8 @@ static const struct setting settings[] = {
 	{ CSMS("metadata_endpoint", metadata_endpoint), .parse = parse_url },
 	{ CSMS("ca_file", ca_file), .parse = parse_absolute_path, .file = FILE_PUBLIC },
 
-	{ AUTH("method", method), .parse = parse_method },
+	{ AUTH("method", method), .parse = parse_enum, .from_string = auth_method_from_string,
+	  .choices = "aksk, password, token, ecs" },
 	{ AUTH("access_key_file", access_key_file), .parse = parse_credential_name,
 	  .methods = M(AUTH_AKSK), .required = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
 	{ AUTH("secret_key_file", secret_key_file), .parse = parse_credential_name,
@@ -287,7 +281,8 @@ static const struct setting settings[] = {
 	{ DAEMON("max_parallel_requests", max_parallel_requests), .parse = parse_unsigned,
 	  .min = 1, .max = 64 },
 	{ DAEMON("max_requests_per_second", max_requests_per_second), .parse = parse_rate, .max = 100000 },
-	{ DAEMON("observe", observe), .parse = parse_observe },
+	{ DAEMON("observe", observe), .parse = parse_enum, .from_string = observe_mode_from_string,
+	  .choices = "auto, resource_instances, list_secrets" },
 	{ DAEMON("protect", protect), .parse = parse_protect },
 	{ DAEMON("grace", grace_usec), .parse = parse_timespan_value, .max = DAYS_365 },
 	{ DAEMON("state_directory", state_directory), .parse = parse_absolute_path },
@@ -314,7 +309,7 @@ int cfg_set_setting(struct parser *p, const char *key, const char *value)
 		return cfg_fail(p, p->line, "unknown key '%s' in [%s]", cfg_quote(&q, key), section);
 	if (p->setting_line[i] && p->setting_file[i] == p->file)
 		return cfg_fail(p, p->line, "duplicate key '%s' in [%s] (first at line %u)",
-		            key, section, p->setting_line[i]);
+		                key, section, p->setting_line[i]);
 	if (p->setting_line[i] && settings[i].parse == parse_protect) {
 		/* Set again by a later file: its list replaces the earlier one. */
 		cfg_strv_free(p->c->daemon.protect, p->c->daemon.n_protect);
@@ -413,8 +408,8 @@ static int finish_csms(struct parser *p)
 	if ((p->flags & CONFIG_REFUSE_PLACEHOLDER) && !cs->endpoint &&
 	    streq_ptr(cs->project_id, CONFIG_PLACEHOLDER_PROJECT_ID))
 		return cfg_fail(p, setting_line(p, SECTION_CSMS, "project_id"), "project_id %s is the placeholder "
-		            "of the shipped file, not a project: set the id of the project whose secrets are "
-		            "governed (IAM console, My Credentials, Projects)", cs->project_id);
+		                "of the shipped file, not a project: set the id of the project whose secrets are "
+		                "governed (IAM console, My Credentials, Projects)", cs->project_id);
 	/* CSMS is served by the KMS host name. */
 	if (!cs->endpoint)
 		cs->endpoint = xasprintf("https://kms.%s.myhuaweicloud.com", cs->region);
@@ -434,20 +429,20 @@ static int finish_auth(struct parser *p)
 
 	if (!setting_line(p, SECTION_AUTH, "method"))
 		return cfg_fail(p, section_header_line(p, SECTION_AUTH),
-		            "[auth] method is required (aksk, password, token or ecs)");
+		                "[auth] method is required (aksk, password, token or ecs)");
 	/* A key the method ignores is a mistake that would otherwise go
 	 * unnoticed until the credentials cfg_fail. */
 	for (int i = next_setting(p, -1); i >= 0; i = next_setting(p, i))
 		if (settings[i].methods && !(settings[i].methods & M(m))) {
 			cfg_in_file(p, p->setting_file[i]);
 			return cfg_fail(p, p->setting_line[i], "%s is not used by method %s",
-			            settings[i].key, auth_method_to_string(m));
+			                settings[i].key, auth_method_to_string(m));
 		}
 	method_line = setting_line(p, SECTION_AUTH, "method");
 	for (size_t i = 0; i < ELEMENTSOF(settings); i++)
 		if ((settings[i].required & M(m)) && !p->setting_line[i])
 			return cfg_fail(p, method_line, "method %s needs %s in [auth]",
-			            auth_method_to_string(m), settings[i].key);
+			                auth_method_to_string(m), settings[i].key);
 	return 0;
 }
 
@@ -496,9 +491,9 @@ static int check_rate(struct parser *p)
 		line = setting_line(p, SECTION_DAEMON, "pass_timeout");
 	format_minimum(min, sizeof(min), minimum);
 	return cfg_fail(p, line, "max_requests_per_second is too low: a pass makes up to %.0f requests "
-	            "(1 listing + max_deletes_per_pass), which must fit in pass_timeout %s; "
-	            "write at least %s, or 0 for no limit", needed,
-	            format_timespan(timeout, sizeof(timeout), d->pass_timeout_usec), min);
+	                "(1 listing + max_deletes_per_pass), which must fit in pass_timeout %s; "
+	                "write at least %s, or 0 for no limit", needed,
+	                format_timespan(timeout, sizeof(timeout), d->pass_timeout_usec), min);
 }
 
 /* ca_file only needs to be a non-empty regular file: the TLS library reads

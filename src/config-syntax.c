@@ -41,7 +41,7 @@ void cfg_in_file(struct parser *p, unsigned file)
 /* Where an earlier definition is, for "(first at ...)": "line N" in the
  * file being read, else "FILE:N". */
 const char *cfg_earlier_at(const struct parser *p, unsigned file, unsigned line,
-                              char *buf, size_t size)
+                           char *buf, size_t size)
 {
 	if (file == p->file)
 		snprintf(buf, size, "line %u", line);
@@ -102,7 +102,7 @@ void cfg_strv_free(char **v, size_t n)
  * are 1..128 characters, values 0..255.  Only control characters are
  * refused: tags created under older, looser CSMS rules must stay nameable. */
 int cfg_decode_text(struct parser *p, unsigned line, const char *what, const char *raw,
-                       size_t min_chars, size_t max_chars, char **ret)
+                    size_t min_chars, size_t max_chars, char **ret)
 {
 	QUOTED(q);
 	const char *bad;
@@ -112,7 +112,7 @@ int cfg_decode_text(struct parser *p, unsigned line, const char *what, const cha
 
 	if (strchr(raw, '"'))
 		return cfg_fail(p, line, "%s '%s': quotes are not part of the syntax (write '\"' as %%22)",
-		            what, cfg_quote(&q, raw));
+		                what, cfg_quote(&q, raw));
 	r = percent_decode(raw, &s, &len, &bad);
 	if (r == -ENOMEM)
 		return cfg_fail_oom(p);
@@ -122,7 +122,7 @@ int cfg_decode_text(struct parser *p, unsigned line, const char *what, const cha
 
 		strncat(esc, bad, 3);
 		return cfg_fail(p, line, "%s '%s': bad escape '%s' (%%XX with two hex digits; write '%%' as %%25)",
-		            what, cfg_quote(&q, raw), cfg_quote(&q2, esc));
+		                what, cfg_quote(&q, raw), cfg_quote(&q2, esc));
 	}
 	if (r < 0)
 		return cfg_fail(p, line, "%s '%s': not valid UTF-8 once decoded", what, cfg_quote(&q, raw));
@@ -137,14 +137,14 @@ int cfg_decode_text(struct parser *p, unsigned line, const char *what, const cha
 		if (n < min_chars)
 			return cfg_fail(p, line, "%s is empty", what);
 		return cfg_fail(p, line, "%s '%s' is %zu characters long (at most %zu)",
-		            what, cfg_quote(&q, raw), n, max_chars);
+		                what, cfg_quote(&q, raw), n, max_chars);
 	}
 	*ret = s;
 	return 0;
 }
 
 int cfg_decode_glob(struct parser *p, unsigned line, const char *what, const char *raw,
-                       size_t min_chars, size_t max_chars, char **ret)
+                    size_t min_chars, size_t max_chars, char **ret)
 {
 	QUOTED(q);
 	char *s;
@@ -156,7 +156,7 @@ int cfg_decode_glob(struct parser *p, unsigned line, const char *what, const cha
 	if (glob_validate(s) < 0) {
 		free(s);
 		return cfg_fail(p, line, "%s '%s' is not a valid glob (unclosed '[', unknown [:class:] or trailing '\\')",
-		            what, cfg_quote(&q, raw));
+		                what, cfg_quote(&q, raw));
 	}
 	*ret = s;
 	return 0;
@@ -174,9 +174,9 @@ int cfg_check_hash_comment(struct parser *p, const char *key, const char *value)
 	for (const char *s = value; *s; s++)
 		if (*s == '#' && (s == value || s[-1] == ' ' || s[-1] == '\t'))
 			return cfg_fail(p, p->line, "'%s = %s': '#' starts a comment only at the start of a line, "
-			            "so here it would be part of the value; put the comment on a line of its own "
-			            "or after ' ;', and write a '#' that belongs to the value as %%23",
-			            cfg_quote(&q, key), cfg_quote(&q2, value));
+			                "so here it would be part of the value; put the comment on a line of its own "
+			                "or after ' ;', and write a '#' that belongs to the value as %%23",
+			                cfg_quote(&q, key), cfg_quote(&q2, value));
 	return 0;
 }
 
@@ -212,8 +212,8 @@ int cfg_check_comma(struct parser *p, unsigned line, const char *what, const cha
 	}
 	fixed[n] = '\0';
 	return cfg_fail(p, line, "%s '%s' of '%s' holds a ',': alternatives are separated by '|' (%s = %s); "
-	            "write a ',' that belongs to the value as %%2C", what, cfg_quote(&q, raw),
-	            cfg_quote(&q3, p->list_key), cfg_quote(&q4, p->list_key), cfg_quote(&q2, fixed));
+	                "write a ',' that belongs to the value as %%2C", what, cfg_quote(&q, raw),
+	                cfg_quote(&q3, p->list_key), cfg_quote(&q4, p->list_key), cfg_quote(&q2, fixed));
 }
 
 static int list_add_element(struct parser *p, unsigned line, const char *raw)
@@ -291,7 +291,7 @@ int cfg_list_finish(struct parser *p)
 /* One element of a list of tag keys (protect, /required), WHAT in
  * messages: not empty, no ',', decoded, and checked as a glob when GLOB. */
 int cfg_decode_list_key(struct parser *p, unsigned line, const char *what, const char *raw,
-                           bool glob, char **ret)
+                        bool glob, char **ret)
 {
 	int r;
 

@@ -109,8 +109,8 @@ void plan_clear(struct plan *p)
 
 /* The one place that puts policy, exemptions and grace clocks together. */
 void plan_judge(const struct config *c, const struct section *section, const struct secret *s,
-                  const struct tag *t, uint64_t now, const struct grace_clocks *clocks,
-                  struct judgement *j)
+                const struct tag *t, uint64_t now, const struct grace_clocks *clocks,
+                struct judgement *j)
 {
 	*j = (struct judgement) { .d = policy_decide(c, section, s, t), .verdict = VERDICT_KEEP };
 	if (!j->d.delete)
@@ -239,7 +239,7 @@ static int list_append(char **list, const char *text)
  * rules do not allow, into *REQ (zeroed when none).  config.c made sure a
  * rule allowing some value exists for each. */
 int plan_check_required(const struct section *section, const struct secret *s,
-                          struct plan_requirement *req)
+                        struct plan_requirement *req)
 {
 	*req = (struct plan_requirement) { .required_line = section->required_line, .file = section->file };
 	for (size_t i = 0; i < section->n_required; i++) {
