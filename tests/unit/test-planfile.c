@@ -220,30 +220,30 @@ static void test_config_digest(void **state)
 	assert_int_equal(config_file_sha256("/nonexistent", out), -ENOENT);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* A drop-in is part of the configuration: adding, changing or moving one
  * changes the digest; without drop-ins it is the file's own digest. */
 static void test_config_digest_dropins(void **state)
 {
 	char *path = tmp_path(), a[65], b[65], c[65];
 	_cleanup_free_ char *dir = xasprintf("%s.d", path), *in = xasprintf("%s/10-a.conf", dir);
-	FILE *f = fopen(path, "w");
 
-	assert_non_null(f);
-	fputs("abc", f);
-	fclose(f);
+	write_text(path, "abc");
 	assert_int_equal(mkdir(dir, 0755), 0);
 	assert_int_equal(config_file_sha256(path, a), 0);
 	assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	f = fopen(in, "w");
-	assert_non_null(f);
-	fputs("x = 1\n", f);
-	fclose(f);
+	write_text(in, "x = 1\n");
 	assert_int_equal(config_file_sha256(path, b), 0);
 	assert_string_not_equal(a, b);
-	f = fopen(in, "w");
-	assert_non_null(f);
-	fputs("x = 2\n", f);
-	fclose(f);
+	write_text(in, "x = 2\n");
 	assert_int_equal(config_file_sha256(path, c), 0);
 	assert_string_not_equal(b, c);
 	assert_int_equal(unlink(in), 0);
