@@ -156,13 +156,10 @@ static void print_required(const struct plan *p, FILE *f)
 	fputs("Required tags missing or not allowed (reported, never created):\n", f);
 	for (size_t i = 0; i < p->n_required; i++) {
 		const struct plan_requirement *q = &p->required[i];
-		_cleanup_free_ char *name = escape_for_log(q->secret_name);
-		_cleanup_free_ char *missing = q->missing ? escape_for_log(q->missing) : NULL;
-		_cleanup_free_ char *invalid = q->invalid ? escape_for_log(q->invalid) : NULL;
+		_cleanup_free_ char *name = escape_for_log(q->secret_name), *raw = plan_requirement_text(q);
+		_cleanup_free_ char *text = raw ? escape_for_log(raw) : NULL;
 
-		fprintf(f, "  %s  %s%s%s%s%s  (%s:%u)\n", name ? name : "?",
-		        missing ? "missing: " : "", missing ? missing : "",
-		        missing && invalid ? "; " : "", invalid ? "not allowed: " : "", invalid ? invalid : "",
+		fprintf(f, "  %s  %s  (%s:%u)\n", name ? name : "?", text ? text : "?",
 		        plan_file(p, q->file), q->required_line);
 	}
 	fputc('\n', f);
@@ -383,17 +380,14 @@ static int explain_required(const struct section *section, const struct secret *
                             FILE *f)
 {
 	struct plan_requirement req;
-	_cleanup_free_ char *missing = NULL, *invalid = NULL;
+	_cleanup_free_ char *raw = NULL, *text = NULL;
 	int r = plan_check_required(section, s, &req);
 
-	if (r >= 0 && req.missing && !(missing = escape_for_log(req.missing)))
+	if (r >= 0 && (req.missing || req.invalid) &&
+	    (!(raw = plan_requirement_text(&req)) || !(text = escape_for_log(raw))))
 		r = -ENOMEM;
-	if (r >= 0 && req.invalid && !(invalid = escape_for_log(req.invalid)))
-		r = -ENOMEM;
-	if (r >= 0 && (missing || invalid))
-		fprintf(f, "  required (%s:%u): %s%s%s%s%s (reported, never created)\n", path, req.required_line,
-		        missing ? "missing " : "", missing ? missing : "", missing && invalid ? "; " : "",
-		        invalid ? "value not allowed " : "", invalid ? invalid : "");
+	if (r >= 0 && text)
+		fprintf(f, "  required (%s:%u): %s (reported, never created)\n", path, req.required_line, text);
 	free(req.missing);
 	free(req.invalid);
 	return r;

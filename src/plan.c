@@ -343,6 +343,13 @@ static int copy_files(const struct config *c, struct plan *p)
 	return 0;
 }
 
+char *plan_requirement_text(const struct plan_requirement *q)
+{
+	return xasprintf("%s%s%s%s%s", q->missing ? "missing " : "", q->missing ? q->missing : "",
+	                 q->missing && q->invalid ? "; " : "", q->invalid ? "value not allowed " : "",
+	                 q->invalid ? q->invalid : "");
+}
+
 const char *plan_file(const struct plan *p, unsigned file)
 {
 	return file < p->n_files ? p->files[file] : plan_str(p->config_path);

@@ -134,6 +134,12 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 size_t plan_retain(struct plan *p, bool (*keep)(const struct plan_item *it, void *userdata),
                    void *userdata);
 
+/* What requirement Q lacks: "missing K1, K2; value not allowed K=V" (either
+ * part alone when the other is empty), the one wording of the table,
+ * --explain and the journal.  As observed, not escaped; malloc'd, NULL on
+ * ENOMEM. */
+char *plan_requirement_text(const struct plan_requirement *q);
+
 /* The name of file FILE of the plan's config (an index in plan.files). */
 const char *plan_file(const struct plan *p, unsigned file);
 
