@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 
 #include "config.h"
+#include "config-report.h"
 #include "credcheck.h"
 #include "daemon.h"
 #include "decode.h"
@@ -29,6 +30,7 @@
 #include "metrics.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "restore.h"
 #include "util.h"
 #include "values.h"
@@ -352,10 +354,10 @@ static void warn_exemptions(const struct config *c)
 		format_utc_time(when, sizeof(when), e->expires_usec);
 		if (e->expires_usec <= now)
 			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expired on %s; "
-			        "its tags go by the rules again\n", c->path, e->line, e->name, when);
+			        "its tags go by the rules again\n", config_file_name(c, e->file), e->line, e->name, when);
 		else if (e->expires_usec - now <= CONFIG_EXEMPTION_WARN_USEC)
 			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expires on %s, "
-			        "within 7 days\n", c->path, e->line, e->name, when);
+			        "within 7 days\n", config_file_name(c, e->file), e->line, e->name, when);
 	}
 }
 
@@ -380,8 +382,10 @@ static int run_check_config(const struct options *o)
 	struct config *c;
 	size_t globs = 0;
 
-	if (load_config(o->config_path, o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
+	if (load_config(o->config_path, CONFIG_REFUSE_PLACEHOLDER |
+	                (o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS), &c) < 0)
 		return EXIT_ERROR;
+	config_print_access(c, stderr);
 	for (size_t i = 0; i < c->n_sections; i++)
 		globs += c->sections[i].is_glob;
 	printf("%s: configuration is valid%s\n", c->path,
@@ -393,6 +397,7 @@ static int run_check_config(const struct options *o)
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
 	warn_exemptions(c);
+	config_print_sources(c, stdout);
 	config_free(c);
 	return EXIT_CLEAN;
 }
@@ -462,8 +467,14 @@ out:
 
 static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 {
-	if (parse_time(s, ZONE_LOCAL, ret) >= 0)
+	int r = parse_time(s, ZONE_LOCAL, ret);
+
+	if (r >= 0)
 		return 0;
+	if (parse_time_problem(r)) {
+		fprintf(stderr, "csms-tagd: %s: cannot use '%s': %s\n", opt, s, parse_time_problem(r));
+		return -EINVAL;
+	}
 	fprintf(stderr, "csms-tagd: %s: cannot use '%s': give YYYY-MM-DD[ HH:MM[:SS]] (local time), "
 	        "RFC 3339 with Z or +HH:MM, or @EPOCH (relative times such as '-1h' or 'yesterday' "
 	        "are refused)\n", opt, s);

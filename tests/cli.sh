@@ -62,8 +62,19 @@ assert_contains "$tmpdir/out" "governed sections: 2 (1 exact, 1 glob)"
 assert_contains "$tmpdir/out" "token"
 assert_contains "$tmpdir/out" "https://kms.cn-north-4.myhuaweicloud.com"
 
-assert_exit 0 "$CSMS_TAGD" --check-config -c "$shipped"
+# As shipped, project_id is a placeholder that --check-config refuses (the
+# daemon would only fail to authenticate), naming its line; with a real
+# project id the shipped file is valid, and with an endpoint of its own (an
+# emulator, a private cloud) the placeholder is no mistake.
+l_project=$(line_of "$shipped" 'project_id = 0123456789abcdef0123456789abcdef')
+assert_exit 1 "$CSMS_TAGD" --check-config -c "$shipped"
+assert_contains "$tmpdir/err" "$shipped:$l_project: project_id 0123456789abcdef0123456789abcdef is the placeholder of the shipped file"
+[ ! -s "$tmpdir/out" ] || fail "--check-config printed a summary for the placeholder project_id"
+sed 's/^project_id = .*/project_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d/' "$shipped" >"$tmpdir/shipped.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped.conf"
 assert_contains "$tmpdir/out" "configuration is valid"
+sed 's|^#endpoint = |endpoint = |' "$shipped" >"$tmpdir/shipped-endpoint.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped-endpoint.conf"
 
 # A credential file others can read, or one that is missing, rejects the
 # config, naming the [auth] key and the file (tests/config-check.sh has
@@ -267,6 +278,14 @@ assert_contains "$tmpdir/err" "--restore needs --since TIME"
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --since @0
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since yesterday --from /dev/null
 assert_contains "$tmpdir/err" "relative times such as '-1h' or 'yesterday' are refused"
+# A local time the clocks repeat or skip names no one instant: refused,
+# saying so (issue 14), rather than guessed.
+if [ -r /usr/share/zoneinfo/Europe/Berlin ]; then
+	assert_exit 1 env TZ=Europe/Berlin "$CSMS_TAGD" -c "$conf" --restore --since '2026-10-25 02:30' --from /dev/null
+	assert_contains "$tmpdir/err" "--since: cannot use '2026-10-25 02:30': that local time happens twice"
+	assert_exit 1 env TZ=Europe/Berlin "$CSMS_TAGD" -c "$conf" --restore --since @0 --until '2026-03-29 02:30' --from /dev/null
+	assert_contains "$tmpdir/err" "--until: cannot use '2026-03-29 02:30': that local time does not exist"
+fi
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
 [ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
 
