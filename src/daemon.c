@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "advice.h"
+#include "unit.h"
 #include "csms.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,6 +27,7 @@
 
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
 #define FAILURE_RETRY_USEC   (30 * USEC_PER_SEC)  /* first retry after a failed pass */
+#define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC) /* a reloaded config's first pass */
 
 /* What the daemon tells monitoring (metrics.h): the last pass, the last
  * config load, and counters since start.  --once publishes nothing: the
@@ -41,12 +43,15 @@ struct monitor {
 	uint64_t last_success;
 	uint64_t next_pass;
 	uint64_t passes_total[_METRICS_OUTCOME_MAX];
-	struct metrics_tally deleted_by_rule;   /* "FILE:LINE" */
+	uint64_t would_delete;          /* of a dry run; deleted is then 0 */
+	bool pass_dry_run;
+	struct metrics_tally deleted_by_rule;   /* the rule's section and key glob */
 	struct metrics_tally errors;            /* API, error class */
 	uint64_t calls_retired[_API_MAX];       /* requests of clients a reload replaced */
 	uint64_t config_loaded;
 	bool config_ok;
 	char *config_error;
+	char *instance;                 /* unit_short_name() of the unit we run as */
 };
 
 struct daemon {
@@ -65,6 +70,7 @@ struct daemon {
 	unsigned consecutive_failures;
 	bool test_hooks;
 	bool stopping;
+	bool stopped;                   /* the loop has ended: publish up = false */
 	bool ready;
 
 	sd_event_source *pass_timer;    /* next scheduled pass */
@@ -80,6 +86,7 @@ struct daemon {
 	char pass_id_base[PASS_ID_MAX];
 	char pass_id[PASS_ID_MAX];      /* of the last pass started */
 	struct monitor mon;
+	char *unit;                     /* the unit we run as (unit.h), for advice */
 };
 
 static void notify_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
@@ -169,7 +176,10 @@ static void note_pass(struct daemon *d, const struct pass_result *r)
 	m->pass_finished = now_realtime_usec();
 	m->pass_duration = r->duration_usec;
 	m->planned = r->planned;
-	m->deleted = r->deleted;
+	/* A dry run sends no DELETE: its deletions are would_delete only. */
+	m->pass_dry_run = r->dry_run;
+	m->deleted = r->dry_run ? 0 : r->deleted;
+	m->would_delete = r->dry_run ? r->deleted : 0;
 	m->kept = r->kept_changed;
 	m->failed = r->delete_failed + r->still_present;
 	m->held = r->limit_exceeded ? r->planned : 0;
@@ -183,7 +193,7 @@ static void note_pass(struct daemon *d, const struct pass_result *r)
 	m->passes_total[m->outcome]++;
 	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
 		m->last_success = m->pass_finished;
-	for (size_t i = 0; i < r->deleted_by_rule.n; i++)
+	for (size_t i = 0; !r->dry_run && i < r->deleted_by_rule.n; i++)
 		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
 		                         r->deleted_by_rule.items[i].value);
 }
@@ -206,6 +216,12 @@ static void publish(struct daemon *d)
 		requests[i] = (struct metrics_count) { csms_api_name(i), NULL, m->calls_retired[i] + st.calls[i] };
 
 	struct metrics_snapshot s = {
+		.instance = m->instance,
+		.project_id = d->cfg ? d->cfg->csms.project_id : NULL,
+		.region = d->cfg ? d->cfg->csms.region : NULL,
+		.up = !d->stopped,
+		.pid = (uint64_t) getpid(),
+		.written_usec = now_realtime_usec(),
 		.version = PACKAGE_VERSION,
 		.auth_method = d->cfg ? auth_method_to_string(d->cfg->auth.method) : NULL,
 		.dry_run = d->cfg && d->cfg->daemon.dry_run,
@@ -217,6 +233,8 @@ static void publish(struct daemon *d)
 		.pass_duration_usec = m->pass_duration,
 		.planned = m->planned,
 		.deleted = m->deleted,
+		.would_delete = m->would_delete,
+		.pass_dry_run = m->pass_dry_run,
 		.kept = m->kept,
 		.failed = m->failed,
 		.held = m->held,
@@ -253,6 +271,7 @@ static void monitor_clear(struct monitor *m)
 {
 	free(m->state_path);
 	free(m->config_error);
+	free(m->instance);
 	metrics_tally_clear(&m->deleted_by_rule);
 	metrics_tally_clear(&m->errors);
 }
@@ -300,10 +319,11 @@ static uint64_t failure_delay(const struct daemon *d)
 /* Swap in a reloaded config, only ever between passes. */
 static void wait_for_credentials(struct daemon *d);
 
-static void apply_pending_config(struct daemon *d)
+/* Returns whether a new config was applied. */
+static bool apply_pending_config(struct daemon *d)
 {
 	if (!d->pending_cfg || pass_running(d->pass))
-		return;
+		return false;
 	csms_cancel(d->client, d);
 	retire_client(d, d->client);
 	csms_free(d->client);
@@ -318,6 +338,7 @@ static void apply_pending_config(struct daemon *d)
 	 * it again with the new one, or nothing would ever run a pass. */
 	if (!d->ready)
 		wait_for_credentials(d);
+	return true;
 }
 
 /* --once: the exit code says what the pass did (csms-tagd(8)).  A pass
@@ -354,7 +375,7 @@ static void status_after_pass(struct daemon *d, const struct pass_result *r)
 		notify_status(d, "pass %u failed: %s; retrying at %s", r->number, r->failure, next);
 		return;
 	}
-	advice = advice_after_pass(d->cfg->path, d->cfg->n_sections, r->dry_run);
+	advice = advice_after_pass(d->cfg->path, UNIT_MAIN_CONFIG, d->unit, d->cfg->n_sections, r->dry_run);
 	if (r->limit_exceeded)
 		notify_status(d, "pass %u held: %s; next at %s", r->number, r->failure, next);
 	else
@@ -393,7 +414,10 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 	/* R lives in the pass: use it all before pass_free().  The pass has
 	 * ended (released its client), so a pending config may apply now. */
 	if (!d->stopping) {
-		apply_pending_config(d);
+		/* A new policy or dry_run is judged at once, not an interval
+		 * later (RELOAD_PASS_DELAY_USEC). */
+		if (apply_pending_config(d) && d->ready)
+			delay = RELOAD_PASS_DELAY_USEC;
 		schedule_pass(d, delay);
 		status_after_pass(d, r);
 	}
@@ -571,8 +595,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	d->pending_client = client;
 	if (pass_running(d->pass))
 		log_notice("Configuration %s is valid; it applies when pass %u ends", d->path, d->pass_number);
-	else
-		apply_pending_config(d);
+	else if (apply_pending_config(d) && d->ready) {
+		schedule_pass(d, RELOAD_PASS_DELAY_USEC);
+		notify_status(d, "configuration reloaded%s; pass %u starts now", d->cfg->daemon.dry_run ?
+		              " (dry run)" : "", d->pass_number + 1);
+	}
 	if (d->ready)
 		(void) sd_notify(false, "READY=1");
 	publish(d);
@@ -686,6 +713,7 @@ static void daemon_free(struct daemon *d)
 	config_free(d->cfg);
 	saved_plan_clear(&d->saved);
 	free(d->path);
+	free(d->unit);
 	sd_event_unref(d->event);
 }
 
@@ -724,8 +752,10 @@ static int manager_run(const char *path, const struct once_options *once)
 
 	d.test_hooks = streq_ptr(getenv("CSMS_TAGD_TEST_HOOKS"), "1");
 	d.path = strdup(path);
+	d.unit = unit_current(path);
+	d.mon.instance = d.unit ? unit_short_name(d.unit) : NULL;
 	r = sd_event_default(&d.event);
-	if (r < 0 || !d.path) {
+	if (r < 0 || !d.path || !d.mon.instance) {
 		log_error("Cannot set up the event loop: %s", strerror(r < 0 ? -r : ENOMEM));
 		goto out;
 	}
@@ -778,6 +808,10 @@ static int manager_run(const char *path, const struct once_options *once)
 			d.exit_code = EXIT_FAILURE;
 	}
 out:
+	/* Monitoring sees a stopped daemon as down (csms_tagd_up 0, --status
+	 * "not running"), not as one whose next pass is due. */
+	d.stopped = true;
+	publish(&d);
 	daemon_free(&d);
 	return d.exit_code;
 }

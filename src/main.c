@@ -30,13 +30,13 @@
 #include "observation.h"
 #include "plan.h"
 #include "restore.h"
+#include "unit.h"
 #include "util.h"
 #include "values.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/csms-tagd/csms-tagd.conf"
+#define DEFAULT_CONFIG UNIT_MAIN_CONFIG
 #define MAX_OBSERVED_BYTES (256u * 1024 * 1024)
 #define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
-#define DEFAULT_UNIT "csms-tagd.service"
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
             MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS };
@@ -48,6 +48,7 @@ struct options {
 	const char *explain_name;
 	bool no_credentials;
 	const char *state_file;
+	const char *instance;           /* --status --instance NAME */
 	bool json;
 	bool dry_run;
 	const char *save_plan;
@@ -63,7 +64,14 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
-	EXIT_UNHEALTHY = 3,     /* --status: the last pass did not succeed */
+};
+
+/* --status, in the manner of systemctl is-active (csms-tagd(8)). */
+enum {
+	STATUS_RUNNING = 0,
+	STATUS_UNKNOWN = 1,     /* no state file can be read */
+	STATUS_UNHEALTHY = 2,   /* running, but the last pass did not succeed */
+	STATUS_NOT_RUNNING = 3,
 };
 
 static void usage(FILE *f)
@@ -98,9 +106,11 @@ static void usage(FILE *f)
 		"      --secret GLOB        with --restore: only secrets whose name matches\n"
 		"      --from FILE|-        with --restore: read journalctl -o json output\n"
 		"                           instead of the journal\n"
-		"      --unit UNIT          with --restore: the instance's unit (default\n"
-		"                           " DEFAULT_UNIT " for the journal)\n"
+		"      --unit UNIT          with --restore: the instance's unit (default: the\n"
+		"                           one that runs the config, csms-tagd@NAME.service\n"
+		"                           for NAME.conf, else " UNIT_MAIN ")\n"
 		"      --state-file FILE    with --status (default " STATE_DIRECTORY_DEFAULT "/" METRICS_STATE_FILE ")\n"
+		"      --instance NAME      with --status: of csms-tagd@NAME.service\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
 		"      --log-target TARGET  auto, stderr, journal or json (default auto)\n"
 		"  -h, --help               show this help\n"
@@ -114,7 +124,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
 	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
-	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE,
+	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE, OPT_INSTANCE,
 	       OPT_CHECK_CREDENTIALS };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
@@ -137,6 +147,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "unit",         required_argument, NULL, OPT_UNIT },
 		{ "status",       no_argument,       NULL, OPT_STATUS },
 		{ "state-file",   required_argument, NULL, OPT_STATE_FILE },
+		{ "instance",     required_argument, NULL, OPT_INSTANCE },
 		{ "check-credentials", no_argument,  NULL, OPT_CHECK_CREDENTIALS },
 		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
@@ -214,6 +225,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_STATE_FILE:
 			o->state_file = optarg;
+			break;
+		case OPT_INSTANCE:
+			o->instance = optarg;
 			break;
 		case OPT_CHECK_CREDENTIALS:
 			o->mode = MODE_CHECK_CREDENTIALS;
@@ -295,8 +309,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --no-credentials goes with --check-config\n");
 		return -EINVAL;
 	}
-	if (o->state_file && o->mode != MODE_STATUS) {
-		fprintf(stderr, "csms-tagd: --state-file goes with --status\n");
+	if ((o->state_file || o->instance) && o->mode != MODE_STATUS) {
+		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
 		return -EINVAL;
 	}
 	if (o->json && o->mode != MODE_PLAN) {
@@ -472,6 +486,7 @@ static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 
 static int run_restore(const struct options *o)
 {
+	_cleanup_free_ char *default_unit = NULL;
 	struct restore_options ro = {
 		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
 		.from = o->from,
@@ -488,33 +503,54 @@ static int run_restore(const struct options *o)
 	/* The journal holds every unit's entries: pick this instance's.  A
 	 * file given with --from was chosen by the operator. */
 	if (!ro.from && !ro.filter.unit)
-		ro.filter.unit = DEFAULT_UNIT;
+		ro.filter.unit = default_unit = unit_for_config(o->config_path);
+	if (!ro.from && !ro.filter.unit) {
+		fprintf(stderr, "csms-tagd: no csms-tagd unit runs %s: name the one whose deletions to "
+		        "undo with --unit\n", o->config_path);
+		return EXIT_ERROR;
+	}
 	return restore_run(o->config_path, &ro);
+}
+
+static int status_unreadable(const char *path, int r, const char *error, const struct options *o,
+                             const char *unit)
+{
+	if (r == -ENOENT)
+		fprintf(stderr, "csms-tagd: %s does not exist: %s has not run yet (systemctl status %s), "
+		        "or writes its state elsewhere (--state-file)\n", path, unit, unit);
+	else if (r == -EACCES)
+		fprintf(stderr, "csms-tagd: %s: permission denied: %s runs as a dynamic user, whose state "
+		        "directory only root can enter (/var/lib/private); run sudo csms-tagd --status%s%s, "
+		        "or, without root, systemctl status %s or the metrics file\n", path, unit,
+		        o->instance ? " --instance " : "", o->instance ? o->instance : "", unit);
+	else
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r == -ENOENT ? STATUS_NOT_RUNNING : STATUS_UNKNOWN;
 }
 
 static int run_status(const struct options *o)
 {
-	_cleanup_free_ char *path = NULL, *error = NULL;
+	_cleanup_free_ char *path = NULL, *dir = NULL, *unit = NULL, *error = NULL;
 	const struct metrics_snapshot *s;
 	struct metrics_state *st;
+	bool running;
 	int r;
 
-	path = o->state_file ? strdup(o->state_file) : state_file_path(NULL, METRICS_STATE_FILE);
-	if (!path)
-		return EXIT_ERROR;
+	if (o->instance && !(dir = unit_state_directory(o->instance)))
+		return STATUS_UNKNOWN;
+	path = o->state_file ? strdup(o->state_file) : state_file_path(dir, METRICS_STATE_FILE);
+	unit = unit_of_instance(o->instance);
+	if (!path || !unit)
+		return STATUS_UNKNOWN;
 	r = metrics_state_read(path, &st, &error);
-	if (r == -ENOENT) {
-		fprintf(stderr, "csms-tagd: %s does not exist: the daemon has not finished starting "
-		        "(systemctl status csms-tagd), or writes its state elsewhere (--state-file)\n", path);
-		return EXIT_ERROR;
-	}
-	if (r < 0) {
-		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
-		return EXIT_ERROR;
-	}
+	if (r < 0)
+		return status_unreadable(path, r, error, o, unit);
 	s = metrics_state_snapshot(st);
-	metrics_print(s, now_realtime_usec(), stdout);
-	r = s->outcome == METRICS_CONVERGED || s->outcome == METRICS_CHANGED ? EXIT_CLEAN : EXIT_UNHEALTHY;
+	running = metrics_daemon_running(s);
+	metrics_print(s, running, now_realtime_usec(), stdout);
+	r = !running ? STATUS_NOT_RUNNING :
+	    s->outcome == METRICS_FAILED || s->outcome == METRICS_PARTIAL ||
+	    s->outcome == METRICS_ABORTED ? STATUS_UNHEALTHY : STATUS_RUNNING;
 	metrics_state_free(st);
 	return r;
 }
