@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -118,12 +119,17 @@ static const char *const exempt_key_names[N_EXEMPT_KEYS] = {
 	[EXEMPT_EXPIRES] = "expires",
 };
 
+/* A governance section or exemption named in two files: which one did the
+ * author mean? */
+#define AMBIGUOUS "; a section is defined in one file only (settings may be set again by a later file)"
+
 /* An exemption lasts at most this long after the file is loaded: it is a
  * reviewed exception, not a second policy. */
 #define EXEMPTION_MAX_USEC (365 * 24 * 3600 * USEC_PER_SEC)
 
 struct parser {
-	const char *name;               /* for messages */
+	const char *name;               /* of the file being read, for messages */
+	unsigned file;                  /* its index in c->files */
 	unsigned flags;
 	uint64_t now_usec;              /* exemption expiries are judged against it */
 	unsigned line;                  /* of the line being looked at */
@@ -133,7 +139,9 @@ struct parser {
 	unsigned exempt_line[N_EXEMPT_KEYS];    /* of the current [exempt], 0: unset */
 	unsigned grace_line;            /* "/grace" of the current section */
 	unsigned section_line[ELEMENTSOF(section_names)];
+	unsigned section_file[ELEMENTSOF(section_names)];
 	unsigned *setting_line;         /* per settings[] entry, 0 when unset */
+	unsigned *setting_file;         /* the file that set it last */
 
 	/* The entry the next continuation line belongs to. */
 	enum list_target list;
@@ -165,6 +173,25 @@ static int fail(struct parser *p, unsigned line, const char *fmt, ...)
 	if (!p->error)
 		p->r = -ENOMEM;
 	return p->r;
+}
+
+/* Messages about the file at index FILE from now on. */
+static void in_file(struct parser *p, unsigned file)
+{
+	p->file = file;
+	p->name = p->c->files[file];
+}
+
+/* Where an earlier definition is, for "(first at ...)": "line N" in the
+ * file being read, else "FILE:N". */
+static const char *earlier_at(const struct parser *p, unsigned file, unsigned line,
+                              char *buf, size_t size)
+{
+	if (file == p->file)
+		snprintf(buf, size, "line %u", line);
+	else
+		snprintf(buf, size, "%s:%u", p->c->files[file], line);
+	return buf;
 }
 
 static int fail_oom(struct parser *p)
@@ -720,10 +747,17 @@ static int set_setting(struct parser *p, const char *key, const char *value)
 
 	if (i < 0)
 		return fail(p, p->line, "unknown key '%s' in [%s]", quote(&q, key), section);
-	if (p->setting_line[i])
+	if (p->setting_line[i] && p->setting_file[i] == p->file)
 		return fail(p, p->line, "duplicate key '%s' in [%s] (first at line %u)",
 		            key, section, p->setting_line[i]);
+	if (p->setting_line[i] && settings[i].parse == parse_protect) {
+		/* Set again by a later file: its list replaces the earlier one. */
+		strv_free(p->c->daemon.protect, p->c->daemon.n_protect);
+		p->c->daemon.protect = NULL;
+		p->c->daemon.n_protect = 0;
+	}
 	p->setting_line[i] = p->line;
+	p->setting_file[i] = p->file;
 	p->list_key = settings[i].key;
 	return settings[i].parse(p, &settings[i], value);
 }
@@ -902,9 +936,13 @@ static int add_exemption(struct parser *p, const char *raw_name)
 		return r;
 	for (size_t i = 0; i < p->c->n_exemptions; i++)
 		if (strcmp(p->c->exemptions[i].name, name) == 0) {
+			const struct exemption *e = &p->c->exemptions[i];
+			char at[PATH_MAX + 16];
+
 			free(name);
-			return fail(p, p->line, "duplicate section [exempt \"%s\"] (first at line %u)",
-			            quote(&q, raw_name), p->c->exemptions[i].line);
+			return fail(p, p->line, "duplicate section [exempt \"%s\"] (first at %s)%s",
+			            quote(&q, raw_name), earlier_at(p, e->file, e->line, at, sizeof(at)),
+			            e->file == p->file ? "" : AMBIGUOUS);
 		}
 	v = realloc(p->c->exemptions, (p->c->n_exemptions + 1) * sizeof(*v));
 	if (!v) {
@@ -912,7 +950,7 @@ static int add_exemption(struct parser *p, const char *raw_name)
 		return fail_oom(p);
 	}
 	p->c->exemptions = v;
-	v[p->c->n_exemptions++] = (struct exemption) { .name = name, .line = p->line };
+	v[p->c->n_exemptions++] = (struct exemption) { .name = name, .line = p->line, .file = p->file };
 	memset(p->exempt_line, 0, sizeof(p->exempt_line));
 	p->section = SECTION_EXEMPT;
 	return 0;
@@ -1028,11 +1066,13 @@ static int check_new_glob_section(struct parser *p, const char *pattern, const c
 
 	for (size_t i = 0; i < p->c->n_sections; i++) {
 		const struct section *earlier = &p->c->sections[i];
+		char at[PATH_MAX + 16];
 
 		if (earlier->is_glob && glob_covers(earlier->pattern, pattern))
-			return fail(p, p->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at line %u "
+			return fail(p, p->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at %s "
 			            "comes first and governs every secret it would match; put the more specific "
-			            "section first", quote(&q, raw_name), quote(&q2, earlier->pattern), earlier->line);
+			            "section first", quote(&q, raw_name), quote(&q2, earlier->pattern),
+			            earlier_at(p, earlier->file, earlier->line, at, sizeof(at)));
 	}
 	return 0;
 }
@@ -1057,10 +1097,15 @@ static int add_section(struct parser *p, bool is_glob, const char *raw_name)
 	else if (!is_glob && has_glob_chars(pattern))
 		r = fail(p, p->line, "[secret \"%s\"] governs one secret by its exact name; "
 		         "for a glob write [secrets \"...\"]", quote(&q, raw_name));
-	for (size_t i = 0; r == 0 && i < p->c->n_sections; i++)
-		if (p->c->sections[i].is_glob == is_glob && strcmp(p->c->sections[i].pattern, pattern) == 0)
-			r = fail(p, p->line, "duplicate section [%s \"%s\"] (first at line %u)",
-			         kind, quote(&q, raw_name), p->c->sections[i].line);
+	for (size_t i = 0; r == 0 && i < p->c->n_sections; i++) {
+		const struct section *e = &p->c->sections[i];
+		char at[PATH_MAX + 16];
+
+		if (e->is_glob == is_glob && strcmp(e->pattern, pattern) == 0)
+			r = fail(p, p->line, "duplicate section [%s \"%s\"] (first at %s)%s",
+			         kind, quote(&q, raw_name), earlier_at(p, e->file, e->line, at, sizeof(at)),
+			         e->file == p->file ? "" : AMBIGUOUS);
+	}
 	if (r == 0 && is_glob)
 		r = check_new_glob_section(p, pattern, raw_name);
 	if (r == 0 && !(sections = realloc(p->c->sections, (p->c->n_sections + 1) * sizeof(*sections))))
@@ -1072,7 +1117,9 @@ static int add_section(struct parser *p, bool is_glob, const char *raw_name)
 	p->c->sections = sections;
 	p->govern = p->c->n_sections++;
 	p->grace_line = 0;
-	sections[p->govern] = (struct section) { .is_glob = is_glob, .pattern = pattern, .line = p->line };
+	sections[p->govern] = (struct section) {
+		.is_glob = is_glob, .pattern = pattern, .line = p->line, .file = p->file,
+	};
 	p->section = SECTION_GOVERN;
 	return 0;
 }
@@ -1082,10 +1129,11 @@ static int enter_named_section(struct parser *p, const char *word)
 	for (size_t i = 0; i < ELEMENTSOF(section_names); i++) {
 		if (!section_names[i] || strcmp(section_names[i], word) != 0)
 			continue;
-		if (p->section_line[i])
+		if (p->section_line[i] && p->section_file[i] == p->file)
 			return fail(p, p->line, "duplicate section [%s] (first at line %u)",
 			            word, p->section_line[i]);
 		p->section_line[i] = p->line;
+		p->section_file[i] = p->file;
 		p->section = (enum section_kind) i;
 		return 0;
 	}
@@ -1239,32 +1287,60 @@ static const struct ini_callbacks callbacks = {
 
 /* The setting with the lowest line after AFTER, or -1: checks of the whole
  * file go in file order, so the first error reported is the first one. */
-static int next_setting(const struct parser *p, unsigned after)
+static uint64_t setting_position(const struct parser *p, size_t i)
 {
+	return (uint64_t) p->setting_file[i] << 32 | p->setting_line[i];
+}
+
+/* The set setting next in file order after the one at index AFTER (-1:
+ * the first), or -1: checks of the whole configuration go in file order,
+ * so the first error reported is the first one. */
+static int next_setting(const struct parser *p, int after)
+{
+	uint64_t from = after < 0 ? 0 : setting_position(p, (size_t) after);
 	int best = -1;
 
 	for (size_t i = 0; i < ELEMENTSOF(settings); i++)
-		if (p->setting_line[i] > after && (best < 0 || p->setting_line[i] < p->setting_line[best]))
+		if (p->setting_line[i] && setting_position(p, i) > from &&
+		    (best < 0 || setting_position(p, i) < setting_position(p, (size_t) best)))
 			best = (int) i;
 	return best;
 }
 
-static unsigned setting_line(const struct parser *p, enum section_kind section, const char *key)
+/* The line of a setting, 0 when unset; messages are about its file from
+ * now on. */
+static unsigned setting_line(struct parser *p, enum section_kind section, const char *key)
 {
 	int i = find_setting(section, key);
 
-	return i < 0 ? 0 : p->setting_line[i];
+	if (i < 0 || !p->setting_line[i])
+		return 0;
+	in_file(p, p->setting_file[i]);
+	return p->setting_line[i];
+}
+
+/* The line of a [csms], [auth] or [daemon] header, 0 when absent; messages
+ * are about its file (the main file when absent) from now on. */
+static unsigned section_header_line(struct parser *p, enum section_kind section)
+{
+	in_file(p, p->section_line[section] ? p->section_file[section] : 0);
+	return p->section_line[section];
 }
 
 static int finish_csms(struct parser *p)
 {
 	struct csms_settings *cs = &p->c->csms;
-	unsigned line = p->section_line[SECTION_CSMS];
+	unsigned line = section_header_line(p, SECTION_CSMS);
 
 	if (!cs->region)
 		return fail(p, line, "[csms] region is required (like region = cn-north-4)");
 	if (!cs->project_id)
 		return fail(p, line, "[csms] project_id is required");
+	if ((p->flags & CONFIG_REFUSE_PLACEHOLDER) && !cs->endpoint &&
+	    streq_ptr(cs->project_id, CONFIG_PLACEHOLDER_PROJECT_ID))
+		return fail(p, setting_line(p, SECTION_CSMS, "project_id"), "project_id %s is the placeholder "
+		            "of the shipped file, not a project: set the id of the project whose secrets are "
+		            "governed (IAM console, My Credentials, Projects)", cs->project_id);
 	/* CSMS is served by the KMS host name. */
 	if (!cs->endpoint)
 		cs->endpoint = xasprintf("https://kms.%s.myhuaweicloud.com", cs->region);
@@ -1280,17 +1356,20 @@ static int finish_csms(struct parser *p)
 static int finish_auth(struct parser *p)
 {
 	enum auth_method m = p->c->auth.method;
-	unsigned method_line = setting_line(p, SECTION_AUTH, "method");
+	unsigned method_line;
 
-	if (!method_line)
-		return fail(p, p->section_line[SECTION_AUTH],
+	if (!setting_line(p, SECTION_AUTH, "method"))
+		return fail(p, section_header_line(p, SECTION_AUTH),
 		            "[auth] method is required (aksk, password, token or ecs)");
 	/* A key the method ignores is a mistake that would otherwise go
 	 * unnoticed until the credentials fail. */
-	for (int i = next_setting(p, 0); i >= 0; i = next_setting(p, p->setting_line[i]))
-		if (settings[i].methods && !(settings[i].methods & M(m)))
+	for (int i = next_setting(p, -1); i >= 0; i = next_setting(p, i))
+		if (settings[i].methods && !(settings[i].methods & M(m))) {
+			in_file(p, p->setting_file[i]);
 			return fail(p, p->setting_line[i], "%s is not used by method %s",
 			            settings[i].key, auth_method_to_string(m));
+		}
+	method_line = setting_line(p, SECTION_AUTH, "method");
 	for (size_t i = 0; i < ELEMENTSOF(settings); i++)
 		if ((settings[i].required & M(m)) && !p->setting_line[i])
 			return fail(p, method_line, "method %s needs %s in [auth]",
@@ -1330,9 +1409,11 @@ static int check_rate(struct parser *p)
 	double needed = 1.0 + d->max_deletes_per_pass;
 	double seconds = (double) d->pass_timeout_usec / (double) USEC_PER_SEC;
 	double minimum = needed / seconds;
-	unsigned line = setting_line(p, SECTION_DAEMON, "max_requests_per_second");
+	unsigned line;
 	char min[32], timeout[32];
 
+	in_file(p, 0);
+	line = setting_line(p, SECTION_DAEMON, "max_requests_per_second");
 	if (d->max_requests_per_second == 0 || d->max_requests_per_second >= minimum)
 		return 0;
 	if (!line)
@@ -1372,7 +1453,7 @@ static int check_public_file(struct parser *p, const struct setting *s, unsigned
  * wiped: the check passes only if start-up would. */
 static int check_files(struct parser *p)
 {
-	for (int i = next_setting(p, 0); i >= 0; i = next_setting(p, p->setting_line[i])) {
+	for (int i = next_setting(p, -1); i >= 0; i = next_setting(p, i)) {
 		char *value = NULL, *error = NULL;
 		const char *path;
 		int r;
@@ -1380,6 +1461,7 @@ static int check_files(struct parser *p)
 		if (settings[i].file == FILE_NONE)
 			continue;
 		path = *FIELD(p, &settings[i], char *);
+		in_file(p, p->setting_file[i]);
 		if (settings[i].file == FILE_PUBLIC)
 			r = check_public_file(p, &settings[i], p->setting_line[i], path);
 		else {
@@ -1396,13 +1478,12 @@ static int check_files(struct parser *p)
 
 static int finish(struct parser *p)
 {
-	int r;
+	int r = 0;
 
-	r = list_finish(p);
-	if (r >= 0)
-		r = finish_exemption(p);
-	for (size_t i = 0; r >= 0 && i < p->c->n_sections; i++)
+	for (size_t i = 0; r >= 0 && i < p->c->n_sections; i++) {
+		in_file(p, p->c->sections[i].file);
 		r = check_required(p, &p->c->sections[i]);
+	}
 	if (r >= 0)
 		r = finish_csms(p);
 	if (r >= 0)
@@ -1456,36 +1537,117 @@ static int fail_line(struct parser *p, const struct ini_error *e)
 	return fail(p, e->line, "expected 'KEY = VALUE', a [section] header or a comment");
 }
 
-static int load(const char *name, const char *text, size_t len, unsigned flags, uint64_t now_usec,
-                struct config **ret, char **error)
+/* A file ends: what is open in it ends with it. */
+static int finish_file(struct parser *p)
+{
+	int r = list_finish(p);
+
+	if (r >= 0)
+		r = finish_exemption(p);
+	p->section = SECTION_NONE;
+	return r;
+}
+
+/* Read one file's TEXT as the next of the configuration. */
+static int read_text(struct parser *p, const char *name, const char *text, size_t len)
+{
+	struct ini_error e = {};
+	char *copy = strdup(name);
+	int r;
+
+	if (!copy || strv_push(&p->c->files, &p->c->n_files, copy) < 0) {
+		free(copy);
+		return fail_oom(p);
+	}
+	in_file(p, (unsigned) p->c->n_files - 1);
+	r = ini_read(text, len, &callbacks, p, &e);
+	if (r == -EBADMSG)
+		return fail_line(p, &e);
+	if (r == -ENOMEM)
+		return fail_oom(p);
+	if (r < 0)
+		return r;
+	return finish_file(p);
+}
+
+/* A file of the configuration could not be read: say what is expected. */
+static char *read_error(const char *path, int r, const char *what)
+{
+	const char *advice;
+
+	if (r == -EFBIG)
+		return xasprintf("%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
+	if (r == -EISDIR)
+		return xasprintf("%s: is a directory; %s", path, what);
+	if (r == -EINVAL)
+		return xasprintf("%s: is a device, FIFO or socket, not a regular file; %s", path, what);
+	advice = advice_config_error(r);
+	return xasprintf("%s: %s%s%s", path, strerror(-r), advice ? "; " : "", advice ? advice : "");
+}
+
+/* The drop-ins of the main file, each read and parsed in order. */
+static int read_dropins(struct parser *p, const char *path)
+{
+	char **files = NULL;
+	size_t n = 0;
+	int r;
+
+	r = config_list_dropins(path, &files, &n);
+	if (r < 0) {
+		_cleanup_free_ char *dir = config_dropin_dir(path);
+
+		if (r == -ENOMEM || !dir)
+			return fail_oom(p);
+		if (r == -ENOTDIR)
+			return fail_with(p, r, xasprintf("%s: not a directory; it holds the drop-ins (*.conf) "
+			                                 "read after %s", dir, path));
+		return fail_with(p, r, read_error(dir, r, ""));
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+
+		r = read_file(files[i], MAX_CONFIG_BYTES, &text, &len);
+		if (r == -ENOMEM)
+			r = fail_oom(p);
+		else if (r < 0)
+			r = fail_with(p, r, read_error(files[i], r, "the drop-in directory holds files"));
+		else
+			r = read_text(p, files[i], text, len);
+	}
+	strv_free(files, n);
+	return r;
+}
+
+/* TEXT is the main file NAME; PATH (or NULL) is where to look for drop-ins. */
+static int load(const char *name, const char *text, size_t len, const char *path, unsigned flags,
+                uint64_t now_usec, struct config **ret, char **error)
 {
 	struct parser p = {
-		.name = name,
 		.flags = flags,
 		.now_usec = now_usec,
 	};
-	struct ini_error e = {};
 	int r;
 
 	p.c = calloc(1, sizeof(*p.c));
 	p.setting_line = calloc(ELEMENTSOF(settings), sizeof(*p.setting_line));
+	p.setting_file = calloc(ELEMENTSOF(settings), sizeof(*p.setting_file));
 	if (p.c)
 		p.c->path = strdup(name);
-	if (!p.c || !p.setting_line || !p.c->path)
+	if (!p.c || !p.setting_line || !p.setting_file || !p.c->path)
 		r = -ENOMEM;
 	else {
 		set_defaults(p.c);
-		r = ini_read(text, len, &callbacks, &p, &e);
-		if (r == -EBADMSG)
-			r = fail_line(&p, &e);
-		else if (r == -ENOMEM)
-			r = fail_oom(&p);
-		else if (r >= 0)
+		r = read_text(&p, name, text, len);
+		if (r >= 0 && path)
+			r = read_dropins(&p, path);
+		if (r >= 0)
 			r = finish(&p);
 		if (r < 0 && p.r < 0)
 			r = p.r;
 	}
 	free(p.setting_line);
+	free(p.setting_file);
 	if (r < 0) {
 		config_free(p.c);
 		if (error)
@@ -1504,7 +1666,7 @@ int config_load_string(const char *name, const char *text, unsigned flags,
 	*ret = NULL;
 	if (error)
 		*error = NULL;
-	return load(name, text, strlen(text), flags, now_realtime_usec(), ret, error);
+	return load(name, text, strlen(text), NULL, flags, now_realtime_usec(), ret, error);
 }
 
 int config_load_string_at(const char *name, const char *text, unsigned flags, uint64_t now_usec,
@@ -1513,7 +1675,7 @@ int config_load_string_at(const char *name, const char *text, unsigned flags, ui
 	*ret = NULL;
 	if (error)
 		*error = NULL;
-	return load(name, text, strlen(text), flags, now_usec, ret, error);
+	return load(name, text, strlen(text), NULL, flags, now_usec, ret, error);
 }
 
 int config_load(const char *path, unsigned flags, struct config **ret, char **error)
@@ -1527,24 +1689,11 @@ int config_load(const char *path, unsigned flags, struct config **ret, char **er
 		*error = NULL;
 	r = read_file(path, MAX_CONFIG_BYTES, &text, &len);
 	if (r < 0) {
-		if (!error || r == -ENOMEM)
-			return r;
-		if (r == -EFBIG)
-			*error = xasprintf("%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
-		else if (r == -EISDIR)
-			*error = xasprintf("%s: is a directory; --config names the configuration file", path);
-		else if (r == -EINVAL)
-			*error = xasprintf("%s: is a device, FIFO or socket, not a regular file; "
-			                   "--config names the configuration file", path);
-		else {
-			const char *advice = advice_config_error(r);
-
-			*error = xasprintf("%s: %s%s%s", path, strerror(-r), advice ? "; " : "",
-			                   advice ? advice : "");
-		}
+		if (error && r != -ENOMEM)
+			*error = read_error(path, r, "--config names the configuration file");
 		return r;
 	}
-	return load(path, text, len, flags, now_realtime_usec(), ret, error);
+	return load(path, text, len, path, flags, now_realtime_usec(), ret, error);
 }
 
 void config_free(struct config *c)
@@ -1552,6 +1701,7 @@ void config_free(struct config *c)
 	if (!c)
 		return;
 	free(c->path);
+	strv_free(c->files, c->n_files);
 	free(c->csms.region);
 	free(c->csms.project_id);
 	free(c->csms.endpoint);
@@ -1620,4 +1770,9 @@ bool config_uses_grace(const struct config *c)
 		if (c->sections[i].has_grace && c->sections[i].grace_usec > 0)
 			return true;
 	return false;
+}
+
+const char *config_file_name(const struct config *c, unsigned file)
+{
+	return file < c->n_files ? c->files[file] : (c->path ? c->path : "");
 }

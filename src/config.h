@@ -81,6 +81,7 @@ struct section {
 	char **required;        /* "/required =": literal tag keys, decoded */
 	size_t n_required;
 	unsigned required_line;
+	unsigned file;          /* index into config.files: the file it is in */
 };
 
 /* [exempt "NAME"]: keep tags matching SECRET + KEY (+ VALUE) that the rules
@@ -93,6 +94,7 @@ struct exemption {
 	char *reason;
 	uint64_t expires_usec;  /* CLOCK_REALTIME; active while now < expires */
 	unsigned line;          /* of the section header */
+	unsigned file;          /* index into config.files */
 };
 
 struct csms_settings {
@@ -137,7 +139,12 @@ struct daemon_settings {
 };
 
 struct config {
-	char *path;             /* as given, used in FILE:LINE rule references */
+	char *path;             /* the main file, as given */
+	/* The files read, in order: files[0] is PATH, then its drop-ins.
+	 * Sections, rules and exemptions name theirs by index, for FILE:LINE
+	 * references. */
+	char **files;
+	size_t n_files;
 	struct csms_settings csms;
 	struct auth_settings auth;
 	struct daemon_settings daemon;
@@ -155,16 +162,38 @@ enum config_flags {
 	 * credential file are credential_read()'s own message, without a
 	 * "FILE:LINE: " of the config, so that they read the same everywhere. */
 	CONFIG_CHECK_CREDENTIALS = 1 << 0,
+	/* --check-config: refuse the project_id the shipped file holds as a
+	 * placeholder (CONFIG_PLACEHOLDER_PROJECT_ID) when requests would go
+	 * to Huawei Cloud (no endpoint set): it is never a real project. */
+	CONFIG_REFUSE_PLACEHOLDER = 1 << 1,
 };
 
-/* Parse PATH.  On success returns 0 and a new config in *ret.  On failure
+/* The project_id of etc/csms-tagd.conf as shipped. */
+#define CONFIG_PLACEHOLDER_PROJECT_ID "0123456789abcdef0123456789abcdef"
+
+
+/* Parse PATH, then its drop-ins: the files "*.conf" in the directory
+ * "PATH.d" (csms-tagd.conf.d, or NAME.conf.d for an instance's NAME.conf),
+ * in lexical (strcmp) order; names starting with '.' and names not ending
+ * in ".conf" are ignored, a missing directory is no error, an unreadable
+ * file or directory is.  Together they are one configuration:
+ *   - a setting of [csms], [auth] or [daemon] may be set again by a later
+ *     file, which wins (as systemd's drop-ins); within one file a key is
+ *     set once;
+ *   - a governance section or an exemption is defined in one file only: the
+ *     same [secret]/[secrets]/[exempt] name in two files is refused, naming
+ *     both FILE:LINE; so is a glob section that one in an earlier file
+ *     makes unreachable (files read in order, like sections in one file).
+ * A file ends its sections: a drop-in starts outside of any section.
+ * On success returns 0 and a new config in *ret.  On failure
  * returns a negative errno, sets *ret to NULL and, in *error (malloc'd,
  * caller frees; may be NULL on -ENOMEM), one line "FILE:LINE: message" (or
  * "FILE: message" when no line applies).  The first error wins.  ERROR may
  * be NULL.  The file format is in csms-tagd.conf(5). */
 int config_load(const char *path, unsigned flags, struct config **ret, char **error);
 
-/* Same, from a string; NAME is used in messages and rule references. */
+/* Same, from a string (no drop-ins); NAME is used in messages and rule
+ * references. */
 int config_load_string(const char *name, const char *text, unsigned flags,
                        struct config **ret, char **error);
 
@@ -186,6 +215,18 @@ bool config_uses_grace(const struct config *c);
 
 /* The section that governs SECRET_NAME, or NULL (never touched). */
 const struct section *config_section_for(const struct config *c, const char *secret_name);
+
+/* The name of the file a section or an exemption is in (config.files). */
+const char *config_file_name(const struct config *c, unsigned file);
+
+/* The drop-in directory of the main file PATH ("PATH.d"), malloc'd. */
+char *config_dropin_dir(const char *path);
+
+/* The drop-ins of PATH, as config_load() reads them: in *RET (a malloc'd
+ * array of malloc'd paths, *N of them; none when the directory is
+ * missing).  Returns 0 or a negative errno (-ENOTDIR: PATH.d is not a
+ * directory). */
+int config_list_dropins(const char *path, char ***ret, size_t *n);
 
 const char *auth_method_to_string(enum auth_method m);
 const char *observe_mode_to_string(enum observe_mode m);

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 
 #include "config.h"
+#include "config-report.h"
 #include "credcheck.h"
 #include "daemon.h"
 #include "decode.h"
@@ -366,10 +367,10 @@ static void warn_exemptions(const struct config *c)
 		format_utc_time(when, sizeof(when), e->expires_usec);
 		if (e->expires_usec <= now)
 			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expired on %s; "
-			        "its tags go by the rules again\n", c->path, e->line, e->name, when);
+			        "its tags go by the rules again\n", config_file_name(c, e->file), e->line, e->name, when);
 		else if (e->expires_usec - now <= CONFIG_EXEMPTION_WARN_USEC)
 			fprintf(stderr, "csms-tagd: warning: %s:%u: exemption \"%s\" expires on %s, "
-			        "within 7 days\n", c->path, e->line, e->name, when);
+			        "within 7 days\n", config_file_name(c, e->file), e->line, e->name, when);
 	}
 }
 
@@ -394,8 +395,10 @@ static int run_check_config(const struct options *o)
 	struct config *c;
 	size_t globs = 0;
 
-	if (load_config(o->config_path, o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
+	if (load_config(o->config_path, CONFIG_REFUSE_PLACEHOLDER |
+	                (o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS), &c) < 0)
 		return EXIT_ERROR;
+	config_print_access(c, stderr);
 	for (size_t i = 0; i < c->n_sections; i++)
 		globs += c->sections[i].is_glob;
 	printf("%s: configuration is valid%s\n", c->path,
@@ -407,6 +410,7 @@ static int run_check_config(const struct options *o)
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
 	warn_exemptions(c);
+	config_print_sources(c, stdout);
 	config_free(c);
 	return EXIT_CLEAN;
 }

@@ -192,7 +192,7 @@ static void log_item(struct pass *p, int level, const char *mid, const struct pl
 	if (r && r->status)
 		snprintf(status, sizeof(status), "%ld", r->status);
 	if (it->exemption_line) {
-		snprintf(exemption, sizeof(exemption), "%s:%u", p->plan.config_path, it->exemption_line);
+		snprintf(exemption, sizeof(exemption), "%s:%u", plan_file(&p->plan, it->exemption_file), it->exemption_line);
 		format_utc_time(expires, sizeof(expires), it->exemption_expires_usec);
 	}
 	if (it->grace_usec) {
@@ -541,7 +541,7 @@ static void log_expired(struct pass *p, const struct plan_item *it)
 	if (it->exemption_line && it->exemption_expired)
 		log_item(p, LOG_NOTICE, MID_EXEMPTION_EXPIRED, it, NULL,
 		         "Exemption \"%s\" at %s:%u expired on %s: tag %s on secret %s goes by the rules again (%s)",
-		         it->exemption_name, p->plan.config_path, it->exemption_line,
+		         it->exemption_name, plan_file(&p->plan, it->exemption_file), it->exemption_line,
 		         format_utc_time(when, sizeof(when), it->exemption_expires_usec), it->key,
 		         it->secret_name, reason_to_string(it->reason));
 }
@@ -557,7 +557,7 @@ static void log_governance(struct pass *p)
 		log_item(p, LOG_INFO, MID_TAG_EXEMPTED, it, NULL,
 		         "Kept tag %s=%s on secret %s although the rules delete it (%s): exemption \"%s\" at %s:%u "
 		         "until %s: %s", it->key, it->value, it->secret_name, reason_to_string(it->reason),
-		         it->exemption_name, pl->config_path, it->exemption_line,
+		         it->exemption_name, plan_file(pl, it->exemption_file), it->exemption_line,
 		         format_utc_time(when, sizeof(when), it->exemption_expires_usec), it->exemption_reason);
 	}
 	for (size_t i = 0; i < pl->n_waiting; i++) {
@@ -573,7 +573,7 @@ static void log_governance(struct pass *p)
 	for (size_t i = 0; i < pl->n; i++)
 		log_expired(p, &pl->items[i]);
 	for (size_t i = 0; i < pl->n_unused; i++) {
-		snprintf(ref, sizeof(ref), "%s:%u", pl->config_path, pl->unused[i].line);
+		snprintf(ref, sizeof(ref), "%s:%u", plan_file(pl, pl->unused[i].file), pl->unused[i].line);
 		log_event(LOG_WARNING, MID_EXEMPTION_UNUSED,
 		          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_EXEMPTION", ref },
 		                     { "CSMS_EXEMPTION_NAME", pl->unused[i].name }),
@@ -583,7 +583,7 @@ static void log_governance(struct pass *p)
 	for (size_t i = 0; i < pl->n_required; i++) {
 		const struct plan_requirement *q = &pl->required[i];
 
-		snprintf(ref, sizeof(ref), "%s:%u", pl->config_path, q->required_line);
+		snprintf(ref, sizeof(ref), "%s:%u", plan_file(pl, q->file), q->required_line);
 		snprintf(missing, sizeof(missing), "%zu", q->n_missing);
 		snprintf(invalid, sizeof(invalid), "%zu", q->n_invalid);
 		log_event(LOG_WARNING, MID_REQUIRED_TAGS,

@@ -97,6 +97,9 @@ void plan_clear(struct plan *p)
 	free(p->unused);
 	grace_clocks_clear(&p->clocks);
 	free(p->config_path);
+	for (size_t i = 0; i < p->n_files; i++)
+		free(p->files[i]);
+	free(p->files);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -192,6 +195,7 @@ static int plan_add(struct builder *b, const struct secret *s, const struct tag 
 		.reason = j->d.reason,
 		.rule_line = j->d.rule ? j->d.rule->line : 0,
 		.section_line = j->d.section->line,
+		.file = j->d.section->file,
 		.decided_usec = p->now_usec,
 		.grace_usec = j->grace,
 		.first_seen_usec = j->first_seen,
@@ -199,6 +203,7 @@ static int plan_add(struct builder *b, const struct secret *s, const struct tag 
 	};
 	if (j->exemption) {
 		it->exemption_line = j->exemption->line;
+		it->exemption_file = j->exemption->file;
 		it->exemption_expired = j->expired;
 		it->exemption_expires_usec = j->exemption->expires_usec;
 		it->exemption_name = strdup(j->exemption->name);
@@ -250,7 +255,7 @@ static int list_append(char **list, const char *text)
 static int check_required(const struct section *section, const struct secret *s,
                           struct plan_requirement *req)
 {
-	*req = (struct plan_requirement) { .required_line = section->required_line };
+	*req = (struct plan_requirement) { .required_line = section->required_line, .file = section->file };
 	for (size_t i = 0; i < section->n_required; i++) {
 		const char *key = section->required[i];
 		const struct tag *t = tag_list_find(&s->tags, key);
@@ -331,12 +336,30 @@ static int plan_unused(struct builder *b)
 		if (!v)
 			return -ENOMEM;
 		p->unused = v;
-		p->unused[p->n_unused] = (struct plan_unused_exemption) { .name = strdup(e->name), .line = e->line };
+		p->unused[p->n_unused] = (struct plan_unused_exemption) {
+			.name = strdup(e->name), .line = e->line, .file = e->file,
+		};
 		if (!p->unused[p->n_unused].name)
 			return -ENOMEM;
 		p->n_unused++;
 	}
 	return 0;
+}
+
+static int copy_files(const struct config *c, struct plan *p)
+{
+	p->files = calloc(c->n_files + 1, sizeof(*p->files));
+	if (!p->files)
+		return -ENOMEM;
+	for (; p->n_files < c->n_files; p->n_files++)
+		if (!(p->files[p->n_files] = strdup(c->files[p->n_files])))
+			return -ENOMEM;
+	return 0;
+}
+
+const char *plan_file(const struct plan *p, unsigned file)
+{
+	return file < p->n_files ? p->files[file] : str_or_empty(p->config_path);
 }
 
 int plan_compute(const struct config *c, const struct observation *o, const struct plan_time *t,
@@ -348,7 +371,7 @@ int plan_compute(const struct config *c, const struct observation *o, const stru
 
 	p.config_path = strdup(str_or_empty(c->path));
 	b.exemption_used = calloc(c->n_exemptions + 1, sizeof(*b.exemption_used));
-	if (!p.config_path || !b.exemption_used)
+	if (!p.config_path || !b.exemption_used || copy_files(c, &p) < 0)
 		goto fail;
 	order = sorted_secrets(o);
 	if (o->n > 0 && !order)
@@ -441,7 +464,7 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
                                char *buf, size_t size)
 {
-	snprintf(buf, size, "%s:%u", str_or_empty(p->config_path),
+	snprintf(buf, size, "%s:%u", plan_file(p, it->file),
 	         it->rule_line ? it->rule_line : it->section_line);
 	return buf;
 }
@@ -567,12 +590,11 @@ static char *item_hold_text(const char *path, const struct plan_item *it)
 static void print_held(const struct plan *p, const struct plan_item *v, size_t n, const char *title,
                        FILE *f)
 {
-	_cleanup_free_ char *path = escape_for_log(p->config_path);
-
 	if (n == 0)
 		return;
 	fprintf(f, "%s\n", title);
 	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = escape_for_log(plan_file(p, v[i].exemption_file));
 		_cleanup_free_ char *text = item_text(&v[i]), *why = item_hold_text(path ? path : "?", &v[i]);
 		char ref[4096];
 
@@ -596,7 +618,7 @@ static void print_required(const struct plan *p, FILE *f)
 		fprintf(f, "  %s  %s%s%s%s%s  (%s:%u)\n", name ? name : "?",
 		        missing ? "missing: " : "", missing ? missing : "",
 		        missing && invalid ? "; " : "", invalid ? "not allowed: " : "", invalid ? invalid : "",
-		        p->config_path, q->required_line);
+		        plan_file(p, q->file), q->required_line);
 	}
 	fputc('\n', f);
 }
@@ -607,7 +629,7 @@ static void print_unused(const struct plan *p, FILE *f)
 		_cleanup_free_ char *name = escape_for_log(p->unused[i].name);
 
 		fprintf(f, "Exemption \"%s\" at %s:%u kept no tag: it matches no tag the rules would delete.\n",
-		        name ? name : "?", p->config_path, p->unused[i].line);
+		        name ? name : "?", plan_file(p, p->unused[i].file), p->unused[i].line);
 	}
 }
 
@@ -733,7 +755,7 @@ static int item_extras_to_json(const struct plan *p, const struct plan_item *it,
 		return -ENOMEM;
 	if (!it->exemption_line)
 		return 0;
-	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, it->exemption_line);
+	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, it->exemption_file), it->exemption_line);
 	if (json_set(o, "exemption", json_text(ref)) < 0 ||
 	    json_set(o, "exemption_name", json_text(it->exemption_name)) < 0 ||
 	    json_set(o, "exemption_reason", json_text(it->exemption_reason)) < 0 ||
@@ -770,7 +792,7 @@ static json_t *requirement_to_json(const struct plan *p, const struct plan_requi
 
 	if (!o)
 		return NULL;
-	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, q->required_line);
+	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, q->file), q->required_line);
 	if (json_set(o, "secret_id", json_text(q->secret_id)) < 0 ||
 	    json_set(o, "secret_name", json_text(q->secret_name)) < 0 ||
 	    json_set(o, "missing", q->missing ? json_text(q->missing) : json_null()) < 0 ||
@@ -789,7 +811,7 @@ static json_t *unused_to_json(const struct plan *p, const struct plan_unused_exe
 
 	if (!o)
 		return NULL;
-	snprintf(ref, sizeof(ref), "%s:%u", p->config_path, u->line);
+	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, u->file), u->line);
 	if (json_set(o, "exemption", json_text(ref)) < 0 || json_set(o, "name", json_text(u->name)) < 0) {
 		json_decref(o);
 		return NULL;
@@ -931,8 +953,9 @@ static int explain_header(const struct section *section, const struct secret *s,
 
 /* What an exemption or a grace period does to judgement J, as a tail of
  * an explain line ("" when nothing); NULL on ENOMEM. */
-static char *judgement_hold_text(const struct judgement *j, uint64_t now, const char *path)
+static char *judgement_hold_text(const struct config *c, const struct judgement *j, uint64_t now)
 {
+	_cleanup_free_ char *path = j->exemption ? escape_for_log(config_file_name(c, j->exemption->file)) : NULL;
 	struct plan_item it = {
 		.decided_usec = now, .grace_usec = j->grace,
 		.first_seen_usec = j->first_seen, .due_usec = j->due,
@@ -940,6 +963,8 @@ static char *judgement_hold_text(const struct judgement *j, uint64_t now, const 
 	_cleanup_free_ char *name = NULL;
 	char when[32];
 
+	if (j->exemption && !path)
+		return NULL;
 	if (j->exemption && j->expired) {
 		name = escape_for_log(j->exemption->name);
 		return name ? xasprintf("; exemption \"%s\" at %s:%u expired %s", name, path, j->exemption->line,
@@ -951,7 +976,7 @@ static char *judgement_hold_text(const struct judgement *j, uint64_t now, const 
 		it.exemption_reason = j->exemption->reason;
 		it.exemption_expires_usec = j->exemption->expires_usec;
 	}
-	name = item_hold_text(path, &it);
+	name = item_hold_text(path ? path : "", &it);
 	return name ? xasprintf("; %s", name) : j->verdict == VERDICT_DELETE ? strdup("") : NULL;
 }
 
@@ -968,7 +993,7 @@ static int explain_tag(const struct config *c, const struct plan_time *pt, const
 
 	judge(c, section, s, t, pt->now_usec, pt->clocks, &j);
 	why = decision_text(c, &j.d, path, t);
-	hold = j.verdict == VERDICT_KEEP ? strdup("") : judgement_hold_text(&j, pt->now_usec, path);
+	hold = j.verdict == VERDICT_KEEP ? strdup("") : judgement_hold_text(c, &j, pt->now_usec);
 	if (!text || !why || !hold)
 		return -ENOMEM;
 	fprintf(f, "  %-6s  ", j.d.delete && skipped ? "skip" : verbs[j.verdict]);
@@ -1026,15 +1051,16 @@ static int tags_width(const struct tag_list *l, size_t *width)
 }
 
 static int explain_secret(const struct config *c, const struct plan_time *pt, const struct secret *s,
-                          const char *path, FILE *f)
+                          FILE *f)
 {
 	const struct section *section = config_section_for(c, str_or_empty(s->name));
 	const char *skip = section ? secret_skip_reason(s) : NULL;
 	_cleanup_free_ const struct tag **tags = NULL;
+	_cleanup_free_ char *path = escape_for_log(section ? config_file_name(c, section->file) : "");
 	size_t width = 0;
 	int r;
 
-	if (tags_width(&s->tags, &width) < 0 || tags_width(&s->sys_tags, &width) < 0)
+	if (!path || tags_width(&s->tags, &width) < 0 || tags_width(&s->sys_tags, &width) < 0)
 		return -ENOMEM;
 	if (s->tags.n > 0) {
 		tags = calloc(s->tags.n, sizeof(*tags));
@@ -1070,11 +1096,10 @@ int plan_explain(const struct config *c, const struct observation *o, const stru
 {
 	const struct plan_time now = { .now_usec = now_realtime_usec() };
 	_cleanup_free_ const struct secret **order = sorted_secrets(o);
-	_cleanup_free_ char *path = escape_for_log(str_or_empty(c->path));
 	bool found = false;
 	int r;
 
-	if ((o->n > 0 && !order) || !path)
+	if (o->n > 0 && !order)
 		return -ENOMEM;
 	/* CSMS names are unique, but a hand-made observation may repeat one:
 	 * explain every secret of that name rather than pick one silently. */
@@ -1084,7 +1109,7 @@ int plan_explain(const struct config *c, const struct observation *o, const stru
 		if (found)
 			fputc('\n', f);
 		found = true;
-		r = explain_secret(c, t ? t : &now, order[i], path, f);
+		r = explain_secret(c, t ? t : &now, order[i], f);
 		if (r < 0)
 			return r;
 	}

@@ -28,6 +28,7 @@ struct plan_item {
 	enum reason reason;
 	unsigned rule_line;     /* 0 when no rule decided (REASON_NO_RULE) */
 	unsigned section_line;  /* line of the governing section header */
+	unsigned file;          /* plan.files index of the section (and rule) */
 	uint64_t decided_usec;  /* the plan's time: exemptions are judged at it */
 	uint64_t grace_usec;    /* the grace period that applied; 0: none */
 	uint64_t first_seen_usec;       /* grace_usec > 0: seen unwanted since */
@@ -35,6 +36,7 @@ struct plan_item {
 	/* The exemption that matched, if any: it keeps the tag (plan.exempted),
 	 * or it has expired and the rules decide again (exemption_expired). */
 	unsigned exemption_line;        /* its [exempt] header; 0: none */
+	unsigned exemption_file;        /* plan.files index */
 	bool exemption_expired;
 	char *exemption_name;
 	char *exemption_reason;
@@ -47,6 +49,7 @@ struct plan_requirement {
 	char *secret_id;
 	char *secret_name;
 	unsigned required_line; /* the section's /required */
+	unsigned file;          /* plan.files index of the section */
 	char *missing;          /* "owner, env", or NULL */
 	char *invalid;          /* "env=test, owner=x", or NULL */
 	size_t n_missing, n_invalid;
@@ -56,6 +59,7 @@ struct plan_requirement {
 struct plan_unused_exemption {
 	char *name;
 	unsigned line;
+	unsigned file;          /* plan.files index */
 };
 
 /* What plan_compute() judges with besides the config and the observation. */
@@ -65,7 +69,9 @@ struct plan_time {
 };
 
 struct plan {
-	char *config_path;      /* for "FILE:LINE" rule references */
+	char *config_path;      /* the main file (config.path) */
+	char **files;           /* a copy of config.files, for "FILE:LINE" references */
+	size_t n_files;
 	struct plan_item *items;        /* sorted by secret name, then key */
 	size_t n;
 	size_t n_secrets;               /* secrets observed */
@@ -127,6 +133,9 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
  * plan to the saved items with this (pass.c). */
 size_t plan_retain(struct plan *p, bool (*keep)(const struct plan_item *it, void *userdata),
                    void *userdata);
+
+/* The name of file FILE of the plan's config (an index in plan.files). */
+const char *plan_file(const struct plan *p, unsigned file);
 
 /* "FILE:LINE" of the rule (or section when no rule) behind an item, into BUF. */
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,

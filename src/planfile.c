@@ -17,12 +17,46 @@
 
 #define CONFIG_MAX_BYTES (16u * 1024 * 1024)
 
+/* Append drop-in NAME's text to *TEXT, after a line naming it, so that
+ * moving a line between files changes the digest too. */
+static int append_dropin(char **text, size_t *len, const char *name)
+{
+	_cleanup_free_ char *more = NULL;
+	_cleanup_free_ char *head = xasprintf("\n# drop-in %s\n", name);
+	size_t n = 0, head_len = head ? strlen(head) : 0;
+	char *t;
+	int r;
+
+	if (!head)
+		return -ENOMEM;
+	r = read_file(name, CONFIG_MAX_BYTES, &more, &n);
+	if (r < 0)
+		return r;
+	t = realloc(*text, *len + head_len + n + 1);
+	if (!t)
+		return -ENOMEM;
+	memcpy(t + *len, head, head_len);
+	memcpy(t + *len + head_len, more, n + 1);
+	*text = t;
+	*len += head_len + n;
+	return 0;
+}
+
 int config_file_sha256(const char *path, char out[static 65])
 {
 	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
+	char **dropins = NULL;
+	size_t len = 0, n = 0;
 	int r = read_file(path, CONFIG_MAX_BYTES, &text, &len);
 
+	if (r >= 0)
+		r = config_list_dropins(path, &dropins, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (r >= 0)
+			r = append_dropin(&text, &len, dropins[i]);
+		free(dropins[i]);
+	}
+	free(dropins);
 	if (r < 0)
 		return r;
 	sha256_hex(text, len, out);

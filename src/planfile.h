@@ -47,7 +47,9 @@ struct saved_plan {
 	size_t n;
 };
 
-/* Lower-case hex SHA-256 of the bytes of the file at PATH into OUT. */
+/* Lower-case hex SHA-256 of the configuration at PATH into OUT: the bytes
+ * of the file, followed by those of each of its drop-ins (config.h), each
+ * after a line naming it; for a file without drop-ins, its bytes alone. */
 int config_file_sha256(const char *path, char out[static 65]);
 
 /* Write plan P atomically to PATH (mode 0600).  Returns 0 or a negative

@@ -62,8 +62,19 @@ assert_contains "$tmpdir/out" "governed sections: 2 (1 exact, 1 glob)"
 assert_contains "$tmpdir/out" "token"
 assert_contains "$tmpdir/out" "https://kms.cn-north-4.myhuaweicloud.com"
 
-assert_exit 0 "$CSMS_TAGD" --check-config -c "$shipped"
+# As shipped, project_id is a placeholder that --check-config refuses (the
+# daemon would only fail to authenticate), naming its line; with a real
+# project id the shipped file is valid, and with an endpoint of its own (an
+# emulator, a private cloud) the placeholder is no mistake.
+l_project=$(line_of "$shipped" 'project_id = 0123456789abcdef0123456789abcdef')
+assert_exit 1 "$CSMS_TAGD" --check-config -c "$shipped"
+assert_contains "$tmpdir/err" "$shipped:$l_project: project_id 0123456789abcdef0123456789abcdef is the placeholder of the shipped file"
+[ ! -s "$tmpdir/out" ] || fail "--check-config printed a summary for the placeholder project_id"
+sed 's/^project_id = .*/project_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d/' "$shipped" >"$tmpdir/shipped.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped.conf"
 assert_contains "$tmpdir/out" "configuration is valid"
+sed 's|^#endpoint = |endpoint = |' "$shipped" >"$tmpdir/shipped-endpoint.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped-endpoint.conf"
 
 # A credential file others can read, or one that is missing, rejects the
 # config, naming the [auth] key and the file (tests/config-check.sh has

@@ -155,6 +155,46 @@ assert_exit 1 "$CSMS_TAGD" --check-config -c "$tmpdir"
 assert_contains "$tmpdir/err" "$tmpdir: is a directory; --config names the configuration file"
 assert_exit 78 timeout 10 "$CSMS_TAGD" -c "$tmpdir/fifo" --log-target stderr
 
+# --- drop-ins: NAME.conf.d/*.conf after NAME.conf ----------------------------------------
+
+main=$tmpdir/main.conf
+dropins=$tmpdir/main.conf.d
+printf '%s\n[daemon]\ndry_run = yes\n' "$prologue" >"$main"
+mkdir "$dropins"
+printf '[secret "payments-db"]\nowner = alice\n' >"$dropins/20-payments.conf"
+printf '\n[secrets "app-*"]\n* = *\n' >"$dropins/10-apps.conf"
+printf '[daemon]\ndry_run = no\n' >"$dropins/30-live.conf"
+printf 'not read\n' >"$dropins/.30-live.conf.swp"
+printf 'not read\n' >"$dropins/30-live.conf.dpkg-old"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$main"
+assert_contains "$tmpdir/out" "  dry run:           no"
+assert_contains "$tmpdir/out" "  files:             4 (the main file and 3 drop-ins)"
+checks=$((checks + 1))
+sed -n '/^  files:/,/^  sections from:/p' "$tmpdir/out" | sed '1d;$d' >"$tmpdir/files"
+printf '    %s\n' "$main" "$dropins/10-apps.conf" "$dropins/20-payments.conf" "$dropins/30-live.conf" |
+	cmp -s - "$tmpdir/files" || fail "files not listed in lexical order: $(cat "$tmpdir/files")"
+assert_contains "$tmpdir/out" "    [secrets \"app-*\"] at $dropins/10-apps.conf:2"
+assert_contains "$tmpdir/out" "    [secret \"payments-db\"] at $dropins/20-payments.conf:1"
+[ ! -s "$tmpdir/err" ] || fail "warnings for readable drop-ins: $(cat "$tmpdir/err")"
+# A governance section in two files is ambiguous: both places are named.
+printf '[secret "payments-db"]\nowner = bob\n' >"$dropins/40-again.conf"
+expect_refused "$main" "$dropins/40-again.conf:1: duplicate section [secret \"payments-db\"] (first at \
+$dropins/20-payments.conf:1); a section is defined in one file only (settings may be set again by a later file)"
+rm "$dropins/40-again.conf"
+# Errors in a drop-in name it.
+printf '[daemon]\ninterval = soon\n' >"$dropins/50-bad.conf"
+expect_refused "$main" "$dropins/50-bad.conf:2: interval 'soon' is not a time span (like 30s, 5min, 1h 30min, 250ms)"
+rm "$dropins/50-bad.conf"
+# The service runs as a dynamic user that reads only what others may: a
+# 0600 file passes the parser but not the service, and the check says so.
+chmod 600 "$dropins/20-payments.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$main"
+assert_contains "$tmpdir/err" "csms-tagd: warning: $dropins/20-payments.conf: mode 0600, owned by "
+assert_contains "$tmpdir/err" "the service's dynamic user (DynamicUser=yes) is neither its owner nor in its \
+group and cannot read it, so the service would fail to start or reload; it holds no secret: chmod 0644 \
+$dropins/20-payments.conf"
+chmod 644 "$dropins/20-payments.conf"
+
 # --- lines of any length ---------------------------------------------------------------
 
 long=$tmpdir/long.conf
@@ -178,8 +218,8 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # digest; restore-run.o: --from).
 src_objs=${top_builddir:-.}/src
 # grace.o, metrics.o: their own state files (metrics.o also reads the state
-# file back).
-allowed='config.o credentials.o grace.o log.o metrics.o planfile.o restore-run.o util.o'
+# file back); config-report.o: the modes of the config files (--check-config).
+allowed='config-report.o config.o credentials.o grace.o log.o metrics.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |

@@ -8,8 +8,10 @@
 #   assert_not_contains FILE TEXT
 #   skip MESSAGE...             exit 77, which automake counts as SKIP
 #   $prologue                   the settings every test config needs before its
-#                               governance sections ($prologue_lines lines; the
-#                               same as tests/unit/prologue.h)
+#                               governance sections ($prologue_lines lines; as
+#                               tests/unit/prologue.h, but with a project_id
+#                               that is not the shipped placeholder, which
+#                               --check-config refuses)
 #   examples_of CONF            print CONF (the shipped one) with its commented
 #                               example sections active and dry_run = no
 #
@@ -23,7 +25,7 @@ rc=0
 checks=0
 prologue='[csms]
 region = cn-north-4
-project_id = 0123456789abcdef0123456789abcdef
+project_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d
 [auth]
 method = token
 token_file = token'
