@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "decode.h"
 #include "grace.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "observation.h"
@@ -83,7 +84,7 @@ static void usage(FILE *f)
 		"Modes (default: run as a daemon):\n"
 		"      --check-config       validate the configuration and the credential files\n"
 		"                           it names, and print a summary\n"
-		"      --plan               print the tags that would be deleted\n"
+		"      --plan               print the tags that would be deleted (nothing is)\n"
 		"      --explain NAME       show why each tag of secret NAME is kept or deleted\n"
 		"      --once               run one reconcile pass against the API and exit\n"
 		"      --apply-plan FILE    one pass that deletes only what the reviewed plan\n"
@@ -95,7 +96,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
 		"                           files (for ExecReload=, which cannot read them)\n"
-		"      --observed FILE      use a captured ListResourceInstances answer\n"
+		"      --observed FILE      with --plan, --explain: a captured ListResourceInstances\n"
+		"                           answer (default: read the project, read-only)\n"
 		"      --json               machine-readable output for --plan\n"
 		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
 		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
@@ -297,8 +299,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --restore needs --since TIME\n");
 		return -EINVAL;
 	}
-	if ((o->mode == MODE_PLAN || o->mode == MODE_EXPLAIN) && !o->observed_path) {
-		fprintf(stderr, "csms-tagd: --plan and --explain need --observed FILE\n");
+	if (o->observed_path && o->mode != MODE_PLAN && o->mode != MODE_EXPLAIN) {
+		fprintf(stderr, "csms-tagd: --observed goes with --plan or --explain\n");
 		return -EINVAL;
 	}
 	if (o->dry_run && o->mode != MODE_ONCE && o->mode != MODE_APPLY_PLAN && o->mode != MODE_RESTORE) {
@@ -352,6 +354,22 @@ static int load_observed(const char *path, struct observation *o)
 		fprintf(stderr, "csms-tagd: %s: warning: total_count is %lld but %zu resources are listed\n",
 		        path, (long long) total, n);
 	return 0;
+}
+
+/* --observed FILE, or else the project itself, read-only (live.h). */
+static int get_observation(const struct options *o, const struct config *c, struct observation *obs)
+{
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	if (o->observed_path)
+		return load_observed(o->observed_path, obs);
+	fprintf(stderr, "csms-tagd: reading project %s at %s (read-only: nothing is deleted)\n",
+	        c->csms.project_id, c->csms.endpoint);
+	r = live_observe(c, obs, &error);
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r;
 }
 
 /* Exemptions end on a date: say so while there is time to renew one. */
@@ -424,9 +442,9 @@ static int run_plan(const struct options *o)
 	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR;
 
-	if (load_config(o->config_path, 0, &c) < 0)
+	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
-	if (load_observed(o->observed_path, &obs) < 0)
+	if (get_observation(o, c, &obs) < 0)
 		goto out;
 	load_clocks(c, &clocks);
 	if (plan_compute(c, &obs, &t, &plan) < 0) {
@@ -461,14 +479,15 @@ static int run_explain(const struct options *o)
 	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR, r;
 
-	if (load_config(o->config_path, 0, &c) < 0)
+	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
-	if (load_observed(o->observed_path, &obs) < 0)
+	if (get_observation(o, c, &obs) < 0)
 		goto out;
 	load_clocks(c, &clocks);
 	r = plan_explain(c, &obs, &t, o->explain_name, stdout);
 	if (r == -ENOENT)
-		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n", o->observed_path, o->explain_name);
+		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n",
+		        o->observed_path ? o->observed_path : "the project", o->explain_name);
 	else if (r >= 0)
 		ret = EXIT_CLEAN;
 out:

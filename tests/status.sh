@@ -11,6 +11,8 @@
 #   --check-credentials: against the emulator, prints method, project and
 #   result; exit 0 when ListSecrets answers, 1 when the key is refused
 #   (nothing is deleted either way).
+#   --plan and --explain without --observed: read the project live, say so,
+#   plan as from a file, delete nothing; a failed listing is exit 1.
 
 set -u
 . "${top_srcdir:?}/tests/emulator-lib.sh"
@@ -93,4 +95,27 @@ st = json.load(sys.stdin)
 sys.exit(1 if st["deleted"] or set(k for k, v in st["counts"].items() if v) - {"ListSecrets", "KeystoneCreateUserTokenByPassword"} else 0)' ||
 	fail "--check-credentials sent more than ListSecrets (and the IAM token request)"
 checks=$((checks + 1))
+
+# --- --plan and --explain without --observed: the project, read live -------------
+printf '%s\n' "$SK" >"$CREDENTIALS_DIRECTORY/csms-sk"
+emu_post /_emulator/reset '{}' >/dev/null || fail "cannot reset the emulator"
+assert_exit 2 "$CSMS_TAGD" -c "$WORK/aksk.conf" --plan
+assert_contains "$tmpdir/err" "reading project 0123456789abcdef0123456789abcdef at $EMU_URL (read-only: nothing is deleted)"
+assert_contains "$tmpdir/out" "10 deletions planned"
+assert_exit 0 "$CSMS_TAGD" -c "$WORK/aksk.conf" --explain payments-db
+assert_contains "$tmpdir/out" "debug"
+assert_exit 1 "$CSMS_TAGD" -c "$WORK/aksk.conf" --explain no-such-secret
+assert_contains "$tmpdir/err" "the project: no secret named 'no-such-secret'"
+emu_get /_emulator/state | "$PYTHON3" -c '
+import json, sys
+st = json.load(sys.stdin)
+sys.exit(1 if st["deleted"] or st["counts"].get("DeleteSecretTag") else 0)' ||
+	fail "--plan or --explain deleted a tag"
+checks=$((checks + 1))
+# A listing that fails is an error, not an empty plan.
+emu_post /_emulator/faults '{"rules": [{"api": "*", "kind": "status", "status": 503}]}' >/dev/null ||
+	fail "cannot set the fault"
+assert_exit 1 "$CSMS_TAGD" -c "$WORK/aksk.conf" --plan
+assert_contains "$tmpdir/err" "the listing is incomplete, so no plan is shown"
+emu_post /_emulator/faults '{"rules": []}' >/dev/null
 echo "status: $checks checks passed"
