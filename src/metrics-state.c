@@ -346,9 +346,10 @@ void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now,
 {
 	char a[128];
 
-	if (running)
-		fprintf(f, "%-17s: running%s%.0" PRIu64 "%s\n", "State", s->pid ? " (pid " : "",
-		        s->pid, s->pid ? ")" : "");
+	if (running && s->pid)
+		fprintf(f, "%-17s: running (pid %" PRIu64 ")\n", "State", s->pid);
+	else if (running)
+		fprintf(f, "%-17s: running\n", "State");
 	else
 		fprintf(f, "%-17s: not running (state as written %s)\n", "State",
 		        when(a, sizeof(a), s->written_usec ? s->written_usec : s->pass_finished_usec, now));

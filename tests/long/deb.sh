@@ -79,18 +79,7 @@ printf '%s\n' "$SK" >"$ROOT/etc/csms-tagd/credentials/csms-sk"
 chmod 0600 "$ROOT"/etc/csms-tagd/credentials/*
 g test -d /etc/csms-tagd/csms-tagd.conf.d && fail "the package made csms-tagd.conf.d: it is the administrator's"
 mkdir -p "$ROOT/etc/csms-tagd/csms-tagd.conf.d"
-cat >"$ROOT/etc/csms-tagd/csms-tagd.conf.d/50-site.conf" <<EOF
-[csms]
-region = cn-north-4
-project_id = 0123456789abcdef0123456789abcdef
-endpoint = http://localhost:$EMU_PORT
-iam_endpoint = http://localhost:$EMU_PORT
-
-[auth]
-method = aksk
-access_key_file = csms-ak
-secret_key_file = csms-sk
-EOF
+cp "$NSPAWN_DIR/site.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf.d/50-site.conf"
 g systemctl start csms-tagd.service || fail "systemctl start csms-tagd failed"
 wait_until 15 "the first pass" prop_matches csms-tagd.service StatusText '^pass 1 ok: '
 status=$(prop csms-tagd.service StatusText)

@@ -106,24 +106,7 @@ setup() {
 	chmod 0600 "$ROOT$creds"/csms-*
 	[ -f "$ROOT$conf" ] || cp "$ROOT$E/csms-tagd.conf" "$ROOT$conf"
 	mkdir -p "$ROOT$conf.d"
-	cat >"$ROOT$conf.d/50-site.conf" <<-EOF
-	[csms]
-	region = cn-north-4
-	project_id = 0123456789abcdef0123456789abcdef
-	endpoint = http://localhost:$EMU_PORT
-	iam_endpoint = http://localhost:$EMU_PORT
-
-	[auth]
-	method = aksk
-	access_key_file = csms-ak
-	secret_key_file = csms-sk
-
-	[daemon]
-	interval = 1h
-	jitter = 0s
-	request_timeout = 5s
-	max_requests_per_second = 0
-	EOF
+	cp "$NSPAWN_DIR/site.conf" "$ROOT$conf.d/50-site.conf"
 }
 setup $E/csms-tagd.conf $E/credentials
 cat >"$ROOT$E/csms-tagd.conf.d/60-policy.conf" <<'EOF'

@@ -333,16 +333,24 @@ static void test_write_atomic(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
-static void test_print(void **state)
+/* What --status prints for S, 61 s after T0.  Malloc'd. */
+static char *printed(const struct metrics_snapshot *s, bool running)
 {
-	struct metrics_snapshot s = sample();
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	assert_non_null(f);
-	metrics_print(&s, true, T0 + 61 * USEC_PER_SEC, f);
+	metrics_print(s, running, T0 + 61 * USEC_PER_SEC, f);
 	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static void test_print(void **state)
+{
+	struct metrics_snapshot s = sample();
+	char *buf = printed(&s, true);
+
 	assert_string_equal(buf,
 		"State            : running (pid 4242)\n"
 		"Instance         : csms-tagd@prod, project 0123456789abcdef0123456789abcdef (cn-north-4)\n"
@@ -377,10 +385,7 @@ static void test_print(void **state)
 static void test_dry_run_pass(void **state)
 {
 	struct metrics_snapshot s = sample();
-	_cleanup_free_ char *text = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
+	_cleanup_free_ char *text = NULL, *buf = NULL;
 
 	s.dry_run = false;
 	s.pass_dry_run = true;
@@ -391,14 +396,10 @@ static void test_dry_run_pass(void **state)
 	assert_non_null(strstr(text, "{" ID ",result=\"deleted\"} 0\n"));
 	assert_non_null(strstr(text, "{" ID ",result=\"would_delete\"} 4\n"));
 	assert_null(strstr(text, "csms_tagd_tags_deleted_total{"));
-	f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	metrics_print(&s, true, T0 + 61 * USEC_PER_SEC, f);
-	assert_int_equal(fclose(f), 0);
+	buf = printed(&s, true);
 	assert_non_null(strstr(buf, "Outcome          : partial (dry run)\n"));
 	assert_non_null(strstr(buf, "Tags             : 6 planned, 4 would be deleted (dry run: none deleted), "
 	                       "1 kept, 1 failed, 0 held\n"));
-	free(buf);
 }
 
 /* A state file of an older daemon: no instance fields; its dry run's
@@ -438,23 +439,16 @@ static void test_state_older(void **state)
 static void test_stopped(void **state)
 {
 	struct metrics_snapshot s = sample();
-	_cleanup_free_ char *text = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
+	_cleanup_free_ char *text = NULL, *buf = NULL;
 
 	s.up = false;
 	s.next_pass_usec = 0;
 	assert_false(metrics_daemon_running(&s));
 	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
 	assert_non_null(strstr(text, "\ncsms_tagd_up{" ID "} 0\n"));
-	f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	metrics_print(&s, false, T0 + 61 * USEC_PER_SEC, f);
-	assert_int_equal(fclose(f), 0);
+	buf = printed(&s, false);
 	assert_non_null(strstr(buf, "State            : not running (state as written 2026-11-30 00:53:22 UTC (59s ago))\n"));
 	assert_non_null(strstr(buf, "Next pass        : none: not running\n"));
-	free(buf);
 	/* Up, but its process is gone (killed): not running either. */
 	s.up = true;
 	s.pid = (uint64_t) getpid();
