@@ -14,7 +14,9 @@
 #      NAME.conf.d/ drop-ins, the main files as shipped.
 #   3. Monitoring: the three metrics files, each valid for promtool, with
 #      distinct series (instance, project and region labels) once
-#      collected together; a's dry run is would_delete, never deleted;
+#      collected together -- also by node_exporter's textfile collector
+#      when prometheus-node-exporter is installed (no scrape error, every
+#      series scraped); a's dry run is would_delete, never deleted;
 #      --status and --status --instance exit 0 running and tell a non-root
 #      user what is needed.
 #   4. N+1 with DEBIAN_FRONTEND=noninteractive apt-get install -y, and N+2
@@ -187,6 +189,38 @@ grep -q '^csms_tagd_tags_deleted_total{instance="csms-tagd",.*rule="\[secret \\"
 grep -q '^csms_tagd_up{instance="csms-tagd@b",[^}]*} 1$' "$tmpdir/samples3" || fail "b is not up"
 check "metrics: 3 files valid, $(wc -l <"$tmpdir/series") series all distinct; a's dry run would_delete 1, deleted 0"
 
+# node_exporter's textfile collector itself, when installed (Debian package
+# prometheus-node-exporter; optional): the three files linked into its
+# directory, every series scraped, no scrape error.
+NE=
+if g test -x /usr/bin/prometheus-node-exporter; then
+	NE=/var/lib/csms-test-textfile
+	g mkdir -p $NE
+	g ln -s /run/csms-tagd/csms-tagd.prom $NE/csms-tagd.prom
+	g ln -s /run/csms-tagd-a/csms-tagd.prom $NE/csms-tagd-a.prom
+	g ln -s /run/csms-tagd-b/csms-tagd.prom $NE/csms-tagd-b.prom
+	g systemd-run --quiet --unit=csms-test-node-exporter /usr/bin/prometheus-node-exporter \
+		--collector.disable-defaults --collector.textfile --collector.textfile.directory=$NE \
+		--web.listen-address=127.0.0.1:9100 || fail "cannot start node_exporter"
+fi
+scrape() {
+	timeout 10 nsenter --target "$GUEST" --net -- "$PY" -c '
+import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:9100/metrics", timeout=5).read().decode())' \
+		>"$tmpdir/scraped" 2>/dev/null && grep -q '^node_textfile_scrape_error ' "$tmpdir/scraped"
+}
+if [ -n "$NE" ]; then
+	wait_until 10 "node_exporter" scrape
+	grep -qx 'node_textfile_scrape_error 0' "$tmpdir/scraped" ||
+		fail "node_exporter: $(grep scrape_error "$tmpdir/scraped")"
+	scraped=$(grep -c '^csms_tagd_' "$tmpdir/scraped")
+	[ "$scraped" = "$(wc -l <"$tmpdir/series")" ] ||
+		fail "node_exporter scraped $scraped csms_tagd_ series of $(wc -l <"$tmpdir/series")"
+	check "node_exporter's textfile collector: all $scraped series scraped, node_textfile_scrape_error 0"
+else
+	echo "note: prometheus-node-exporter not installed: its textfile collector is not checked"
+fi
+
 g csms-tagd --status >"$tmpdir/status" || fail "--status exited $?: $(cat "$tmpdir/status")"
 grep -q '^State *: running (pid ' "$tmpdir/status" || fail "--status: $(head -n 2 "$tmpdir/status")"
 g csms-tagd --status --instance b >"$tmpdir/status" || fail "--status --instance b exited $?"
@@ -285,7 +319,14 @@ g csms-tagd --status --instance a >"$tmpdir/status" || rc=$?
 [ "$rc" = 3 ] && grep -q '^State *: not running ' "$tmpdir/status" ||
 	fail "--status --instance a after the stop: exit $rc, $(head -n 1 "$tmpdir/status")"
 collect
-check "stopped @a: metrics file kept with csms_tagd_up 0 (no dangling link), --status exits 3, not running"
+if [ -n "$NE" ]; then
+	scrape || fail "node_exporter does not answer"
+	grep -qx 'node_textfile_scrape_error 0' "$tmpdir/scraped" ||
+		fail "node_exporter after a stop: $(grep scrape_error "$tmpdir/scraped")"
+	grep -q '^csms_tagd_up{instance="csms-tagd@a",[^}]*} 0$' "$tmpdir/scraped" ||
+		fail "node_exporter does not show a as down: $(grep '^csms_tagd_up' "$tmpdir/scraped")"
+fi
+check "stopped @a: metrics file kept with csms_tagd_up 0 (no dangling link${NE:+, no scrape error}), --status exits 3, not running"
 
 # The target: stopping it stops every service of the host.
 g systemctl start csms-tagd@a.service
