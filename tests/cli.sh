@@ -302,5 +302,11 @@ assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since yesterday --from /dev/nu
 assert_contains "$tmpdir/err" "relative times such as '-1h' or 'yesterday' are refused"
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
 [ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
+# Reading the journal, --restore takes the unit that runs the config
+# (csms-tagd@NAME.service for NAME.conf); for a file no unit runs it wants
+# --unit rather than reading another instance's deletions.
+cp "$conf" "$tmpdir/plan.ini"
+assert_exit 1 "$CSMS_TAGD" -c "$tmpdir/plan.ini" --restore --since @100
+assert_contains "$tmpdir/err" "no csms-tagd unit runs $tmpdir/plan.ini: name the one whose deletions to undo with --unit"
 
 echo "cli.sh: $checks checks passed"
