@@ -19,6 +19,7 @@
 #include "csms.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "pass-id.h"
 #include "pass.h"
 #include "planfile.h"
@@ -28,31 +29,6 @@
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
 #define FAILURE_RETRY_USEC   (30 * USEC_PER_SEC)  /* first retry after a failed pass */
 #define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC) /* a reloaded config's first pass */
-
-/* What the daemon tells monitoring (metrics.h): the last pass, the last
- * config load, and counters since start.  --once publishes nothing: the
- * state file belongs to the service. */
-struct monitor {
-	char *state_path;               /* NULL: no state file (no $STATE_DIRECTORY) */
-	bool write_failed;              /* warned once; quiet until a write succeeds */
-	enum metrics_outcome outcome;
-	char error[256];
-	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
-	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
-	uint64_t waiting, exempted, exemptions_unused, required_missing, required_invalid;
-	uint64_t last_success;
-	uint64_t next_pass;
-	uint64_t passes_total[_METRICS_OUTCOME_MAX];
-	uint64_t would_delete;          /* of a dry run; deleted is then 0 */
-	bool pass_dry_run;
-	struct metrics_tally deleted_by_rule;   /* the rule's section and key glob */
-	struct metrics_tally errors;            /* API, error class */
-	uint64_t calls_retired[_API_MAX];       /* requests of clients a reload replaced */
-	uint64_t config_loaded;
-	bool config_ok;
-	char *config_error;
-	char *instance;                 /* unit_short_name() of the unit we run as */
-};
 
 struct daemon {
 	sd_event *event;
@@ -118,162 +94,31 @@ static uint64_t realtime_of(struct daemon *d, uint64_t usec)
 	return usec >= t ? real + (usec - t) : real - (t - usec);
 }
 
-/* --- monitoring ------------------------------------------------------------ */
-
-static enum metrics_outcome metrics_outcome_of(enum pass_outcome o)
-{
-	switch (o) {
-	case PASS_CONVERGED:
-		return METRICS_CONVERGED;
-	case PASS_CHANGED:
-		return METRICS_CHANGED;
-	case PASS_PARTIAL:
-		return METRICS_PARTIAL;
-	case PASS_FAILED:
-		return METRICS_FAILED;
-	case PASS_ABORTED:
-		break;
-	}
-	return METRICS_ABORTED;
-}
+/* --- monitoring (monitor.h) ----------------------------------------------- */
 
 static void on_call_failed(enum csms_api api, const struct csms_result *res, void *userdata)
 {
 	struct daemon *d = userdata;
-	char buf[32];
 
-	/* On ENOMEM the count is short; the journal has the failure. */
-	(void) metrics_tally_add(&d->mon.errors, csms_api_name(api),
-	                         csms_result_error_class(res, buf, sizeof(buf)), 1);
-}
-
-/* A client is going away (reload): keep its request counts. */
-static void retire_client(struct daemon *d, struct csms *client)
-{
-	struct csms_stats st;
-
-	if (!client)
-		return;
-	csms_get_stats(client, &st);
-	for (size_t i = 0; i < _API_MAX; i++)
-		d->mon.calls_retired[i] += st.calls[i];
-}
-
-static void note_config_load(struct daemon *d, const char *error)
-{
-	d->mon.config_loaded = now_realtime_usec();
-	d->mon.config_ok = !error;
-	free(d->mon.config_error);
-	d->mon.config_error = error ? strdup(error) : NULL;
-}
-
-static void note_pass(struct daemon *d, const struct pass_result *r)
-{
-	struct monitor *m = &d->mon;
-
-	m->outcome = metrics_outcome_of(r->outcome);
-	snprintf(m->error, sizeof(m->error), "%s", r->failure);
-	m->pass_finished = now_realtime_usec();
-	m->pass_duration = r->duration_usec;
-	m->planned = r->planned;
-	/* A dry run sends no DELETE: its deletions are would_delete only. */
-	m->pass_dry_run = r->dry_run;
-	m->deleted = r->dry_run ? 0 : r->deleted;
-	m->would_delete = r->dry_run ? r->deleted : 0;
-	m->kept = r->kept_changed;
-	m->failed = r->delete_failed + r->still_present;
-	m->held = r->limit_exceeded ? r->planned : 0;
-	m->governed = r->governed;
-	m->noncompliant = r->planned + r->waiting + r->exempted;
-	m->waiting = r->waiting;
-	m->exempted = r->exempted;
-	m->exemptions_unused = r->exemptions_unused;
-	m->required_missing = r->required_missing;
-	m->required_invalid = r->required_invalid;
-	m->passes_total[m->outcome]++;
-	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
-		m->last_success = m->pass_finished;
-	for (size_t i = 0; !r->dry_run && i < r->deleted_by_rule.n; i++)
-		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
-		                         r->deleted_by_rule.items[i].value);
+	monitor_count_failure(&d->mon, api, res);
 }
 
 /* Write the state file and, when configured, the Prometheus file: at start,
- * after every config load or reload (accepted or not) and after every pass. */
+ * after every config load or reload (accepted or not), after every pass,
+ * and as the daemon stops.  --once publishes nothing: the state file
+ * belongs to the service. */
 static void publish(struct daemon *d)
 {
-	struct monitor *m = &d->mon;
-	struct metrics_count requests[_API_MAX];
-	struct csms_stats st = {};
-	const char *failed_path = NULL;
-	int r;
-
-	if (d->once || !m->state_path)
+	if (d->once)
 		return;
-	if (d->client)
-		csms_get_stats(d->client, &st);
-	for (size_t i = 0; i < _API_MAX; i++)
-		requests[i] = (struct metrics_count) { csms_api_name(i), NULL, m->calls_retired[i] + st.calls[i] };
-
-	struct metrics_snapshot s = {
-		.instance = m->instance,
-		.project_id = d->cfg ? d->cfg->csms.project_id : NULL,
-		.region = d->cfg ? d->cfg->csms.region : NULL,
-		.up = !d->stopped,
-		.pid = (uint64_t) getpid(),
-		.written_usec = now_realtime_usec(),
-		.version = PACKAGE_VERSION,
-		.auth_method = d->cfg ? auth_method_to_string(d->cfg->auth.method) : NULL,
-		.dry_run = d->cfg && d->cfg->daemon.dry_run,
-		.pass_id = d->pass_number ? d->pass_id : NULL,
-		.outcome = m->outcome,
-		.error = m->error[0] ? m->error : NULL,
-		.pass_started_usec = m->pass_started,
-		.pass_finished_usec = m->pass_finished,
-		.pass_duration_usec = m->pass_duration,
-		.planned = m->planned,
-		.deleted = m->deleted,
-		.would_delete = m->would_delete,
-		.pass_dry_run = m->pass_dry_run,
-		.kept = m->kept,
-		.failed = m->failed,
-		.held = m->held,
-		.governed_secrets = m->governed,
-		.noncompliant_tags = m->noncompliant,
-		.waiting = m->waiting,
-		.exempted = m->exempted,
-		.exemptions_unused = m->exemptions_unused,
-		.required_missing = m->required_missing,
-		.required_invalid = m->required_invalid,
-		.last_success_usec = m->last_success,
-		.next_pass_usec = pass_running(d->pass) || d->stopping ? 0 : m->next_pass,
-		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),
-		.requests_by_api = { requests, _API_MAX },
-		.errors_by_api_code = metrics_tally_counts(&m->errors),
+	monitor_publish(&d->mon, &(struct monitor_view) {
+		.cfg = d->cfg,
+		.client = d->client,
 		.config_path = d->path,
-		.config_loaded_usec = m->config_loaded,
-		.config_ok = m->config_ok,
-		.config_error = m->config_error,
-		.credentials_expiry_usec = d->client ? csms_credentials_expiry(d->client) : 0,
-	};
-	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
-
-	r = metrics_publish(&s, m->state_path, d->cfg ? d->cfg->daemon.metrics_file : NULL, &failed_path);
-	if (r < 0 && !m->write_failed)
-		log_warning("Cannot write %s: %s (csms-tagd --status and the metrics show older data "
-		            "until it can be written; warned once)", failed_path, strerror(-r));
-	else if (r >= 0 && m->write_failed)
-		log_notice("Monitoring files are written again");
-	m->write_failed = r < 0;
-}
-
-static void monitor_clear(struct monitor *m)
-{
-	free(m->state_path);
-	free(m->config_error);
-	free(m->instance);
-	metrics_tally_clear(&m->deleted_by_rule);
-	metrics_tally_clear(&m->errors);
+		.pass_id = d->pass_number ? d->pass_id : NULL,
+		.scheduled = !pass_running(d->pass) && !d->stopping,
+		.up = !d->stopped,
+	});
 }
 
 /* --- passes ---------------------------------------------------------------- */
@@ -325,7 +170,7 @@ static bool apply_pending_config(struct daemon *d)
 	if (!d->pending_cfg || pass_running(d->pass))
 		return false;
 	csms_cancel(d->client, d);
-	retire_client(d, d->client);
+	monitor_retire_client(&d->mon, d->client);
 	csms_free(d->client);
 	config_free(d->cfg);
 	d->client = d->pending_client;
@@ -403,7 +248,7 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 		begin_stop(d);
 		return;
 	}
-	note_pass(d, r);
+	monitor_note_pass(&d->mon, r);
 	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
 		d->consecutive_failures++;
 		delay = failure_delay(d);
@@ -576,7 +421,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	if (d->ready)
 		(void) sd_notify(false, "RELOADING=1");
 	r = load(d, &cfg, &client, &error);
-	note_config_load(d, r < 0 ? (error ? error : strerror(-r)) : NULL);
+	monitor_note_config_load(&d->mon, r < 0 ? (error ? error : strerror(-r)) : NULL);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED,
 		          LOG_FIELDS({ "CSMS_CONFIG", d->path }, { "CSMS_CONFIG_ERROR", error }),
@@ -776,7 +621,7 @@ static int manager_run(const char *path, const struct once_options *once)
 		goto out;
 	}
 	r = load(&d, &d.cfg, &d.client, &error);
-	note_config_load(&d, r < 0 ? (error ? error : strerror(-r)) : NULL);
+	monitor_note_config_load(&d.mon, r < 0 ? (error ? error : strerror(-r)) : NULL);
 	publish(&d);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_CONFIG", path }),
