@@ -15,6 +15,8 @@
  *             remain, then signed as aksk.
  * Secrets are read from files only, kept in memory only, wiped on free, and
  * never logged.  Error texts name the file or the endpoint, never a value.
+ * Each method is one file, auth-METHOD.c, behind struct auth_ops
+ * (auth-internal.h); auth.c is what they share.
  */
 #ifndef CSMS_AUTH_H
 #define CSMS_AUTH_H
@@ -37,7 +39,10 @@ void auth_free(struct auth *a);
 
 /* Make credentials usable: fetch or refresh a token or temporary keys when
  * missing or close to expiry; calls DONE(0) at once (but not from within this
- * call) when nothing is needed.  DONE(r < 0, error text) on failure.
+ * call) when nothing is needed.  DONE(r < 0, error text) on failure; only
+ * when the request cannot even be queued (out of memory, or the event loop
+ * has finished and would never run it) is DONE called from within this
+ * call, with that error.
  * Concurrent calls share one fetch.  A failed refresh still reports success
  * while the current credentials are valid and were not refused; after a
  * failure, new fetches wait 5 s (the error is repeated meanwhile), so that

@@ -32,8 +32,11 @@
  * that an earlier one makes unreachable (glob_covers(), values.h), and a
  * max_requests_per_second at which a pass cannot finish in pass_timeout.
  *
- * Modules: ini-reader.h (inih, line numbers), values.h (value syntaxes),
- * credentials.h (credential files), this file (the model and its checks).
+ * Modules: ini-reader.h (inih, line numbers, the header grammar), values.h
+ * (value syntaxes), credentials.h (credential files); this file is the
+ * model and its whole contract, config-parser.h names the modules that
+ * read it (loader, syntax, settings, governance, exemptions), and
+ * config-report.h is what --check-config prints about it.
  */
 #ifndef CSMS_CONFIG_H
 #define CSMS_CONFIG_H
@@ -228,7 +231,11 @@ char *config_dropin_dir(const char *path);
  * directory). */
 int config_list_dropins(const char *path, char ***ret, size_t *n);
 
+/* Names as written in the file ("aksk", "auto", ...); "unknown" for a
+ * value without one.  _from_string: the value, or -EINVAL. */
 const char *auth_method_to_string(enum auth_method m);
+int auth_method_from_string(const char *s);
 const char *observe_mode_to_string(enum observe_mode m);
+int observe_mode_from_string(const char *s);
 
 #endif

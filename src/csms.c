@@ -13,6 +13,7 @@
 #include "log.h"
 #include "retry.h"
 #include "sign.h"
+#include "strtable.h"
 #include "util.h"
 
 struct call {
@@ -46,7 +47,7 @@ struct csms {
 	void *failure_userdata;
 };
 
-static const char *const api_names[_API_MAX] = {
+static const char *const csms_api_table[_API_MAX] = {
 	[API_LIST_RESOURCE_INSTANCES] = "ListResourceInstances",
 	[API_LIST_SECRETS] = "ListSecrets",
 	[API_LIST_SECRET_TAGS] = "ListSecretTags",
@@ -54,9 +55,11 @@ static const char *const api_names[_API_MAX] = {
 	[API_CREATE_SECRET_TAG] = "CreateSecretTag",
 };
 
+static STRING_TABLE_TO_STRING(csms_api, enum csms_api, "?")
+
 const char *csms_api_name(enum csms_api api)
 {
-	return api < _API_MAX ? api_names[api] : "?";
+	return csms_api_to_string(api);
 }
 
 int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char **error)
@@ -224,7 +227,9 @@ static void schedule_retry(struct call *call, uint64_t delay)
 	int r;
 
 	call->client->stats.retries++;
-	sd_event_now(call->client->event, CLOCK_MONOTONIC, &now);
+	/* Before the loop first runs there is no cached time to read. */
+	if (sd_event_now(call->client->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_monotonic_usec();
 	r = sd_event_add_time(call->client->event, &call->timer, CLOCK_MONOTONIC,
 	                      now + delay, 10 * USEC_PER_MSEC, on_retry_timer, call);
 	if (r < 0)
@@ -363,8 +368,10 @@ static void call_done(struct http_request *req, const struct http_response *resp
 		if (call->attempts < RETRY_MAX_ATTEMPTS) {
 			uint64_t delay = retry_delay_usec(call->attempts, resp->retry_after_usec,
 			                                  (double) random_below(1u << 20) / (1u << 20));
-			if (rc == RETRY_THROTTLED)
-				http_pause(c->http, now_monotonic_usec() + delay);
+			if (rc == RETRY_THROTTLED && http_pause(c->http, now_monotonic_usec() + delay) < 0) {
+				fail_now(call, -EIO, "cannot hold requests back after a throttled answer");
+				return;
+			}
 			log_debug("%s %s: %s, retry %u in %" PRIu64 " ms", call->method,
 			          csms_api_name(call->api), status ? "HTTP error" : "transport error",
 			          call->attempts, delay / USEC_PER_MSEC);

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonget.h"
+#include "timefmt.h"
 #include "util.h"
 
 #define MAX_STATE_BYTES         64
@@ -31,159 +33,6 @@
 #define MAX_RAW_BODY_BYTES      200
 #define MAX_ERROR_DEPTH         8
 
-enum { OPTIONAL = false, REQUIRED = true };
-
-/* Where a value sits in the answer: a chain of member names and array
- * indices up to the top level (NULL).  It becomes text such as
- * "resources[3].tags[1].key" only for an error message, so decoding a good
- * answer formats nothing and no path can be too long for a buffer. */
-struct where {
-	const struct where *up;
-	const char *field;      /* member name; NULL for an array element */
-	size_t index;
-};
-
-#define MEMBER(w, name) ((struct where) { .up = (w), .field = (name) })
-#define ELEMENT(w, i) ((struct where) { .up = (w), .index = (i) })
-
-static void where_print(FILE *f, const struct where *w)
-{
-	if (!w)
-		return;
-	where_print(f, w->up);
-	if (w->field)
-		fprintf(f, "%s%s", w->up ? "." : "", w->field);
-	else
-		fprintf(f, "[%zu]", w->index);
-}
-
-static int bad(char **error, const struct where *w, const char *fmt, ...) _printf_(3, 4);
-
-/* Set *error to "PATH: message" (or just the message at the top level)
- * when wanted and return -EBADMSG, or -ENOMEM when even that fails. */
-static int bad(char **error, const struct where *w, const char *fmt, ...)
-{
-	char *m = NULL;
-	size_t size = 0;
-	va_list ap;
-	FILE *f;
-	bool failed;
-
-	if (!error)
-		return -EBADMSG;
-	f = open_memstream(&m, &size);
-	if (!f)
-		return -ENOMEM;
-	where_print(f, w);
-	if (w)
-		fputs(": ", f);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	failed = ferror(f);
-	if (fclose(f) != 0 || failed || !m) {
-		free(m);
-		return -ENOMEM;
-	}
-	*error = m;
-	return -EBADMSG;
-}
-
-/* Parse BODY as a JSON object.  Duplicate member names are refused: which
- * of two values a server meant is anyone's guess.  jansson also refuses
- * \u0000 and invalid UTF-8.  With QUOTE_INPUT false the message leaves out
- * jansson's "near '...'" excerpt, for bodies that carry credentials. */
-static int load_object(const char *body, size_t len, bool quote_input, json_t **ret, char **error)
-{
-	json_error_t e;
-	json_t *j;
-
-	j = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &e);
-	if (!j) {
-		_cleanup_free_ char *text = NULL;
-
-		if (json_error_code(&e) == json_error_out_of_memory)
-			return -ENOMEM;
-		if (!quote_input)
-			return bad(error, NULL, "invalid JSON at line %d, column %d", e.line, e.column);
-		text = escape_for_log(e.text);
-		if (!text)
-			return -ENOMEM;
-		return bad(error, NULL, "invalid JSON at line %d, column %d: %s", e.line, e.column, text);
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return bad(error, NULL, "expected a JSON object at the top level");
-	}
-	*ret = j;
-	return 0;
-}
-
-/* Member FIELD of OBJ (at W) as a string of at most MAX bytes.  Absent or
- * null gives *ret = NULL, which is an error when REQUIRED; a REQUIRED string
- * must also be non-empty. */
-static int get_string(json_t *obj, const struct where *w, const char *field, bool required,
-                      size_t max, const char **ret, char **error)
-{
-	json_t *v = json_object_get(obj, field);
-	struct where fw = MEMBER(w, field);
-	const char *s;
-	size_t len;
-
-	if (!v || json_is_null(v)) {
-		if (required)
-			return bad(error, &fw, "missing");
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return bad(error, &fw, "expected a string");
-	s = json_string_value(v);
-	len = json_string_length(v);
-	if (memchr(s, '\0', len))
-		return bad(error, &fw, "contains a NUL byte");
-	if (!utf8_is_valid(s, len))
-		return bad(error, &fw, "not valid UTF-8");
-	if (len > max)
-		return bad(error, &fw, "longer than %zu bytes", max);
-	if (required && len == 0)
-		return bad(error, &fw, "must not be empty");
-	*ret = s;
-	return 0;
-}
-
-/* Member FIELD of OBJ as an object (IS_ARRAY false) or an array: absent or
- * null gives NULL, an error when REQUIRED. */
-static int get_container(json_t *obj, const struct where *w, const char *field, bool is_array,
-                         bool required, json_t **ret, char **error)
-{
-	json_t *v = json_object_get(obj, field);
-	struct where fw = MEMBER(w, field);
-
-	if (!v || json_is_null(v)) {
-		if (required)
-			return bad(error, &fw, "missing");
-		*ret = NULL;
-		return 0;
-	}
-	if (is_array ? !json_is_array(v) : !json_is_object(v))
-		return bad(error, &fw, is_array ? "expected an array" : "expected an object");
-	*ret = v;
-	return 0;
-}
-
-static int get_object(json_t *obj, const struct where *w, const char *field, bool required,
-                      json_t **ret, char **error)
-{
-	return get_container(obj, w, field, false, required, ret, error);
-}
-
-static int get_array(json_t *obj, const struct where *w, const char *field, bool required,
-                     json_t **ret, char **error)
-{
-	return get_container(obj, w, field, true, required, ret, error);
-}
-
 static int strdup_to(const char *s, char **ret)
 {
 	*ret = strdup(s ? s : "");
@@ -192,27 +41,27 @@ static int strdup_to(const char *s, char **ret)
 
 /* Decode an array (at W) of {key, value} objects into OUT.  A missing or
  * null value is the empty value; a key may appear only once. */
-static int decode_tag_array(json_t *arr, const struct where *w, struct tag_list *out, char **error)
+static int decode_tag_array(json_t *arr, const struct jget_path *w, struct tag_list *out, char **error)
 {
 	json_t *t;
 	size_t i;
 
 	if (json_array_size(arr) > DECODE_MAX_TAGS)
-		return bad(error, w, "more than %d tags", DECODE_MAX_TAGS);
+		return jget_bad(error, w, "more than %d tags", DECODE_MAX_TAGS);
 	json_array_foreach(arr, i, t) {
-		struct where tw = ELEMENT(w, i), kw = MEMBER(&tw, "key");
+		struct jget_path tw = JGET_ELEMENT(w, i), kw = JGET_MEMBER(&tw, "key");
 		const char *key, *value;
 		int r;
 
 		if (!json_is_object(t))
-			return bad(error, &tw, "expected an object");
-		if ((r = get_string(t, &tw, "key", REQUIRED, DECODE_MAX_KEY_BYTES, &key, error)) < 0 ||
-		    (r = get_string(t, &tw, "value", OPTIONAL, DECODE_MAX_VALUE_BYTES, &value, error)) < 0)
+			return jget_bad(error, &tw, "expected an object");
+		if ((r = jget_string(t, &tw, "key", JGET_REQUIRED, DECODE_MAX_KEY_BYTES, &key, error)) < 0 ||
+		    (r = jget_string(t, &tw, "value", JGET_OPTIONAL, DECODE_MAX_VALUE_BYTES, &value, error)) < 0)
 			return r;
 		if (tag_list_find(out, key)) {
 			_cleanup_free_ char *k = escape_for_log(key);
 
-			return k ? bad(error, &kw, "duplicate tag key \"%s\"", k) : -ENOMEM;
+			return k ? jget_bad(error, &kw, "duplicate tag key \"%s\"", k) : -ENOMEM;
 		}
 		if (tag_list_add(out, key, value ? value : "") < 0)
 			return -ENOMEM;
@@ -221,15 +70,15 @@ static int decode_tag_array(json_t *arr, const struct where *w, struct tag_list 
 }
 
 /* Member FIELD of OBJ as a tag array; absent or null is an error only when
- * REQUIRED (otherwise no tags). */
-static int get_tags(json_t *obj, const struct where *w, const char *field, bool required,
+ * JGET_REQUIRED (otherwise no tags). */
+static int get_tags(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
                     struct tag_list *out, char **error)
 {
-	struct where fw = MEMBER(w, field);
+	struct jget_path fw = JGET_MEMBER(w, field);
 	json_t *arr;
 	int r;
 
-	r = get_array(obj, w, field, required, &arr, error);
+	r = jget_array(obj, w, field, need, &arr, error);
 	if (r < 0 || !arr)
 		return r;
 	return decode_tag_array(arr, &fw, out, error);
@@ -239,21 +88,21 @@ static int get_tags(json_t *obj, const struct where *w, const char *field, bool 
  * segment of the tag APIs; one that could change the URL's structure even
  * after percent-encoding ("." and ".." segments, characters some servers
  * decode or normalise) is refused rather than sent. */
-static int get_id(json_t *obj, const struct where *w, const char *field, const char **ret,
+static int get_id(json_t *obj, const struct jget_path *w, const char *field, const char **ret,
                   char **error)
 {
-	struct where fw = MEMBER(w, field);
+	struct jget_path fw = JGET_MEMBER(w, field);
 	const char *id;
 	int r;
 
-	r = get_string(obj, w, field, REQUIRED, DECODE_MAX_ID_BYTES, &id, error);
+	r = jget_string(obj, w, field, JGET_REQUIRED, DECODE_MAX_ID_BYTES, &id, error);
 	if (r < 0)
 		return r;
 	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return bad(error, &fw, "not usable in a URL path");
+		return jget_bad(error, &fw, "not usable in a URL path");
 	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
 		if (*p <= ' ' || *p >= 0x7f || strchr("/\\%?#", *p))
-			return bad(error, &fw, "not usable in a URL path");
+			return jget_bad(error, &fw, "not usable in a URL path");
 	*ret = id;
 	return 0;
 }
@@ -261,15 +110,15 @@ static int get_id(json_t *obj, const struct where *w, const char *field, const c
 /* Append all secrets of SRC to DST in one step (a single allocation that
  * either succeeds or changes nothing) and empty SRC. */
 /* Append one secret per element of ARR, decoded by DECODE. */
-static int decode_secrets(json_t *arr, const struct where *w, struct observation *tmp,
-                          int (*decode)(json_t *, const struct where *, struct secret *, char **),
+static int decode_secrets(json_t *arr, const struct jget_path *w, struct observation *tmp,
+                          int (*decode)(json_t *, const struct jget_path *, struct secret *, char **),
                           char **error)
 {
 	json_t *el;
 	size_t i;
 
 	json_array_foreach(arr, i, el) {
-		struct where ew = ELEMENT(w, i);
+		struct jget_path ew = JGET_ELEMENT(w, i);
 		struct secret *s = observation_add(tmp);
 		int r;
 
@@ -283,27 +132,27 @@ static int decode_secrets(json_t *arr, const struct where *w, struct observation
 }
 
 /* One resources[] entry of ListResourceInstances. */
-static int decode_resource(json_t *res, const struct where *w, struct secret *s, char **error)
+static int decode_resource(json_t *res, const struct jget_path *w, struct secret *s, char **error)
 {
-	struct where dw = MEMBER(w, "resource_detail");
+	struct jget_path dw = JGET_MEMBER(w, "resource_detail");
 	const char *id, *name, *state = NULL;
 	json_t *detail;
 	int r;
 
 	if (!json_is_object(res))
-		return bad(error, w, "expected an object");
+		return jget_bad(error, w, "expected an object");
 	if ((r = get_id(res, w, "resource_id", &id, error)) < 0 ||
-	    (r = get_string(res, w, "resource_name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
-	    (r = get_object(res, w, "resource_detail", OPTIONAL, &detail, error)) < 0 ||
-	    (detail && (r = get_string(detail, &dw, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0))
+	    (r = jget_string(res, w, "resource_name", JGET_REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = jget_object(res, w, "resource_detail", JGET_OPTIONAL, &detail, error)) < 0 ||
+	    (detail && (r = jget_string(detail, &dw, "state", JGET_OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0))
 		return r;
 	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
 	    strdup_to(state, &s->state) < 0)
 		return -ENOMEM;
 	/* "tags" is always present (an empty array when there are none); an
 	 * answer without it did not tell us the tags. */
-	if ((r = get_tags(res, w, "tags", REQUIRED, &s->tags, error)) < 0 ||
-	    (r = get_tags(res, w, "sys_tags", OPTIONAL, &s->sys_tags, error)) < 0)
+	if ((r = get_tags(res, w, "tags", JGET_REQUIRED, &s->tags, error)) < 0 ||
+	    (r = get_tags(res, w, "sys_tags", JGET_OPTIONAL, &s->sys_tags, error)) < 0)
 		return r;
 	s->tags_complete = true;
 	return 0;
@@ -311,25 +160,25 @@ static int decode_resource(json_t *res, const struct where *w, struct secret *s,
 
 static int decode_total_count(json_t *root, int64_t *ret, char **error)
 {
-	struct where w = MEMBER(NULL, "total_count");
+	struct jget_path w = JGET_MEMBER(NULL, "total_count");
 	json_t *v = json_object_get(root, "total_count");
 
 	if (!v || json_is_null(v))
-		return bad(error, &w, "missing");
+		return jget_bad(error, &w, "missing");
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return bad(error, &w, "expected a non-negative integer");
+		return jget_bad(error, &w, "expected a non-negative integer");
 	*ret = (int64_t) json_integer_value(v);
 	return 0;
 }
 
 static int resources_decode(json_t *root, struct observation *tmp, int64_t *total, char **error)
 {
-	struct where w = MEMBER(NULL, "resources");
+	struct jget_path w = JGET_MEMBER(NULL, "resources");
 	json_t *arr;
 	int r;
 
 	if ((r = decode_total_count(root, total, error)) < 0 ||
-	    (r = get_array(root, NULL, "resources", OPTIONAL, &arr, error)) < 0)
+	    (r = jget_array(root, NULL, "resources", JGET_OPTIONAL, &arr, error)) < 0)
 		return r;
 	return decode_secrets(arr, &w, tmp, decode_resource, error);
 }
@@ -343,7 +192,7 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 	json_t *root;
 	int r;
 
-	r = load_object(body, len, true, &root, error);
+	r = jget_load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
 	r = resources_decode(root, &tmp, &total, error);
@@ -361,16 +210,16 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 	return 0;
 }
 
-static int decode_secret(json_t *sec, const struct where *w, struct secret *s, char **error)
+static int decode_secret(json_t *sec, const struct jget_path *w, struct secret *s, char **error)
 {
 	const char *id, *name, *state;
 	int r;
 
 	if (!json_is_object(sec))
-		return bad(error, w, "expected an object");
+		return jget_bad(error, w, "expected an object");
 	if ((r = get_id(sec, w, "id", &id, error)) < 0 ||
-	    (r = get_string(sec, w, "name", REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
-	    (r = get_string(sec, w, "state", OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0)
+	    (r = jget_string(sec, w, "name", JGET_REQUIRED, DECODE_MAX_NAME_BYTES, &name, error)) < 0 ||
+	    (r = jget_string(sec, w, "state", JGET_OPTIONAL, MAX_STATE_BYTES, &state, error)) < 0)
 		return r;
 	if (strdup_to(id, &s->id) < 0 || strdup_to(name, &s->name) < 0 ||
 	    strdup_to(state, &s->state) < 0)
@@ -382,13 +231,13 @@ static int decode_secret(json_t *sec, const struct where *w, struct secret *s, c
 
 static int secrets_decode(json_t *root, struct observation *tmp, char **error)
 {
-	struct where w = MEMBER(NULL, "secrets");
+	struct jget_path w = JGET_MEMBER(NULL, "secrets");
 	json_t *arr;
 	int r;
 
 	/* Paging stops at an empty page, so a page that does not say what it
 	 * holds must not pass for one. */
-	r = get_array(root, NULL, "secrets", REQUIRED, &arr, error);
+	r = jget_array(root, NULL, "secrets", JGET_REQUIRED, &arr, error);
 	if (r < 0)
 		return r;
 	return decode_secrets(arr, &w, tmp, decode_secret, error);
@@ -399,16 +248,16 @@ static int secrets_decode(json_t *root, struct observation *tmp, char **error)
  * a non-empty page (how answers without page_info are paged). */
 static int next_marker_decode(json_t *root, const struct observation *page, char **ret, char **error)
 {
-	struct where pw = MEMBER(NULL, "page_info");
+	struct jget_path pw = JGET_MEMBER(NULL, "page_info");
 	const char *m = NULL;
 	json_t *info;
 	int r;
 
-	r = get_object(root, NULL, "page_info", OPTIONAL, &info, error);
+	r = jget_object(root, NULL, "page_info", JGET_OPTIONAL, &info, error);
 	if (r < 0)
 		return r;
 	if (info) {
-		r = get_string(info, &pw, "next_marker", OPTIONAL, DECODE_MAX_NAME_BYTES, &m, error);
+		r = jget_string(info, &pw, "next_marker", JGET_OPTIONAL, DECODE_MAX_NAME_BYTES, &m, error);
 		if (r < 0)
 			return r;
 	} else if (page->n > 0)
@@ -426,7 +275,7 @@ int decode_list_secrets(const char *body, size_t len, struct observation *o,
 	json_t *root;
 	int r;
 
-	r = load_object(body, len, true, &root, error);
+	r = jget_load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
 	r = secrets_decode(root, &tmp, error);
@@ -457,12 +306,12 @@ int decode_secret_tags(const char *body, size_t len, struct tag_list *tags,
 	json_t *root;
 	int r;
 
-	r = load_object(body, len, true, &root, error);
+	r = jget_load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
-	r = get_tags(root, NULL, "tags", REQUIRED, &t, error);
+	r = get_tags(root, NULL, "tags", JGET_REQUIRED, &t, error);
 	if (r >= 0)
-		r = get_tags(root, NULL, "sys_tags", OPTIONAL, &st, error);
+		r = get_tags(root, NULL, "sys_tags", JGET_OPTIONAL, &st, error);
 	json_decref(root);
 	if (r < 0) {
 		tag_list_clear(&t);
@@ -607,19 +456,19 @@ int decode_error_body(const char *body, size_t len, char **code, char **message)
 
 int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, char **error)
 {
-	struct where tw = MEMBER(NULL, "token"), ew = MEMBER(&tw, "expires_at");
+	struct jget_path tw = JGET_MEMBER(NULL, "token"), ew = JGET_MEMBER(&tw, "expires_at");
 	json_t *root, *token;
 	const char *exp;
 	uint64_t t;
 	int r;
 
-	r = load_object(body, len, true, &root, error);
+	r = jget_load_object(body, len, true, &root, error);
 	if (r < 0)
 		return r;
-	if ((r = get_object(root, NULL, "token", REQUIRED, &token, error)) >= 0 &&
-	    (r = get_string(token, &tw, "expires_at", REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
-		if (parse_iso8601_usec(exp, &t) < 0)
-			r = bad(error, &ew, "not an ISO-8601 UTC time");
+	if ((r = jget_object(root, NULL, "token", JGET_REQUIRED, &token, error)) >= 0 &&
+	    (r = jget_string(token, &tw, "expires_at", JGET_REQUIRED, MAX_TIME_BYTES, &exp, error)) >= 0) {
+		if (parse_rfc3339_time(exp, &t) < 0)
+			r = jget_bad(error, &ew, "not an ISO-8601 UTC time");
 		else
 			*expires_at_usec = t;
 	}
@@ -635,19 +484,19 @@ static const char *member_name(json_t *obj, const char *name, const char *alt_na
 
 /* A credential goes into HTTP headers and HMAC keys: printable ASCII only,
  * so that it cannot break a header.  The message never quotes the value. */
-static int get_credential(json_t *obj, const struct where *w, const char *name,
+static int get_credential(json_t *obj, const struct jget_path *w, const char *name,
                           const char *alt_name, size_t max, const char **ret, char **error)
 {
 	const char *field = member_name(obj, name, alt_name);
-	struct where fw = MEMBER(w, field);
+	struct jget_path fw = JGET_MEMBER(w, field);
 	int r;
 
-	r = get_string(obj, w, field, REQUIRED, max, ret, error);
+	r = jget_string(obj, w, field, JGET_REQUIRED, max, ret, error);
 	if (r < 0)
 		return r;
 	for (const unsigned char *p = (const unsigned char *) *ret; *p; p++)
 		if (*p <= ' ' || *p >= 0x7f)
-			return bad(error, &fw, "not printable ASCII");
+			return jget_bad(error, &fw, "not printable ASCII");
 	return 0;
 }
 
@@ -655,12 +504,12 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
                               uint64_t *expires, char **error)
 {
 	/* The Python SDK also accepts "credentials" and camel-case names. */
-	struct where cw = MEMBER(NULL, member_name(root, "credential", "credentials")), ew;
+	struct jget_path cw = JGET_MEMBER(NULL, member_name(root, "credential", "credentials")), ew;
 	const char *exp;
 	json_t *cred;
 	int r;
 
-	r = get_object(root, NULL, cw.field, REQUIRED, &cred, error);
+	r = jget_object(root, NULL, cw.field, JGET_REQUIRED, &cred, error);
 	if (r < 0)
 		return r;
 	if ((r = get_credential(cred, &cw, "access", "accessKeyId", MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
@@ -668,12 +517,12 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
 	    (r = get_credential(cred, &cw, "securitytoken", "securityToken", MAX_TOKEN_BYTES, token,
 	                        error)) < 0)
 		return r;
-	ew = MEMBER(&cw, member_name(cred, "expires_at", "expiration"));
-	r = get_string(cred, &cw, ew.field, REQUIRED, MAX_TIME_BYTES, &exp, error);
+	ew = JGET_MEMBER(&cw, member_name(cred, "expires_at", "expiration"));
+	r = jget_string(cred, &cw, ew.field, JGET_REQUIRED, MAX_TIME_BYTES, &exp, error);
 	if (r < 0)
 		return r;
-	if (parse_iso8601_usec(exp, expires) < 0)
-		return bad(error, &ew, "not an ISO-8601 UTC time");
+	if (parse_rfc3339_time(exp, expires) < 0)
+		return jget_bad(error, &ew, "not an ISO-8601 UTC time");
 	return 0;
 }
 
@@ -688,7 +537,7 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 
 	/* This body holds a secret key: keep jansson's excerpt of it out of
 	 * any message. */
-	r = load_object(body, len, false, &root, error);
+	r = jget_load_object(body, len, false, &root, error);
 	if (r < 0)
 		return r;
 	r = securitykey_decode(root, &a, &s, &t, &exp, error);
@@ -705,59 +554,5 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 	*sk = rs;
 	*token = rt;
 	*expires_at_usec = exp;
-	return 0;
-}
-
-static int days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
-int parse_iso8601_usec(const char *s, uint64_t *ret)
-{
-	struct tm tm = {};
-	uint64_t usec = 0, scale = 100000;
-	int year, mon, day, hour, min, sec;
-	time_t t;
-
-	/* YYYY-MM-DDTHH:MM:SS, checked character by character: strptime()
-	 * would accept single digits and spaces. */
-	if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-	    s[16] != ':')
-		return -EINVAL;
-	year = parse_digits(s, 4);
-	mon = parse_digits(s + 5, 2);
-	day = parse_digits(s + 8, 2);
-	hour = parse_digits(s + 11, 2);
-	min = parse_digits(s + 14, 2);
-	sec = parse_digits(s + 17, 2);
-	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-	    hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
-		return -EINVAL;
-	s += 19;
-	if (*s == '.') {
-		/* Microseconds; further digits (nanoseconds) are dropped. */
-		if (s[1] < '0' || s[1] > '9')
-			return -EINVAL;
-		for (s++; *s >= '0' && *s <= '9'; s++) {
-			usec += (uint64_t) (*s - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (strcmp(s, "Z") != 0 && strcmp(s, "+00:00") != 0)
-		return -EINVAL;
-	tm.tm_year = year - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t) -1)
-		return -EINVAL;
-	*ret = (uint64_t) t * USEC_PER_SEC + usec;
 	return 0;
 }

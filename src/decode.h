@@ -67,8 +67,7 @@ int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, ch
 int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char **token,
                        uint64_t *expires_at_usec, char **error);
 
-/* "2020-01-04T09:05:22.701000Z" (fraction optional, 'Z' or +00:00) ->
- * microseconds since the epoch.  0 or -EINVAL. */
-int parse_iso8601_usec(const char *s, uint64_t *ret);
+/* Times in answers ("2020-01-04T09:05:22.701000Z") are read with
+ * parse_rfc3339_time() (timefmt.h). */
 
 #endif

@@ -109,8 +109,10 @@ void http_cancel_for(struct http *h, void *userdata);
 sd_event *http_get_event(const struct http *h);
 
 /* Hold new request starts until monotonic time UNTIL_USEC (0 clears).  An
- * earlier time than the pause in force does not shorten it. */
-void http_pause(struct http *h, uint64_t until_usec);
+ * earlier time than the pause in force does not shorten it.  Returns 0, or
+ * a negative errno when the loop cannot be woken to judge the queue again
+ * (the pause is set all the same). */
+int http_pause(struct http *h, uint64_t until_usec);
 
 size_t http_pending(const struct http *h);   /* queued + in flight */
 

@@ -56,11 +56,48 @@ static int fail(struct reader *rd, enum ini_problem problem)
 	return rd->r;
 }
 
+void ini_parse_header(char *header, struct ini_header *h)
+{
+	char *word = header + 1, *name = NULL, *rest;
+	size_t n;
+
+	*h = (struct ini_header) { .problem = INI_HEADER_MALFORMED };
+	while (is_space(*word))
+		word++;
+	n = strcspn(word, " \t\v\f\r\"]");
+	rest = word + n;
+	while (is_space(*rest))
+		*rest++ = '\0';
+	if (*rest == '"') {
+		name = rest + 1;
+		rest = strchr(name, '"');
+		if (!rest) {
+			h->problem = INI_HEADER_UNTERMINATED_QUOTE;
+			return;
+		}
+		*rest++ = '\0';
+		while (is_space(*rest))
+			rest++;
+	}
+	if (*rest != ']')
+		return;
+	*rest++ = '\0';
+	while (is_space(*rest))
+		rest++;
+	if (*rest == '#' || (*rest && *rest != ';')) {
+		h->problem = *rest == '#' ? INI_HEADER_HASH_COMMENT : INI_HEADER_TRAILING_TEXT;
+		return;
+	}
+	word[n] = '\0';
+	*h = (struct ini_header) { .word = word, .name = name, .problem = INI_HEADER_OK };
+}
+
 /* The line just read was neither handed to the handler nor refused: a
  * comment, a blank line, or a section header. */
 static int finish_line(struct reader *rd)
 {
 	_cleanup_free_ char *header = NULL;
+	struct ini_header h;
 	const char *s, *end;
 
 	if (rd->handled || rd->line == 0)
@@ -78,7 +115,8 @@ static int finish_line(struct reader *rd)
 	header = strndup(s, (size_t) (end - s));
 	if (!header)
 		return -ENOMEM;
-	return rd->cb->section(rd->userdata, rd->line, header);
+	ini_parse_header(header, &h);
+	return rd->cb->section(rd->userdata, rd->line, &h);
 }
 
 static int start_line(struct reader *rd)

@@ -8,11 +8,12 @@
  *     every callback and of the line inih refused;
  *   - lines of any length up to the whole text: inih's heap line buffer is
  *     grown with realloc() up to the size of the text;
- *   - section headers as written: inih cuts section names at 49 bytes and
- *     at the first ']' (a glob like "app-[ab]*" has one) and reports no
- *     header without an entry; a line inih took as a header (it handled it
- *     without calling its handler or failing, and it starts with '[') is
- *     passed on whole;
+ *   - section headers as written, in the one grammar of csms-tagd.conf(5):
+ *     inih cuts section names at 49 bytes and at the first ']' (a glob like
+ *     "app-[ab]*" has one) and reports no header without an entry; a line
+ *     inih took as a header (it handled it without calling its handler or
+ *     failing, and it starts with '[') is read here whole as
+ *     [WORD] or [WORD "NAME"] (NAME may hold ']'), then " ; comment";
  *   - which handler calls are continuation lines: inih calls the handler
  *     alike for both, but for a continuation passes its own copy of the
  *     previous key instead of a name from the line;
@@ -28,9 +29,25 @@
 
 #include <stddef.h>
 
+/* What is wrong with a section header, if anything. */
+enum ini_header_problem {
+	INI_HEADER_OK,
+	INI_HEADER_UNTERMINATED_QUOTE,  /* [WORD "NAME */
+	INI_HEADER_MALFORMED,           /* not [WORD] nor [WORD "NAME"] */
+	INI_HEADER_HASH_COMMENT,        /* [WORD] # comment: '#' starts none there */
+	INI_HEADER_TRAILING_TEXT,       /* [WORD] text */
+};
+
+struct ini_header {
+	const char *word;               /* "csms", "secret", ...: up to a blank, '"' or ']' */
+	const char *name;               /* the quoted NAME without its quotes; NULL: none */
+	enum ini_header_problem problem;/* not OK: WORD and NAME are NULL */
+};
+
 struct ini_callbacks {
-	/* A section header: HEADER is its line, trimmed ("[...] ; comment"). */
-	int (*section)(void *userdata, unsigned line, const char *header);
+	/* A section header; a malformed one too (H->problem), so that the
+	 * caller can finish what the lines above began before it fails. */
+	int (*section)(void *userdata, unsigned line, const struct ini_header *h);
 	/* "KEY = VALUE": trimmed, VALUE without an inline comment.  SEPARATOR
 	 * is the character inih split at: '=' or ':'. */
 	int (*entry)(void *userdata, unsigned line, const char *key, const char *value, char separator);
@@ -51,6 +68,10 @@ struct ini_error {
 	const char *text;       /* the line as written (within the input) */
 	size_t len;             /* its length, without the newline */
 };
+
+/* Parse the section header HEADER (a line trimmed, starting with '['),
+ * modifying it: H's strings point into it.  Exposed for tests. */
+void ini_parse_header(char *header, struct ini_header *h);
 
 /* Read TEXT (LEN bytes) with inih, calling CB in file order.  A callback
  * returning a negative errno stops the reading and is returned.  Returns 0,

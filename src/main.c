@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "restore.h"
 #include "unit.h"
 #include "util.h"
@@ -499,8 +500,14 @@ out:
 
 static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 {
-	if (parse_time(s, ZONE_LOCAL, ret) >= 0)
+	int r = parse_time(s, ZONE_LOCAL, ret);
+
+	if (r >= 0)
 		return 0;
+	if (parse_time_problem(r)) {
+		fprintf(stderr, "csms-tagd: %s: cannot use '%s': %s\n", opt, s, parse_time_problem(r));
+		return -EINVAL;
+	}
 	fprintf(stderr, "csms-tagd: %s: cannot use '%s': give YYYY-MM-DD[ HH:MM[:SS]] (local time), "
 	        "RFC 3339 with Z or +HH:MM, or @EPOCH (relative times such as '-1h' or 'yesterday' "
 	        "are refused)\n", opt, s);

@@ -1,7 +1,8 @@
-/* plan.c - the tags that should not exist, and how to show them.
+/* plan.c - the tags that should not exist: the plan model.
  *
  * plan_compute() is the only place that turns policy decisions into work;
  * dry runs, real runs, --plan and --explain all see the same verdicts.
+ * How a plan is shown is plan-text.c (table, explain) and plan-json.c.
  */
 #include "plan.h"
 
@@ -10,12 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan-internal.h"
 #include "util.h"
 #include "values.h"
 
 #define PENDING_DELETE "PENDING_DELETE"
 
-static const char *str_or_empty(const char *s)
+const char *plan_str(const char *s)
 {
 	return s ? s : "";
 }
@@ -24,14 +26,14 @@ static int secret_ptr_cmp(const void *a, const void *b)
 {
 	const struct secret *x = *(const struct secret *const *) a;
 	const struct secret *y = *(const struct secret *const *) b;
-	int r = strcmp(str_or_empty(x->name), str_or_empty(y->name));
+	int r = strcmp(plan_str(x->name), plan_str(y->name));
 
-	return r ? r : strcmp(str_or_empty(x->id), str_or_empty(y->id));
+	return r ? r : strcmp(plan_str(x->id), plan_str(y->id));
 }
 
 /* The secrets of O in plan order (name, then id), without reordering O,
  * which the caller may share.  NULL on ENOMEM (or when O is empty). */
-static const struct secret **sorted_secrets(const struct observation *o)
+const struct secret **plan_sorted_secrets(const struct observation *o)
 {
 	const struct secret **v;
 
@@ -105,31 +107,15 @@ void plan_clear(struct plan *p)
 
 /* ---- judging one tag ------------------------------------------------------ */
 
-enum verdict {
-	VERDICT_KEEP,           /* the rules keep it */
-	VERDICT_EXEMPT,         /* the rules delete it; an active exemption keeps it */
-	VERDICT_WAIT,           /* the rules delete it; its grace period runs */
-	VERDICT_DELETE,
-};
-
-struct judgement {
-	struct decision d;
-	enum verdict verdict;
-	const struct exemption *exemption;      /* matching: active, or expired */
-	bool expired;
-	uint64_t grace, first_seen, due;
-	uint8_t digest[GRACE_DIGEST_LEN];
-};
-
 /* The one place that puts policy, exemptions and grace clocks together. */
-static void judge(const struct config *c, const struct section *section, const struct secret *s,
-                  const struct tag *t, uint64_t now, const struct grace_clocks *clocks,
-                  struct judgement *j)
+void plan_judge(const struct config *c, const struct section *section, const struct secret *s,
+                const struct tag *t, uint64_t now, const struct grace_clocks *clocks,
+                struct judgement *j)
 {
 	*j = (struct judgement) { .d = policy_decide(c, section, s, t), .verdict = VERDICT_KEEP };
 	if (!j->d.delete)
 		return;
-	j->exemption = policy_exemption_for(c, str_or_empty(s->name), t, now, &j->expired);
+	j->exemption = policy_exemption_for(c, plan_str(s->name), t, now, &j->expired);
 	if (j->exemption && !j->expired) {
 		j->verdict = VERDICT_EXEMPT;
 		return;
@@ -138,7 +124,7 @@ static void judge(const struct config *c, const struct section *section, const s
 	j->grace = config_grace_for(c, section);
 	if (j->grace == 0)
 		return;
-	grace_digest(str_or_empty(s->id), t->key, str_or_empty(t->value), j->digest);
+	grace_digest(plan_str(s->id), t->key, plan_str(t->value), j->digest);
 	if (!clocks || grace_clocks_find(clocks, j->digest, &j->first_seen) < 0 || j->first_seen > now)
 		j->first_seen = now;
 	j->due = j->first_seen + j->grace < j->first_seen ? UINT64_MAX : j->first_seen + j->grace;
@@ -188,10 +174,10 @@ static int plan_add(struct builder *b, const struct secret *s, const struct tag 
 	*v = it;
 	it += *n;
 	*it = (struct plan_item) {
-		.secret_id = strdup(str_or_empty(s->id)),
-		.secret_name = strdup(str_or_empty(s->name)),
+		.secret_id = strdup(plan_str(s->id)),
+		.secret_name = strdup(plan_str(s->name)),
 		.key = strdup(t->key),
-		.value = strdup(str_or_empty(t->value)),
+		.value = strdup(plan_str(t->value)),
 		.reason = j->d.reason,
 		.rule_line = j->d.rule ? j->d.rule->line : 0,
 		.section_line = j->d.section->line,
@@ -228,7 +214,7 @@ static bool secret_pending_delete(const struct secret *s)
 }
 
 /* Why a governed secret is left alone this pass, or NULL when it is not. */
-static const char *secret_skip_reason(const struct secret *s)
+const char *plan_skip_reason(const struct secret *s)
 {
 	if (secret_pending_delete(s))
 		return "scheduled for deletion (PENDING_DELETE); its tags are left alone";
@@ -252,8 +238,8 @@ static int list_append(char **list, const char *text)
 /* The required keys of SECTION that S lacks or holds with a value the
  * rules do not allow, into *REQ (zeroed when none).  config.c made sure a
  * rule allowing some value exists for each. */
-static int check_required(const struct section *section, const struct secret *s,
-                          struct plan_requirement *req)
+int plan_check_required(const struct section *section, const struct secret *s,
+                        struct plan_requirement *req)
 {
 	*req = (struct plan_requirement) { .required_line = section->required_line, .file = section->file };
 	for (size_t i = 0; i < section->n_required; i++) {
@@ -265,9 +251,9 @@ static int check_required(const struct section *section, const struct secret *s,
 			req->n_missing++;
 			if (list_append(&req->missing, key) < 0)
 				return -ENOMEM;
-		} else if (!rule_allows_value(section_rule_for(section, key), str_or_empty(t->value))) {
+		} else if (!rule_allows_value(section_rule_for(section, key), plan_str(t->value))) {
 			req->n_invalid++;
-			kv = xasprintf("%s=%s", key, str_or_empty(t->value));
+			kv = xasprintf("%s=%s", key, plan_str(t->value));
 			if (!kv || list_append(&req->invalid, kv) < 0)
 				return -ENOMEM;
 		}
@@ -280,12 +266,12 @@ static int plan_required(struct builder *b, const struct section *section, const
 	struct plan *p = b->p;
 	struct plan_requirement req, *v;
 
-	if (check_required(section, s, &req) < 0)
+	if (plan_check_required(section, s, &req) < 0)
 		goto fail;
 	if (req.n_missing + req.n_invalid == 0)
 		return 0;
-	req.secret_id = strdup(str_or_empty(s->id));
-	req.secret_name = strdup(str_or_empty(s->name));
+	req.secret_id = strdup(plan_str(s->id));
+	req.secret_name = strdup(plan_str(s->name));
 	if (!req.secret_id || !req.secret_name)
 		goto fail;
 	v = grow(p->required, p->n_required, &b->cap_required, sizeof(*v));
@@ -312,7 +298,7 @@ static int plan_secret(struct builder *b, const struct section *section, const s
 		int r;
 
 		b->p->n_tags++;
-		judge(b->c, section, s, t, b->p->now_usec, b->clocks, &j);
+		plan_judge(b->c, section, s, t, b->p->now_usec, b->clocks, &j);
 		if (j.verdict == VERDICT_KEEP)
 			continue;
 		r = plan_add(b, s, t, &j);
@@ -357,9 +343,16 @@ static int copy_files(const struct config *c, struct plan *p)
 	return 0;
 }
 
+char *plan_requirement_text(const struct plan_requirement *q)
+{
+	return xasprintf("%s%s%s%s%s", q->missing ? "missing " : "", q->missing ? q->missing : "",
+	                 q->missing && q->invalid ? "; " : "", q->invalid ? "value not allowed " : "",
+	                 q->invalid ? q->invalid : "");
+}
+
 const char *plan_file(const struct plan *p, unsigned file)
 {
-	return file < p->n_files ? p->files[file] : str_or_empty(p->config_path);
+	return file < p->n_files ? p->files[file] : plan_str(p->config_path);
 }
 
 int plan_compute(const struct config *c, const struct observation *o, const struct plan_time *t,
@@ -369,16 +362,16 @@ int plan_compute(const struct config *c, const struct observation *o, const stru
 	struct builder b = { .p = &p, .c = c, .clocks = t ? t->clocks : NULL };
 	const struct secret **order = NULL;
 
-	p.config_path = strdup(str_or_empty(c->path));
+	p.config_path = strdup(plan_str(c->path));
 	b.exemption_used = calloc(c->n_exemptions + 1, sizeof(*b.exemption_used));
 	if (!p.config_path || !b.exemption_used || copy_files(c, &p) < 0)
 		goto fail;
-	order = sorted_secrets(o);
+	order = plan_sorted_secrets(o);
 	if (o->n > 0 && !order)
 		goto fail;
 	for (size_t i = 0; i < o->n; i++) {
 		const struct secret *s = order[i];
-		const struct section *section = config_section_for(c, str_or_empty(s->name));
+		const struct section *section = config_section_for(c, plan_str(s->name));
 
 		if (!section)
 			continue;
@@ -453,9 +446,9 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 	};
 	/* Without clocks a graced tag waits: the same value has waited its
 	 * time already (it was planned), a new value has not. */
-	judge(c, config_section_for(c, it->secret_name), &view, now, it->decided_usec, NULL, &j);
+	plan_judge(c, config_section_for(c, it->secret_name), &view, now, it->decided_usec, NULL, &j);
 	if (j.verdict == VERDICT_KEEP || j.verdict == VERDICT_EXEMPT ||
-	    (j.verdict == VERDICT_WAIT && strcmp(str_or_empty(now->value), it->value) != 0))
+	    (j.verdict == VERDICT_WAIT && strcmp(plan_str(now->value), it->value) != 0))
 		return RECHECK_KEEP;
 	*ret_value = now->value;
 	return RECHECK_DELETE;
@@ -467,651 +460,4 @@ const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
 	snprintf(buf, size, "%s:%u", plan_file(p, it->file),
 	         it->rule_line ? it->rule_line : it->section_line);
 	return buf;
-}
-
-/* ---- the human table --------------------------------------------------- */
-
-enum { COL_SECRET, COL_KEY, COL_VALUE, COL_REASON, COL_RULE, N_COLS };
-
-/* Whether code point CP is shown two columns wide (East Asian Wide and
- * Fullwidth, after Markus Kuhn's wcwidth()).  Not wcwidth(3) itself: that
- * depends on the locale, and the table must line up the same everywhere. */
-static bool codepoint_is_wide(uint32_t cp)
-{
-	return cp >= 0x1100 &&
-	       (cp <= 0x115f || cp == 0x2329 || cp == 0x232a ||
-	        (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
-	        (cp >= 0xac00 && cp <= 0xd7a3) ||
-	        (cp >= 0xf900 && cp <= 0xfaff) ||
-	        (cp >= 0xfe30 && cp <= 0xfe6f) ||
-	        (cp >= 0xff00 && cp <= 0xff60) ||
-	        (cp >= 0xffe0 && cp <= 0xffe6) ||
-	        (cp >= 0x1f300 && cp <= 0x1f64f) ||
-	        (cp >= 0x1f900 && cp <= 0x1f9ff) ||
-	        (cp >= 0x20000 && cp <= 0x3fffd));
-}
-
-/* Terminal columns taken by escaped text, which is valid UTF-8 without
- * control characters: one per code point, two for wide ones. */
-static size_t text_width(const char *s)
-{
-	const unsigned char *p = (const unsigned char *) s;
-	size_t w = 0;
-
-	while (*p) {
-		uint32_t cp = *p++;
-
-		if (cp >= 0xc0) {
-			/* Lead byte: keep its payload bits, then add each
-			 * continuation byte's six. */
-			cp &= cp >= 0xf0 ? 0x07 : cp >= 0xe0 ? 0x0f : 0x1f;
-			for (; (*p & 0xc0) == 0x80; p++)
-				cp = (cp << 6) | (*p & 0x3f);
-		}
-		w += codepoint_is_wide(cp) ? 2 : 1;
-	}
-	return w;
-}
-
-static void print_padded(FILE *f, const char *s, size_t width)
-{
-	fputs(s, f);
-	for (size_t w = text_width(s); w < width; w++)
-		fputc(' ', f);
-}
-
-static size_t plan_secrets_touched(const struct plan *p)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->n; i++)
-		if (i == 0 || strcmp(p->items[i].secret_id, p->items[i - 1].secret_id) != 0 ||
-		    strcmp(p->items[i].secret_name, p->items[i - 1].secret_name) != 0)
-			n++;
-	return n;
-}
-
-static void print_summary(const struct plan *p, FILE *f)
-{
-	if (p->n == 0)
-		fprintf(f, "No deletions planned. %zu secret%s observed (%zu governed",
-		        p->n_secrets, p->n_secrets == 1 ? "" : "s", p->n_governed);
-	else
-		fprintf(f, "%zu deletion%s planned across %zu of %zu secret%s (%zu governed",
-		        p->n, p->n == 1 ? "" : "s", plan_secrets_touched(p),
-		        p->n_secrets, p->n_secrets == 1 ? "" : "s", p->n_governed);
-	if (p->n_pending_delete > 0)
-		fprintf(f, ", %zu pending deletion skipped", p->n_pending_delete);
-	if (p->n_incomplete > 0)
-		fprintf(f, ", %zu with incompletely read tags skipped", p->n_incomplete);
-	fprintf(f, ", %zu tag%s examined).\n", p->n_tags, p->n_tags == 1 ? "" : "s");
-	if (p->n_waiting > 0)
-		fprintf(f, "%zu deletion%s waiting for the grace period.\n", p->n_waiting,
-		        p->n_waiting == 1 ? "" : "s");
-	if (p->n_exempted > 0)
-		fprintf(f, "%zu tag%s kept by exemptions.\n", p->n_exempted, p->n_exempted == 1 ? "" : "s");
-	if (p->n_required > 0)
-		fprintf(f, "%zu secret%s lack required tags (%zu missing, %zu with a value not allowed).\n",
-		        p->n_required, p->n_required == 1 ? "" : "s", p->n_required_missing,
-		        p->n_required_invalid);
-}
-
-/* "SECRET  KEY=VALUE", escaped; NULL on ENOMEM. */
-static char *item_text(const struct plan_item *it)
-{
-	_cleanup_free_ char *n = escape_for_log(it->secret_name), *k = escape_for_log(it->key);
-	_cleanup_free_ char *v = escape_for_log(it->value);
-
-	return n && k && v ? xasprintf("%s  %s=%s", n, k, v) : NULL;
-}
-
-/* Why an item is not deleted now, or NULL when it is; NULL on ENOMEM too,
- * which the caller cannot tell apart and prints as "?". */
-static char *item_hold_text(const char *path, const struct plan_item *it)
-{
-	char a[32], b[32], g[32];
-	_cleanup_free_ char *name = NULL, *reason = NULL;
-
-	if (it->exemption_line && !it->exemption_expired) {
-		name = escape_for_log(it->exemption_name);
-		reason = escape_for_log(it->exemption_reason);
-		return name && reason ?
-		       xasprintf("kept by exemption \"%s\" at %s:%u until %s: %s", name, path,
-		                 it->exemption_line, format_utc_time(a, sizeof(a), it->exemption_expires_usec),
-		                 reason) : NULL;
-	}
-	if (it->grace_usec && it->decided_usec < it->due_usec)
-		return xasprintf("due %s (grace %s, seen since %s)", format_utc_time(a, sizeof(a), it->due_usec),
-		                 format_timespan(g, sizeof(g), it->grace_usec),
-		                 format_utc_time(b, sizeof(b), it->first_seen_usec));
-	return NULL;
-}
-
-static void print_held(const struct plan *p, const struct plan_item *v, size_t n, const char *title,
-                       FILE *f)
-{
-	if (n == 0)
-		return;
-	fprintf(f, "%s\n", title);
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *path = escape_for_log(plan_file(p, v[i].exemption_file));
-		_cleanup_free_ char *text = item_text(&v[i]), *why = item_hold_text(path ? path : "?", &v[i]);
-		char ref[4096];
-
-		fprintf(f, "  %s  %s (%s)  %s\n", text ? text : "?", reason_to_string(v[i].reason),
-		        plan_item_rule_ref(p, &v[i], ref, sizeof(ref)), why ? why : "?");
-	}
-	fputc('\n', f);
-}
-
-static void print_required(const struct plan *p, FILE *f)
-{
-	if (p->n_required == 0)
-		return;
-	fputs("Required tags missing or not allowed (reported, never created):\n", f);
-	for (size_t i = 0; i < p->n_required; i++) {
-		const struct plan_requirement *q = &p->required[i];
-		_cleanup_free_ char *name = escape_for_log(q->secret_name);
-		_cleanup_free_ char *missing = q->missing ? escape_for_log(q->missing) : NULL;
-		_cleanup_free_ char *invalid = q->invalid ? escape_for_log(q->invalid) : NULL;
-
-		fprintf(f, "  %s  %s%s%s%s%s  (%s:%u)\n", name ? name : "?",
-		        missing ? "missing: " : "", missing ? missing : "",
-		        missing && invalid ? "; " : "", invalid ? "not allowed: " : "", invalid ? invalid : "",
-		        plan_file(p, q->file), q->required_line);
-	}
-	fputc('\n', f);
-}
-
-static void print_unused(const struct plan *p, FILE *f)
-{
-	for (size_t i = 0; i < p->n_unused; i++) {
-		_cleanup_free_ char *name = escape_for_log(p->unused[i].name);
-
-		fprintf(f, "Exemption \"%s\" at %s:%u kept no tag: it matches no tag the rules would delete.\n",
-		        name ? name : "?", plan_file(p, p->unused[i].file), p->unused[i].line);
-	}
-}
-
-/* Everything besides the deletions: waiting, exempted, required, unused. */
-static void print_extras(const struct plan *p, FILE *f)
-{
-	print_held(p, p->waiting, p->n_waiting, "Waiting for the grace period (not deleted yet):", f);
-	print_held(p, p->exempted, p->n_exempted, "Kept by exemptions:", f);
-	print_required(p, f);
-	print_unused(p, f);
-}
-
-static void free_cells(char **cells, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(cells[i]);
-	free(cells);
-}
-
-/* Every cell escaped, row-major; NULL on ENOMEM. */
-static char **table_cells(const struct plan *p)
-{
-	size_t n = p->n * N_COLS;
-	char **cells = calloc(n, sizeof(*cells));
-
-	if (!cells)
-		return NULL;
-	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_item *it = &p->items[i];
-		char **row = cells + i * N_COLS;
-		char ref[4096];
-
-		row[COL_SECRET] = escape_for_log(it->secret_name);
-		row[COL_KEY] = escape_for_log(it->key);
-		row[COL_VALUE] = escape_for_log(it->value);
-		row[COL_REASON] = escape_for_log(reason_to_string(it->reason));
-		row[COL_RULE] = escape_for_log(plan_item_rule_ref(p, it, ref, sizeof(ref)));
-		for (size_t j = 0; j < N_COLS; j++)
-			if (!row[j]) {
-				free_cells(cells, n);
-				return NULL;
-			}
-	}
-	return cells;
-}
-
-static void print_row(FILE *f, const char *const *row, const size_t *width)
-{
-	for (size_t j = 0; j + 1 < N_COLS; j++) {
-		print_padded(f, row[j], width[j]);
-		fputs("  ", f);
-	}
-	fprintf(f, "%s\n", row[N_COLS - 1]);
-}
-
-void plan_print_table(const struct plan *p, FILE *f)
-{
-	static const char *const heads[N_COLS] = { "SECRET", "KEY", "VALUE", "REASON", "RULE" };
-	size_t width[N_COLS];
-	char **cells;
-
-	if (p->n == 0) {
-		print_extras(p, f);
-		print_summary(p, f);
-		return;
-	}
-	cells = table_cells(p);
-	if (!cells) {
-		fputs("(out of memory while formatting the plan)\n", f);
-		return;
-	}
-	for (size_t j = 0; j < N_COLS; j++)
-		width[j] = text_width(heads[j]);
-	for (size_t i = 0; i < p->n * N_COLS; i++)
-		if (text_width(cells[i]) > width[i % N_COLS])
-			width[i % N_COLS] = text_width(cells[i]);
-	print_row(f, heads, width);
-	for (size_t i = 0; i < p->n; i++)
-		print_row(f, (const char *const *) cells + i * N_COLS, width);
-	fputc('\n', f);
-	print_extras(p, f);
-	print_summary(p, f);
-	free_cells(cells, p->n * N_COLS);
-}
-
-/* ---- JSON -------------------------------------------------------------- */
-
-/* A JSON string for S.  Text from an observation is valid UTF-8 when it came
- * through jansson, but a plan must never fail to print because of one odd
- * byte, so anything else is escaped. */
-static json_t *json_text(const char *s)
-{
-	_cleanup_free_ char *e = NULL;
-
-	if (utf8_is_valid(s, strlen(s)))
-		return json_string(s);
-	e = escape_for_log(s);
-	return e ? json_string(e) : NULL;
-}
-
-static int json_set(json_t *obj, const char *key, json_t *v)
-{
-	/* json_object_set_new() consumes V even when it fails. */
-	return v && json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
-}
-
-static json_t *json_time(uint64_t usec)
-{
-	char buf[32];
-
-	return json_string(format_utc_time(buf, sizeof(buf), usec));
-}
-
-/* The grace and exemption fields of IT, when they apply. */
-static int item_extras_to_json(const struct plan *p, const struct plan_item *it, json_t *o)
-{
-	char ref[4096], span[32];
-
-	if (it->grace_usec &&
-	    (json_set(o, "grace", json_string(format_timespan(span, sizeof(span), it->grace_usec))) < 0 ||
-	     json_set(o, "first_seen", json_time(it->first_seen_usec)) < 0 ||
-	     json_set(o, "due", json_time(it->due_usec)) < 0))
-		return -ENOMEM;
-	if (!it->exemption_line)
-		return 0;
-	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, it->exemption_file), it->exemption_line);
-	if (json_set(o, "exemption", json_text(ref)) < 0 ||
-	    json_set(o, "exemption_name", json_text(it->exemption_name)) < 0 ||
-	    json_set(o, "exemption_reason", json_text(it->exemption_reason)) < 0 ||
-	    json_set(o, "exemption_expires", json_time(it->exemption_expires_usec)) < 0 ||
-	    json_set(o, "exemption_expired", json_boolean(it->exemption_expired)) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
-static json_t *plan_item_to_json(const struct plan *p, const struct plan_item *it)
-{
-	json_t *o = json_object();
-	char ref[4096];
-
-	if (!o)
-		return NULL;
-	if (json_set(o, "secret_id", json_text(it->secret_id)) < 0 ||
-	    json_set(o, "secret_name", json_text(it->secret_name)) < 0 ||
-	    json_set(o, "key", json_text(it->key)) < 0 ||
-	    json_set(o, "value", json_text(it->value)) < 0 ||
-	    json_set(o, "reason", json_string(reason_to_string(it->reason))) < 0 ||
-	    json_set(o, "rule", json_text(plan_item_rule_ref(p, it, ref, sizeof(ref)))) < 0 ||
-	    item_extras_to_json(p, it, o) < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static json_t *requirement_to_json(const struct plan *p, const struct plan_requirement *q)
-{
-	json_t *o = json_object();
-	char ref[4096];
-
-	if (!o)
-		return NULL;
-	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, q->file), q->required_line);
-	if (json_set(o, "secret_id", json_text(q->secret_id)) < 0 ||
-	    json_set(o, "secret_name", json_text(q->secret_name)) < 0 ||
-	    json_set(o, "missing", q->missing ? json_text(q->missing) : json_null()) < 0 ||
-	    json_set(o, "invalid", q->invalid ? json_text(q->invalid) : json_null()) < 0 ||
-	    json_set(o, "rule", json_text(ref)) < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static json_t *unused_to_json(const struct plan *p, const struct plan_unused_exemption *u)
-{
-	json_t *o = json_object();
-	char ref[4096];
-
-	if (!o)
-		return NULL;
-	snprintf(ref, sizeof(ref), "%s:%u", plan_file(p, u->file), u->line);
-	if (json_set(o, "exemption", json_text(ref)) < 0 || json_set(o, "name", json_text(u->name)) < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static json_t *items_to_json(const struct plan *p, const struct plan_item *v, size_t n)
-{
-	json_t *list = json_array();
-
-	for (size_t i = 0; list && i < n; i++)
-		if (json_array_append_new(list, plan_item_to_json(p, &v[i])) < 0) {
-			json_decref(list);
-			return NULL;
-		}
-	return list;
-}
-
-static json_t *extras_list_to_json(const struct plan *p, bool required)
-{
-	json_t *list = json_array();
-	size_t n = required ? p->n_required : p->n_unused;
-
-	for (size_t i = 0; list && i < n; i++)
-		if (json_array_append_new(list, required ? requirement_to_json(p, &p->required[i])
-		                                         : unused_to_json(p, &p->unused[i])) < 0) {
-			json_decref(list);
-			return NULL;
-		}
-	return list;
-}
-
-static json_t *plan_summary_to_json(const struct plan *p)
-{
-	json_t *o = json_object();
-
-	if (!o)
-		return NULL;
-	if (json_set(o, "secrets", json_integer((json_int_t) p->n_secrets)) < 0 ||
-	    json_set(o, "governed", json_integer((json_int_t) p->n_governed)) < 0 ||
-	    json_set(o, "pending_delete_skipped", json_integer((json_int_t) p->n_pending_delete)) < 0 ||
-	    json_set(o, "incomplete_skipped", json_integer((json_int_t) p->n_incomplete)) < 0 ||
-	    json_set(o, "tags_examined", json_integer((json_int_t) p->n_tags)) < 0 ||
-	    json_set(o, "deletions", json_integer((json_int_t) p->n)) < 0 ||
-	    json_set(o, "waiting", json_integer((json_int_t) p->n_waiting)) < 0 ||
-	    json_set(o, "exempted", json_integer((json_int_t) p->n_exempted)) < 0 ||
-	    json_set(o, "required_missing", json_integer((json_int_t) p->n_required_missing)) < 0 ||
-	    json_set(o, "required_invalid", json_integer((json_int_t) p->n_required_invalid)) < 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-json_t *plan_to_json(const struct plan *p)
-{
-	json_t *root = json_object();
-
-	/* json_set() consumes its value even when it fails. */
-	if (!root ||
-	    json_set(root, "summary", plan_summary_to_json(p)) < 0 ||
-	    json_set(root, "deletions", items_to_json(p, p->items, p->n)) < 0 ||
-	    json_set(root, "waiting", items_to_json(p, p->waiting, p->n_waiting)) < 0 ||
-	    json_set(root, "exempted", items_to_json(p, p->exempted, p->n_exempted)) < 0 ||
-	    json_set(root, "required", extras_list_to_json(p, true)) < 0 ||
-	    json_set(root, "unused_exemptions", extras_list_to_json(p, false)) < 0) {
-		json_decref(root);
-		return NULL;
-	}
-	return root;
-}
-
-/* ---- explain ----------------------------------------------------------- */
-
-static int tag_ptr_cmp(const void *a, const void *b)
-{
-	const struct tag *x = *(const struct tag *const *) a;
-	const struct tag *y = *(const struct tag *const *) b;
-	int r = strcmp(x->key, y->key);
-
-	return r ? r : strcmp(x->value, y->value);
-}
-
-/* "KEY=VALUE", escaped; NULL on ENOMEM. */
-static char *tag_text(const struct tag *t)
-{
-	_cleanup_free_ char *k = escape_for_log(t->key), *v = escape_for_log(t->value);
-
-	return k && v ? xasprintf("%s=%s", k, v) : NULL;
-}
-
-/* Why decision D was taken, as the tail of an explain line; NULL on ENOMEM. */
-static char *decision_text(const struct config *c, const struct decision *d, const char *path,
-                           const struct tag *t)
-{
-	_cleanup_free_ char *glob = NULL;
-
-	switch (d->reason) {
-	case REASON_NOT_GOVERNED:
-		return xasprintf("not governed");
-	case REASON_SYSTEM:
-		return xasprintf("system tag");
-	case REASON_PROTECTED:
-		glob = escape_for_log(policy_protect_match(c, t->key));
-		return glob ? xasprintf("protected by [daemon] protect glob \"%s\"", glob) : NULL;
-	case REASON_ALLOWED:
-		return xasprintf("allowed by %s:%u", path, d->rule->line);
-	case REASON_VALUE_NOT_ALLOWED:
-		return xasprintf("value not allowed by %s:%u", path, d->rule->line);
-	case REASON_FORBIDDEN:
-		return xasprintf("forbidden by %s:%u", path, d->rule->line);
-	case REASON_NO_RULE:
-		return xasprintf("no rule of the section at %s:%u matches the key", path, d->section->line);
-	}
-	return xasprintf("%s", reason_to_string(d->reason));
-}
-
-static int explain_header(const struct section *section, const struct secret *s,
-                          const char *path, FILE *f)
-{
-	_cleanup_free_ char *name = escape_for_log(s->name), *id = escape_for_log(s->id);
-	_cleanup_free_ char *pattern = NULL;
-
-	if (!name || !id)
-		return -ENOMEM;
-	if (!section) {
-		fprintf(f, "secret %s (%s): not governed: no section matches; its tags are never touched\n",
-		        name, id);
-		return 0;
-	}
-	pattern = escape_for_log(section->pattern);
-	if (!pattern)
-		return -ENOMEM;
-	fprintf(f, "secret %s (%s): governed by [%s \"%s\"] at %s:%u\n", name, id,
-	        section->is_glob ? "secrets" : "secret", pattern, path, section->line);
-	return 0;
-}
-
-/* What an exemption or a grace period does to judgement J, as a tail of
- * an explain line ("" when nothing); NULL on ENOMEM. */
-static char *judgement_hold_text(const struct config *c, const struct judgement *j, uint64_t now)
-{
-	_cleanup_free_ char *path = j->exemption ? escape_for_log(config_file_name(c, j->exemption->file)) : NULL;
-	struct plan_item it = {
-		.decided_usec = now, .grace_usec = j->grace,
-		.first_seen_usec = j->first_seen, .due_usec = j->due,
-	};
-	_cleanup_free_ char *name = NULL;
-	char when[32];
-
-	if (j->exemption && !path)
-		return NULL;
-	if (j->exemption && j->expired) {
-		name = escape_for_log(j->exemption->name);
-		return name ? xasprintf("; exemption \"%s\" at %s:%u expired %s", name, path, j->exemption->line,
-		                        format_utc_time(when, sizeof(when), j->exemption->expires_usec)) : NULL;
-	}
-	if (j->exemption) {
-		it.exemption_line = j->exemption->line;
-		it.exemption_name = j->exemption->name;
-		it.exemption_reason = j->exemption->reason;
-		it.exemption_expires_usec = j->exemption->expires_usec;
-	}
-	name = item_hold_text(path ? path : "", &it);
-	return name ? xasprintf("; %s", name) : j->verdict == VERDICT_DELETE ? strdup("") : NULL;
-}
-
-static int explain_tag(const struct config *c, const struct plan_time *pt, const struct section *section,
-                       const struct secret *s, const struct tag *t, bool skipped,
-                       const char *path, size_t width, FILE *f)
-{
-	static const char *const verbs[] = {
-		[VERDICT_KEEP] = "keep", [VERDICT_EXEMPT] = "exempt",
-		[VERDICT_WAIT] = "wait", [VERDICT_DELETE] = "delete",
-	};
-	struct judgement j;
-	_cleanup_free_ char *text = tag_text(t), *why = NULL, *hold = NULL;
-
-	judge(c, section, s, t, pt->now_usec, pt->clocks, &j);
-	why = decision_text(c, &j.d, path, t);
-	hold = j.verdict == VERDICT_KEEP ? strdup("") : judgement_hold_text(c, &j, pt->now_usec);
-	if (!text || !why || !hold)
-		return -ENOMEM;
-	fprintf(f, "  %-6s  ", j.d.delete && skipped ? "skip" : verbs[j.verdict]);
-	print_padded(f, text, width);
-	fprintf(f, "  %s%s\n", why, hold);
-	return 0;
-}
-
-static int explain_required(const struct section *section, const struct secret *s, const char *path,
-                            FILE *f)
-{
-	struct plan_requirement req;
-	_cleanup_free_ char *missing = NULL, *invalid = NULL;
-	int r = check_required(section, s, &req);
-
-	if (r >= 0 && req.missing && !(missing = escape_for_log(req.missing)))
-		r = -ENOMEM;
-	if (r >= 0 && req.invalid && !(invalid = escape_for_log(req.invalid)))
-		r = -ENOMEM;
-	if (r >= 0 && (missing || invalid))
-		fprintf(f, "  required (%s:%u): %s%s%s%s%s (reported, never created)\n", path, req.required_line,
-		        missing ? "missing " : "", missing ? missing : "", missing && invalid ? "; " : "",
-		        invalid ? "value not allowed " : "", invalid ? invalid : "");
-	free(req.missing);
-	free(req.invalid);
-	return r;
-}
-
-static int explain_sys_tags(const struct secret *s, size_t width, FILE *f)
-{
-	for (size_t i = 0; i < s->sys_tags.n; i++) {
-		_cleanup_free_ char *text = tag_text(&s->sys_tags.items[i]);
-
-		if (!text)
-			return -ENOMEM;
-		fputs("  system  ", f);
-		print_padded(f, text, width);
-		fputs("  in sys_tags; never touched\n", f);
-	}
-	return 0;
-}
-
-/* Widen *WIDTH to the widest "KEY=VALUE" of L, so the verdicts line up. */
-static int tags_width(const struct tag_list *l, size_t *width)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		_cleanup_free_ char *text = tag_text(&l->items[i]);
-
-		if (!text)
-			return -ENOMEM;
-		if (text_width(text) > *width)
-			*width = text_width(text);
-	}
-	return 0;
-}
-
-static int explain_secret(const struct config *c, const struct plan_time *pt, const struct secret *s,
-                          FILE *f)
-{
-	const struct section *section = config_section_for(c, str_or_empty(s->name));
-	const char *skip = section ? secret_skip_reason(s) : NULL;
-	_cleanup_free_ const struct tag **tags = NULL;
-	_cleanup_free_ char *path = escape_for_log(section ? config_file_name(c, section->file) : "");
-	size_t width = 0;
-	int r;
-
-	if (!path || tags_width(&s->tags, &width) < 0 || tags_width(&s->sys_tags, &width) < 0)
-		return -ENOMEM;
-	if (s->tags.n > 0) {
-		tags = calloc(s->tags.n, sizeof(*tags));
-		if (!tags)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->tags.n; i++)
-			tags[i] = &s->tags.items[i];
-		qsort(tags, s->tags.n, sizeof(*tags), tag_ptr_cmp);
-	}
-
-	r = explain_header(section, s, path, f);
-	if (r < 0)
-		return r;
-	if (skip)
-		fprintf(f, "  skipped: %s\n", skip);
-	if (s->tags.n == 0)
-		fputs("  (no tags)\n", f);
-	for (size_t i = 0; i < s->tags.n; i++) {
-		r = explain_tag(c, pt, section, s, tags[i], skip != NULL, path, width, f);
-		if (r < 0)
-			return r;
-	}
-	if (section && !skip) {
-		r = explain_required(section, s, path, f);
-		if (r < 0)
-			return r;
-	}
-	return explain_sys_tags(s, width, f);
-}
-
-int plan_explain(const struct config *c, const struct observation *o, const struct plan_time *t,
-                 const char *name, FILE *f)
-{
-	const struct plan_time now = { .now_usec = now_realtime_usec() };
-	_cleanup_free_ const struct secret **order = sorted_secrets(o);
-	bool found = false;
-	int r;
-
-	if (o->n > 0 && !order)
-		return -ENOMEM;
-	/* CSMS names are unique, but a hand-made observation may repeat one:
-	 * explain every secret of that name rather than pick one silently. */
-	for (size_t i = 0; i < o->n; i++) {
-		if (strcmp(str_or_empty(order[i]->name), name) != 0)
-			continue;
-		if (found)
-			fputc('\n', f);
-		found = true;
-		r = explain_secret(c, t ? t : &now, order[i], f);
-		if (r < 0)
-			return r;
-	}
-	return found ? 0 : -ENOENT;
 }

@@ -134,29 +134,17 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 size_t plan_retain(struct plan *p, bool (*keep)(const struct plan_item *it, void *userdata),
                    void *userdata);
 
+/* What requirement Q lacks: "missing K1, K2; value not allowed K=V" (either
+ * part alone when the other is empty), the one wording of the table,
+ * --explain and the journal.  As observed, not escaped; malloc'd, NULL on
+ * ENOMEM. */
+char *plan_requirement_text(const struct plan_requirement *q);
+
 /* The name of file FILE of the plan's config (an index in plan.files). */
 const char *plan_file(const struct plan *p, unsigned file);
 
 /* "FILE:LINE" of the rule (or section when no rule) behind an item, into BUF. */
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,
                                char *buf, size_t size);
-
-/* Human table on F. */
-void plan_print_table(const struct plan *p, FILE *f);
-
-/* {"summary": {...}, "deletions": [{secret_id, secret_name, key, value,
- *  reason, rule}, ...], "waiting": [... + first_seen, due], "exempted":
- *  [... + exemption, reason, expires], "required": [{secret_id,
- *  secret_name, missing, invalid}], "unused_exemptions": [...]}; times in
- *  UTC text.  NULL on allocation failure. */
-json_t *plan_to_json(const struct plan *p);
-
-/* Print, for the secret named NAME, the governing section and each tag's
- * verdict with the rule that decided it, the exemption that keeps it or
- * the time its deletion is due, and its missing required tags, judged at
- * T as plan_compute() does.  Returns 0, or -ENOENT when the observation has
- * no such secret. */
-int plan_explain(const struct config *c, const struct observation *o, const struct plan_time *t,
-                 const char *name, FILE *f);
 
 #endif

@@ -10,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "decode.h"
+#include "jsonget.h"
+#include "plan-view.h"
 #include "policy.h"
 #include "sign.h"
+#include "timefmt.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (16u * 1024 * 1024)
@@ -67,22 +69,14 @@ static json_t *plan_file_json(const struct plan *p, const char *project_id,
                               const char *config_sha256, uint64_t created_usec)
 {
 	json_t *items = json_array(), *o;
-	time_t t = (time_t) (created_usec / USEC_PER_SEC);
-	char created[32], ref[300];
-	struct tm tm;
+	char created[FORMAT_RFC3339_MAX];
 
-	if (!items || !gmtime_r(&t, &tm) ||
-	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+	if (!items || !format_rfc3339_time(created, sizeof(created), created_usec, false)) {
 		json_decref(items);
 		return NULL;
 	}
 	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_item *it = &p->items[i];
-		json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
-		                         "secret_id", it->secret_id, "secret_name", it->secret_name,
-		                         "key", it->key, "value", it->value,
-		                         "reason", reason_to_string(it->reason),
-		                         "rule", plan_item_rule_ref(p, it, ref, sizeof(ref)));
+		json_t *item = plan_item_to_json(p, &p->items[i], false);
 
 		if (!item || json_array_append_new(items, item) < 0) {
 			json_decref(items);
@@ -121,17 +115,17 @@ static int item_cmp(const void *a, const void *b)
 	return r ? r : strcmp(x->key, y->key);
 }
 
-/* A required string member NAME of O, copied; "" allowed only if EMPTY_OK. */
-static int get_string(json_t *o, const char *where, const char *name, bool empty_ok, char **ret,
-                      char **error)
+/* Member NAME of O (at W), a string copied into *RET: "" allowed only
+ * when NEED is JGET_PRESENT. */
+static int get_string(json_t *o, const struct jget_path *w, const char *name, enum jget_need need,
+                      char **ret, char **error)
 {
-	json_t *v = json_object_get(o, name);
+	const char *v;
+	int r = jget_string(o, w, name, need, PLANFILE_MAX_BYTES, &v, error);
 
-	if (!json_is_string(v) || (!empty_ok && json_string_length(v) == 0))
-		return fail_message(error, "%s: \"%s\" must be a %sstring", where, name, empty_ok ? "" : "non-empty ");
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail_message(error, "%s: \"%s\" contains a NUL byte", where, name);
-	*ret = strdup(json_string_value(v));
+	if (r < 0)
+		return r;
+	*ret = strdup(v);
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -145,37 +139,48 @@ static bool is_lower_hex(const char *s, size_t n)
 	return true;
 }
 
-static int parse_items(json_t *items, struct saved_plan *sp, char **error)
+static int parse_item(json_t *o, const struct jget_path *w, struct saved_item *it, char **error)
 {
-	size_t n = json_array_size(items);
+	int r;
 
-	if (!json_is_array(items))
-		return fail_message(error, "\"items\" must be an array");
+	if (!json_is_object(o))
+		return jget_bad(error, w, "expected an object");
+	if ((r = get_string(o, w, "secret_id", JGET_REQUIRED, &it->secret_id, error)) < 0 ||
+	    (r = get_string(o, w, "secret_name", JGET_REQUIRED, &it->secret_name, error)) < 0 ||
+	    (r = get_string(o, w, "key", JGET_REQUIRED, &it->key, error)) < 0 ||
+	    (r = get_string(o, w, "value", JGET_PRESENT, &it->value, error)) < 0 ||
+	    (r = get_string(o, w, "rule", JGET_PRESENT, &it->rule, error)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_items(json_t *root, struct saved_plan *sp, char **error)
+{
+	struct jget_path iw = JGET_MEMBER(NULL, "items");
+	json_t *items;
+	size_t n;
+	int r;
+
+	r = jget_array(root, NULL, "items", JGET_REQUIRED, &items, error);
+	if (r < 0)
+		return r;
+	n = json_array_size(items);
 	sp->items = calloc(n ? n : 1, sizeof(*sp->items));
 	if (!sp->items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_array_get(items, i);
-		struct saved_item *it = &sp->items[i];
-		char where[32];
-		int r;
+		struct jget_path ew = JGET_ELEMENT(&iw, i);
 
-		snprintf(where, sizeof(where), "items[%zu]", i);
-		if (!json_is_object(o))
-			return fail_message(error, "%s: must be an object", where);
 		sp->n = i + 1;
-		if ((r = get_string(o, where, "secret_id", false, &it->secret_id, error)) < 0 ||
-		    (r = get_string(o, where, "secret_name", false, &it->secret_name, error)) < 0 ||
-		    (r = get_string(o, where, "key", false, &it->key, error)) < 0 ||
-		    (r = get_string(o, where, "value", true, &it->value, error)) < 0 ||
-		    (r = get_string(o, where, "rule", true, &it->rule, error)) < 0)
+		r = parse_item(json_array_get(items, i), &ew, &sp->items[i], error);
+		if (r < 0)
 			return r;
 	}
 	qsort(sp->items, sp->n, sizeof(*sp->items), item_cmp);
 	for (size_t i = 1; i < sp->n; i++)
 		if (item_cmp(&sp->items[i - 1], &sp->items[i]) == 0)
-			return fail_message(error, "\"items\": key '%s' of secret %s is listed twice",
-			                    sp->items[i].key, sp->items[i].secret_id);
+			return jget_bad(error, &iw, "key '%s' of secret %s is listed twice",
+			                sp->items[i].key, sp->items[i].secret_id);
 	return 0;
 }
 
@@ -185,37 +190,36 @@ static int parse_root(json_t *root, struct saved_plan *sp, char **error)
 	json_t *format = json_object_get(root, "format"), *version = json_object_get(root, "version");
 	int r;
 
-	if (!json_is_object(root))
-		return fail_message(error, "not a JSON object");
 	if (!json_is_string(format) || strcmp(json_string_value(format), PLANFILE_FORMAT) != 0)
-		return fail_message(error, "\"format\" is not \"%s\": not a csms-tagd plan file", PLANFILE_FORMAT);
+		return jget_bad(error, NULL, "\"format\" is not \"%s\": not a csms-tagd plan file",
+		                PLANFILE_FORMAT);
 	if (!json_is_integer(version) || json_integer_value(version) != PLANFILE_VERSION)
-		return fail_message(error, "\"version\" must be %d (this csms-tagd reads no other)", PLANFILE_VERSION);
-	if ((r = get_string(root, "plan", "project_id", false, &sp->project_id, error)) < 0 ||
-	    (r = get_string(root, "plan", "config", true, &sp->config_path, error)) < 0 ||
-	    (r = get_string(root, "plan", "config_sha256", false, &digest, error)) < 0 ||
-	    (r = get_string(root, "plan", "created", false, &created, error)) < 0)
+		return jget_bad(error, NULL, "\"version\" must be %d (this csms-tagd reads no other)",
+		                PLANFILE_VERSION);
+	if ((r = get_string(root, NULL, "project_id", JGET_REQUIRED, &sp->project_id, error)) < 0 ||
+	    (r = get_string(root, NULL, "config", JGET_PRESENT, &sp->config_path, error)) < 0 ||
+	    (r = get_string(root, NULL, "config_sha256", JGET_REQUIRED, &digest, error)) < 0 ||
+	    (r = get_string(root, NULL, "created", JGET_REQUIRED, &created, error)) < 0)
 		return r;
 	if (!is_lower_hex(digest, 64))
-		return fail_message(error, "\"config_sha256\" must be 64 lower-case hex digits");
+		return jget_bad(error, NULL, "\"config_sha256\" must be 64 lower-case hex digits");
 	memcpy(sp->config_sha256, digest, 65);
-	if (parse_iso8601_usec(created, &sp->created_usec) < 0)
-		return fail_message(error, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
-	return parse_items(json_object_get(root, "items"), sp, error);
+	if (parse_rfc3339_time(created, &sp->created_usec) < 0)
+		return jget_bad(error, NULL, "\"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
+	return parse_items(root, sp, error);
 }
 
 int saved_plan_parse(const char *text, size_t len, struct saved_plan *ret, char **error)
 {
 	struct saved_plan sp = {};
-	json_error_t jerr;
 	json_t *root;
 	int r;
 
 	if (error)
 		*error = NULL;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return fail_message(error, "line %d: %s", jerr.line, jerr.text);
+	r = jget_load_object(text, len, true, &root, error);
+	if (r < 0)
+		return r;
 	r = parse_root(root, &sp, error);
 	json_decref(root);
 	if (r < 0) {

@@ -57,8 +57,9 @@ int config_file_sha256(const char *path, char out[static 65]);
 int saved_plan_write(const char *path, const struct plan *p, const char *project_id,
                      const char *config_sha256, uint64_t created_usec);
 
-/* Parse a plan file's TEXT.  On failure returns -EINVAL (or -ENOMEM) and a
- * message naming the field in *error (malloc'd; may be NULL on ENOMEM). */
+/* Parse a plan file's TEXT.  On failure returns -EBADMSG (or -ENOMEM) and a
+ * message naming the field in *error (malloc'd; may be NULL on ENOMEM), as
+ * every reader of JSON does (jsonget.h). */
 int saved_plan_parse(const char *text, size_t len, struct saved_plan *ret, char **error);
 /* Read and parse the file at PATH; messages start with PATH. */
 int saved_plan_load(const char *path, struct saved_plan *ret, char **error);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strtable.h"
 #include "util.h"
 
 /* Tag keys and values are UTF-8 whatever locale the daemon runs in (systemd
@@ -145,22 +146,16 @@ struct decision policy_decide(const struct config *c, const struct section *sect
 	return d;
 }
 
-const char *reason_to_string(enum reason r)
-{
-	static const char *const names[] = {
-		[REASON_NOT_GOVERNED] = "not-governed",
-		[REASON_SYSTEM] = "system",
-		[REASON_PROTECTED] = "protected",
-		[REASON_ALLOWED] = "allowed",
-		[REASON_VALUE_NOT_ALLOWED] = "value-not-allowed",
-		[REASON_FORBIDDEN] = "forbidden",
-		[REASON_NO_RULE] = "no-rule",
-	};
-
-	if ((size_t) r >= ELEMENTSOF(names) || !names[r])
-		return "unknown";
-	return names[r];
-}
+static const char *const reason_table[] = {
+	[REASON_NOT_GOVERNED] = "not-governed",
+	[REASON_SYSTEM] = "system",
+	[REASON_PROTECTED] = "protected",
+	[REASON_ALLOWED] = "allowed",
+	[REASON_VALUE_NOT_ALLOWED] = "value-not-allowed",
+	[REASON_FORBIDDEN] = "forbidden",
+	[REASON_NO_RULE] = "no-rule",
+};
+STRING_TABLE_TO_STRING(reason, enum reason, "unknown")
 
 bool reason_depends_on_value(enum reason r)
 {

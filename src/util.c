@@ -83,55 +83,6 @@ static uint64_t clock_usec(clockid_t id)
 uint64_t now_monotonic_usec(void) { return clock_usec(CLOCK_MONOTONIC); }
 uint64_t now_realtime_usec(void) { return clock_usec(CLOCK_REALTIME); }
 
-const char *format_utc(char *buf, size_t size, uint64_t usec)
-{
-	time_t t = (time_t) (usec / USEC_PER_SEC);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, size, "@%" PRIu64, usec / USEC_PER_SEC);
-	return buf;
-}
-
-const char *format_timespan(char *buf, size_t size, uint64_t usec)
-{
-	static const struct { const char *unit; uint64_t usec; } units[] = {
-		{ "d", 24 * 3600 * USEC_PER_SEC },
-		{ "h", 3600 * USEC_PER_SEC },
-		{ "min", 60 * USEC_PER_SEC },
-		{ "s", USEC_PER_SEC },
-		{ "ms", USEC_PER_MSEC },
-	};
-	bool long_span = usec >= 60 * USEC_PER_SEC;
-	size_t off = 0;
-
-	if (size == 0)
-		return buf;
-	buf[0] = '\0';
-	if (usec < USEC_PER_MSEC) {
-		snprintf(buf, size, "%" PRIu64 "us", usec);
-		return buf;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-		uint64_t n = usec / units[i].usec;
-		int w;
-
-		/* Milliseconds are noise next to minutes. */
-		if (units[i].usec == USEC_PER_MSEC && long_span)
-			break;
-		if (n == 0)
-			continue;
-		w = snprintf(buf + off, size - off, "%s%" PRIu64 "%s", off ? " " : "", n, units[i].unit);
-		if (w < 0 || (size_t) w >= size - off) {
-			buf[off] = '\0';       /* drop a part that did not fit */
-			break;
-		}
-		off += (size_t) w;
-		usec -= n * units[i].usec;
-	}
-	return buf;
-}
-
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	struct stat st;
@@ -337,4 +288,15 @@ char *state_file_path(const char *dir, const char *file)
 	if (env && *env)
 		return xasprintf("%.*s/%s", (int) strcspn(env, ":"), env, file);
 	return xasprintf("%s/%s", STATE_DIRECTORY_DEFAULT, file);
+}
+
+/* *V = *V * MUL + ADD, or -ERANGE when that does not fit. */
+int u64_mul_add(uint64_t *v, uint64_t mul, uint64_t add)
+{
+	if (mul != 0 && *v > UINT64_MAX / mul)
+		return -ERANGE;
+	if (*v * mul > UINT64_MAX - add)
+		return -ERANGE;
+	*v = *v * mul + add;
+	return 0;
 }

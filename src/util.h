@@ -41,13 +41,12 @@ bool startswith(const char *s, const char *prefix);
 uint64_t now_monotonic_usec(void);
 uint64_t now_realtime_usec(void);
 
-/* "4min 58s", "250ms", "1h 2min": into BUF. */
-const char *format_timespan(char *buf, size_t size, uint64_t usec);
+/* *V = *V * MUL + ADD, or -ERANGE (V unchanged) when that does not fit. */
+int u64_mul_add(uint64_t *v, uint64_t mul, uint64_t add);
 
-/* CLOCK_REALTIME USEC as "2026-11-29 22:15:03 UTC" into BUF (at least
- * FORMAT_UTC_MAX bytes), for people: STATUS=, --status. */
-#define FORMAT_UTC_MAX 32
-const char *format_utc(char *buf, size_t size, uint64_t usec);
+/* Times and time spans, written and read: timefmt.h (included here for the
+ * modules that found format_timespan() and format_utc() in this header). */
+#include "timefmt.h"
 
 /* Read a whole small regular file (at most MAX bytes) into a NUL-terminated
  * malloc'd buffer.  Returns 0 or a negative errno: -EFBIG when larger,

@@ -11,24 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parse a time span such as "30s", "5min", "1h 30min", "250ms", "1.5h" into
- * microseconds: components of a number (up to six decimals) and a unit (us,
- * usec, ms, msec, s, sec, m, min, h, hr, d; none means seconds), summed.
- * Returns 0, or -EINVAL (empty, negative, unknown unit) or -ERANGE. */
-int parse_timespan(const char *s, uint64_t *ret_usec);
+#include "timefmt.h"
 
-/* A point in time, as people write it (and journalctl --since reads it):
- * "@EPOCH", "YYYY-MM-DD" (its 00:00), "YYYY-MM-DD HH:MM[:SS]" ('T' allowed
- * for the space), optionally followed by "Z", "UTC" or "+HH:MM"/"-HH:MM".
- * Without a zone it is UTC or local time, as ZONE_DEFAULT says.  Fields are
- * checked (2026-02-30 is refused); relative times ("-1h", "yesterday") are
- * refused.  Microseconds since the epoch, or -EINVAL. */
-enum time_zone_default { ZONE_UTC, ZONE_LOCAL };
-int parse_time(const char *s, enum time_zone_default zone_default, uint64_t *ret_usec);
-
-/* "YYYY-MM-DD HH:MM:SS UTC" (into BUF, at least 24 bytes). */
-const char *format_utc_time(char *buf, size_t size, uint64_t usec);
-
+/* The time syntaxes (time spans, times) are timefmt.h's; included here for
+ * the modules that found them in this header. */
 /* Strict unsigned decimal: digits only, no sign, no spaces.  -EINVAL or
  * -ERANGE. */
 int parse_uint64(const char *s, uint64_t *ret);

@@ -300,6 +300,14 @@ assert_contains "$tmpdir/err" "--restore needs --since TIME"
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --once --since @0
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since yesterday --from /dev/null
 assert_contains "$tmpdir/err" "relative times such as '-1h' or 'yesterday' are refused"
+# A local time the clocks repeat or skip names no one instant: refused,
+# saying so (issue 14), rather than guessed.
+if [ -r /usr/share/zoneinfo/Europe/Berlin ]; then
+	assert_exit 1 env TZ=Europe/Berlin "$CSMS_TAGD" -c "$conf" --restore --since '2026-10-25 02:30' --from /dev/null
+	assert_contains "$tmpdir/err" "--since: cannot use '2026-10-25 02:30': that local time happens twice"
+	assert_exit 1 env TZ=Europe/Berlin "$CSMS_TAGD" -c "$conf" --restore --since @0 --until '2026-03-29 02:30' --from /dev/null
+	assert_contains "$tmpdir/err" "--until: cannot use '2026-03-29 02:30': that local time does not exist"
+fi
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
 [ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
 # Reading the journal, --restore takes the unit that runs the config

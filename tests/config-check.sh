@@ -218,9 +218,11 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # digest; restore-run.o: --from).
 src_objs=${top_builddir:-.}/src
 # grace.o, metrics-state.o: their own state files (metrics-state.o reads the
-# state file back; metrics.o writes through util.o); config-report.o: the
-# modes of the config files (--check-config).
-allowed='config-report.o config.o credentials.o grace.o log.o metrics-state.o planfile.o restore-run.o util.o'
+# state file back; metrics.o writes through util.o); config-load.o: the
+# config files; config-settings.o: ca_file (its credential files go to
+# credential_read()); config-report.o: the modes of the config files
+# (--check-config).
+allowed='config-load.o config-report.o config-settings.o credentials.o grace.o log.o metrics-state.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |
@@ -239,6 +241,6 @@ fi
 # And every credential read goes through credential_read().
 checks=$((checks + 1))
 callers=$(grep -lE '\bcredential_read\(' "$top_srcdir"/src/*.c | xargs -n1 basename | tr '\n' ' ')
-[ "$callers" = "auth.c config.c credentials.c " ] || fail "credential_read() callers: $callers"
+[ "$callers" = "auth.c config-settings.c credentials.c " ] || fail "credential_read() callers: $callers"
 
 echo "config-check.sh: $checks checks passed"

@@ -1,9 +1,10 @@
 /* fuzz-decode-auth.c - the credential decoders (IAM token answer, ECS
- * metadata securitykey) and parse_iso8601_usec() on arbitrary bytes. */
+ * metadata securitykey) and parse_rfc3339_time() on arbitrary bytes. */
 #include <errno.h>
 #include <time.h>
 
 #include "decode.h"
+#include "timefmt.h"
 #include "fuzz-util.h"
 
 static void check_credential(const char *s)
@@ -21,7 +22,7 @@ static void check_iso8601(const char *s)
 	struct tm tm;
 	time_t t;
 
-	if (parse_iso8601_usec(s, &usec) < 0) {
+	if (parse_rfc3339_time(s, &usec) < 0) {
 		CHECK(usec == UINT64_MAX);
 		return;
 	}

@@ -569,6 +569,28 @@ static void test_settings_missing(void **state)
 
 /* --- AK/SK signing -------------------------------------------------------------------- */
 
+/* Once the loop has finished it would never run a queued check: the
+ * caller hears so at once, instead of waiting for ever. */
+static void test_ensure_loop_finished(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKTEST123\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "sk\n");
+	_cleanup_free_ char *error = NULL;
+	struct ensured e = { .in_call = true };
+	struct fix f;
+
+	assert_int_equal(aksk_fix(&f, ak, sk, NULL, &error), 0);
+	assert_true(sd_event_exit(event, 0) >= 0);
+	assert_true(sd_event_loop(event) >= 0);
+	auth_ensure(f.a, on_ensured, &e);
+	assert_true(e.done);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(e.r, -ESTALE);
+	assert_string_equal(e.error, "cannot schedule the credential check on the event loop");
+	free(e.error);
+	fix_free(&f);
+}
+
 static void test_aksk_headers(void **state)
 {
 	_cleanup_free_ char *ak = write_cred_str("ak", "AKTEST123\n");
@@ -1119,6 +1141,7 @@ int main(void)
 		T(test_token_reread_rule),
 		T(test_settings_missing),
 		T(test_aksk_headers),
+		T(test_ensure_loop_finished),
 		T(test_host_values),
 		T(test_no_credentials_yet),
 	};

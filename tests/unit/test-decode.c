@@ -13,6 +13,7 @@
 
 #include "decode.h"
 #include "observation.h"
+#include "timefmt.h"
 
 /* A string of N copies of C (static storage, one at a time). */
 static const char *rep(char c, size_t n)
@@ -740,7 +741,7 @@ static void test_iso8601_good(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		uint64_t t = 0;
 
-		if (parse_iso8601_usec(good[i].s, &t) != 0)
+		if (parse_rfc3339_time(good[i].s, &t) != 0)
 			fail_msg("%s refused", good[i].s);
 		assert_int_equal(t, good[i].usec);
 	}
@@ -763,9 +764,9 @@ static void test_iso8601_bad(void **state)
 	uint64_t t = 77;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (parse_iso8601_usec(bad[i], &t) != -EINVAL)
+		if (parse_rfc3339_time(bad[i], &t) != -EINVAL)
 			fail_msg("\"%s\" accepted", bad[i]);
-	assert_int_equal(parse_iso8601_usec(NULL, &t), -EINVAL);
+	assert_int_equal(parse_rfc3339_time(NULL, &t), -EINVAL);
 	assert_int_equal(t, 77);
 }
 

@@ -19,6 +19,7 @@
 #include "grace.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "util.h"
 #include "values.h"
 
@@ -448,6 +449,19 @@ static void test_explain(void **state)
 	assert_non_null(strstr(buf, "due 2026-12-02 00:00:00 UTC (grace 3d"));
 	assert_non_null(strstr(buf, "required (gov.conf:11): value not allowed env=test (reported, never created)"));
 	free(buf);
+	/* The table words a requirement as --explain and the journal do. */
+	{
+		struct plan p = {};
+
+		assert_int_equal(plan_compute(c, &o, &t, &p), 0);
+		f = open_memstream(&buf, &len);
+		assert_non_null(f);
+		plan_print_table(&p, f);
+		fclose(f);
+		assert_non_null(strstr(buf, "  app-one  value not allowed env=test  (gov.conf:11)\n"));
+		free(buf);
+		plan_clear(&p);
+	}
 	observation_clear(&o);
 	config_free(c);
 	(void) state;

@@ -664,6 +664,26 @@ static void test_submit_invalid(void **state)
 	ctx_free(c);
 }
 
+/* Once the loop has finished nothing would start a request: submitting
+ * fails (the caller keeps its headers) and a pause says so. */
+static void test_loop_finished(void **state)
+{
+	struct ctx *c = ctx_new(&defaults);
+	struct curl_slist *hdrs = curl_slist_append(NULL, "X-Test: 1");
+	struct http_call call = { .method = "GET", .url = "http://127.0.0.1:1/", .done = done,
+	                          .headers = hdrs };
+
+	assert_non_null(hdrs);
+	assert_true(sd_event_exit(event, 0) >= 0);
+	assert_true(sd_event_loop(event) >= 0);
+	assert_int_equal(http_submit(c->http, &call), -ESTALE);
+	assert_int_equal(http_pending(c->http), 0);
+	assert_string_equal(hdrs->data, "X-Test: 1");  /* still the caller's */
+	curl_slist_free_all(hdrs);
+	assert_int_equal(http_pause(c->http, now_monotonic_usec() + USEC_PER_SEC), -ESTALE);
+	ctx_free(c);
+}
+
 static void test_parallel_limit(void **state)
 {
 	struct http_options o = defaults;
@@ -1138,6 +1158,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prepare_headers, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_fails, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_invalid, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_loop_finished, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_limit, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_reuse, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_pacing, loop_setup, loop_teardown),

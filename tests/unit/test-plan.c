@@ -15,6 +15,7 @@
 #include "config.h"
 #include "observation.h"
 #include "plan.h"
+#include "plan-view.h"
 #include "util.h"
 
 #include "prologue.h"

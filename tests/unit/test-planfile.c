@@ -17,6 +17,7 @@
 #include "observation.h"
 #include "plan.h"
 #include "planfile.h"
+#include "plan-view.h"
 #include "util.h"
 
 #include "prologue.h"
@@ -160,16 +161,16 @@ static void test_bad_files(void **state)
 		const char *text, *message;
 	} cases[] = {
 		{ "not json", "line 1" },
-		{ "[]", "not a JSON object" },
+		{ "[]", "expected a JSON object at the top level" },
 		{ "{\"format\": \"terraform\", \"version\": 1}", "\"format\"" },
 		{ "{\"format\": \"csms-tagd-plan\", \"version\": 2}", "\"version\" must be 1" },
 		{ "{\"format\": \"csms-tagd-plan\", \"version\": \"1\"}", "\"version\"" },
-		{ HEAD "\"items\": {}}", "\"items\" must be an array" },
+		{ HEAD "\"items\": {}}", "items: expected an array" },
 		{ HEAD "\"items\": [" ITEM("a", "k", "v") "," ITEM("a", "k", "w") "]}", "listed twice" },
-		{ HEAD "\"items\": [" ITEM("a", "", "v") "]}", "items[0]: \"key\"" },
-		{ HEAD "\"items\": [1]}", "items[0]: must be an object" },
+		{ HEAD "\"items\": [" ITEM("a", "", "v") "]}", "items[0].key: must not be empty" },
+		{ HEAD "\"items\": [1]}", "items[0]: expected an object" },
 		{ HEAD "\"items\": [{\"secret_id\": \"a\", \"secret_name\": \"n\", \"key\": \"k\", "
-		  "\"rule\": \"\"}]}", "items[0]: \"value\"" },
+		  "\"rule\": \"\"}]}", "items[0].value: missing" },
 		/* The digest is checked for form: a tampered one that is still a
 		 * digest is only reported when applying (planfile.h). */
 		{ "{\"format\": \"csms-tagd-plan\", \"version\": 1, \"project_id\": \"p\", \"config\": \"c\", "
@@ -179,7 +180,7 @@ static void test_bad_files(void **state)
 		  "\"config_sha256\": \"" DIGEST "\", \"created\": \"yesterday\", \"items\": []}", "\"created\"" },
 		{ "{\"format\": \"csms-tagd-plan\", \"version\": 1, \"config\": \"c\", "
 		  "\"config_sha256\": \"" DIGEST "\", \"created\": \"2026-11-18T20:26:40Z\", \"items\": []}",
-		  "\"project_id\"" },
+		  "project_id: missing" },
 		{ HEAD "\"items\": [], \"items\": []}", "duplicate" },
 	};
 
@@ -187,7 +188,7 @@ static void test_bad_files(void **state)
 		struct saved_plan sp = {};
 		char *error = NULL;
 
-		assert_int_equal(saved_plan_parse(cases[i].text, strlen(cases[i].text), &sp, &error), -EINVAL);
+		assert_int_equal(saved_plan_parse(cases[i].text, strlen(cases[i].text), &sp, &error), -EBADMSG);
 		if (!error || !strstr(error, cases[i].message))
 			fail_msg("case %zu: expected '%s' in '%s'", i, cases[i].message, error ? error : "(null)");
 		free(error);
@@ -219,6 +220,68 @@ static void test_config_digest(void **state)
 	assert_int_equal(config_file_sha256("/nonexistent", out), -ENOENT);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A drop-in is part of the configuration: adding, changing or moving one
+ * changes the digest; without drop-ins it is the file's own digest. */
+static void test_config_digest_dropins(void **state)
+{
+	char *path = tmp_path(), a[65], b[65], c[65];
+	_cleanup_free_ char *dir = xasprintf("%s.d", path), *in = xasprintf("%s/10-a.conf", dir);
+
+	write_text(path, "abc");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(config_file_sha256(path, a), 0);
+	assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	write_text(in, "x = 1\n");
+	assert_int_equal(config_file_sha256(path, b), 0);
+	assert_string_not_equal(a, b);
+	write_text(in, "x = 2\n");
+	assert_int_equal(config_file_sha256(path, c), 0);
+	assert_string_not_equal(b, c);
+	assert_int_equal(unlink(in), 0);
+	assert_int_equal(rmdir(dir), 0);
+	remove_path(path);
+}
+
+/* A saved plan item is serialised as --plan --json writes it: a value
+ * that is not valid UTF-8 is saved escaped, never failing the save. */
+static void test_item_utf8_policy(void **state)
+{
+	struct plan plan = {};
+	struct saved_plan sp = {};
+	char *path = tmp_path();
+	const struct saved_item *it;
+	json_t *j;
+
+	make_plan(&plan);
+	for (size_t i = 0; i < plan.n; i++)
+		if (strcmp(plan.items[i].key, "temp") == 0) {
+			free(plan.items[i].value);
+			plan.items[i].value = strdup("bad\xff");
+		}
+	assert_int_equal(saved_plan_write(path, &plan, PROJECT, DIGEST, T0), 0);
+	assert_int_equal(saved_plan_load(path, &sp, NULL), 0);
+	it = saved_plan_find(&sp, "id-1", "temp");
+	assert_non_null(it);
+	assert_string_equal(it->value, "bad\\xff");
+	j = plan_to_json(&plan);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "deletions"), 1),
+	                                                      "value")), it->value);
+	json_decref(j);
+	saved_plan_clear(&sp);
+	plan_clear(&plan);
+	remove_path(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +291,8 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_empty_plan),
 		cmocka_unit_test(test_config_digest),
+		cmocka_unit_test(test_config_digest_dropins),
+		cmocka_unit_test(test_item_utf8_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,125 @@
+/* http-internal.h - what the parts of the HTTP client share (internal to
+ * http*.c; the contract is http.h).
+ *
+ *   http.c       requests, their lists, pacing, the client
+ *   http-easy.c  one request as a curl easy handle: options, headers,
+ *                the answer's body and headers
+ *   http-curl.c  curl's multi interface on sd_event: sockets, timers,
+ *                finished transfers
+ */
+#ifndef CSMS_HTTP_INTERNAL_H
+#define CSMS_HTTP_INTERNAL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+
+#define DEFAULT_TIMEOUT_USEC            (30 * USEC_PER_SEC)
+#define DEFAULT_CONNECT_TIMEOUT_USEC    (10 * USEC_PER_SEC)
+#define DEFAULT_MAX_BODY                ((size_t) 32 << 20)
+#define DEFAULT_MAX_PARALLEL            8u
+#define MAX_PARALLEL_LIMIT              1024u
+#define RETRY_AFTER_MAX_USEC            (24 * 3600 * USEC_PER_SEC)
+#define REQUEST_ID_MAX                  256
+#define SUBJECT_TOKEN_MAX               (64 * 1024)
+/* sd_event's default timer accuracy is 250 ms: far too coarse for curl's
+ * timeouts and for request pacing. */
+#define TIMER_ACCURACY_USEC             USEC_PER_MSEC
+
+struct req_list {
+	struct http_request *head, *tail;
+	size_t n;
+};
+
+struct http_request {
+	struct http *http;
+	struct req_list *list;
+	struct http_request *prev, *next;
+
+	char *method;
+	char *url;
+	char *body;
+	size_t body_len;
+	char *content_type;
+	struct curl_slist *headers;
+	http_prepare_t prepare;
+	http_done_t done;
+	void *userdata;
+	bool priority;
+	bool no_proxy;
+
+	CURL *easy;
+	char errbuf[CURL_ERROR_SIZE];
+	const char *error;
+	long status;
+	CURLcode code;
+	char *resp;
+	size_t resp_len, resp_cap;
+	bool too_large;
+	char *request_id;
+	char *subject_token;
+	uint64_t retry_after;
+};
+
+/* One socket curl asked us to watch; attached to curl with curl_multi_assign(). */
+struct http_socket {
+	sd_event_source *source;
+	struct http_socket *prev, *next;
+};
+
+struct http {
+	sd_event *event;
+	CURLM *multi;
+	sd_event_source *curl_timer;    /* curl's own timeouts */
+	sd_event_source *pace_timer;    /* next paced start */
+	sd_event_source *kick;          /* run process() on the next iteration */
+	struct http_socket *sockets;
+
+	struct req_list urgent, ahead, queue, running, completed;
+	struct http_request *preparing; /* popped; its prepare callback runs */
+	bool preparing_dropped;         /* ...and it was cancelled meanwhile */
+
+	char *ca_file;
+	char *user_agent;
+	long timeout_ms, connect_timeout_ms;
+	size_t max_body;
+	unsigned max_parallel;
+	double rate;
+	uint64_t last_start;            /* monotonic; 0 = nothing paced yet */
+	uint64_t pause_until;
+
+	unsigned busy;                  /* process() frames on the stack */
+	bool dead;                      /* http_free() called from a callback */
+	bool curl_global;
+	struct http_stats stats;
+};
+
+/* ---- http.c ----------------------------------------------------------------- */
+
+/* The one place user callbacks run from. */
+void http_process(struct http *h);
+void http_list_append(struct req_list *l, struct http_request *r);
+void http_list_remove(struct http_request *r);
+struct http_request *http_list_pop(struct req_list *l);
+/* Finish R without an answer: its callback runs from the completed list. */
+void http_request_fail(struct http_request *r, CURLcode code, const char *error);
+void http_wipe_free(char *p, size_t len);
+void http_wipe_free_str(char *p);
+
+/* ---- http-easy.c ---------------------------------------------------------- */
+
+/* Set up r->easy for R on H. */
+int http_setup_easy(struct http *h, struct http_request *r);
+/* Add the headers the request's body needs (Content-Type, no Expect). */
+int http_build_headers(struct http_request *r);
+
+/* ---- http-curl.c ---------------------------------------------------------- */
+
+/* Hand curl its socket and timer callbacks and H's connection limits. */
+int http_curl_attach(struct http *h);
+/* Stop watching a socket curl is done with. */
+void http_socket_forget(struct http *h, struct http_socket *hs);
+
+#endif

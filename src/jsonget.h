@@ -1,0 +1,56 @@
+/* jsonget.h - reading JSON someone else wrote (a cloud answer, a plan file)
+ * with jansson: every member checked for type and size before use, and one
+ * error convention for all of it.
+ *
+ * Every function returns 0, -ENOMEM, or -EBADMSG with *ERROR (malloc'd;
+ * ERROR may be NULL) set to "PATH: message", PATH being where the value
+ * sits ("resources[3].tags[1].key"; the message alone at the top level).
+ * Paths are chains of struct jget_path on the caller's stack, formatted
+ * only for a message: decoding a good document formats nothing.
+ */
+#ifndef CSMS_JSONGET_H
+#define CSMS_JSONGET_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct jget_path {
+	const struct jget_path *up;     /* NULL at the top level */
+	const char *field;              /* member name; NULL for an array element */
+	size_t index;
+};
+
+#define JGET_MEMBER(w, name) ((struct jget_path) { .up = (w), .field = (name) })
+#define JGET_ELEMENT(w, i) ((struct jget_path) { .up = (w), .index = (i) })
+
+/* -EBADMSG with "PATH: message" in *ERROR (-ENOMEM if that fails). */
+int jget_bad(char **error, const struct jget_path *w, const char *fmt, ...) _printf_(3, 4);
+
+/* Parse BODY as a JSON object.  Duplicate member names are refused: which
+ * of two values a writer meant is anyone's guess.  jansson also refuses
+ * \u0000 and invalid UTF-8.  With QUOTE_INPUT false the message leaves out
+ * jansson's "near '...'" excerpt, for bodies that carry credentials. */
+int jget_load_object(const char *body, size_t len, bool quote_input, json_t **ret, char **error);
+
+enum jget_need {
+	JGET_OPTIONAL,          /* absent or null: *ret = NULL */
+	JGET_REQUIRED,          /* present and not empty */
+	JGET_PRESENT,           /* present; "" allowed */
+};
+
+/* Member FIELD of OBJ (at W) as a string of at most MAX bytes, valid UTF-8
+ * without NUL; *RET points into OBJ. */
+int jget_string(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+                size_t max, const char **ret, char **error);
+
+/* Member FIELD of OBJ as an object / an array: absent or null gives NULL,
+ * an error unless JGET_OPTIONAL. */
+int jget_object(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+                json_t **ret, char **error);
+int jget_array(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+               json_t **ret, char **error);
+
+#endif
