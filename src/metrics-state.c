@@ -10,30 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "timefmt.h"
 #include "util.h"
 
 #define STATE_MAX_BYTES (4u * 1024 * 1024)
-
-static int parse_rfc3339(const char *s, uint64_t *ret)
-{
-	struct tm tm = {};
-	unsigned frac = 0;
-	int n = 0;
-	time_t t;
-
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac, &n) != 7 || s[n] != '\0' ||
-	    strlen(s) != 27)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	t = timegm(&tm);
-	if (t < 0)
-		return -EINVAL;
-	*ret = (uint64_t) t * USEC_PER_SEC + frac;
-	return 0;
-}
-
 
 /* --- the state file: read ---------------------------------------------------------------- */
 
@@ -106,7 +86,7 @@ static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
 	if (r < 0)
 		return r;
 	*ret = 0;
-	if (s && parse_rfc3339(s, ret) < 0)
+	if (s && parse_rfc3339_time(s, ret) < 0)
 		return bad(error, key, "not a time like 2026-01-31T12:00:00.000000Z");
 	return 0;
 }

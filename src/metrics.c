@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "timefmt.h"
 #include "util.h"
 
 static const char *const outcome_names[_METRICS_OUTCOME_MAX] = {
@@ -260,20 +261,6 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	return 0;
 }
 
-/* --- times ----------------------------------------------------------------------- */
-
-/* "2026-11-29T21:31:05.123456Z" */
-static char *format_rfc3339(uint64_t usec)
-{
-	time_t t = (time_t) (usec / USEC_PER_SEC);
-	struct tm tm;
-	char buf[32];
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		return NULL;
-	return xasprintf("%s.%06" PRIu64 "Z", buf, usec % USEC_PER_SEC);
-}
-
 /* --- the state file: write ----------------------------------------------------------- */
 
 static int set_new(json_t *o, const char *key, json_t *v)
@@ -281,13 +268,15 @@ static int set_new(json_t *o, const char *key, json_t *v)
 	return v && json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
 }
 
+/* "2026-11-29T21:31:05.123456Z" (timefmt.h), or null for "never". */
 static json_t *time_or_null(uint64_t usec)
 {
-	_cleanup_free_ char *s = NULL;
+	char buf[FORMAT_RFC3339_MAX];
+	const char *s;
 
 	if (!usec)
 		return json_null();
-	s = format_rfc3339(usec);
+	s = format_rfc3339_time(buf, sizeof(buf), usec, true);
 	return s ? json_string(s) : NULL;
 }
 
