@@ -3,17 +3,29 @@
 
 #include <errno.h>
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
 #include "util.h"
 
-char *advice_after_pass(const char *config_path, size_t n_sections, bool dry_run)
+char *advice_after_pass(const char *config_path, const char *default_config, const char *unit,
+                        size_t n_sections, bool dry_run)
 {
+	_cleanup_free_ char *name = unit_short_name(unit);
+	_cleanup_free_ char *opt = streq_ptr(config_path, default_config) ? strdup("") :
+	                           xasprintf(" -c %s", config_path);
+
+	if (!name || !opt)
+		return NULL;
 	if (n_sections == 0)
 		return xasprintf("governs no secret: add [secret \"NAME\"] or [secrets \"GLOB\"] sections "
-		                 "to %s, check them with csms-tagd --plan, then systemctl reload csms-tagd",
-		                 config_path);
+		                 "in %s.d/*.conf, check them with csms-tagd --plan%s, then systemctl "
+		                 "reload %s", config_path, opt, name);
 	if (dry_run)
-		return xasprintf("dry run: when the would-delete records are right, set dry_run = no "
-		                 "in %s and systemctl reload csms-tagd", config_path);
+		return xasprintf("dry run: when the would-delete records are right (csms-tagd --plan%s), "
+		                 "set dry_run = no in %s.d/*.conf and systemctl reload %s",
+		                 opt, config_path, name);
 	return NULL;
 }
 

@@ -10,10 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* After a pass with config CONFIG_PATH: the next step of a first setup, or
- * NULL when there is none.  No governed section: write some; dry run: turn
- * it off once the would-delete records are right.  Malloc'd. */
-char *advice_after_pass(const char *config_path, size_t n_sections, bool dry_run);
+/* After a pass of the service UNIT (unit.h) with config CONFIG_PATH: the
+ * next step of a first setup, or NULL when there is none.  No governed
+ * section: write some in the config's drop-in directory (CONFIG_PATH.d/);
+ * dry run: turn it off once the would-delete records are right.  The
+ * commands name the config (unless it is the default DEFAULT_CONFIG) and
+ * the unit that runs it, so that they can be copied as they stand.
+ * Malloc'd. */
+char *advice_after_pass(const char *config_path, const char *default_config, const char *unit,
+                        size_t n_sections, bool dry_run);
 
 /* For a config that cannot be read (R < 0, as config_load() returns it):
  * what to change, or NULL.  -EACCES: the service's dynamic user must be

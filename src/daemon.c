@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "advice.h"
+#include "unit.h"
 #include "csms.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "pass-id.h"
 #include "pass.h"
 #include "planfile.h"
@@ -26,28 +28,7 @@
 
 #define DRAIN_TIMEOUT_USEC   (5 * USEC_PER_SEC)   /* SIGTERM: wait for in-flight requests */
 #define FAILURE_RETRY_USEC   (30 * USEC_PER_SEC)  /* first retry after a failed pass */
-
-/* What the daemon tells monitoring (metrics.h): the last pass, the last
- * config load, and counters since start.  --once publishes nothing: the
- * state file belongs to the service. */
-struct monitor {
-	char *state_path;               /* NULL: no state file (no $STATE_DIRECTORY) */
-	bool write_failed;              /* warned once; quiet until a write succeeds */
-	enum metrics_outcome outcome;
-	char error[256];
-	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
-	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
-	uint64_t waiting, exempted, exemptions_unused, required_missing, required_invalid;
-	uint64_t last_success;
-	uint64_t next_pass;
-	uint64_t passes_total[_METRICS_OUTCOME_MAX];
-	struct metrics_tally deleted_by_rule;   /* "FILE:LINE" */
-	struct metrics_tally errors;            /* API, error class */
-	uint64_t calls_retired[_API_MAX];       /* requests of clients a reload replaced */
-	uint64_t config_loaded;
-	bool config_ok;
-	char *config_error;
-};
+#define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC) /* a reloaded config's first pass */
 
 struct daemon {
 	sd_event *event;
@@ -65,6 +46,7 @@ struct daemon {
 	unsigned consecutive_failures;
 	bool test_hooks;
 	bool stopping;
+	bool stopped;                   /* the loop has ended: publish up = false */
 	bool ready;
 
 	sd_event_source *pass_timer;    /* next scheduled pass */
@@ -80,6 +62,7 @@ struct daemon {
 	char pass_id_base[PASS_ID_MAX];
 	char pass_id[PASS_ID_MAX];      /* of the last pass started */
 	struct monitor mon;
+	char *unit;                     /* the unit we run as (unit.h), for advice */
 };
 
 static void notify_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
@@ -111,150 +94,31 @@ static uint64_t realtime_of(struct daemon *d, uint64_t usec)
 	return usec >= t ? real + (usec - t) : real - (t - usec);
 }
 
-/* --- monitoring ------------------------------------------------------------ */
-
-static enum metrics_outcome metrics_outcome_of(enum pass_outcome o)
-{
-	switch (o) {
-	case PASS_CONVERGED:
-		return METRICS_CONVERGED;
-	case PASS_CHANGED:
-		return METRICS_CHANGED;
-	case PASS_PARTIAL:
-		return METRICS_PARTIAL;
-	case PASS_FAILED:
-		return METRICS_FAILED;
-	case PASS_ABORTED:
-		break;
-	}
-	return METRICS_ABORTED;
-}
+/* --- monitoring (monitor.h) ----------------------------------------------- */
 
 static void on_call_failed(enum csms_api api, const struct csms_result *res, void *userdata)
 {
 	struct daemon *d = userdata;
-	char buf[32];
 
-	/* On ENOMEM the count is short; the journal has the failure. */
-	(void) metrics_tally_add(&d->mon.errors, csms_api_name(api),
-	                         csms_result_error_class(res, buf, sizeof(buf)), 1);
-}
-
-/* A client is going away (reload): keep its request counts. */
-static void retire_client(struct daemon *d, struct csms *client)
-{
-	struct csms_stats st;
-
-	if (!client)
-		return;
-	csms_get_stats(client, &st);
-	for (size_t i = 0; i < _API_MAX; i++)
-		d->mon.calls_retired[i] += st.calls[i];
-}
-
-static void note_config_load(struct daemon *d, const char *error)
-{
-	d->mon.config_loaded = now_realtime_usec();
-	d->mon.config_ok = !error;
-	free(d->mon.config_error);
-	d->mon.config_error = error ? strdup(error) : NULL;
-}
-
-static void note_pass(struct daemon *d, const struct pass_result *r)
-{
-	struct monitor *m = &d->mon;
-
-	m->outcome = metrics_outcome_of(r->outcome);
-	snprintf(m->error, sizeof(m->error), "%s", r->failure);
-	m->pass_finished = now_realtime_usec();
-	m->pass_duration = r->duration_usec;
-	m->planned = r->planned;
-	m->deleted = r->deleted;
-	m->kept = r->kept_changed;
-	m->failed = r->delete_failed + r->still_present;
-	m->held = r->limit_exceeded ? r->planned : 0;
-	m->governed = r->governed;
-	m->noncompliant = r->planned + r->waiting + r->exempted;
-	m->waiting = r->waiting;
-	m->exempted = r->exempted;
-	m->exemptions_unused = r->exemptions_unused;
-	m->required_missing = r->required_missing;
-	m->required_invalid = r->required_invalid;
-	m->passes_total[m->outcome]++;
-	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
-		m->last_success = m->pass_finished;
-	for (size_t i = 0; i < r->deleted_by_rule.n; i++)
-		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
-		                         r->deleted_by_rule.items[i].value);
+	monitor_count_failure(&d->mon, api, res);
 }
 
 /* Write the state file and, when configured, the Prometheus file: at start,
- * after every config load or reload (accepted or not) and after every pass. */
+ * after every config load or reload (accepted or not), after every pass,
+ * and as the daemon stops.  --once publishes nothing: the state file
+ * belongs to the service. */
 static void publish(struct daemon *d)
 {
-	struct monitor *m = &d->mon;
-	struct metrics_count requests[_API_MAX];
-	struct csms_stats st = {};
-	const char *failed_path = NULL;
-	int r;
-
-	if (d->once || !m->state_path)
+	if (d->once)
 		return;
-	if (d->client)
-		csms_get_stats(d->client, &st);
-	for (size_t i = 0; i < _API_MAX; i++)
-		requests[i] = (struct metrics_count) { csms_api_name(i), NULL, m->calls_retired[i] + st.calls[i] };
-
-	struct metrics_snapshot s = {
-		.version = PACKAGE_VERSION,
-		.auth_method = d->cfg ? auth_method_to_string(d->cfg->auth.method) : NULL,
-		.dry_run = d->cfg && d->cfg->daemon.dry_run,
-		.pass_id = d->pass_number ? d->pass_id : NULL,
-		.outcome = m->outcome,
-		.error = m->error[0] ? m->error : NULL,
-		.pass_started_usec = m->pass_started,
-		.pass_finished_usec = m->pass_finished,
-		.pass_duration_usec = m->pass_duration,
-		.planned = m->planned,
-		.deleted = m->deleted,
-		.kept = m->kept,
-		.failed = m->failed,
-		.held = m->held,
-		.governed_secrets = m->governed,
-		.noncompliant_tags = m->noncompliant,
-		.waiting = m->waiting,
-		.exempted = m->exempted,
-		.exemptions_unused = m->exemptions_unused,
-		.required_missing = m->required_missing,
-		.required_invalid = m->required_invalid,
-		.last_success_usec = m->last_success,
-		.next_pass_usec = pass_running(d->pass) || d->stopping ? 0 : m->next_pass,
-		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),
-		.requests_by_api = { requests, _API_MAX },
-		.errors_by_api_code = metrics_tally_counts(&m->errors),
+	monitor_publish(&d->mon, &(struct monitor_view) {
+		.cfg = d->cfg,
+		.client = d->client,
 		.config_path = d->path,
-		.config_loaded_usec = m->config_loaded,
-		.config_ok = m->config_ok,
-		.config_error = m->config_error,
-		.credentials_expiry_usec = d->client ? csms_credentials_expiry(d->client) : 0,
-	};
-	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
-
-	r = metrics_publish(&s, m->state_path, d->cfg ? d->cfg->daemon.metrics_file : NULL, &failed_path);
-	if (r < 0 && !m->write_failed)
-		log_warning("Cannot write %s: %s (csms-tagd --status and the metrics show older data "
-		            "until it can be written; warned once)", failed_path, strerror(-r));
-	else if (r >= 0 && m->write_failed)
-		log_notice("Monitoring files are written again");
-	m->write_failed = r < 0;
-}
-
-static void monitor_clear(struct monitor *m)
-{
-	free(m->state_path);
-	free(m->config_error);
-	metrics_tally_clear(&m->deleted_by_rule);
-	metrics_tally_clear(&m->errors);
+		.pass_id = d->pass_number ? d->pass_id : NULL,
+		.scheduled = !pass_running(d->pass) && !d->stopping,
+		.up = !d->stopped,
+	});
 }
 
 /* --- passes ---------------------------------------------------------------- */
@@ -300,12 +164,13 @@ static uint64_t failure_delay(const struct daemon *d)
 /* Swap in a reloaded config, only ever between passes. */
 static void wait_for_credentials(struct daemon *d);
 
-static void apply_pending_config(struct daemon *d)
+/* Returns whether a new config was applied. */
+static bool apply_pending_config(struct daemon *d)
 {
 	if (!d->pending_cfg || pass_running(d->pass))
-		return;
+		return false;
 	csms_cancel(d->client, d);
-	retire_client(d, d->client);
+	monitor_retire_client(&d->mon, d->client);
 	csms_free(d->client);
 	config_free(d->cfg);
 	d->client = d->pending_client;
@@ -318,6 +183,7 @@ static void apply_pending_config(struct daemon *d)
 	 * it again with the new one, or nothing would ever run a pass. */
 	if (!d->ready)
 		wait_for_credentials(d);
+	return true;
 }
 
 /* --once: the exit code says what the pass did (csms-tagd(8)).  A pass
@@ -354,7 +220,7 @@ static void status_after_pass(struct daemon *d, const struct pass_result *r)
 		notify_status(d, "pass %u failed: %s; retrying at %s", r->number, r->failure, next);
 		return;
 	}
-	advice = advice_after_pass(d->cfg->path, d->cfg->n_sections, r->dry_run);
+	advice = advice_after_pass(d->cfg->path, UNIT_MAIN_CONFIG, d->unit, d->cfg->n_sections, r->dry_run);
 	if (r->limit_exceeded)
 		notify_status(d, "pass %u held: %s; next at %s", r->number, r->failure, next);
 	else
@@ -382,7 +248,7 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 		begin_stop(d);
 		return;
 	}
-	note_pass(d, r);
+	monitor_note_pass(&d->mon, r);
 	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
 		d->consecutive_failures++;
 		delay = failure_delay(d);
@@ -393,7 +259,10 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 	/* R lives in the pass: use it all before pass_free().  The pass has
 	 * ended (released its client), so a pending config may apply now. */
 	if (!d->stopping) {
-		apply_pending_config(d);
+		/* A new policy or dry_run is judged at once, not an interval
+		 * later (RELOAD_PASS_DELAY_USEC). */
+		if (apply_pending_config(d) && d->ready)
+			delay = RELOAD_PASS_DELAY_USEC;
 		schedule_pass(d, delay);
 		status_after_pass(d, r);
 	}
@@ -552,7 +421,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	if (d->ready)
 		(void) sd_notify(false, "RELOADING=1");
 	r = load(d, &cfg, &client, &error);
-	note_config_load(d, r < 0 ? (error ? error : strerror(-r)) : NULL);
+	monitor_note_config_load(&d->mon, r < 0 ? (error ? error : strerror(-r)) : NULL);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED,
 		          LOG_FIELDS({ "CSMS_CONFIG", d->path }, { "CSMS_CONFIG_ERROR", error }),
@@ -571,8 +440,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	d->pending_client = client;
 	if (pass_running(d->pass))
 		log_notice("Configuration %s is valid; it applies when pass %u ends", d->path, d->pass_number);
-	else
-		apply_pending_config(d);
+	else if (apply_pending_config(d) && d->ready) {
+		schedule_pass(d, RELOAD_PASS_DELAY_USEC);
+		notify_status(d, "configuration reloaded%s; pass %u starts now", d->cfg->daemon.dry_run ?
+		              " (dry run)" : "", d->pass_number + 1);
+	}
 	if (d->ready)
 		(void) sd_notify(false, "READY=1");
 	publish(d);
@@ -686,6 +558,7 @@ static void daemon_free(struct daemon *d)
 	config_free(d->cfg);
 	saved_plan_clear(&d->saved);
 	free(d->path);
+	free(d->unit);
 	sd_event_unref(d->event);
 }
 
@@ -724,8 +597,10 @@ static int manager_run(const char *path, const struct once_options *once)
 
 	d.test_hooks = streq_ptr(getenv("CSMS_TAGD_TEST_HOOKS"), "1");
 	d.path = strdup(path);
+	d.unit = unit_current(path);
+	d.mon.instance = d.unit ? unit_short_name(d.unit) : NULL;
 	r = sd_event_default(&d.event);
-	if (r < 0 || !d.path) {
+	if (r < 0 || !d.path || !d.mon.instance) {
 		log_error("Cannot set up the event loop: %s", strerror(r < 0 ? -r : ENOMEM));
 		goto out;
 	}
@@ -746,7 +621,7 @@ static int manager_run(const char *path, const struct once_options *once)
 		goto out;
 	}
 	r = load(&d, &d.cfg, &d.client, &error);
-	note_config_load(&d, r < 0 ? (error ? error : strerror(-r)) : NULL);
+	monitor_note_config_load(&d.mon, r < 0 ? (error ? error : strerror(-r)) : NULL);
 	publish(&d);
 	if (r < 0) {
 		log_event(LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_CONFIG", path }),
@@ -778,6 +653,10 @@ static int manager_run(const char *path, const struct once_options *once)
 			d.exit_code = EXIT_FAILURE;
 	}
 out:
+	/* Monitoring sees a stopped daemon as down (csms_tagd_up 0, --status
+	 * "not running"), not as one whose next pass is due. */
+	d.stopped = true;
+	publish(&d);
 	daemon_free(&d);
 	return d.exit_code;
 }

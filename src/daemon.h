@@ -3,8 +3,13 @@
  * daemon_run(): an sd_event loop that runs a pass at start and then every
  * interval plus random jitter, speaks sd_notify (READY, STATUS, WATCHDOG,
  * RELOADING, STOPPING) from the main process, reloads on SIGHUP (a bad
- * config keeps the old one), runs a pass now on SIGUSR1 and stops on
- * SIGTERM/SIGINT without leaving a request half-done.
+ * config keeps the old one and is recorded as rejected; an accepted one
+ * starts a pass at once, so that a new policy or dry_run shows in a pass
+ * and in STATUS= without waiting an interval), runs a pass now on SIGUSR1
+ * and stops on SIGTERM/SIGINT without leaving a request half-done.
+ * Monitoring (monitor.h) is published after every load, pass and at the
+ * stop (up = false); STATUS= advice names the unit the daemon runs as
+ * (unit.h), not a fixed one.
  *
  * Test hook: only when $CSMS_TAGD_TEST_HOOKS=1 was set at start, SIGUSR2
  * blocks the main loop for ever, so that tests can watch the watchdog kill a

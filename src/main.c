@@ -26,19 +26,20 @@
 #include "daemon.h"
 #include "decode.h"
 #include "grace.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "observation.h"
 #include "plan.h"
 #include "plan-view.h"
 #include "restore.h"
+#include "unit.h"
 #include "util.h"
 #include "values.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/csms-tagd/csms-tagd.conf"
+#define DEFAULT_CONFIG UNIT_MAIN_CONFIG
 #define MAX_OBSERVED_BYTES (256u * 1024 * 1024)
 #define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
-#define DEFAULT_UNIT "csms-tagd.service"
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
             MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS };
@@ -50,6 +51,7 @@ struct options {
 	const char *explain_name;
 	bool no_credentials;
 	const char *state_file;
+	const char *instance;           /* --status --instance NAME */
 	bool json;
 	bool dry_run;
 	const char *save_plan;
@@ -65,7 +67,14 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
-	EXIT_UNHEALTHY = 3,     /* --status: the last pass did not succeed */
+};
+
+/* --status, in the manner of systemctl is-active (csms-tagd(8)). */
+enum {
+	STATUS_RUNNING = 0,
+	STATUS_UNKNOWN = 1,     /* no state file can be read */
+	STATUS_UNHEALTHY = 2,   /* running, but the last pass did not succeed */
+	STATUS_NOT_RUNNING = 3,
 };
 
 static void usage(FILE *f)
@@ -76,7 +85,7 @@ static void usage(FILE *f)
 		"Modes (default: run as a daemon):\n"
 		"      --check-config       validate the configuration and the credential files\n"
 		"                           it names, and print a summary\n"
-		"      --plan               print the tags that would be deleted\n"
+		"      --plan               print the tags that would be deleted (nothing is)\n"
 		"      --explain NAME       show why each tag of secret NAME is kept or deleted\n"
 		"      --once               run one reconcile pass against the API and exit\n"
 		"      --apply-plan FILE    one pass that deletes only what the reviewed plan\n"
@@ -88,7 +97,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
 		"                           files (for ExecReload=, which cannot read them)\n"
-		"      --observed FILE      use a captured ListResourceInstances answer\n"
+		"      --observed FILE      with --plan, --explain: a captured ListResourceInstances\n"
+		"                           answer (default: read the project, read-only)\n"
 		"      --json               machine-readable output for --plan\n"
 		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
 		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
@@ -100,9 +110,11 @@ static void usage(FILE *f)
 		"      --secret GLOB        with --restore: only secrets whose name matches\n"
 		"      --from FILE|-        with --restore: read journalctl -o json output\n"
 		"                           instead of the journal\n"
-		"      --unit UNIT          with --restore: the instance's unit (default\n"
-		"                           " DEFAULT_UNIT " for the journal)\n"
+		"      --unit UNIT          with --restore: the instance's unit (default: the\n"
+		"                           one that runs the config, csms-tagd@NAME.service\n"
+		"                           for NAME.conf, else " UNIT_MAIN ")\n"
 		"      --state-file FILE    with --status (default " STATE_DIRECTORY_DEFAULT "/" METRICS_STATE_FILE ")\n"
+		"      --instance NAME      with --status: of csms-tagd@NAME.service\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
 		"      --log-target TARGET  auto, stderr, journal or json (default auto)\n"
 		"  -h, --help               show this help\n"
@@ -116,7 +128,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
 	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
-	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE,
+	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE, OPT_INSTANCE,
 	       OPT_CHECK_CREDENTIALS };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
@@ -139,6 +151,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "unit",         required_argument, NULL, OPT_UNIT },
 		{ "status",       no_argument,       NULL, OPT_STATUS },
 		{ "state-file",   required_argument, NULL, OPT_STATE_FILE },
+		{ "instance",     required_argument, NULL, OPT_INSTANCE },
 		{ "check-credentials", no_argument,  NULL, OPT_CHECK_CREDENTIALS },
 		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
@@ -217,6 +230,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_STATE_FILE:
 			o->state_file = optarg;
 			break;
+		case OPT_INSTANCE:
+			o->instance = optarg;
+			break;
 		case OPT_CHECK_CREDENTIALS:
 			o->mode = MODE_CHECK_CREDENTIALS;
 			modes++;
@@ -284,8 +300,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --restore needs --since TIME\n");
 		return -EINVAL;
 	}
-	if ((o->mode == MODE_PLAN || o->mode == MODE_EXPLAIN) && !o->observed_path) {
-		fprintf(stderr, "csms-tagd: --plan and --explain need --observed FILE\n");
+	if (o->observed_path && o->mode != MODE_PLAN && o->mode != MODE_EXPLAIN) {
+		fprintf(stderr, "csms-tagd: --observed goes with --plan or --explain\n");
 		return -EINVAL;
 	}
 	if (o->dry_run && o->mode != MODE_ONCE && o->mode != MODE_APPLY_PLAN && o->mode != MODE_RESTORE) {
@@ -297,8 +313,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --no-credentials goes with --check-config\n");
 		return -EINVAL;
 	}
-	if (o->state_file && o->mode != MODE_STATUS) {
-		fprintf(stderr, "csms-tagd: --state-file goes with --status\n");
+	if ((o->state_file || o->instance) && o->mode != MODE_STATUS) {
+		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
 		return -EINVAL;
 	}
 	if (o->json && o->mode != MODE_PLAN) {
@@ -339,6 +355,22 @@ static int load_observed(const char *path, struct observation *o)
 		fprintf(stderr, "csms-tagd: %s: warning: total_count is %lld but %zu resources are listed\n",
 		        path, (long long) total, n);
 	return 0;
+}
+
+/* --observed FILE, or else the project itself, read-only (live.h). */
+static int get_observation(const struct options *o, const struct config *c, struct observation *obs)
+{
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	if (o->observed_path)
+		return load_observed(o->observed_path, obs);
+	fprintf(stderr, "csms-tagd: reading project %s at %s (read-only: nothing is deleted)\n",
+	        c->csms.project_id, c->csms.endpoint);
+	r = live_observe(c, obs, &error);
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r;
 }
 
 /* Exemptions end on a date: say so while there is time to renew one. */
@@ -411,9 +443,9 @@ static int run_plan(const struct options *o)
 	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR;
 
-	if (load_config(o->config_path, 0, &c) < 0)
+	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
-	if (load_observed(o->observed_path, &obs) < 0)
+	if (get_observation(o, c, &obs) < 0)
 		goto out;
 	load_clocks(c, &clocks);
 	if (plan_compute(c, &obs, &t, &plan) < 0) {
@@ -448,14 +480,15 @@ static int run_explain(const struct options *o)
 	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
 	int ret = EXIT_ERROR, r;
 
-	if (load_config(o->config_path, 0, &c) < 0)
+	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
-	if (load_observed(o->observed_path, &obs) < 0)
+	if (get_observation(o, c, &obs) < 0)
 		goto out;
 	load_clocks(c, &clocks);
 	r = plan_explain(c, &obs, &t, o->explain_name, stdout);
 	if (r == -ENOENT)
-		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n", o->observed_path, o->explain_name);
+		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n",
+		        o->observed_path ? o->observed_path : "the project", o->explain_name);
 	else if (r >= 0)
 		ret = EXIT_CLEAN;
 out:
@@ -483,6 +516,7 @@ static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 
 static int run_restore(const struct options *o)
 {
+	_cleanup_free_ char *default_unit = NULL;
 	struct restore_options ro = {
 		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
 		.from = o->from,
@@ -499,33 +533,54 @@ static int run_restore(const struct options *o)
 	/* The journal holds every unit's entries: pick this instance's.  A
 	 * file given with --from was chosen by the operator. */
 	if (!ro.from && !ro.filter.unit)
-		ro.filter.unit = DEFAULT_UNIT;
+		ro.filter.unit = default_unit = unit_for_config(o->config_path);
+	if (!ro.from && !ro.filter.unit) {
+		fprintf(stderr, "csms-tagd: no csms-tagd unit runs %s: name the one whose deletions to "
+		        "undo with --unit\n", o->config_path);
+		return EXIT_ERROR;
+	}
 	return restore_run(o->config_path, &ro);
+}
+
+static int status_unreadable(const char *path, int r, const char *error, const struct options *o,
+                             const char *unit)
+{
+	if (r == -ENOENT)
+		fprintf(stderr, "csms-tagd: %s does not exist: %s has not run yet (systemctl status %s), "
+		        "or writes its state elsewhere (--state-file)\n", path, unit, unit);
+	else if (r == -EACCES)
+		fprintf(stderr, "csms-tagd: %s: permission denied: %s runs as a dynamic user, whose state "
+		        "directory only root can enter (/var/lib/private); run sudo csms-tagd --status%s%s, "
+		        "or, without root, systemctl status %s or the metrics file\n", path, unit,
+		        o->instance ? " --instance " : "", o->instance ? o->instance : "", unit);
+	else
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+	return r == -ENOENT ? STATUS_NOT_RUNNING : STATUS_UNKNOWN;
 }
 
 static int run_status(const struct options *o)
 {
-	_cleanup_free_ char *path = NULL, *error = NULL;
+	_cleanup_free_ char *path = NULL, *dir = NULL, *unit = NULL, *error = NULL;
 	const struct metrics_snapshot *s;
 	struct metrics_state *st;
+	bool running;
 	int r;
 
-	path = o->state_file ? strdup(o->state_file) : state_file_path(NULL, METRICS_STATE_FILE);
-	if (!path)
-		return EXIT_ERROR;
+	if (o->instance && !(dir = unit_state_directory(o->instance)))
+		return STATUS_UNKNOWN;
+	path = o->state_file ? strdup(o->state_file) : state_file_path(dir, METRICS_STATE_FILE);
+	unit = unit_of_instance(o->instance);
+	if (!path || !unit)
+		return STATUS_UNKNOWN;
 	r = metrics_state_read(path, &st, &error);
-	if (r == -ENOENT) {
-		fprintf(stderr, "csms-tagd: %s does not exist: the daemon has not finished starting "
-		        "(systemctl status csms-tagd), or writes its state elsewhere (--state-file)\n", path);
-		return EXIT_ERROR;
-	}
-	if (r < 0) {
-		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
-		return EXIT_ERROR;
-	}
+	if (r < 0)
+		return status_unreadable(path, r, error, o, unit);
 	s = metrics_state_snapshot(st);
-	metrics_print(s, now_realtime_usec(), stdout);
-	r = s->outcome == METRICS_CONVERGED || s->outcome == METRICS_CHANGED ? EXIT_CLEAN : EXIT_UNHEALTHY;
+	running = metrics_daemon_running(s);
+	metrics_print(s, running, now_realtime_usec(), stdout);
+	r = !running ? STATUS_NOT_RUNNING :
+	    s->outcome == METRICS_FAILED || s->outcome == METRICS_PARTIAL ||
+	    s->outcome == METRICS_ABORTED ? STATUS_UNHEALTHY : STATUS_RUNNING;
 	metrics_state_free(st);
 	return r;
 }

@@ -8,21 +8,28 @@
  * "unknown"; counters ending in _total count since the daemon started.
  *
  * Prometheus exposition (text format 0.0.4, for node_exporter's textfile
- * collector; every name starts with csms_tagd_):
+ * collector; every name starts with csms_tagd_, and every series carries
+ * instance, project and region labels, so that the files of several
+ * instances collected together stay distinct):
+ *   up                                                1 while running, 0 written at stop
+ *   last_write_timestamp_seconds                      alert when older than interval + pass_timeout
  *   info{version,auth_method,dry_run}                 1
  *   last_pass_timestamp_seconds / _duration_seconds   when the last pass ended, how long
  *   last_pass_success                                 1 when it converged or changed
  *                                                     everything it planned
  *   last_success_timestamp_seconds                    alert on time() - this
- *   last_pass_tags{result=planned|deleted|kept|failed|held}
+ *   last_pass_tags{result=planned|deleted|would_delete|kept|failed|held}
+ *                                                     would_delete: a dry run's, never deleted
  *   governed_secrets, noncompliant_tags               from the last pass
  *   last_pass_governance_tags{kind=waiting|exempted}  grace running, kept by an exemption
  *   last_pass_required_tags{state=missing|invalid}    required tags (never created)
- *   last_pass_unused_exemptions                       active exemptions that kept nothing
+ *   last_pass_unused_exemptions                       active exemptions that kept no tag
  *   passes_total{outcome}                             counter
- *   tags_deleted_total{rule}                          counter ("FILE:LINE")
+ *   tags_deleted_total{rule}                          counter; rule is the section and key
+ *                                                     glob ("[secrets \"app-*\"] temp-*"),
+ *                                                     stable across edits; dry runs never count
  *   requests_total{api}, request_errors_total{api,code}   counters
- *   config_load_timestamp_seconds, config_load_success
+ *   config_load_timestamp_seconds, config_load_success    0 after a rejected (re)load
  *   credentials_expiry_timestamp_seconds              only when known
  *   next_pass_timestamp_seconds                       only when scheduled
  *
@@ -55,7 +62,7 @@ enum metrics_outcome {
 	_METRICS_OUTCOME_MAX,
 };
 
-/* One labelled count: deletions by rule (KEY = "FILE:LINE"), requests by API
+/* One labelled count: deletions by rule (KEY = the rule's label), requests by API
  * (KEY = API), errors by API and code (KEY = API, KEY2 = "CSMS.0401",
  * "http-503", "transport", ...). */
 struct metrics_count {
@@ -70,6 +77,14 @@ struct metrics_counts {
 };
 
 struct metrics_snapshot {
+	/* Which daemon: the labels of every series. */
+	const char *instance;           /* its unit without ".service" (unit.h) */
+	const char *project_id;
+	const char *region;
+	bool up;                        /* false in the snapshot written as it stops */
+	uint64_t pid;                   /* its process; 0: unknown (older state files) */
+	uint64_t written_usec;          /* when this snapshot was written */
+
 	const char *version;            /* PACKAGE_VERSION */
 	const char *auth_method;        /* "aksk", ... */
 	bool dry_run;
@@ -81,11 +96,15 @@ struct metrics_snapshot {
 	uint64_t pass_started_usec;
 	uint64_t pass_finished_usec;
 	uint64_t pass_duration_usec;
-	/* Of the tags planned for deletion: deleted (in a dry run: would
-	 * be), kept (dropped at the re-check: now allowed or unreadable),
+	/* Of the tags planned for deletion: deleted (in a dry run: 0, see
+	 * would_delete), kept (dropped at the re-check: now allowed or unreadable),
 	 * failed (the deletion failed, or the tag was still there after it),
 	 * held (not sent: more than max_deletes_per_pass were planned). */
 	uint64_t planned, deleted, kept, failed, held;
+	/* A dry run's planned deletions that would have been sent (deleted
+	 * is then 0): never counted as deleted, whatever dry_run says now. */
+	uint64_t would_delete;
+	bool pass_dry_run;
 	uint64_t governed_secrets;
 	uint64_t noncompliant_tags;     /* planned + waiting + exempted */
 	/* Governance (csms-tagd.conf(5)): unwanted tags whose grace period
@@ -156,8 +175,14 @@ int metrics_state_read(const char *path, struct metrics_state **ret, char **erro
 const struct metrics_snapshot *metrics_state_snapshot(const struct metrics_state *st);
 void metrics_state_free(struct metrics_state *st);
 
+/* Whether the daemon that wrote S still runs: it did not write up = false
+ * when stopping, and its process exists (kill(pid, 0)).  A state file
+ * without a pid (older versions) counts as running unless up is false. */
+bool metrics_daemon_running(const struct metrics_snapshot *s);
+
 /* Print S for a human, in the manner of "chronyc tracking": one "Name : value"
- * line each, times absolute (UTC) and relative to NOW_USEC. */
-void metrics_print(const struct metrics_snapshot *s, uint64_t now_usec, FILE *f);
+ * line each, times absolute (UTC) and relative to NOW_USEC.  RUNNING (see
+ * metrics_daemon_running()) says whether a next pass is to be expected. */
+void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now_usec, FILE *f);
 
 #endif

@@ -135,7 +135,8 @@ static void finish(struct pass *p)
 		/* On ENOMEM the count is short; the journal has every deletion. */
 		if (p->state && p->state[i] == ITEM_DELETED)
 			(void) metrics_tally_add(&r->deleted_by_rule,
-			                         plan_item_rule_ref(&p->plan, &p->plan.items[i], ref, sizeof(ref)),
+			                         policy_rule_label(p->cfg, p->plan.items[i].secret_name,
+			                                           p->plan.items[i].key, ref, sizeof(ref)),
 			                         NULL, 1);
 	}
 	if (r->outcome != PASS_FAILED && r->outcome != PASS_ABORTED) {

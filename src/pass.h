@@ -68,7 +68,7 @@ struct pass_result {
 	char failure[256];              /* why FAILED / PARTIAL, for STATUS= */
 	uint64_t duration_usec;
 	/* Tags really deleted (not in a dry run, not seen again on verify),
-	 * by the rule behind each ("FILE:LINE", plan_item_rule_ref()); owned
+	 * by the rule behind each (policy_rule_label(): section and key glob); owned
 	 * by the pass. */
 	struct metrics_tally deleted_by_rule;
 };

@@ -8,6 +8,7 @@
 
 #include <fnmatch.h>
 #include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,4 +162,18 @@ bool reason_depends_on_value(enum reason r)
 	/* "!" and "no rule" condemn the key whatever its value; only a value
 	 * list can be satisfied by someone fixing the value meanwhile. */
 	return r == REASON_VALUE_NOT_ALLOWED;
+}
+
+const char *policy_rule_label(const struct config *c, const char *secret_name, const char *key,
+                              char *buf, size_t size)
+{
+	const struct section *section = config_section_for(c, secret_name);
+	const struct rule *rule = section ? section_rule_for(section, key) : NULL;
+
+	if (!section)
+		snprintf(buf, size, "(not governed)");
+	else
+		snprintf(buf, size, "[%s \"%s\"] %s", section->is_glob ? "secrets" : "secret",
+		         section->pattern, rule ? rule->key : "(no rule)");
+	return buf;
 }

@@ -61,6 +61,13 @@ const struct rule *section_rule_for(const struct section *section, const char *k
 /* Whether VALUE is allowed by RULE (RULE_ANY: always, RULE_FORBID: never). */
 bool rule_allows_value(const struct rule *rule, const char *value);
 
+/* The rule that decides tag KEY of the secret named SECRET_NAME, as a
+ * label that survives edits elsewhere in the files (unlike FILE:LINE):
+ * '[secrets "app-*"] temp-*', or '[secret "db"] (no rule)' when no rule
+ * matches.  For metrics.  Into BUF; "(not governed)" without a section. */
+const char *policy_rule_label(const struct config *c, const char *secret_name, const char *key,
+                              char *buf, size_t size);
+
 /* Short stable token, e.g. "no-rule", "value-not-allowed", "forbidden". */
 const char *reason_to_string(enum reason r);
 

@@ -62,19 +62,36 @@ assert_contains "$tmpdir/out" "governed sections: 2 (1 exact, 1 glob)"
 assert_contains "$tmpdir/out" "token"
 assert_contains "$tmpdir/out" "https://kms.cn-north-4.myhuaweicloud.com"
 
-# As shipped, project_id is a placeholder that --check-config refuses (the
-# daemon would only fail to authenticate), naming its line; with a real
-# project id the shipped file is valid, and with an endpoint of its own (an
-# emulator, a private cloud) the placeholder is no mistake.
-l_project=$(line_of "$shipped" 'project_id = 0123456789abcdef0123456789abcdef')
+# The shipped main file holds defaults only (and dry_run = yes): alone it
+# names no project, and the policy goes in drop-ins.  site DIR PROJECT_ID:
+# the shipped file as DIR/csms-tagd.conf, with the minimal drop-in its
+# header shows as csms-tagd.conf.d/50-site.conf.
+site() {
+	mkdir -p "$1/csms-tagd.conf.d"
+	cp "$shipped" "$1/csms-tagd.conf"
+	sed -n '/^# A minimal drop-in/,/^# Check it/ s/^#   //p' "$shipped" |
+		sed "s/<your project id>/$2/" >"$1/csms-tagd.conf.d/50-site.conf"
+	grep -q '^\[secrets "app-\*"\]$' "$1/csms-tagd.conf.d/50-site.conf" ||
+		fail "the shipped file's header shows no minimal drop-in"
+}
 assert_exit 1 "$CSMS_TAGD" --check-config -c "$shipped"
-assert_contains "$tmpdir/err" "$shipped:$l_project: project_id 0123456789abcdef0123456789abcdef is the placeholder of the shipped file"
+assert_contains "$tmpdir/err" "[csms] region is required"
+# The placeholder project id, copied into a drop-in, is refused (the daemon
+# would only fail to authenticate), naming its file and line; a real one
+# is valid, and with an endpoint of its own (an emulator, a private cloud)
+# the placeholder is no mistake.
+site "$tmpdir/placeholder" 0123456789abcdef0123456789abcdef
+dropin=$tmpdir/placeholder/csms-tagd.conf.d/50-site.conf
+l_project=$(line_of "$dropin" 'project_id = 0123456789abcdef0123456789abcdef')
+assert_exit 1 "$CSMS_TAGD" --check-config -c "$tmpdir/placeholder/csms-tagd.conf"
+assert_contains "$tmpdir/err" "$dropin:$l_project: project_id 0123456789abcdef0123456789abcdef is the placeholder of the shipped file"
 [ ! -s "$tmpdir/out" ] || fail "--check-config printed a summary for the placeholder project_id"
-sed 's/^project_id = .*/project_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d/' "$shipped" >"$tmpdir/shipped.conf"
-assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped.conf"
+site "$tmpdir/site" 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/site/csms-tagd.conf"
 assert_contains "$tmpdir/out" "configuration is valid"
-sed 's|^#endpoint = |endpoint = |' "$shipped" >"$tmpdir/shipped-endpoint.conf"
-assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/shipped-endpoint.conf"
+assert_contains "$tmpdir/out" "dry run:           yes"
+printf '[csms]\nendpoint = http://127.0.0.1:9\n' >"$tmpdir/placeholder/csms-tagd.conf.d/60-endpoint.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/placeholder/csms-tagd.conf"
 
 # A credential file others can read, or one that is missing, rejects the
 # config, naming the [auth] key and the file (tests/config-check.sh has
@@ -140,12 +157,17 @@ EOF
 checks=$((checks + 1))
 diff -u "$tmpdir/expected" "$tmpdir/table" >&2 || fail "--plan table differs"
 
-# The shipped config, as installed, governs nothing: no plan at all.
-assert_exit 0 "$CSMS_TAGD" -c "$shipped" --plan --observed "$observed"
+# The shipped config with a drop-in that names the project and no section
+# governs nothing: no plan at all.
+mkdir -p "$tmpdir/examples.conf.d"
+sed -n '/^# A minimal drop-in/,/^#   \[secrets/ s/^#   //p' "$shipped" | sed -e '/^\[secrets/d' \
+	-e 's/<your project id>/5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d/' >"$tmpdir/examples.conf.d/50-site.conf"
+cp "$shipped" "$tmpdir/examples.conf"
+assert_exit 0 "$CSMS_TAGD" -c "$tmpdir/examples.conf" --plan --observed "$observed"
 assert_contains "$tmpdir/out" "No deletions planned"
-# Its commented examples, uncommented, govern the example observation as
-# plan.conf does.
-examples_of "$shipped" >"$tmpdir/examples.conf"
+# Its commented examples, uncommented (with the example protect list),
+# govern the example observation as plan.conf does.
+examples_of "$shipped" | sed 's/^#protect = /protect = /' >"$tmpdir/examples.conf"
 assert_exit 2 "$CSMS_TAGD" -c "$tmpdir/examples.conf" --plan --observed "$observed"
 checks=$((checks + 1))
 columns "$tmpdir/out" | grep -q '^payments-db|env|dev|value-not-allowed|' ||
@@ -288,5 +310,11 @@ if [ -r /usr/share/zoneinfo/Europe/Berlin ]; then
 fi
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
 [ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
+# Reading the journal, --restore takes the unit that runs the config
+# (csms-tagd@NAME.service for NAME.conf); for a file no unit runs it wants
+# --unit rather than reading another instance's deletions.
+cp "$conf" "$tmpdir/plan.ini"
+assert_exit 1 "$CSMS_TAGD" -c "$tmpdir/plan.ini" --restore --since @100
+assert_contains "$tmpdir/err" "no csms-tagd unit runs $tmpdir/plan.ini: name the one whose deletions to undo with --unit"
 
 echo "cli.sh: $checks checks passed"

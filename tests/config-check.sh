@@ -217,11 +217,12 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # (grace.o: its own state file; planfile.o: plan files and the config
 # digest; restore-run.o: --from).
 src_objs=${top_builddir:-.}/src
-# grace.o, metrics.o: their own state files (metrics.o also reads the state
-# file back); config-load.o: the config files; config-settings.o: ca_file
-# (its credential files go to credential_read()); config-report.o: the modes
-# of the config files (--check-config).
-allowed='config-load.o config-report.o config-settings.o credentials.o grace.o log.o metrics.o planfile.o restore-run.o util.o'
+# grace.o, metrics-state.o: their own state files (metrics-state.o reads the
+# state file back; metrics.o writes through util.o); config-load.o: the
+# config files; config-settings.o: ca_file (its credential files go to
+# credential_read()); config-report.o: the modes of the config files
+# (--check-config).
+allowed='config-load.o config-report.o config-settings.o credentials.o grace.o log.o metrics-state.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |

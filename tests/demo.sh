@@ -34,6 +34,7 @@ export CREDENTIALS_DIRECTORY="$work/credentials"
 # The shipped example policy (its commented examples made active), pointed
 # at the emulator.
 examples_of "$top_srcdir/etc/csms-tagd.conf" | sed -e "s|^#* *endpoint *=.*|endpoint = $url|" \
+    -e "s/^#\(region\|project_id\|method\|access_key_file\|secret_key_file\) = /\1 = /" \
     -e "s|^#* *iam_endpoint *=.*|iam_endpoint = $url|" \
     -e "s|^#* *metadata_endpoint *=.*|metadata_endpoint = $url|" \
     > "$work/csms-tagd.conf"

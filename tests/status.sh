@@ -3,12 +3,16 @@
 # a script use them.
 #   --status: prints the state file (tests/data/state-example.json, in the
 #   format metrics.c writes; test-metrics checks the writer) for a human,
-#   finds it through $STATE_DIRECTORY, exits 0 after a successful pass, 3
-#   after a failed one, 1 with a hint when there is no state file and 1
-#   naming the field when the file is bad.
+#   finds it through $STATE_DIRECTORY (or --instance NAME), exits like
+#   systemctl is-active: 0 running, 2 running but the last pass failed, 3
+#   not running (stopped, killed, or no state file: with a hint); 1 naming
+#   the field when the file is bad, and 1 with what a non-root user needs
+#   when the file cannot be read.
 #   --check-credentials: against the emulator, prints method, project and
 #   result; exit 0 when ListSecrets answers, 1 when the key is refused
 #   (nothing is deleted either way).
+#   --plan and --explain without --observed: read the project live, say so,
+#   plan as from a file, delete nothing; a failed listing is exit 1.
 
 set -u
 . "${top_srcdir:?}/tests/emulator-lib.sh"
@@ -29,17 +33,48 @@ assert_contains "$tmpdir/out" "Credentials      : aksk, no expiry"
 mkdir -p "$tmpdir/state"
 sed -e 's/"outcome": "changed"/"outcome": "failed"/' \
     -e 's/"error": null/"error": "ListResourceInstances: HTTP 503"/' "$state" >"$tmpdir/state/state.json"
-STATE_DIRECTORY="$tmpdir/state" assert_exit 3 "$CSMS_TAGD" --status
+STATE_DIRECTORY="$tmpdir/state" assert_exit 2 "$CSMS_TAGD" --status
 assert_contains "$tmpdir/out" "Error            : ListResourceInstances: HTTP 503"
 
-STATE_DIRECTORY="$tmpdir/none" assert_exit 1 "$CSMS_TAGD" --status
-assert_contains "$tmpdir/err" "$tmpdir/none/state.json does not exist: the daemon has not finished starting"
+# Like systemctl is-active: 3 when not running -- stopped (up false), killed
+# (its pid gone), or never started (no state file).
+sed -e 's/"format": /"up": false, "pid": 1, "format": /' "$state" >"$tmpdir/state/state.json"
+STATE_DIRECTORY="$tmpdir/state" assert_exit 3 "$CSMS_TAGD" --status
+assert_contains "$tmpdir/out" "State            : not running (state as written "
+assert_contains "$tmpdir/out" "Next pass        : none: not running"
+sleep 0 & dead=$!
+wait $dead
+sed -e "s/\"format\": /\"up\": true, \"pid\": $dead, \"format\": /" "$state" >"$tmpdir/state/state.json"
+STATE_DIRECTORY="$tmpdir/state" assert_exit 3 "$CSMS_TAGD" --status
+sed -e "s/\"format\": /\"up\": true, \"pid\": $$, \"format\": /" "$state" >"$tmpdir/state/state.json"
+STATE_DIRECTORY="$tmpdir/state" assert_exit 0 "$CSMS_TAGD" --status
+assert_contains "$tmpdir/out" "State            : running (pid $$)"
+assert_contains "$tmpdir/out" "Next pass        : 2026-"
+
+STATE_DIRECTORY="$tmpdir/none" assert_exit 3 "$CSMS_TAGD" --status
+assert_contains "$tmpdir/err" "$tmpdir/none/state.json does not exist: csms-tagd.service has not run yet (systemctl status csms-tagd.service)"
+# --instance NAME: the state directory of csms-tagd@NAME.service.
+assert_exit 3 "$CSMS_TAGD" --status --instance no-such-test-instance
+assert_contains "$tmpdir/err" "/var/lib/csms-tagd-no-such-test-instance/state.json does not exist: csms-tagd@no-such-test-instance.service has not run yet"
+assert_exit 1 "$CSMS_TAGD" --instance b --once
+assert_contains "$tmpdir/err" "--state-file and --instance go with --status"
+
+# Not root: the state directory of a DynamicUser= service is root's only;
+# say what is needed instead of "Permission denied".
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+	mkdir -m 0700 "$tmpdir/private"
+	cp "$state" "$tmpdir/private/state.json"
+	chmod 0755 "$tmpdir"
+	assert_exit 1 setpriv --reuid=65534 --regid=65534 --clear-groups "$CSMS_TAGD" --status \
+		--state-file "$tmpdir/private/state.json"
+	assert_contains "$tmpdir/err" "permission denied: csms-tagd.service runs as a dynamic user, whose state directory only root can enter (/var/lib/private); run sudo csms-tagd --status, or, without root, systemctl status csms-tagd.service or the metrics file"
+fi
 
 sed 's/"planned": 3/"planned": "3"/' "$state" >"$tmpdir/bad.json"
 assert_exit 1 "$CSMS_TAGD" --status --state-file "$tmpdir/bad.json"
 assert_contains "$tmpdir/err" "$tmpdir/bad.json: field \"planned\": not a non-negative integer"
 assert_exit 1 "$CSMS_TAGD" --state-file "$state" --once
-assert_contains "$tmpdir/err" "--state-file goes with --status"
+assert_contains "$tmpdir/err" "--state-file and --instance go with --status"
 
 # --- --check-credentials -------------------------------------------------------
 write_creds
@@ -60,4 +95,27 @@ st = json.load(sys.stdin)
 sys.exit(1 if st["deleted"] or set(k for k, v in st["counts"].items() if v) - {"ListSecrets", "KeystoneCreateUserTokenByPassword"} else 0)' ||
 	fail "--check-credentials sent more than ListSecrets (and the IAM token request)"
 checks=$((checks + 1))
+
+# --- --plan and --explain without --observed: the project, read live -------------
+printf '%s\n' "$SK" >"$CREDENTIALS_DIRECTORY/csms-sk"
+emu_post /_emulator/reset '{}' >/dev/null || fail "cannot reset the emulator"
+assert_exit 2 "$CSMS_TAGD" -c "$WORK/aksk.conf" --plan
+assert_contains "$tmpdir/err" "reading project 0123456789abcdef0123456789abcdef at $EMU_URL (read-only: nothing is deleted)"
+assert_contains "$tmpdir/out" "10 deletions planned"
+assert_exit 0 "$CSMS_TAGD" -c "$WORK/aksk.conf" --explain payments-db
+assert_contains "$tmpdir/out" "debug"
+assert_exit 1 "$CSMS_TAGD" -c "$WORK/aksk.conf" --explain no-such-secret
+assert_contains "$tmpdir/err" "the project: no secret named 'no-such-secret'"
+emu_get /_emulator/state | "$PYTHON3" -c '
+import json, sys
+st = json.load(sys.stdin)
+sys.exit(1 if st["deleted"] or st["counts"].get("DeleteSecretTag") else 0)' ||
+	fail "--plan or --explain deleted a tag"
+checks=$((checks + 1))
+# A listing that fails is an error, not an empty plan.
+emu_post /_emulator/faults '{"rules": [{"api": "*", "kind": "status", "status": 503}]}' >/dev/null ||
+	fail "cannot set the fault"
+assert_exit 1 "$CSMS_TAGD" -c "$WORK/aksk.conf" --plan
+assert_contains "$tmpdir/err" "the listing is incomplete, so no plan is shown"
+emu_post /_emulator/faults '{"rules": []}' >/dev/null
 echo "status: $checks checks passed"

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(s && !error);
 		null = fopen("/dev/null", "w");
 		CHECK(null);
-		metrics_print(s, 0, null);
+		metrics_print(s, metrics_daemon_running(s), 0, null);
 		fclose(null);
 		CHECK(metrics_format_state(s, &again) == 0);
 		CHECK(metrics_state_parse(again, &st2, &error2) == 0);

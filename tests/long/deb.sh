@@ -8,7 +8,8 @@
 #      installs it: the service is disabled and not running, the config is a
 #      conffile, the journal catalog is compiled by systemd's trigger, the
 #      bash completion and man pages are in place.
-#   3. The shipped config, only pointed at the emulator and given the
+#   3. The shipped config, with a drop-in (csms-tagd.conf.d/50-site.conf)
+#      that names the project, points it at the emulator and gives it the
 #      emulator's keys: the service starts, the pass governs nothing and
 #      deletes nothing, and StatusText says so and what to do next.
 #   4. A real config (tests/nspawn/csms-tagd.conf, with metrics_file in
@@ -64,8 +65,9 @@ g journalctl --list-catalog "$MID_TAG_DELETED" | grep -q 'csms-tagd' ||
 	fail "the catalog was not compiled on install"
 for f in /usr/share/bash-completion/completions/csms-tagd /usr/share/man/man8/csms-tagd.8.gz \
 	/usr/share/man/man5/csms-tagd.conf.5.gz /usr/share/doc/csms-tagd/README.Debian \
-	/lib/systemd/system/csms-tagd@.service; do
-	g test -f "$f" || fail "$f is not installed"
+	/lib/systemd/system/csms-tagd@.service /lib/systemd/system/csms-tagd.target; do
+	# dh_compress gzips documents over 4 kB.
+	g test -f "$f" || g test -f "$f.gz" || fail "$f is not installed"
 done
 check "dpkg -i: unit disabled and inactive, conffile, catalog compiled, docs and completion installed"
 
@@ -75,18 +77,16 @@ install -d -m 0700 "$ROOT/etc/csms-tagd/credentials"
 printf '%s\n' "$AK" >"$ROOT/etc/csms-tagd/credentials/csms-ak"
 printf '%s\n' "$SK" >"$ROOT/etc/csms-tagd/credentials/csms-sk"
 chmod 0600 "$ROOT"/etc/csms-tagd/credentials/*
-sed -i -e "s|^#endpoint = .*|endpoint = http://localhost:$EMU_PORT|" \
-	-e "s|^#iam_endpoint = .*|iam_endpoint = http://localhost:$EMU_PORT|" \
-	"$ROOT/etc/csms-tagd/csms-tagd.conf"
-grep -q "^endpoint = http://localhost:$EMU_PORT" "$ROOT/etc/csms-tagd/csms-tagd.conf" ||
-	fail "the shipped config has no #endpoint line to point at the emulator"
+g test -d /etc/csms-tagd/csms-tagd.conf.d && fail "the package made csms-tagd.conf.d: it is the administrator's"
+mkdir -p "$ROOT/etc/csms-tagd/csms-tagd.conf.d"
+cp "$NSPAWN_DIR/site.conf" "$ROOT/etc/csms-tagd/csms-tagd.conf.d/50-site.conf"
 g systemctl start csms-tagd.service || fail "systemctl start csms-tagd failed"
 wait_until 15 "the first pass" prop_matches csms-tagd.service StatusText '^pass 1 ok: '
 status=$(prop csms-tagd.service StatusText)
 deleted_count_is 0 || fail "the shipped config deleted: $(emulator_deleted)"
 journal_count_is 0 csms-tagd.service MESSAGE_ID="$MID_TAG_DELETED" ||
 	fail "the shipped config logged deletions"
-[[ $status == *"; governs no secret: add [secret \"NAME\"] or [secrets \"GLOB\"] sections to /etc/csms-tagd/csms-tagd.conf, check them with csms-tagd --plan, then systemctl reload csms-tagd" ]] ||
+[[ $status == *"; governs no secret: add [secret \"NAME\"] or [secrets \"GLOB\"] sections in /etc/csms-tagd/csms-tagd.conf.d/*.conf, check them with csms-tagd --plan, then systemctl reload csms-tagd" ]] ||
 	fail "StatusText does not say what to do next: $status"
 check "shipped config: started, deleted nothing; StatusText: $status"
 
@@ -113,7 +113,7 @@ metrics_check() {
 		fail "the metrics file is not valid exposition text"
 }
 metrics_check
-grep -qx 'csms_tagd_last_pass_tags{result="deleted"} 3' "$tmpdir/metrics" ||
+grep -qx 'csms_tagd_last_pass_tags{instance="csms-tagd",project="0123456789abcdef0123456789abcdef",region="cn-north-4",result="deleted"} 3' "$tmpdir/metrics" ||
 	fail "metrics: $(grep last_pass_tags "$tmpdir/metrics")"
 check "metrics file: $(grep -c . "$tmpdir/metrics") series, $(command -v promtool >/dev/null && echo 'promtool and ')strict parser agree it is valid"
 
@@ -150,7 +150,7 @@ if grep -qF -e "$AK" -e "$SK" "$tmpdir/journal"; then
 fi
 check "a server echoing the request: the journal and StatusText show the echo, no credential"
 metrics_check
-grep -q '^csms_tagd_request_errors_total{api="ListResourceInstances",code="CSMS.0002"} [1-9]' "$tmpdir/metrics" ||
+grep -q '^csms_tagd_request_errors_total{api="ListResourceInstances",code="CSMS.0002",instance="csms-tagd",[^}]*} [1-9]' "$tmpdir/metrics" ||
 	fail "the failing API is not in the metrics: $(grep request_errors "$tmpdir/metrics")"
 if grep -qF -e "$AK" -e "$SK" "$tmpdir/prom"; then
 	fail "a credential is in the metrics file"

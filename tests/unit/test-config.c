@@ -1075,26 +1075,50 @@ static void test_load_file_errors(void **state)
 	free(error);
 }
 
+/* The shipped main file holds defaults only: alone it names no project;
+ * with a drop-in that does (as its header shows), it governs nothing and
+ * deletes nothing (issue 10): dry_run = yes is its one setting (issue 16).
+ * tests/cli.sh checks that its commented examples still parse. */
 static void test_shipped_example(void **state)
 {
 	const char *top = getenv("top_srcdir");
 	_cleanup_free_ char *path = xasprintf("%s/etc/csms-tagd.conf", top ? top : ".");
+	_cleanup_free_ char *text = NULL, *main_path = NULL, *dir = NULL, *dropin = NULL;
+	char tmp[] = "/tmp/test-config-shipped.XXXXXX";
 	struct config *c = NULL;
 	char *error = NULL;
+	size_t len;
 
 	unsetenv("CREDENTIALS_DIRECTORY");
-	if (config_load(path, 0, &c, &error) < 0)
+	assert_int_equal(config_load(path, 0, &c, &error), -EINVAL);
+	assert_non_null(strstr(error, "[csms] region is required"));
+	free(error);
+	error = NULL;
+
+	assert_non_null(mkdtemp(tmp));
+	main_path = xasprintf("%s/csms-tagd.conf", tmp);
+	dir = xasprintf("%s.d", main_path);
+	dropin = xasprintf("%s/50-site.conf", dir);
+	assert_int_equal(read_file(path, 1 << 20, &text, &len), 0);
+	assert_int_equal(write_file_atomic(main_path, text, len, 0644), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	free(text);
+	text = xasprintf("[csms]\nregion = cn-north-4\nproject_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d\n"
+	                 "[auth]\nmethod = aksk\naccess_key_file = csms-ak\nsecret_key_file = csms-sk\n");
+	assert_int_equal(write_file_atomic(dropin, text, strlen(text), 0644), 0);
+	if (config_load(main_path, 0, &c, &error) < 0)
 		fail_msg("%s", error ? error : "out of memory");
 	assert_string_equal(c->csms.region, "cn-north-4");
-	assert_string_equal(c->csms.project_id, "0123456789abcdef0123456789abcdef");
 	assert_int_equal(c->auth.method, AUTH_AKSK);
-	/* Installed as is, it governs nothing and deletes nothing (issue 10);
-	 * tests/cli.sh checks that its commented examples still parse. */
 	assert_true(c->daemon.dry_run);
 	assert_int_equal(c->daemon.max_deletes_per_pass, 50);
 	assert_int_equal(c->n_sections, 0);
 	assert_null(config_section_for(c, "payments-db"));
 	config_free(c);
+	assert_int_equal(unlink(dropin), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(unlink(main_path), 0);
+	assert_int_equal(rmdir(tmp), 0);
 }
 
 int main(void)

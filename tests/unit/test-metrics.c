@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@
 #define T0 (UINT64_C(1796000000) * USEC_PER_SEC)        /* 2026-11-30T00:53:20Z */
 
 static const struct metrics_count rules[] = {
-	{ "/etc/csms-tagd/csms-tagd.conf:41", NULL, 3 },
-	{ "/etc/csms-tagd/we\"ird\\name.conf:7", NULL, 1 },
+	{ "[secrets \"app-*\"] temp-*", NULL, 3 },
+	{ "[secret \"we\\ird\"] (no rule)", NULL, 1 },
 };
 static const struct metrics_count apis[] = {
 	{ "ListResourceInstances", NULL, 12 },
@@ -37,6 +38,12 @@ static const struct metrics_count errors[] = {
 static struct metrics_snapshot sample(void)
 {
 	struct metrics_snapshot s = {
+		.instance = "csms-tagd@prod",
+		.project_id = "0123456789abcdef0123456789abcdef",
+		.region = "cn-north-4",
+		.up = true,
+		.pid = 4242,
+		.written_usec = T0 + 2 * USEC_PER_SEC,
 		.version = "0.1.0",
 		.auth_method = "aksk",
 		.dry_run = false,
@@ -76,6 +83,9 @@ static void test_outcome_names(void **state)
 	assert_int_equal(metrics_outcome_from_string(NULL), -EINVAL);
 }
 
+/* Every series carries the instance, project and region labels. */
+#define ID "instance=\"csms-tagd@prod\",project=\"0123456789abcdef0123456789abcdef\",region=\"cn-north-4\""
+
 static void test_prometheus(void **state)
 {
 	struct metrics_snapshot s = sample();
@@ -83,73 +93,80 @@ static void test_prometheus(void **state)
 
 	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
 	assert_string_equal(text,
+		"# HELP csms_tagd_up 1 while the daemon runs; 0 written as it stops.\n"
+		"# TYPE csms_tagd_up gauge\n"
+		"csms_tagd_up{" ID "} 1\n"
+		"# HELP csms_tagd_last_write_timestamp_seconds When the daemon last wrote this file: alert when it is older than the interval.\n"
+		"# TYPE csms_tagd_last_write_timestamp_seconds gauge\n"
+		"csms_tagd_last_write_timestamp_seconds{" ID "} 1796000002.000000\n"
 		"# HELP csms_tagd_info csms-tagd version, authentication method and dry-run mode.\n"
 		"# TYPE csms_tagd_info gauge\n"
-		"csms_tagd_info{version=\"0.1.0\",auth_method=\"aksk\",dry_run=\"no\"} 1\n"
+		"csms_tagd_info{" ID ",version=\"0.1.0\",auth_method=\"aksk\",dry_run=\"no\"} 1\n"
 		"# HELP csms_tagd_last_pass_timestamp_seconds When the last reconcile pass ended.\n"
 		"# TYPE csms_tagd_last_pass_timestamp_seconds gauge\n"
-		"csms_tagd_last_pass_timestamp_seconds 1796000001.500000\n"
+		"csms_tagd_last_pass_timestamp_seconds{" ID "} 1796000001.500000\n"
 		"# HELP csms_tagd_last_pass_duration_seconds How long the last reconcile pass took.\n"
 		"# TYPE csms_tagd_last_pass_duration_seconds gauge\n"
-		"csms_tagd_last_pass_duration_seconds 1.500000\n"
+		"csms_tagd_last_pass_duration_seconds{" ID "} 1.500000\n"
 		"# HELP csms_tagd_last_pass_success 1 when the last pass converged or did all it planned, else 0.\n"
 		"# TYPE csms_tagd_last_pass_success gauge\n"
-		"csms_tagd_last_pass_success 0\n"
-		"# HELP csms_tagd_last_pass_tags Tags of the last pass planned for deletion, by what became of them.\n"
+		"csms_tagd_last_pass_success{" ID "} 0\n"
+		"# HELP csms_tagd_last_pass_tags Tags of the last pass planned for deletion, by what became of them (would_delete: a dry run's).\n"
 		"# TYPE csms_tagd_last_pass_tags gauge\n"
-		"csms_tagd_last_pass_tags{result=\"planned\"} 6\n"
-		"csms_tagd_last_pass_tags{result=\"deleted\"} 4\n"
-		"csms_tagd_last_pass_tags{result=\"kept\"} 1\n"
-		"csms_tagd_last_pass_tags{result=\"failed\"} 1\n"
-		"csms_tagd_last_pass_tags{result=\"held\"} 0\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"planned\"} 6\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"deleted\"} 4\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"would_delete\"} 0\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"kept\"} 1\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"failed\"} 1\n"
+		"csms_tagd_last_pass_tags{" ID ",result=\"held\"} 0\n"
 		"# HELP csms_tagd_governed_secrets Secrets governed by the configuration, last pass.\n"
 		"# TYPE csms_tagd_governed_secrets gauge\n"
-		"csms_tagd_governed_secrets 9\n"
+		"csms_tagd_governed_secrets{" ID "} 9\n"
 		"# HELP csms_tagd_noncompliant_tags Tags the policy does not allow, last pass.\n"
 		"# TYPE csms_tagd_noncompliant_tags gauge\n"
-		"csms_tagd_noncompliant_tags 6\n"
+		"csms_tagd_noncompliant_tags{" ID "} 6\n"
 		"# HELP csms_tagd_last_pass_governance_tags Unwanted tags of the last pass not deleted: grace period running, or kept by an exemption.\n"
 		"# TYPE csms_tagd_last_pass_governance_tags gauge\n"
-		"csms_tagd_last_pass_governance_tags{kind=\"waiting\"} 2\n"
-		"csms_tagd_last_pass_governance_tags{kind=\"exempted\"} 1\n"
+		"csms_tagd_last_pass_governance_tags{" ID ",kind=\"waiting\"} 2\n"
+		"csms_tagd_last_pass_governance_tags{" ID ",kind=\"exempted\"} 1\n"
 		"# HELP csms_tagd_last_pass_required_tags Required tags of the last pass missing, or present with a value not allowed (never created).\n"
 		"# TYPE csms_tagd_last_pass_required_tags gauge\n"
-		"csms_tagd_last_pass_required_tags{state=\"missing\"} 3\n"
-		"csms_tagd_last_pass_required_tags{state=\"invalid\"} 0\n"
+		"csms_tagd_last_pass_required_tags{" ID ",state=\"missing\"} 3\n"
+		"csms_tagd_last_pass_required_tags{" ID ",state=\"invalid\"} 0\n"
 		"# HELP csms_tagd_last_pass_unused_exemptions Active exemptions that kept no tag, last pass.\n"
 		"# TYPE csms_tagd_last_pass_unused_exemptions gauge\n"
-		"csms_tagd_last_pass_unused_exemptions 1\n"
+		"csms_tagd_last_pass_unused_exemptions{" ID "} 1\n"
 		"# HELP csms_tagd_last_success_timestamp_seconds When the last successful pass ended.\n"
 		"# TYPE csms_tagd_last_success_timestamp_seconds gauge\n"
-		"csms_tagd_last_success_timestamp_seconds 1795999700.000000\n"
+		"csms_tagd_last_success_timestamp_seconds{" ID "} 1795999700.000000\n"
 		"# HELP csms_tagd_next_pass_timestamp_seconds When the next pass is due.\n"
 		"# TYPE csms_tagd_next_pass_timestamp_seconds gauge\n"
-		"csms_tagd_next_pass_timestamp_seconds 1796000301.500000\n"
+		"csms_tagd_next_pass_timestamp_seconds{" ID "} 1796000301.500000\n"
 		"# HELP csms_tagd_passes_total Reconcile passes since the daemon started, by outcome.\n"
 		"# TYPE csms_tagd_passes_total counter\n"
-		"csms_tagd_passes_total{outcome=\"converged\"} 5\n"
-		"csms_tagd_passes_total{outcome=\"changed\"} 1\n"
-		"csms_tagd_passes_total{outcome=\"partial\"} 1\n"
-		"csms_tagd_passes_total{outcome=\"failed\"} 0\n"
-		"csms_tagd_passes_total{outcome=\"aborted\"} 0\n"
-		"# HELP csms_tagd_tags_deleted_total Tags deleted since the daemon started, by rule.\n"
+		"csms_tagd_passes_total{" ID ",outcome=\"converged\"} 5\n"
+		"csms_tagd_passes_total{" ID ",outcome=\"changed\"} 1\n"
+		"csms_tagd_passes_total{" ID ",outcome=\"partial\"} 1\n"
+		"csms_tagd_passes_total{" ID ",outcome=\"failed\"} 0\n"
+		"csms_tagd_passes_total{" ID ",outcome=\"aborted\"} 0\n"
+		"# HELP csms_tagd_tags_deleted_total Tags deleted since the daemon started, by rule (section and key glob; never a dry run's).\n"
 		"# TYPE csms_tagd_tags_deleted_total counter\n"
-		"csms_tagd_tags_deleted_total{rule=\"/etc/csms-tagd/csms-tagd.conf:41\"} 3\n"
-		"csms_tagd_tags_deleted_total{rule=\"/etc/csms-tagd/we\\\"ird\\\\name.conf:7\"} 1\n"
+		"csms_tagd_tags_deleted_total{" ID ",rule=\"[secrets \\\"app-*\\\"] temp-*\"} 3\n"
+		"csms_tagd_tags_deleted_total{" ID ",rule=\"[secret \\\"we\\\\ird\\\"] (no rule)\"} 1\n"
 		"# HELP csms_tagd_requests_total API requests since the daemon started.\n"
 		"# TYPE csms_tagd_requests_total counter\n"
-		"csms_tagd_requests_total{api=\"ListResourceInstances\"} 12\n"
-		"csms_tagd_requests_total{api=\"DeleteSecretTag\"} 4\n"
+		"csms_tagd_requests_total{" ID ",api=\"ListResourceInstances\"} 12\n"
+		"csms_tagd_requests_total{" ID ",api=\"DeleteSecretTag\"} 4\n"
 		"# HELP csms_tagd_request_errors_total Failed API requests since the daemon started.\n"
 		"# TYPE csms_tagd_request_errors_total counter\n"
-		"csms_tagd_request_errors_total{api=\"DeleteSecretTag\",code=\"CSMS.0401\"} 1\n"
-		"csms_tagd_request_errors_total{api=\"ListResourceInstances\",code=\"transport\"} 2\n"
+		"csms_tagd_request_errors_total{" ID ",api=\"DeleteSecretTag\",code=\"CSMS.0401\"} 1\n"
+		"csms_tagd_request_errors_total{" ID ",api=\"ListResourceInstances\",code=\"transport\"} 2\n"
 		"# HELP csms_tagd_config_load_timestamp_seconds When the configuration was last loaded or rejected.\n"
 		"# TYPE csms_tagd_config_load_timestamp_seconds gauge\n"
-		"csms_tagd_config_load_timestamp_seconds 1795996400.000000\n"
-		"# HELP csms_tagd_config_load_success 1 when the last configuration load succeeded.\n"
+		"csms_tagd_config_load_timestamp_seconds{" ID "} 1795996400.000000\n"
+		"# HELP csms_tagd_config_load_success 1 when the last configuration load or reload succeeded; 0 after a rejected one.\n"
 		"# TYPE csms_tagd_config_load_success gauge\n"
-		"csms_tagd_config_load_success 1\n");
+		"csms_tagd_config_load_success{" ID "} 1\n");
 }
 
 /* Before the first pass only what is known is exposed; still valid text. */
@@ -160,11 +177,13 @@ static void test_prometheus_first_start(void **state)
 	_cleanup_free_ char *text = NULL;
 
 	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
-	assert_non_null(strstr(text, "csms_tagd_info{version=\"0.1.0\",auth_method=\"ecs\",dry_run=\"yes\"} 1\n"));
+	assert_non_null(strstr(text, "csms_tagd_info{instance=\"\",project=\"\",region=\"\",version=\"0.1.0\","
+	                       "auth_method=\"ecs\",dry_run=\"yes\"} 1\n"));
 	assert_null(strstr(text, "last_pass"));
 	assert_null(strstr(text, "next_pass"));
-	assert_non_null(strstr(text, "csms_tagd_passes_total{outcome=\"failed\"} 0\n"));
-	assert_non_null(strstr(text, "csms_tagd_credentials_expiry_timestamp_seconds 1796000000.000000\n"));
+	assert_non_null(strstr(text, "region=\"\",outcome=\"failed\"} 0\n"));
+	assert_non_null(strstr(text, "csms_tagd_credentials_expiry_timestamp_seconds{instance=\"\",project=\"\","
+	                       "region=\"\"} 1796000000.000000\n"));
 	/* Metric families without samples still have their HELP and TYPE. */
 	assert_non_null(strstr(text, "# TYPE csms_tagd_requests_total counter\n# HELP"));
 }
@@ -223,6 +242,13 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(r->passes_total[METRICS_CONVERGED], 5);
 	assert_counts_equal(&r->deleted_by_rule, &s.deleted_by_rule);
 	assert_counts_equal(&r->errors_by_api_code, &s.errors_by_api_code);
+	assert_string_equal(r->instance, "csms-tagd@prod");
+	assert_string_equal(r->project_id, s.project_id);
+	assert_string_equal(r->region, "cn-north-4");
+	assert_true(r->up);
+	assert_int_equal(r->pid, 4242);
+	assert_int_equal(r->written_usec, s.written_usec);
+	assert_false(r->pass_dry_run);
 	/* What was read writes back the same text. */
 	assert_int_equal(metrics_format_state(r, &again), 0);
 	assert_string_equal(text, again);
@@ -307,17 +333,27 @@ static void test_write_atomic(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
-static void test_print(void **state)
+/* What --status prints for S, 61 s after T0.  Malloc'd. */
+static char *printed(const struct metrics_snapshot *s, bool running)
 {
-	struct metrics_snapshot s = sample();
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	assert_non_null(f);
-	metrics_print(&s, T0 + 61 * USEC_PER_SEC, f);
+	metrics_print(s, running, T0 + 61 * USEC_PER_SEC, f);
 	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static void test_print(void **state)
+{
+	struct metrics_snapshot s = sample();
+	char *buf = printed(&s, true);
+
 	assert_string_equal(buf,
+		"State            : running (pid 4242)\n"
+		"Instance         : csms-tagd@prod, project 0123456789abcdef0123456789abcdef (cn-north-4)\n"
 		"Version          : 0.1.0\n"
 		"Last pass        : 0123456789abcdef0123456789abcdef-7\n"
 		"Outcome          : partial\n"
@@ -331,8 +367,8 @@ static void test_print(void **state)
 		"Last success     : 2026-11-30 00:48:20 UTC (6min 1s ago)\n"
 		"Next pass        : 2026-11-30 00:58:21 UTC (in 4min)\n"
 		"Passes           : 5 converged, 1 changed, 1 partial, 0 failed, 0 aborted\n"
-		"Deleted by rule  : /etc/csms-tagd/csms-tagd.conf:41 3\n"
-		"                 : /etc/csms-tagd/we\"ird\\name.conf:7 1\n"
+		"Deleted by rule  : [secrets \"app-*\"] temp-* 3\n"
+		"                 : [secret \"we\\ird\"] (no rule) 1\n"
 		"Requests         : ListResourceInstances 12\n"
 		"                 : DeleteSecretTag 4\n"
 		"Errors           : DeleteSecretTag CSMS.0401 1\n"
@@ -341,6 +377,84 @@ static void test_print(void **state)
 		"Config loaded    : ok, 2026-11-29 23:53:20 UTC (1h 1min 1s ago)\n"
 		"Credentials      : aksk, no expiry\n");
 	free(buf);
+}
+
+/* A dry run's deletions are would_delete, never deleted: in the metrics,
+ * and in --status even after dry_run was turned off (the snapshot says
+ * what the pass was, not what the config is now). */
+static void test_dry_run_pass(void **state)
+{
+	struct metrics_snapshot s = sample();
+	_cleanup_free_ char *text = NULL, *buf = NULL;
+
+	s.dry_run = false;
+	s.pass_dry_run = true;
+	s.deleted = 0;
+	s.would_delete = 4;
+	s.deleted_by_rule = (struct metrics_counts) {};
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_non_null(strstr(text, "{" ID ",result=\"deleted\"} 0\n"));
+	assert_non_null(strstr(text, "{" ID ",result=\"would_delete\"} 4\n"));
+	assert_null(strstr(text, "csms_tagd_tags_deleted_total{"));
+	buf = printed(&s, true);
+	assert_non_null(strstr(buf, "Outcome          : partial (dry run)\n"));
+	assert_non_null(strstr(buf, "Tags             : 6 planned, 4 would be deleted (dry run: none deleted), "
+	                       "1 kept, 1 failed, 0 held\n"));
+}
+
+/* A state file of an older daemon: no instance fields; its dry run's
+ * "deleted" is read as would_delete. */
+static void test_state_older(void **state)
+{
+	struct metrics_snapshot s = sample();
+	_cleanup_free_ char *text = NULL, *error = NULL;
+	struct metrics_state *st = NULL;
+	const struct metrics_snapshot *r;
+	const char *drop[] = { "instance", "project_id", "region", "up", "pid", "written",
+	                       "would_delete", "pass_dry_run" };
+	json_t *j;
+
+	s.dry_run = true;
+	assert_int_equal(metrics_format_state(&s, &text), 0);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	for (size_t i = 0; i < ELEMENTSOF(drop); i++)
+		assert_int_equal(json_object_del(j, drop[i]), 0);
+	free(text);
+	text = json_dumps(j, 0);
+	json_decref(j);
+	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
+	r = metrics_state_snapshot(st);
+	assert_null(r->instance);
+	assert_true(r->up);
+	assert_int_equal(r->pid, 0);
+	assert_true(metrics_daemon_running(r));
+	assert_true(r->pass_dry_run);
+	assert_int_equal(r->would_delete, 4);
+	assert_int_equal(r->deleted, 0);
+	metrics_state_free(st);
+}
+
+/* Stopped: up 0 in the metrics; --status says "not running", no next pass. */
+static void test_stopped(void **state)
+{
+	struct metrics_snapshot s = sample();
+	_cleanup_free_ char *text = NULL, *buf = NULL;
+
+	s.up = false;
+	s.next_pass_usec = 0;
+	assert_false(metrics_daemon_running(&s));
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_non_null(strstr(text, "\ncsms_tagd_up{" ID "} 0\n"));
+	buf = printed(&s, false);
+	assert_non_null(strstr(buf, "State            : not running (state as written 2026-11-30 00:53:22 UTC (59s ago))\n"));
+	assert_non_null(strstr(buf, "Next pass        : none: not running\n"));
+	/* Up, but its process is gone (killed): not running either. */
+	s.up = true;
+	s.pid = (uint64_t) getpid();
+	assert_true(metrics_daemon_running(&s));
+	s.pid = 0x3ffffff0;     /* above any pid_max */
+	assert_false(metrics_daemon_running(&s));
 }
 
 static void test_tally(void **state)
@@ -383,7 +497,7 @@ static void test_publish(void **state)
 	assert_string_equal(metrics_state_snapshot(back)->pass_id, s.pass_id);
 	metrics_state_free(back);
 	assert_int_equal(read_file(prom, 1 << 20, &text, &len), 0);
-	assert_non_null(strstr(text, "csms_tagd_last_pass_success 0\n"));
+	assert_non_null(strstr(text, "csms_tagd_last_pass_success{" ID "} 0\n"));
 	/* A credential quoted in an error text does not reach the file. */
 	s.error = "echo: X-Auth-Token: TopSecretToken42";
 	assert_int_equal(redact_register("TopSecretToken42"), 0);
@@ -453,6 +567,9 @@ int main(void)
 		cmocka_unit_test(test_state_errors),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_dry_run_pass),
+		cmocka_unit_test(test_state_older),
+		cmocka_unit_test(test_stopped),
 		cmocka_unit_test(test_tally),
 		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_state_path),

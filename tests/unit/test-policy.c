@@ -411,6 +411,30 @@ static void test_helpers(void **state)
 	config_free(c);
 }
 
+/* Metrics name a rule by section and key glob: the same after edits that
+ * move its line. */
+static void test_rule_label(void **state)
+{
+	static const char *const bodies[] = {
+		"[secret \"s\"]\nenv = prod\ne* = !\n[secrets \"app-*\"]\ntemp-* = !\n",
+		"# a comment that moves every line\n\n[secret \"s\"]\nowner = *\nenv = prod\n\ne* = !\n"
+		"[secrets \"app-*\"]\nkeep = *\ntemp-* = !\n",
+	};
+	char buf[128];
+
+	for (size_t i = 0; i < ELEMENTSOF(bodies); i++) {
+		struct config *c = load("label", bodies[i]);
+
+		assert_string_equal(policy_rule_label(c, "s", "east", buf, sizeof(buf)), "[secret \"s\"] e*");
+		assert_string_equal(policy_rule_label(c, "s", "env", buf, sizeof(buf)), "[secret \"s\"] env");
+		assert_string_equal(policy_rule_label(c, "s", "west", buf, sizeof(buf)), "[secret \"s\"] (no rule)");
+		assert_string_equal(policy_rule_label(c, "app-x", "temp-1", buf, sizeof(buf)),
+		                    "[secrets \"app-*\"] temp-*");
+		assert_string_equal(policy_rule_label(c, "other", "k", buf, sizeof(buf)), "(not governed)");
+		config_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_rule_allows_value),
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_rule_label),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

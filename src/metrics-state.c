@@ -1,0 +1,363 @@
+/* metrics-state.c - the state file read back, and its human view (--status). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "timefmt.h"
+#include "util.h"
+
+#define STATE_MAX_BYTES (4u * 1024 * 1024)
+
+/* --- the state file: read ---------------------------------------------------------------- */
+
+struct metrics_state {
+	json_t *root;                   /* the strings below point into it */
+	struct metrics_snapshot s;
+	struct metrics_count *counts[3];
+};
+
+void metrics_state_free(struct metrics_state *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(st->counts); i++)
+		free(st->counts[i]);
+	json_decref(st->root);
+	free(st);
+}
+
+const struct metrics_snapshot *metrics_state_snapshot(const struct metrics_state *st)
+{
+	return &st->s;
+}
+
+static int bad(char **error, const char *field, const char *what)
+{
+	*error = xasprintf("field \"%s\": %s", field, what);
+	return -EBADMSG;
+}
+
+static int get_string(json_t *root, const char *key, bool nullable, const char **ret, char **error)
+{
+	json_t *v = json_object_get(root, key);
+
+	if (nullable && json_is_null(v)) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return bad(error, key, nullable ? "not a string or null" : "not a string");
+	*ret = json_string_value(v);
+	return 0;
+}
+
+static int get_uint(json_t *root, const char *key, uint64_t *ret, char **error)
+{
+	json_t *v = json_object_get(root, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return bad(error, key, "not a non-negative integer");
+	*ret = (uint64_t) json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(json_t *root, const char *key, bool *ret, char **error)
+{
+	json_t *v = json_object_get(root, key);
+
+	if (!json_is_boolean(v))
+		return bad(error, key, "not true or false");
+	*ret = json_is_true(v);
+	return 0;
+}
+
+static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
+{
+	const char *s;
+	int r = get_string(root, key, true, &s, error);
+
+	if (r < 0)
+		return r;
+	*ret = 0;
+	if (s && parse_rfc3339_time(s, ret) < 0)
+		return bad(error, key, "not a time like 2026-01-31T12:00:00.000000Z");
+	return 0;
+}
+
+static int get_counts(json_t *root, const char *key, bool two, struct metrics_count **storage,
+                      struct metrics_counts *ret, char **error)
+{
+	json_t *a = json_object_get(root, key), *e;
+	size_t i;
+
+	if (!json_is_array(a))
+		return bad(error, key, "not an array");
+	*storage = calloc(json_array_size(a) + 1, sizeof(**storage));
+	if (!*storage)
+		return -ENOMEM;
+	json_array_foreach(a, i, e) {
+		struct metrics_count *c = &(*storage)[i];
+		int r;
+
+		if (!json_is_object(e) ||
+		    (r = get_string(e, "key", false, &c->key, error)) < 0 ||
+		    (r = get_string(e, "key2", !two, &c->key2, error)) < 0 ||
+		    (r = get_uint(e, "value", &c->value, error)) < 0) {
+			free(*error);
+			return bad(error, key, "entries need key, key2 and a count");
+		}
+	}
+	*ret = (struct metrics_counts) { *storage, json_array_size(a) };
+	return 0;
+}
+
+/* The fields added with instances (csms-tagd-state/1 stays: they are
+ * optional, so that --status of a new version reads the file of a daemon
+ * that still runs the old one, as during an upgrade). */
+static int parse_instance_fields(json_t *root, struct metrics_snapshot *s, char **error)
+{
+	int r = 0;
+
+	s->up = true;
+#define OPTIONAL(key, get) (json_object_get(root, key) ? (get) : 0)
+	if ((r = OPTIONAL("instance", get_string(root, "instance", true, &s->instance, error))) < 0 ||
+	    (r = OPTIONAL("project_id", get_string(root, "project_id", true, &s->project_id, error))) < 0 ||
+	    (r = OPTIONAL("region", get_string(root, "region", true, &s->region, error))) < 0 ||
+	    (r = OPTIONAL("up", get_bool(root, "up", &s->up, error))) < 0 ||
+	    (r = OPTIONAL("pid", get_uint(root, "pid", &s->pid, error))) < 0 ||
+	    (r = OPTIONAL("written", get_time(root, "written", &s->written_usec, error))) < 0 ||
+	    (r = OPTIONAL("would_delete", get_uint(root, "would_delete", &s->would_delete, error))) < 0 ||
+	    (r = OPTIONAL("pass_dry_run", get_bool(root, "pass_dry_run", &s->pass_dry_run, error))) < 0)
+		return r;
+#undef OPTIONAL
+	return 0;
+}
+
+static int parse_snapshot(struct metrics_state *st, char **error)
+{
+	struct metrics_snapshot *s = &st->s;
+	json_t *root = st->root, *passes;
+	const char *format, *outcome;
+	int r, o;
+
+	if (!json_is_object(root))
+		return bad(error, "(top)", "not a JSON object");
+	if ((r = get_string(root, "format", false, &format, error)) < 0)
+		return r;
+	if (strcmp(format, METRICS_STATE_FORMAT) != 0)
+		return bad(error, "format", "not " METRICS_STATE_FORMAT);
+	if ((r = parse_instance_fields(root, s, error)) < 0 ||
+	    (r = get_string(root, "version", true, &s->version, error)) < 0 ||
+	    (r = get_string(root, "auth_method", true, &s->auth_method, error)) < 0 ||
+	    (r = get_bool(root, "dry_run", &s->dry_run, error)) < 0 ||
+	    (r = get_string(root, "pass_id", true, &s->pass_id, error)) < 0 ||
+	    (r = get_string(root, "outcome", false, &outcome, error)) < 0 ||
+	    (r = get_string(root, "error", true, &s->error, error)) < 0 ||
+	    (r = get_time(root, "pass_started", &s->pass_started_usec, error)) < 0 ||
+	    (r = get_time(root, "pass_finished", &s->pass_finished_usec, error)) < 0 ||
+	    (r = get_uint(root, "pass_duration_usec", &s->pass_duration_usec, error)) < 0 ||
+	    (r = get_uint(root, "planned", &s->planned, error)) < 0 ||
+	    (r = get_uint(root, "deleted", &s->deleted, error)) < 0 ||
+	    (r = get_uint(root, "kept", &s->kept, error)) < 0 ||
+	    (r = get_uint(root, "failed", &s->failed, error)) < 0 ||
+	    (r = get_uint(root, "held", &s->held, error)) < 0 ||
+	    (r = get_uint(root, "governed_secrets", &s->governed_secrets, error)) < 0 ||
+	    (r = get_uint(root, "noncompliant_tags", &s->noncompliant_tags, error)) < 0 ||
+	    (r = get_uint(root, "waiting", &s->waiting, error)) < 0 ||
+	    (r = get_uint(root, "exempted", &s->exempted, error)) < 0 ||
+	    (r = get_uint(root, "exemptions_unused", &s->exemptions_unused, error)) < 0 ||
+	    (r = get_uint(root, "required_missing", &s->required_missing, error)) < 0 ||
+	    (r = get_uint(root, "required_invalid", &s->required_invalid, error)) < 0 ||
+	    (r = get_time(root, "last_success", &s->last_success_usec, error)) < 0 ||
+	    (r = get_time(root, "next_pass", &s->next_pass_usec, error)) < 0 ||
+	    (r = get_counts(root, "deleted_by_rule", false, &st->counts[0], &s->deleted_by_rule, error)) < 0 ||
+	    (r = get_counts(root, "requests_by_api", false, &st->counts[1], &s->requests_by_api, error)) < 0 ||
+	    (r = get_counts(root, "errors_by_api_code", true, &st->counts[2], &s->errors_by_api_code, error)) < 0 ||
+	    (r = get_string(root, "config_path", true, &s->config_path, error)) < 0 ||
+	    (r = get_time(root, "config_loaded", &s->config_loaded_usec, error)) < 0 ||
+	    (r = get_bool(root, "config_ok", &s->config_ok, error)) < 0 ||
+	    (r = get_string(root, "config_error", true, &s->config_error, error)) < 0 ||
+	    (r = get_time(root, "credentials_expiry", &s->credentials_expiry_usec, error)) < 0)
+		return r;
+	/* Older daemons counted a dry run's would-be deletions as deleted. */
+	if (!json_object_get(root, "pass_dry_run") && s->dry_run) {
+		s->pass_dry_run = true;
+		s->would_delete = s->deleted;
+		s->deleted = 0;
+	}
+	o = metrics_outcome_from_string(outcome);
+	if (o < 0)
+		return bad(error, "outcome", "not an outcome csms-tagd writes");
+	s->outcome = (enum metrics_outcome) o;
+	passes = json_object_get(root, "passes_total");
+	if (!json_is_object(passes))
+		return bad(error, "passes_total", "not an object");
+	for (o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
+		if ((r = get_uint(passes, metrics_outcome_to_string(o), &s->passes_total[o], error)) < 0) {
+			free(*error);
+			return bad(error, "passes_total", "needs a count for every outcome");
+		}
+	return 0;
+}
+
+int metrics_state_parse(const char *text, struct metrics_state **ret, char **error)
+{
+	struct metrics_state *st;
+	json_error_t jerr;
+	int r;
+
+	*error = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!st->root) {
+		*error = xasprintf("line %d: %s", jerr.line, jerr.text);
+		metrics_state_free(st);
+		return -EBADMSG;
+	}
+	r = parse_snapshot(st, error);
+	if (r < 0) {
+		metrics_state_free(st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+int metrics_state_read(const char *path, struct metrics_state **ret, char **error)
+{
+	_cleanup_free_ char *text = NULL, *why = NULL;
+	size_t len;
+	int r;
+
+	*error = NULL;
+	r = read_file(path, STATE_MAX_BYTES, &text, &len);
+	if (r < 0) {
+		*error = xasprintf("%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = metrics_state_parse(text, ret, &why);
+	if (r < 0)
+		*error = xasprintf("%s: %s", path, why ? why : strerror(-r));
+	return r;
+}
+
+/* --- the human view ---------------------------------------------------------------------- */
+
+/* "2026-11-29 21:31:05 UTC (2min 3s ago)", or "never". */
+static const char *when(char *buf, size_t size, uint64_t usec, uint64_t now)
+{
+	char date[FORMAT_UTC_MAX], span[64];
+
+	if (!usec)
+		return "never";
+	format_utc(date, sizeof(date), usec);
+	if (usec <= now)
+		snprintf(buf, size, "%s (%s ago)", date, format_timespan(span, sizeof(span), now - usec));
+	else
+		snprintf(buf, size, "%s (in %s)", date, format_timespan(span, sizeof(span), usec - now));
+	return buf;
+}
+
+static void print_counts(FILE *f, const char *title, const struct metrics_counts *c)
+{
+	if (c->n == 0) {
+		fprintf(f, "%-17s: none\n", title);
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		fprintf(f, "%-17s: %s%s%s %" PRIu64 "\n", i == 0 ? title : "", c->items[i].key,
+		        c->items[i].key2 ? " " : "", c->items[i].key2 ? c->items[i].key2 : "",
+		        c->items[i].value);
+}
+
+bool metrics_daemon_running(const struct metrics_snapshot *s)
+{
+	if (!s->up)
+		return false;
+	if (s->pid == 0 || s->pid > INT_MAX)
+		return true;
+	return kill((pid_t) s->pid, 0) == 0 || errno == EPERM;
+}
+
+static void print_tags(const struct metrics_snapshot *s, FILE *f)
+{
+	if (s->pass_dry_run)
+		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " would be deleted (dry run: none "
+		        "deleted), %" PRIu64 " kept, %" PRIu64 " failed, %" PRIu64 " held\n", "Tags",
+		        s->planned, s->would_delete, s->kept, s->failed, s->held);
+	else
+		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " deleted, %" PRIu64 " kept, %" PRIu64
+		        " failed, %" PRIu64 " held\n", "Tags", s->planned, s->deleted, s->kept, s->failed,
+		        s->held);
+}
+
+static void print_last_pass(const struct metrics_snapshot *s, uint64_t now, FILE *f)
+{
+	char a[128], span[64];
+
+	fprintf(f, "%-17s: %s%s\n", "Outcome", metrics_outcome_to_string(s->outcome),
+	        s->pass_dry_run ? " (dry run)" : "");
+	if (s->error)
+		fprintf(f, "%-17s: %s\n", "Error", s->error);
+	fprintf(f, "%-17s: %s\n", "Finished", when(a, sizeof(a), s->pass_finished_usec, now));
+	fprintf(f, "%-17s: %s\n", "Duration", format_timespan(span, sizeof(span), s->pass_duration_usec));
+	print_tags(s, f);
+	fprintf(f, "%-17s: %" PRIu64 " secrets, %" PRIu64 " non-compliant tags\n", "Governed",
+	        s->governed_secrets, s->noncompliant_tags);
+	if (s->waiting || s->exempted || s->exemptions_unused)
+		fprintf(f, "%-17s: %" PRIu64 " waiting for their grace period, %" PRIu64
+		        " exempted, %" PRIu64 " exemptions unused\n", "Not deleted",
+		        s->waiting, s->exempted, s->exemptions_unused);
+	if (s->required_missing || s->required_invalid)
+		fprintf(f, "%-17s: %" PRIu64 " missing, %" PRIu64 " with a value not allowed\n",
+		        "Required tags", s->required_missing, s->required_invalid);
+}
+
+void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now, FILE *f)
+{
+	char a[128];
+
+	if (running && s->pid)
+		fprintf(f, "%-17s: running (pid %" PRIu64 ")\n", "State", s->pid);
+	else if (running)
+		fprintf(f, "%-17s: running\n", "State");
+	else
+		fprintf(f, "%-17s: not running (state as written %s)\n", "State",
+		        when(a, sizeof(a), s->written_usec ? s->written_usec : s->pass_finished_usec, now));
+	if (s->instance)
+		fprintf(f, "%-17s: %s, project %s (%s)\n", "Instance", s->instance,
+		        s->project_id ? s->project_id : "?", s->region ? s->region : "?");
+	fprintf(f, "%-17s: %s\n", "Version", s->version ? s->version : "?");
+	fprintf(f, "%-17s: %s\n", "Last pass", s->pass_id ? s->pass_id : "none yet");
+	if (s->outcome != METRICS_NO_PASS)
+		print_last_pass(s, now, f);
+	fprintf(f, "%-17s: %s\n", "Last success", when(a, sizeof(a), s->last_success_usec, now));
+	fprintf(f, "%-17s: %s\n", "Next pass", !running ? "none: not running" :
+	        s->next_pass_usec ? when(a, sizeof(a), s->next_pass_usec, now) : "not scheduled");
+	fprintf(f, "%-17s:", "Passes");
+	for (int o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
+		fprintf(f, "%s %" PRIu64 " %s", o == METRICS_CONVERGED ? "" : ",", s->passes_total[o],
+		        metrics_outcome_to_string(o));
+	fputc('\n', f);
+	print_counts(f, "Deleted by rule", &s->deleted_by_rule);
+	print_counts(f, "Requests", &s->requests_by_api);
+	print_counts(f, "Errors", &s->errors_by_api_code);
+	fprintf(f, "%-17s: %s\n", "Config", s->config_path ? s->config_path : "?");
+	fprintf(f, "%-17s: %s, %s\n", "Config loaded", s->config_ok ? "ok" :
+	        "REJECTED (the daemon keeps the configuration it had)",
+	        when(a, sizeof(a), s->config_loaded_usec, now));
+	if (s->config_error)
+		fprintf(f, "%-17s: %s\n", "Config error", s->config_error);
+	fprintf(f, "%-17s: %s, %s%s\n", "Credentials", s->auth_method ? s->auth_method : "?",
+	        s->credentials_expiry_usec ? "expire " : "no expiry",
+	        s->credentials_expiry_usec ? when(a, sizeof(a), s->credentials_expiry_usec, now) : "");
+}

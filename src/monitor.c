@@ -1,0 +1,160 @@
+/* monitor.c - the figures the daemon keeps for monitoring, and publishing them. */
+#include "monitor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static enum metrics_outcome outcome_of(enum pass_outcome o)
+{
+	switch (o) {
+	case PASS_CONVERGED:
+		return METRICS_CONVERGED;
+	case PASS_CHANGED:
+		return METRICS_CHANGED;
+	case PASS_PARTIAL:
+		return METRICS_PARTIAL;
+	case PASS_FAILED:
+		return METRICS_FAILED;
+	case PASS_ABORTED:
+		break;
+	}
+	return METRICS_ABORTED;
+}
+
+void monitor_count_failure(struct monitor *m, enum csms_api api, const struct csms_result *res)
+{
+	char buf[32];
+
+	/* On ENOMEM the count is short; the journal has the failure. */
+	(void) metrics_tally_add(&m->errors, csms_api_name(api),
+	                         csms_result_error_class(res, buf, sizeof(buf)), 1);
+}
+
+void monitor_retire_client(struct monitor *m, struct csms *client)
+{
+	struct csms_stats st;
+
+	if (!client)
+		return;
+	csms_get_stats(client, &st);
+	for (size_t i = 0; i < _API_MAX; i++)
+		m->calls_retired[i] += st.calls[i];
+}
+
+void monitor_note_config_load(struct monitor *m, const char *error)
+{
+	m->config_loaded = now_realtime_usec();
+	m->config_ok = !error;
+	free(m->config_error);
+	m->config_error = error ? strdup(error) : NULL;
+}
+
+void monitor_note_pass(struct monitor *m, const struct pass_result *r)
+{
+	m->outcome = outcome_of(r->outcome);
+	snprintf(m->error, sizeof(m->error), "%s", r->failure);
+	m->pass_finished = now_realtime_usec();
+	m->pass_duration = r->duration_usec;
+	m->planned = r->planned;
+	/* A dry run sends no DELETE: its deletions are would_delete only. */
+	m->pass_dry_run = r->dry_run;
+	m->deleted = r->dry_run ? 0 : r->deleted;
+	m->would_delete = r->dry_run ? r->deleted : 0;
+	m->kept = r->kept_changed;
+	m->failed = r->delete_failed + r->still_present;
+	m->held = r->limit_exceeded ? r->planned : 0;
+	m->governed = r->governed;
+	m->noncompliant = r->planned + r->waiting + r->exempted;
+	m->waiting = r->waiting;
+	m->exempted = r->exempted;
+	m->exemptions_unused = r->exemptions_unused;
+	m->required_missing = r->required_missing;
+	m->required_invalid = r->required_invalid;
+	m->passes_total[m->outcome]++;
+	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
+		m->last_success = m->pass_finished;
+	for (size_t i = 0; !r->dry_run && i < r->deleted_by_rule.n; i++)
+		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
+		                         r->deleted_by_rule.items[i].value);
+}
+
+void monitor_publish(struct monitor *m, const struct monitor_view *v)
+{
+	const struct config *cfg = v->cfg;
+	struct metrics_count requests[_API_MAX];
+	struct csms_stats st = {};
+	const char *failed_path = NULL;
+	int r;
+
+	if (!m->state_path)
+		return;
+	if (v->client)
+		csms_get_stats(v->client, &st);
+	for (size_t i = 0; i < _API_MAX; i++)
+		requests[i] = (struct metrics_count) { csms_api_name(i), NULL, m->calls_retired[i] + st.calls[i] };
+
+	struct metrics_snapshot s = {
+		.instance = m->instance,
+		.project_id = cfg ? cfg->csms.project_id : NULL,
+		.region = cfg ? cfg->csms.region : NULL,
+		.up = v->up,
+		.pid = (uint64_t) getpid(),
+		.written_usec = now_realtime_usec(),
+		.version = PACKAGE_VERSION,
+		.auth_method = cfg ? auth_method_to_string(cfg->auth.method) : NULL,
+		.dry_run = cfg && cfg->daemon.dry_run,
+		.pass_id = v->pass_id,
+		.outcome = m->outcome,
+		.error = m->error[0] ? m->error : NULL,
+		.pass_started_usec = m->pass_started,
+		.pass_finished_usec = m->pass_finished,
+		.pass_duration_usec = m->pass_duration,
+		.planned = m->planned,
+		.deleted = m->deleted,
+		.would_delete = m->would_delete,
+		.pass_dry_run = m->pass_dry_run,
+		.kept = m->kept,
+		.failed = m->failed,
+		.held = m->held,
+		.governed_secrets = m->governed,
+		.noncompliant_tags = m->noncompliant,
+		.waiting = m->waiting,
+		.exempted = m->exempted,
+		.exemptions_unused = m->exemptions_unused,
+		.required_missing = m->required_missing,
+		.required_invalid = m->required_invalid,
+		.last_success_usec = m->last_success,
+		.next_pass_usec = v->scheduled ? m->next_pass : 0,
+		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),
+		.requests_by_api = { requests, _API_MAX },
+		.errors_by_api_code = metrics_tally_counts(&m->errors),
+		.config_path = v->config_path,
+		.config_loaded_usec = m->config_loaded,
+		.config_ok = m->config_ok,
+		.config_error = m->config_error,
+		.credentials_expiry_usec = v->client ? csms_credentials_expiry(v->client) : 0,
+	};
+	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
+
+	r = metrics_publish(&s, m->state_path, cfg ? cfg->daemon.metrics_file : NULL, &failed_path);
+	if (r < 0 && !m->write_failed)
+		log_warning("Cannot write %s: %s (csms-tagd --status and the metrics show older data "
+		            "until it can be written; warned once)", failed_path, strerror(-r));
+	else if (r >= 0 && m->write_failed)
+		log_notice("Monitoring files are written again");
+	m->write_failed = r < 0;
+}
+
+void monitor_clear(struct monitor *m)
+{
+	free(m->state_path);
+	free(m->config_error);
+	free(m->instance);
+	metrics_tally_clear(&m->deleted_by_rule);
+	metrics_tally_clear(&m->errors);
+}
