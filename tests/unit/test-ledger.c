@@ -1,0 +1,228 @@
+/* test-ledger.c - the deletion ledger: schema creation and version check,
+ * intents and outcomes (values byte for byte), pending intents, queries,
+ * grace clocks in the outcome's transaction, pass history, and clear
+ * errors for a corrupt, newer or unwritable database. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "util.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test-ledger.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct ledger_deletion sample(const char *key, const char *value)
+{
+	return (struct ledger_deletion) {
+		.pass_id = "p1-1", .secret_id = "id-1", .secret_name = "app-db", .key = (char *) key,
+		.value = (char *) value, .rule = "/etc/x.conf:12", .reason = "no-rule",
+		.intent_usec = 1000,
+	};
+}
+
+static void test_intent_outcome(void **state)
+{
+	struct ledger *l;
+	struct ledger_list pending = {}, all = {};
+	struct ledger_deletion d = sample("temp", "AKID\x01\xff value with ***");
+	int64_t id1, id2;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intent(l, &d, &id1), 0);
+	d.key = "other";
+	assert_int_equal(ledger_intent(l, &d, &id2), 0);
+	assert_true(id2 > id1);
+	assert_int_equal(ledger_outcome(l, id1, LEDGER_DELETED, 2000, NULL), 0);
+	assert_int_equal(ledger_outcome(l, 999, LEDGER_DELETED, 2000, NULL), -ENOENT);
+	assert_int_equal(ledger_outcome(l, id1, _LEDGER_OUTCOME_MAX, 2000, NULL), -EINVAL);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 1);
+	assert_string_equal(pending.v[0].key, "other");
+	assert_int_equal(pending.v[0].outcome, LEDGER_PENDING);
+	ledger_list_clear(&pending);
+	ledger_close(l);
+
+	/* Reopened: everything is there, the value exactly as given. */
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 2);
+	assert_string_equal(all.v[0].value, "AKID\x01\xff value with ***");
+	assert_int_equal(all.v[0].outcome, LEDGER_DELETED);
+	assert_true(all.v[0].outcome_usec == 2000);
+	assert_string_equal(all.v[0].rule, "/etc/x.conf:12");
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .deleted_only = true }, &all), 0);
+	assert_int_equal(all.n, 1);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .since_usec = 1001 }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .secret_glob = "app-*" }, &all), 0);
+	assert_int_equal(all.n, 2);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .secret_glob = "web-*" }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .limit = 1 }, &all), -E2BIG);
+	ledger_list_clear(&all);
+	ledger_close(l);
+}
+
+static void test_outcome_strings(void **state)
+{
+	for (int o = 0; o < _LEDGER_OUTCOME_MAX; o++)
+		assert_int_equal(ledger_outcome_from_string(ledger_outcome_to_string(o)), o);
+	assert_int_equal(ledger_outcome_from_string("gone"), -EINVAL);
+	assert_int_equal(ledger_outcome_from_string(NULL), -EINVAL);
+}
+
+static void test_clocks_with_outcome(void **state)
+{
+	struct ledger *l;
+	struct grace_clocks c = {}, back = {};
+	struct ledger_deletion d = sample("temp", "v");
+	uint8_t a[GRACE_DIGEST_LEN], b[GRACE_DIGEST_LEN];
+	uint64_t t;
+	size_t future = 0;
+	int64_t id;
+
+	grace_digest("id-1", "temp", "v", a);
+	grace_digest("id-1", "temp", "w", b);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(grace_clocks_add(&c, a, 100), 0);
+	assert_int_equal(grace_clocks_add(&c, b, 5000), 0);
+	grace_clocks_sort(&c);
+	assert_int_equal(ledger_clocks_save(l, &c), 0);
+	/* An entry after NOW is dropped and counted. */
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &future), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(future, 1);
+	assert_int_equal(grace_clocks_find(&back, a, &t), 0);
+	assert_true(t == 100);
+	grace_clocks_clear(&back);
+	/* The outcome drops the deleted tag's clock in its transaction. */
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	assert_int_equal(ledger_outcome(l, id, LEDGER_DELETED, 10, a), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, &future), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(grace_clocks_find(&back, a, &t), -ENOENT);
+	assert_int_equal(grace_clocks_find(&back, b, &t), 0);
+	grace_clocks_clear(&back);
+	/* Saving replaces the whole store. */
+	grace_clocks_clear(&c);
+	assert_int_equal(ledger_clocks_save(l, &c), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, NULL), 0);
+	assert_int_equal(back.n, 0);
+	ledger_close(l);
+}
+
+static void test_passes(void **state)
+{
+	struct ledger *l;
+	struct ledger_pass p = {};
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_last_observing_pass(l, NULL, &p), -ENOENT);
+	assert_int_equal(ledger_pass_begin(l, &(struct ledger_pass) { .pass_id = "a-1", .started_usec = 10,
+	                                   .started_boottime_usec = 5, .boot_id = "b1" }), 0);
+	assert_int_equal(ledger_pass_begin(l, &(struct ledger_pass) { .pass_id = "a-2", .started_usec = 20,
+	                                   .started_boottime_usec = 15, .boot_id = "b1" }), 0);
+	assert_int_equal(ledger_pass_end(l, "a-1", 12, "changed", true), 0);
+	assert_int_equal(ledger_pass_end(l, "a-2", 22, "failed", false), 0);
+	assert_int_equal(ledger_pass_end(l, "a-3", 22, "failed", false), -ENOENT);
+	/* The failed listing does not count as observing. */
+	assert_int_equal(ledger_last_observing_pass(l, "a-3", &p), 0);
+	assert_string_equal(p.pass_id, "a-1");
+	assert_true(p.finished_usec == 12 && p.started_boottime_usec == 5);
+	assert_string_equal(p.boot_id, "b1");
+	ledger_pass_clear(&p);
+	assert_int_equal(ledger_last_observing_pass(l, "a-1", &p), -ENOENT);
+	ledger_close(l);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_bad_files(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	_cleanup_free_ char *sub = xasprintf("%s/missing/deeper", dir);
+	struct ledger *l = NULL;
+	sqlite3 *db;
+
+	/* Not a database. */
+	write_file(path, "this is not an SQLite database, it is a text file that is long enough "
+	           "to have a header of its own..............................................\n");
+	assert_int_equal(ledger_open(dir, &l), -EBADMSG);
+	assert_null(l);
+	unlink(path);
+	/* A newer schema. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ledger_open(dir, &l), -EPROTONOSUPPORT);
+	unlink(path);
+	/* A directory that cannot be made. */
+	assert_true(ledger_open(sub, &l) == -ENOENT);
+	/* Unwritable: only meaningful when not root (root ignores modes). */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(dir, 0500), 0);
+		assert_true(ledger_open(dir, &l) < 0);
+		assert_int_equal(chmod(dir, 0700), 0);
+	}
+}
+
+static void test_file_modes(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct ledger *l;
+	struct stat st;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_string_equal(ledger_path(l), path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	ledger_close(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_intent_outcome, setup, teardown),
+		cmocka_unit_test(test_outcome_strings),
+		cmocka_unit_test_setup_teardown(test_clocks_with_outcome, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
