@@ -16,6 +16,7 @@
 
 #include "advice.h"
 #include "csms.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "pass-id.h"
@@ -50,6 +51,7 @@ struct monitor {
 };
 
 struct daemon {
+	struct ledger *ledger;          /* open for the daemon's whole life */
 	sd_event *event;
 	bool once;                      /* --once: one pass, then exit */
 	const struct once_options *once_opt;    /* --once: its options, else NULL */
@@ -425,13 +427,13 @@ static void start_pass(struct daemon *d)
 	d->mon.pass_started = now_realtime_usec();
 	pass_id_format(d->pass_id, d->pass_id_base, d->pass_number);
 	log_set_pass_id(d->pass_id);
-	r = pass_start(d->client, d->cfg, d->pass_number,
-	               d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
-	               on_pass_done, d, &d->pass);
-	if (r >= 0 && d->once_opt && d->once_opt->save_plan)
-		pass_save_plan(d->pass, d->once_opt->save_plan);
-	if (r >= 0 && d->once_opt && d->once_opt->apply_plan)
-		pass_restrict(d->pass, &d->saved, d->once_opt->apply_plan);
+	r = pass_start(d->client, d->cfg, d->pass_number, &(struct pass_options) {
+		.dry_run = d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
+		.ledger = d->ledger, .pass_id = d->pass_id,
+		.save_plan = d->once_opt ? d->once_opt->save_plan : NULL,
+		.only = d->once_opt && d->once_opt->apply_plan ? &d->saved : NULL,
+		.only_path = d->once_opt ? d->once_opt->apply_plan : NULL,
+	}, on_pass_done, d, &d->pass);
 	if (r < 0) {
 		log_error("Cannot start pass %u: %s", d->pass_number, strerror(-r));
 		log_set_pass_id(NULL);
@@ -679,6 +681,7 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->auth_retry_timer);
 	pass_free(d->pass);
 	log_set_pass_id(NULL);
+	ledger_close(d->ledger);
 	monitor_clear(&d->mon);
 	csms_free(d->pending_client);
 	config_free(d->pending_cfg);
@@ -687,6 +690,24 @@ static void daemon_free(struct daemon *d)
 	saved_plan_clear(&d->saved);
 	free(d->path);
 	sd_event_unref(d->event);
+}
+
+/* The deletion ledger of this config's service (ledger_directory()):
+ * without it nothing is deleted, so only a dry run goes on without. */
+static int open_ledger(struct daemon *d, bool dry_run)
+{
+	_cleanup_free_ char *dir = ledger_directory(d->cfg->daemon.state_directory, d->cfg->path);
+	int r = dir ? ledger_open(dir, &d->ledger) : -ENOMEM;
+
+	if (r < 0) {
+		log_event(dry_run ? LOG_WARNING : LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_LEDGER", dir }),
+		          "Cannot open the deletion ledger in %s: %s%s", dir ? dir : "?", strerror(-r),
+		          dry_run ? " (dry run: going on without it)" : "; nothing can be deleted without it");
+		return dry_run ? 0 : r;
+	}
+	log_event(d->once ? LOG_NOTICE : LOG_INFO, NULL, LOG_FIELDS({ "CSMS_LEDGER", ledger_path(d->ledger) }),
+	          "Deletions are recorded in %s", ledger_path(d->ledger));
+	return 0;
 }
 
 /* --apply-plan: load the plan and refuse one that cannot be applied here. */
@@ -757,6 +778,12 @@ static int manager_run(const char *path, const struct once_options *once)
 		/* Restarting cannot fix a bad configuration: units list 78 in
 		 * RestartPreventExitStatus=. */
 		d.exit_code = EX_CONFIG;
+		goto out;
+	}
+	if (open_ledger(&d, d.cfg->daemon.dry_run || (once && once->dry_run)) < 0) {
+		if (!once)
+			(void) sd_notifyf(false, "STATUS=cannot open the deletion ledger");
+		d.exit_code = once ? ONCE_ERROR : EXIT_FAILURE;
 		goto out;
 	}
 	if (once) {

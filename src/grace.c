@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <systemd/sd-id128.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -252,4 +254,58 @@ int grace_clocks_remove(const char *path)
 char *grace_state_path(const struct config *c)
 {
 	return state_file_path(c->daemon.state_directory, GRACE_STATE_FILE);
+}
+
+/* --- trusting stored clocks ---------------------------------------------- */
+
+void grace_stamp_now(struct grace_stamp *ret)
+{
+	struct timespec ts;
+	sd_id128_t boot;
+
+	*ret = (struct grace_stamp) { .realtime_usec = now_realtime_usec() };
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		ret->boottime_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+	if (sd_id128_get_boot(&boot) >= 0)
+		sd_id128_to_string(boot, ret->boot_id);
+}
+
+enum grace_trust grace_trust(const struct grace_stamp *then, const struct grace_stamp *now,
+                             uint64_t max_gap, uint64_t *ret_step)
+{
+	bool same_boot = then->boot_id[0] && strcmp(then->boot_id, now->boot_id) == 0 &&
+	                 now->boottime_usec >= then->boottime_usec;
+	uint64_t real = now->realtime_usec > then->realtime_usec ? now->realtime_usec - then->realtime_usec : 0;
+	uint64_t boot = same_boot ? now->boottime_usec - then->boottime_usec : real;
+
+	*ret_step = 0;
+	if (then->realtime_usec == 0)
+		return GRACE_KEEP;
+	if (boot > max_gap)
+		return GRACE_RESTART;
+	if (same_boot && real > boot + USEC_PER_SEC) {
+		*ret_step = real - boot;
+		return GRACE_SHIFT;
+	}
+	return GRACE_KEEP;
+}
+
+void grace_clocks_shift(struct grace_clocks *c, uint64_t step, uint64_t now)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		uint64_t t = c->v[i].first_seen_usec + step;
+
+		c->v[i].first_seen_usec = t < c->v[i].first_seen_usec || t > now ? now : t;
+	}
+}
+
+uint64_t grace_max_gap(const struct config *c)
+{
+	uint64_t shortest = c->daemon.grace_usec ? c->daemon.grace_usec : UINT64_MAX;
+	uint64_t floor = 2 * c->daemon.interval_usec + c->daemon.pass_timeout_usec;
+
+	for (size_t i = 0; i < c->n_sections; i++)
+		if (c->sections[i].has_grace && c->sections[i].grace_usec && c->sections[i].grace_usec < shortest)
+			shortest = c->sections[i].grace_usec;
+	return shortest > floor ? shortest : floor;
 }

@@ -36,6 +36,39 @@ struct grace_clocks {
 	size_t n, cap;
 };
 
+/* When a clock set was saved, by the wall clock and by CLOCK_BOOTTIME in
+ * boot BOOT_ID, so that a reader can tell elapsed time from a clock step. */
+struct grace_stamp {
+	uint64_t realtime_usec;
+	uint64_t boottime_usec;
+	char boot_id[40];       /* "" when unknown */
+};
+
+/* The stamp of now. */
+void grace_stamp_now(struct grace_stamp *ret);
+
+/* Whether clocks saved at THEN still hold at NOW.  A grace period is time
+ * in which passes watched the tag stay unwanted, so:
+ *   - GRACE_RESTART when no pass saved clocks for longer than MAX_GAP
+ *     (the daemon was stopped, or every pass failed): by CLOCK_BOOTTIME in
+ *     the same boot, by the wall clock across boots;
+ *   - GRACE_SHIFT when, in the same boot, the wall clock advanced more
+ *     than a second further than CLOCK_BOOTTIME (a clock step forward):
+ *     *RET_STEP is the step, by which every clock moves forward
+ *     (grace_clocks_shift()), so a step cannot end a grace early;
+ *   - GRACE_KEEP otherwise (also when THEN is zero: nothing saved). */
+enum grace_trust { GRACE_KEEP, GRACE_SHIFT, GRACE_RESTART };
+enum grace_trust grace_trust(const struct grace_stamp *then, const struct grace_stamp *now,
+                             uint64_t max_gap, uint64_t *ret_step);
+
+/* Move every clock of C forward by STEP, to NOW at the latest. */
+void grace_clocks_shift(struct grace_clocks *c, uint64_t step, uint64_t now);
+
+/* The longest time between two saves that keeps clocks: the shortest
+ * grace period of C, but at least two intervals plus a pass timeout (passes
+ * further apart than a grace cannot watch it otherwise). */
+uint64_t grace_max_gap(const struct config *c);
+
 void grace_digest(const char *secret_id, const char *key, const char *value,
                   uint8_t digest[GRACE_DIGEST_LEN]);
 

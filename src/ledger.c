@@ -17,7 +17,25 @@ struct ledger {
 	sqlite3 *db;
 	char *path;
 	char error[256];
+	bool clocks_stale;      /* a clock save failed: ledger_clocks_load() */
 };
+
+char *ledger_directory(const char *state_directory, const char *config_path)
+{
+	const char *env = getenv("STATE_DIRECTORY");
+	const char *base = config_path ? strrchr(config_path, '/') : NULL;
+	size_t n;
+
+	if (state_directory)
+		return strdup(state_directory);
+	if (env && *env)
+		return xasprintf("%.*s", (int) strcspn(env, ":"), env);
+	base = base ? base + 1 : config_path ? config_path : "";
+	n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".conf") == 0 && strcmp(base, "csms-tagd.conf") != 0)
+		return xasprintf("%s-%.*s", STATE_DIRECTORY_DEFAULT, (int) (n - 5), base);
+	return strdup(STATE_DIRECTORY_DEFAULT);
+}
 
 static const char *const outcome_names[_LEDGER_OUTCOME_MAX] = {
 	[LEDGER_PENDING] = "pending",
@@ -52,6 +70,10 @@ static const char SCHEMA[] =
 	"CREATE INDEX deletions_time ON deletions(intent_usec);"
 	"CREATE TABLE grace_clocks (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
 	" WITHOUT ROWID;"
+	"CREATE TABLE exempt_kept (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE clock_stamp (one INTEGER PRIMARY KEY CHECK (one = 1),"
+	" realtime_usec INTEGER NOT NULL, boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL);"
 	"CREATE TABLE passes ("
 	" pass_id TEXT PRIMARY KEY, started_usec INTEGER NOT NULL,"
 	" started_boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL,"
@@ -417,15 +439,17 @@ int ledger_query(struct ledger *l, const struct ledger_query *q, struct ledger_l
 	return collect(l, s, q, ret);
 }
 
-int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks *ret,
-                       size_t *ret_future)
+/* Read digest set TABLE into *RET, dropping entries after NOW. */
+static int load_set(struct ledger *l, const char *table, uint64_t now_usec, struct grace_clocks *ret,
+                    size_t *future)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	size_t future = 0;
+	_cleanup_free_ char *sql = xasprintf("SELECT digest, first_seen_usec FROM %s", table);
 	int rc, r;
 
-	*ret = (struct grace_clocks) {};
-	r = prepare(l, "SELECT digest, first_seen_usec FROM grace_clocks", &s);
+	if (!sql)
+		return -ENOMEM;
+	r = prepare(l, sql, &s);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -434,34 +458,79 @@ int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks 
 		if (sqlite3_column_bytes(s, 0) != GRACE_DIGEST_LEN)
 			continue;       /* not ours: that clock restarts */
 		if (t > now_usec) {
-			future++;
+			(*future)++;
 			continue;
 		}
 		r = grace_clocks_add(ret, sqlite3_column_blob(s, 0), t);
-		if (r < 0) {
-			grace_clocks_clear(ret);
+		if (r < 0)
 			return r;
-		}
 	}
-	if (rc != SQLITE_DONE) {
-		grace_clocks_clear(ret);
+	if (rc != SQLITE_DONE)
 		return fail(l, rc);
-	}
 	grace_clocks_sort(ret);
+	return 0;
+}
+
+static int load_stamp(struct ledger *l, struct grace_stamp *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc, r = prepare(l, "SELECT realtime_usec, boottime_usec, boot_id FROM clock_stamp", &s);
+
+	*ret = (struct grace_stamp) {};
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return fail(l, rc);
+	ret->realtime_usec = (uint64_t) sqlite3_column_int64(s, 0);
+	ret->boottime_usec = (uint64_t) sqlite3_column_int64(s, 1);
+	snprintf(ret->boot_id, sizeof(ret->boot_id), "%s", (const char *) sqlite3_column_text(s, 2));
+	return 0;
+}
+
+int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks *clocks,
+                       struct grace_clocks *kept, size_t *ret_future, struct grace_stamp *ret_stamp)
+{
+	size_t future = 0, ignored = 0;
+	int r;
+
+	*clocks = (struct grace_clocks) {};
+	*kept = (struct grace_clocks) {};
+	*ret_stamp = (struct grace_stamp) {};
+	if (ret_future)
+		*ret_future = 0;
+	if (l->clocks_stale)
+		return -ESTALE;
+	r = load_set(l, "grace_clocks", now_usec, clocks, &future);
+	if (r >= 0)
+		r = load_set(l, "exempt_kept", UINT64_MAX, kept, &ignored);
+	if (r >= 0)
+		r = load_stamp(l, ret_stamp);
+	if (r < 0) {
+		grace_clocks_clear(clocks);
+		grace_clocks_clear(kept);
+		return r;
+	}
 	if (ret_future)
 		*ret_future = future;
 	return 0;
 }
 
-static int insert_clocks(struct ledger *l, const struct grace_clocks *c)
+static int insert_set(struct ledger *l, const char *table, const struct grace_clocks *c)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *del = xasprintf("DELETE FROM %s", table);
+	_cleanup_free_ char *ins = xasprintf("INSERT OR REPLACE INTO %s VALUES (?, ?)", table);
 	int r;
 
-	r = exec(l, "DELETE FROM grace_clocks");
+	if (!del || !ins)
+		return -ENOMEM;
+	r = exec(l, del);
 	if (r >= 0)
-		r = prepare(l, "INSERT OR REPLACE INTO grace_clocks VALUES (?, ?)", &s);
-	for (size_t i = 0; r >= 0 && i < c->n; i++) {
+		r = prepare(l, ins, &s);
+	for (size_t i = 0; r >= 0 && c && i < c->n; i++) {
 		sqlite3_bind_blob(s, 1, c->v[i].digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64) c->v[i].first_seen_usec);
 		r = step_done(l, s);
@@ -470,16 +539,36 @@ static int insert_clocks(struct ledger *l, const struct grace_clocks *c)
 	return r;
 }
 
-int ledger_clocks_save(struct ledger *l, const struct grace_clocks *c)
+static int save_stamp(struct ledger *l, const struct grace_stamp *st)
 {
-	int r = exec(l, "BEGIN IMMEDIATE");
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "INSERT OR REPLACE INTO clock_stamp VALUES (1, ?, ?, ?)", &s);
 
 	if (r < 0)
 		return r;
-	r = insert_clocks(l, c);
-	if (r >= 0)
-		return exec(l, "COMMIT");
-	(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64) st->realtime_usec);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) st->boottime_usec);
+	bind_str(s, 3, st->boot_id);
+	return step_done(l, s);
+}
+
+int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
+                       const struct grace_clocks *kept, const struct grace_stamp *stamp)
+{
+	int r = exec(l, "BEGIN IMMEDIATE");
+
+	if (r >= 0) {
+		r = insert_set(l, "grace_clocks", clocks);
+		if (r >= 0)
+			r = insert_set(l, "exempt_kept", kept);
+		if (r >= 0)
+			r = save_stamp(l, stamp);
+		if (r >= 0)
+			r = exec(l, "COMMIT");
+		if (r < 0)
+			(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	l->clocks_stale = r < 0;
 	return r;
 }
 

@@ -36,6 +36,16 @@
 
 struct ledger;
 
+/* The state directory that holds the ledger of the service running the
+ * config at CONFIG_PATH, so that hand runs (--once, --apply-plan,
+ * --restore, --history) use the service's ledger: STATE_DIRECTORY
+ * ([daemon] state_directory) when set; else $STATE_DIRECTORY (its first
+ * entry: the service); else what the shipped units set up --
+ * STATE_DIRECTORY_DEFAULT for csms-tagd.conf (csms-tagd.service),
+ * STATE_DIRECTORY_DEFAULT-NAME for NAME.conf (csms-tagd@NAME.service).
+ * NULL on ENOMEM. */
+char *ledger_directory(const char *state_directory, const char *config_path);
+
 enum ledger_outcome {
 	LEDGER_PENDING,         /* intent only: sent or about to be, answer unknown */
 	LEDGER_DELETED,         /* deleted by us (also: gone after an attempt that may have reached it) */
@@ -107,12 +117,22 @@ struct ledger_query {
 /* The deletions matching Q, in intent order. */
 int ledger_query(struct ledger *l, const struct ledger_query *q, struct ledger_list *ret);
 
-/* Grace clocks: the whole store.  Load: entries after NOW_USEC are dropped
- * (counted in *RET_FUTURE); *RET is sorted.  Save: replaces every clock,
- * in one transaction. */
-int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks *ret,
-                       size_t *ret_future);
-int ledger_clocks_save(struct ledger *l, const struct grace_clocks *c);
+/* The governance state of the last pass, saved whole: CLOCKS, the grace
+ * clocks (grace.h); KEPT, the tags an exemption kept then (digests as for
+ * clocks, with the time first kept), so that "an exemption keeps this
+ * tag" is journaled when it starts, not every pass.
+ *
+ * Load: entries after NOW_USEC are dropped (counted in *RET_FUTURE); the
+ * sets are sorted; *RET_STAMP is the last save's (zero: never saved).
+ * Returns -ESTALE with empty sets when a save failed earlier in this
+ * process: the stored sets are older than what the passes since saw, and
+ * a clock kept through a time the tag was allowed could end a grace early.
+ *
+ * Save: replaces both sets and the stamp in one transaction. */
+int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks *clocks,
+                       struct grace_clocks *kept, size_t *ret_future, struct grace_stamp *ret_stamp);
+int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
+                       const struct grace_clocks *kept, const struct grace_stamp *stamp);
 
 /* Pass history. */
 struct ledger_pass {

@@ -66,6 +66,7 @@ access_key_file = csms-ak
 secret_key_file = csms-sk
 [daemon]
 observe = {observe}
+state_directory = {work}
 """ + (f"""max_parallel_requests = {parallel}
 max_requests_per_second = 0
 max_deletes_per_pass = 100000

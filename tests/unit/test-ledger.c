@@ -101,7 +101,8 @@ static void test_outcome_strings(void **state)
 static void test_clocks_with_outcome(void **state)
 {
 	struct ledger *l;
-	struct grace_clocks c = {}, back = {};
+	struct grace_clocks c = {}, back = {}, kept = {};
+	struct grace_stamp st = { 7, 8, "boot" }, st2;
 	struct ledger_deletion d = sample("temp", "v");
 	uint8_t a[GRACE_DIGEST_LEN], b[GRACE_DIGEST_LEN];
 	uint64_t t;
@@ -114,27 +115,35 @@ static void test_clocks_with_outcome(void **state)
 	assert_int_equal(grace_clocks_add(&c, a, 100), 0);
 	assert_int_equal(grace_clocks_add(&c, b, 5000), 0);
 	grace_clocks_sort(&c);
-	assert_int_equal(ledger_clocks_save(l, &c), 0);
-	/* An entry after NOW is dropped and counted. */
-	assert_int_equal(ledger_clocks_load(l, 1000, &back, &future), 0);
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &kept, &future, &st2), 0);
+	assert_int_equal(back.n + kept.n, 0);
+	assert_true(st2.realtime_usec == 0);
+	assert_int_equal(ledger_clocks_save(l, &c, &c, &st), 0);
+	/* An entry after NOW is dropped and counted; kept tags are not. */
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &kept, &future, &st2), 0);
 	assert_int_equal(back.n, 1);
+	assert_int_equal(kept.n, 2);
 	assert_int_equal(future, 1);
+	assert_true(st2.realtime_usec == 7 && st2.boottime_usec == 8);
+	assert_string_equal(st2.boot_id, "boot");
+	grace_clocks_clear(&kept);
 	assert_int_equal(grace_clocks_find(&back, a, &t), 0);
 	assert_true(t == 100);
 	grace_clocks_clear(&back);
 	/* The outcome drops the deleted tag's clock in its transaction. */
 	assert_int_equal(ledger_intent(l, &d, &id), 0);
 	assert_int_equal(ledger_outcome(l, id, LEDGER_DELETED, 10, a), 0);
-	assert_int_equal(ledger_clocks_load(l, 10000, &back, &future), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, &kept, &future, &st2), 0);
+	grace_clocks_clear(&kept);
 	assert_int_equal(back.n, 1);
 	assert_int_equal(grace_clocks_find(&back, a, &t), -ENOENT);
 	assert_int_equal(grace_clocks_find(&back, b, &t), 0);
 	grace_clocks_clear(&back);
 	/* Saving replaces the whole store. */
 	grace_clocks_clear(&c);
-	assert_int_equal(ledger_clocks_save(l, &c), 0);
-	assert_int_equal(ledger_clocks_load(l, 10000, &back, NULL), 0);
-	assert_int_equal(back.n, 0);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, &kept, NULL, &st2), 0);
+	assert_int_equal(back.n + kept.n, 0);
 	ledger_close(l);
 }
 
