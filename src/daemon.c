@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -697,7 +698,15 @@ static void daemon_free(struct daemon *d)
 static int open_ledger(struct daemon *d, bool dry_run)
 {
 	_cleanup_free_ char *dir = ledger_directory(d->cfg->daemon.state_directory, d->cfg->path);
-	int r = dir ? ledger_open(dir, &d->ledger) : -ENOMEM;
+	int r;
+
+	/* systemd makes StateDirectory=; a hand run as root before the
+	 * service ever ran makes the default one (systemd takes it over and
+	 * gives it to the dynamic user).  A configured one is never made. */
+	if (dir && !d->cfg->daemon.state_directory && !getenv("STATE_DIRECTORY") &&
+	    mkdir(dir, 0700) < 0 && errno != EEXIST)
+		log_debug("Cannot create %s: %s", dir, strerror(errno));
+	r = dir ? ledger_open(dir, &d->ledger) : -ENOMEM;
 
 	if (r < 0) {
 		log_event(dry_run ? LOG_WARNING : LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_LEDGER", dir }),

@@ -179,26 +179,44 @@ static void give_to_directory_owner(const char *dir, const char *db)
 	}
 }
 
-static int create_or_check_schema(struct ledger *l)
+static int schema_version(struct ledger *l, int *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r, version;
+	int r = prepare(l, "PRAGMA user_version", &s);
 
-	r = prepare(l, "PRAGMA user_version", &s);
 	if (r < 0)
 		return r;
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return fail(l, sqlite3_errcode(l->db));
-	version = sqlite3_column_int(s, 0);
-	if (version == LEDGER_SCHEMA_VERSION)
+	*ret = sqlite3_column_int(s, 0);
+	return 0;
+}
+
+static int check_version(struct ledger *l, int version)
+{
+	if (version <= LEDGER_SCHEMA_VERSION)
 		return 0;
-	if (version > LEDGER_SCHEMA_VERSION) {
-		snprintf(l->error, sizeof(l->error), "schema version %d is newer than this csms-tagd's (%d)",
-		         version, LEDGER_SCHEMA_VERSION);
-		return -EPROTONOSUPPORT;
-	}
+	snprintf(l->error, sizeof(l->error), "schema version %d is newer than this csms-tagd's (%d)",
+	         version, LEDGER_SCHEMA_VERSION);
+	return -EPROTONOSUPPORT;
+}
+
+static int create_or_check_schema(struct ledger *l)
+{
+	int r, version;
+
+	r = schema_version(l, &version);
+	if (r < 0 || (r = check_version(l, version)) < 0 || version == LEDGER_SCHEMA_VERSION)
+		return r;
 	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	/* Another process (a hand run beside the service) may have created
+	 * it while we waited for the lock. */
+	r = schema_version(l, &version);
 	if (r >= 0)
+		r = check_version(l, version);
+	if (r >= 0 && version < LEDGER_SCHEMA_VERSION)
 		r = exec(l, SCHEMA);
 	if (r >= 0)
 		return exec(l, "COMMIT");
@@ -224,6 +242,15 @@ static int setup(struct ledger *l)
 	return r;
 }
 
+int ledger_check_directory(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 int ledger_open(const char *dir, struct ledger **ret)
 {
 	struct ledger *l = calloc(1, sizeof(*l));
@@ -236,9 +263,9 @@ int ledger_open(const char *dir, struct ledger **ret)
 		free(l);
 		return -ENOMEM;
 	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(l->error, sizeof(l->error), "cannot create %s: %s", dir, strerror(errno));
+	r = ledger_check_directory(dir);
+	if (r < 0) {
+		snprintf(l->error, sizeof(l->error), "%s: %s", dir, strerror(-r));
 		goto fail;
 	}
 	rc = sqlite3_open_v2(l->path, &l->db,
@@ -248,7 +275,10 @@ int ledger_open(const char *dir, struct ledger **ret)
 		goto fail;
 	}
 	(void) chmod(l->path, 0600);
-	r = setup(l);
+	/* Switching to WAL takes a lock SQLite does not wait for: two runs
+	 * opening a new ledger at once retry for a few seconds. */
+	for (int i = 0; (r = setup(l)) == -EBUSY && i < 100; i++)
+		usleep(50 * 1000);
 	give_to_directory_owner(dir, l->path);
 	if (r < 0)
 		goto fail;

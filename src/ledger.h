@@ -83,12 +83,17 @@ struct ledger_list {
 
 void ledger_list_clear(struct ledger_list *l);
 
-/* Open (creating it and the schema when missing) DIR/LEDGER_FILE.  DIR is
- * created (0700) when missing.  Returns 0, -EBADMSG (not a database, or
- * corrupt), -EPROTONOSUPPORT (newer schema), -EROFS/-EACCES/... (cannot be
- * written), -ENOMEM. */
+/* Open (creating it and the schema when missing) DIR/LEDGER_FILE.  DIR
+ * must exist: a mistyped state_directory must not quietly start a second,
+ * empty ledger.  Returns 0, -ENOENT/-ENOTDIR (no directory), -EBADMSG (not
+ * a database, or corrupt), -EPROTONOSUPPORT (newer schema),
+ * -EROFS/-EACCES/... (cannot be written), -ENOMEM. */
 int ledger_open(const char *dir, struct ledger **ret);
 void ledger_close(struct ledger *l);
+
+/* Whether DIR is there for a ledger: 0, -ENOENT, -ENOTDIR ... (for
+ * --check-config). */
+int ledger_check_directory(const char *dir);
 const char *ledger_path(const struct ledger *l);
 /* SQLite's message for the last failure ("" when none). */
 const char *ledger_error(const struct ledger *l);

@@ -400,6 +400,7 @@ static int run_check_config(const struct options *o)
 {
 	struct config *c;
 	size_t globs = 0;
+	int r;
 
 	if (load_config(o->config_path, o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
@@ -413,6 +414,12 @@ static int run_check_config(const struct options *o)
 	printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
+	if (c->daemon.state_directory && (r = ledger_check_directory(c->daemon.state_directory)) < 0) {
+		fprintf(stderr, "csms-tagd: %s: state_directory = %s: %s (the deletion ledger and the grace "
+		        "clocks live there)\n", c->path, c->daemon.state_directory, strerror(-r));
+		config_free(c);
+		return EXIT_ERROR;
+	}
 	warn_exemptions(c);
 	config_free(c);
 	return EXIT_CLEAN;
