@@ -90,9 +90,18 @@ static void notify_status(struct daemon *d, const char *fmt, ...)
 {
 	va_list ap;
 
+	uint64_t lost = log_write_failures();
+	size_t n;
+
 	va_start(ap, fmt);
 	vsnprintf(d->last_status, sizeof(d->last_status), fmt, ap);
 	va_end(ap);
+	/* A journal that drops records must be seen where the operator looks
+	 * first; the ledger still has every deletion. */
+	n = strlen(d->last_status);
+	if (lost && n < sizeof(d->last_status))
+		snprintf(d->last_status + n, sizeof(d->last_status) - n,
+		         "; %" PRIu64 " journal records could not be written", lost);
 	/* STATUS= is world-readable (systemctl status): it quotes the server. */
 	redact(d->last_status);
 	(void) sd_notifyf(false, "STATUS=%s", d->last_status);
@@ -240,6 +249,7 @@ static void publish(struct daemon *d)
 		.config_ok = m->config_ok,
 		.config_error = m->config_error,
 		.credentials_expiry_usec = d->client ? csms_credentials_expiry(d->client) : 0,
+		.journal_write_failures = log_write_failures(),
 	};
 	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
 

@@ -207,6 +207,9 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 		put_gauge_seconds(f, "credentials_expiry_timestamp_seconds",
 		                  "When the token or temporary keys in use expire.",
 		                  s->credentials_expiry_usec);
+	put_head(f, "journal_write_failures_total", "counter",
+	         "Log records that could not be written (journald refused them).");
+	fprintf(f, "csms_tagd_journal_write_failures_total %" PRIu64 "\n", s->journal_write_failures);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -330,6 +333,7 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "config_ok", json_boolean(s->config_ok));
 	if (r >= 0) r = set_new(root, "config_error", string_or_null(s->config_error));
 	if (r >= 0) r = set_new(root, "credentials_expiry", time_or_null(s->credentials_expiry_usec));
+	if (r >= 0) r = set_new(root, "journal_write_failures", json_integer((json_int_t) s->journal_write_failures));
 	if (r >= 0) {
 		char *dump = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -524,6 +528,10 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_string(root, "config_error", true, &s->config_error, error)) < 0 ||
 	    (r = get_time(root, "credentials_expiry", &s->credentials_expiry_usec, error)) < 0)
 		return r;
+	/* Absent from the state files of older versions. */
+	if (json_object_get(root, "journal_write_failures") &&
+	    (r = get_uint(root, "journal_write_failures", &s->journal_write_failures, error)) < 0)
+		return r;
 	o = metrics_outcome_from_string(outcome);
 	if (o < 0)
 		return bad(error, "outcome", "not an outcome csms-tagd writes");
@@ -654,6 +662,9 @@ void metrics_print(const struct metrics_snapshot *s, uint64_t now, FILE *f)
 	        when(a, sizeof(a), s->config_loaded_usec, now));
 	if (s->config_error)
 		fprintf(f, "%-17s: %s\n", "Config error", s->config_error);
+	if (s->journal_write_failures)
+		fprintf(f, "%-17s: %" PRIu64 " records could not be written\n", "Journal",
+		        s->journal_write_failures);
 	fprintf(f, "%-17s: %s, %s%s\n", "Credentials", s->auth_method ? s->auth_method : "?",
 	        s->credentials_expiry_usec ? "expire " : "no expiry",
 	        s->credentials_expiry_usec ? when(a, sizeof(a), s->credentials_expiry_usec, now) : "");

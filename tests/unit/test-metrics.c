@@ -149,7 +149,10 @@ static void test_prometheus(void **state)
 		"csms_tagd_config_load_timestamp_seconds 1795996400.000000\n"
 		"# HELP csms_tagd_config_load_success 1 when the last configuration load succeeded.\n"
 		"# TYPE csms_tagd_config_load_success gauge\n"
-		"csms_tagd_config_load_success 1\n");
+		"csms_tagd_config_load_success 1\n"
+		"# HELP csms_tagd_journal_write_failures_total Log records that could not be written (journald refused them).\n"
+		"# TYPE csms_tagd_journal_write_failures_total counter\n"
+		"csms_tagd_journal_write_failures_total 0\n");
 }
 
 /* Before the first pass only what is known is exposed; still valid text. */
