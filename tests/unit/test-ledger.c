@@ -171,6 +171,98 @@ static void test_passes(void **state)
 	ledger_close(l);
 }
 
+/* The rules for stored clocks (grace_trust()). */
+static void test_grace_trust(void **state)
+{
+	const uint64_t S = 1000000, H = 3600 * S;
+	struct grace_stamp then = { 100 * H, 10 * H, "b1" }, now;
+	struct grace_clocks c = {};
+	uint8_t d[GRACE_DIGEST_LEN];
+	uint64_t step, t;
+
+	/* Nothing saved yet: nothing to distrust. */
+	now = (struct grace_stamp) { 101 * H, 11 * H, "b1" };
+	assert_int_equal(grace_trust(&(struct grace_stamp) { 0 }, &now, 2 * H, &step), GRACE_KEEP);
+	/* An ordinary gap. */
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_KEEP);
+	assert_true(step == 0);
+	/* Stopped longer than the gap allows: by CLOCK_BOOTTIME in one boot. */
+	now = (struct grace_stamp) { 103 * H, 13 * H, "b1" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_RESTART);
+	/* Across boots, by the wall clock. */
+	now = (struct grace_stamp) { 103 * H, 1 * H, "b2" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_RESTART);
+	now = (struct grace_stamp) { 101 * H, 1 * H, "b2" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_KEEP);
+	/* A wall-clock step forward of 2 h within 4 s of boot time: the clocks
+	 * move by the step, a grace of 1 h cannot end early. */
+	now = (struct grace_stamp) { 102 * H + 4 * S, 10 * H + 4 * S, "b1" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_SHIFT);
+	assert_true(step == 2 * H);
+	grace_digest("id", "k", "v", d);
+	assert_int_equal(grace_clocks_add(&c, d, 100 * H - 30 * 60 * S), 0);
+	grace_clocks_shift(&c, step, now.realtime_usec);
+	assert_int_equal(grace_clocks_find(&c, d, &t), 0);
+	assert_true(now.realtime_usec - t < H);
+	/* A shift never puts a clock after now. */
+	grace_clocks_shift(&c, 10 * H, now.realtime_usec);
+	assert_int_equal(grace_clocks_find(&c, d, &t), 0);
+	assert_true(t == now.realtime_usec);
+	grace_clocks_clear(&c);
+}
+
+/* Hand runs find the service's ledger. */
+static void test_directory(void **state)
+{
+	char *d;
+
+	unsetenv("STATE_DIRECTORY");
+	assert_string_equal(d = ledger_directory("/srv/x", "/etc/csms-tagd/a.conf"), "/srv/x");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/csms-tagd.conf"), "/var/lib/csms-tagd");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/prod-eu.conf"), "/var/lib/csms-tagd-prod-eu");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "odd"), "/var/lib/csms-tagd");
+	free(d);
+	setenv("STATE_DIRECTORY", "/var/lib/csms-tagd-x:/other", 1);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/y.conf"), "/var/lib/csms-tagd-x");
+	free(d);
+	unsetenv("STATE_DIRECTORY");
+}
+
+/* A failed save makes the stored clocks untrusted until the next save. */
+static void test_clocks_stale_after_failed_save(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct grace_clocks c = {}, back = {}, kept = {};
+	struct grace_stamp st = { 7, 8, "b" }, st2;
+	uint8_t d[GRACE_DIGEST_LEN];
+	struct ledger *l;
+	sqlite3 *db;
+
+	grace_digest("id", "k", "v", d);
+	assert_int_equal(grace_clocks_add(&c, d, 5), 0);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER full BEFORE INSERT ON clock_stamp BEGIN "
+	                              "SELECT RAISE(ABORT, 'disk full'); END", NULL, NULL, NULL), SQLITE_OK);
+	assert_true(ledger_clocks_save(l, NULL, NULL, &st) < 0);
+	assert_non_null(strstr(ledger_error(l), "disk full"));
+	/* The old clock is still stored, but not handed out. */
+	assert_int_equal(ledger_clocks_load(l, 100, &back, &kept, NULL, &st2), -ESTALE);
+	assert_int_equal(back.n, 0);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER full", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(ledger_clocks_load(l, 100, &back, &kept, NULL, &st2), 0);
+	assert_int_equal(back.n, 1);
+	grace_clocks_clear(&back);
+	grace_clocks_clear(&c);
+	ledger_close(l);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -231,6 +323,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+		cmocka_unit_test(test_grace_trust),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test_setup_teardown(test_clocks_stale_after_failed_save, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
