@@ -9,22 +9,9 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "log.h"
 #include "util.h"
 #include "values.h"
-
-/* A value as journalctl -o json writes it: a string, or bytes. */
-static json_t *json_value(const char *v)
-{
-	size_t len = strlen(v);
-	json_t *a;
-
-	if (utf8_is_valid(v, len))
-		return json_string(v);
-	a = json_array();
-	for (size_t i = 0; a && i < len; i++)
-		json_array_append_new(a, json_integer((unsigned char) v[i]));
-	return a;
-}
 
 static int print_json(const struct ledger_list *l)
 {
@@ -39,11 +26,11 @@ static int print_json(const struct ledger_list *l)
 		                      "intent_time", format_utc_time(intent, sizeof(intent), d->intent_usec),
 		                      "outcome", ledger_outcome_to_string(d->outcome),
 		                      "secret_id", d->secret_id, "secret_name", d->secret_name,
-		                      "key", json_value(d->key), "rule", d->rule, "reason", d->reason,
+		                      "key", log_json_value(d->key), "rule", d->rule, "reason", d->reason,
 		                      "pass_id", d->pass_id,
 		                      "outcome_time", d->outcome_usec ?
 		                      format_utc_time(outcome, sizeof(outcome), d->outcome_usec) : "",
-		                      "value", json_value(d->value));
+		                      "value", log_json_value(d->value));
 
 		if (!o || json_array_append_new(rows, o) < 0) {
 			json_decref(rows);

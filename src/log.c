@@ -133,9 +133,7 @@ static void write_journal(int level, const char *message_id, const char *message
 		free(strs[i]);
 }
 
-/* A value that is not UTF-8 becomes an array of byte values, as journalctl
- * -o json writes it. */
-static json_t *json_field_value(const char *v)
+json_t *log_json_value(const char *v)
 {
 	size_t len = strlen(v);
 	json_t *a;
@@ -160,14 +158,14 @@ static void write_json(int level, const char *message_id, const char *message,
 	snprintf(ts, sizeof(ts), "%" PRIu64, now_realtime_usec());
 	snprintf(prio, sizeof(prio), "%d", level);
 	json_object_set_new(o, "__REALTIME_TIMESTAMP", json_string(ts));
-	json_object_set_new(o, "MESSAGE", json_field_value(message));
+	json_object_set_new(o, "MESSAGE", log_json_value(message));
 	json_object_set_new(o, "PRIORITY", json_string(prio));
 	if (message_id)
 		json_object_set_new(o, "MESSAGE_ID", json_string(message_id));
 	json_object_set_new(o, "SYSLOG_IDENTIFIER", json_string("csms-tagd"));
 	for (size_t i = 0; i < n; i++)
 		if (fields[i].value)
-			json_object_set_new(o, fields[i].name, json_field_value(fields[i].value));
+			json_object_set_new(o, fields[i].name, log_json_value(fields[i].value));
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!text || fprintf(stderr, "%s\n", text) < 0)

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <syslog.h>
 #include "util.h"
 
@@ -92,6 +93,10 @@ void log_record(int level, const char *message_id, const struct log_field *field
 /* Records that could not be written (sd_journal_sendv() or stderr failed,
  * or out of memory), since the start; for STATUS= and metrics. */
 uint64_t log_write_failures(void);
+
+/* A field's value as `journalctl -o json` writes it: a string, or an
+ * array of byte values when it is not UTF-8 (NULL on ENOMEM). */
+json_t *log_json_value(const char *v);
 
 /* Added to a record whose fields redaction altered: their names, "A,B". */
 #define LOG_FIELD_REDACTED "CSMS_REDACTED"

@@ -115,6 +115,8 @@ static void usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+static int check_options(const struct options *o);
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
@@ -277,6 +279,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		        "--explain, --once, --apply-plan, --restore, --history, --status\n");
 		return -EINVAL;
 	}
+	return check_options(o);
+}
+
+/* Options that only go with some modes. */
+static int check_options(const struct options *o)
+{
 	if (o->save_plan && !(o->mode == MODE_ONCE && o->dry_run)) {
 		fprintf(stderr, "csms-tagd: --save-plan goes with --once --dry-run\n");
 		return -EINVAL;
@@ -315,7 +323,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_HISTORY) {
-		fprintf(stderr, "csms-tagd: --json goes with --plan\n");
+		fprintf(stderr, "csms-tagd: --json goes with --plan or --history\n");
 		return -EINVAL;
 	}
 	return 0;
