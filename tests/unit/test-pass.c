@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "observed.h"
 #include "config.h"
@@ -639,6 +640,37 @@ static void test_lost_reply_is_our_deletion(void **state)
 	config_free(c);
 }
 
+/* A no-rule deletion an exemption with value= could keep is re-checked:
+ * changed to the exempted value after the observation, it is kept. */
+static void test_key_verdict_rechecked(void **state)
+{
+	char expires[32], *settings;
+	struct config *c;
+	struct pass_result r;
+	time_t t = time(NULL) + 30 * 86400;
+
+	strftime(expires, sizeof(expires), "%Y-%m-%d", gmtime(&t));
+	settings = xasprintf("max_deletes_per_pass = 50\n[exempt \"hold\"]\nsecret = app-a\nkey = stray\n"
+	                     "value = keep-me\nreason = test\nexpires = %s\n", expires);
+	c = load(settings);
+	free(settings);
+
+	example_world();
+	/* The first ListSecretTags is app-a's re-check (app-a sorts first). */
+	fake.mutate_at_tags = 1;
+	fake.mutate_id = "id-a";
+	fake.mutate_key = "stray";
+	fake.mutate_value = "keep-me";
+	r = run_pass(c, false, -1, false);
+	for (size_t i = 0; i < fake.n_ops; i++)
+		assert_false(fake.ops[i].kind == FAKE_DELETE && strcmp(fake.ops[i].id, "id-a") == 0);
+	assert_int_equal(r.kept_changed, 1);
+	assert_string_equal(tag_list_find(&observation_find_id(&fake.world, "id-a")->tags, "stray")->value,
+	                    "keep-me");
+	assert_int_equal(ledger_count(_LEDGER_OUTCOME_MAX), r.deleted);
+	config_free(c);
+}
+
 /* A pass stopped with DELETEs in flight leaves their intents pending; the
  * next pass reads the secrets: absent is ours, present was not deleted. */
 static void test_interrupted_intents_resolved(void **state)
@@ -824,6 +856,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_fail_and_gone, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_reply_is_our_deletion, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_intents_resolved, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_key_verdict_rechecked, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_still_present_after_verify, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_limit_with_unread_secrets, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_inconsistent_listing, fake_setup, fake_teardown),
