@@ -263,6 +263,32 @@ static void test_clocks_stale_after_failed_save(void **state)
 	ledger_close(l);
 }
 
+/* A root run leaves the database and the files SQLite makes beside it to
+ * the directory's owner (the service's dynamic user). */
+static void test_root_run_leaves_files_to_owner(void **state)
+{
+	_cleanup_free_ char *db = xasprintf("%s/%s", dir, LEDGER_FILE);
+	_cleanup_free_ char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
+	struct ledger_deletion d = sample("k", "v");
+	struct ledger *l;
+	struct stat st;
+	int64_t id;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	/* While open, -wal and -shm exist. */
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(stat(shm, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	ledger_close(l);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -324,6 +350,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 		cmocka_unit_test(test_grace_trust),
+		cmocka_unit_test_setup_teardown(test_root_run_leaves_files_to_owner, setup, teardown),
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test_setup_teardown(test_clocks_stale_after_failed_save, setup, teardown),
 	};
