@@ -397,7 +397,8 @@ static void load_clocks(const struct config *c, struct grace_clocks *clocks)
 	r = ledger_open(dir, &l);
 	if (r >= 0)
 		r = ledger_clocks_load(l, now_realtime_usec(), clocks, &kept, NULL, &stamp);
-	if (r < 0)
+	/* No state directory yet: no pass has run, no clock has started. */
+	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "csms-tagd: warning: the ledger in %s: %s; every grace period is shown as "
 		        "starting now\n", dir, strerror(-r));
 	grace_clocks_clear(&kept);
