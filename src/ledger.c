@@ -368,6 +368,26 @@ int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
 	return r;
 }
 
+int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((unsigned) o >= _LEDGER_OUTCOME_MAX || o == LEDGER_PENDING)
+		return -EINVAL;
+	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND outcome = 'pending'",
+	            &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, outcome_names[o], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
+	sqlite3_bind_int64(s, 3, id);
+	r = step_done(l, s);
+	if (r >= 0 && sqlite3_changes(l->db) == 0)
+		return -EALREADY;
+	return r;
+}
+
 void ledger_list_clear(struct ledger_list *list)
 {
 	for (size_t i = 0; i < list->n; i++) {

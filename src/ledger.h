@@ -108,6 +108,12 @@ int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *re
 int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
                    const uint8_t *drop_clock);
 
+/* Settle pending intent ID with outcome O found by reading the secret
+ * (resolve.h): only while it is still pending, so that the pass that made
+ * it -- in another process, say the service beside a hand run -- always
+ * has the last word.  -EALREADY: it has an outcome by now. */
+int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec);
+
 /* The intents without an outcome, oldest first. */
 int ledger_pending(struct ledger *l, struct ledger_list *ret);
 

@@ -28,8 +28,10 @@ struct resolve {
 static void settle(struct resolve *rs, const struct ledger_deletion *d, enum ledger_outcome o,
                    const char *how)
 {
-	int r = ledger_outcome(rs->ledger, d->id, o, now_realtime_usec(), NULL);
+	int r = ledger_resolve(rs->ledger, d->id, o, now_realtime_usec());
 
+	if (r == -EALREADY)
+		return;         /* its own pass recorded it meanwhile */
 	if (r < 0) {
 		log_error("Cannot record the resolved outcome of ledger entry %lld in %s: %s",
 		          (long long) d->id, ledger_path(rs->ledger), strerror(-r));

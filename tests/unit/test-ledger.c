@@ -59,6 +59,9 @@ static void test_intent_outcome(void **state)
 	assert_int_equal(ledger_outcome(l, id1, LEDGER_DELETED, 2000, NULL), 0);
 	assert_int_equal(ledger_outcome(l, 999, LEDGER_DELETED, 2000, NULL), -ENOENT);
 	assert_int_equal(ledger_outcome(l, id1, _LEDGER_OUTCOME_MAX, 2000, NULL), -EINVAL);
+	/* A resolution never overrides an outcome. */
+	assert_int_equal(ledger_resolve(l, id1, LEDGER_FAILED, 2100), -EALREADY);
+	assert_int_equal(ledger_resolve(l, id2, LEDGER_PENDING, 2100), -EINVAL);
 	assert_int_equal(ledger_pending(l, &pending), 0);
 	assert_int_equal(pending.n, 1);
 	assert_string_equal(pending.v[0].key, "other");
