@@ -178,18 +178,35 @@ static void load_clocks(struct pass *p, const struct grace_stamp *now, struct gr
 		          "back?); they start again now", future);
 }
 
-/* The tags exemptions keep now, each with the time first kept. */
+/* What this pass reports as governance findings: the tags exemptions
+ * keep now and the requirement findings, each with the time first seen. */
+static int add_reported(struct grace_clocks *ret, const struct grace_clocks *before,
+                        const uint8_t d[GRACE_DIGEST_LEN], uint64_t now)
+{
+	uint64_t since = now;
+
+	(void) grace_clocks_find(before, d, &since);
+	return grace_clocks_add(ret, d, since);
+}
+
 static int kept_now(struct pass *p, uint64_t now, struct grace_clocks *ret)
 {
 	for (size_t i = 0; i < p->plan.n_exempted; i++) {
 		const struct plan_item *it = &p->plan.exempted[i];
 		uint8_t d[GRACE_DIGEST_LEN];
-		uint64_t since = now;
 		int r;
 
 		grace_digest(it->secret_id, it->key, it->value, d);
-		(void) grace_clocks_find(&p->kept_before, d, &since);
-		r = grace_clocks_add(ret, d, since);
+		r = add_reported(ret, &p->kept_before, d, now);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < p->plan.n_required; i++) {
+		uint8_t d[GRACE_DIGEST_LEN];
+		int r;
+
+		record_requirement_digest(&p->plan.required[i], d);
+		r = add_reported(ret, &p->kept_before, d, now);
 		if (r < 0)
 			return r;
 	}

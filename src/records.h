@@ -61,11 +61,16 @@ void record_resolved(const struct ledger_deletion *d, enum ledger_outcome o, con
 
 /* The governance findings of a plan, as transitions only: a tag that
  * starts waiting (its clock started this pass), an exemption that keeps a
- * tag it did not keep at the last pass (KEPT_BEFORE: the digests kept
- * then, NULL: unknown), an exemption that lapsed since PREVIOUS_USEC (the
- * last observing pass; 0: unknown); plus unused exemptions and required
- * tags.  Per-pass totals go in the pass summary. */
+ * tag it did not keep at the last pass, a secret whose missing or invalid
+ * required tags differ from the last pass's (KEPT_BEFORE: the digests of
+ * what the last pass reported, NULL: unknown), an exemption that lapsed
+ * since PREVIOUS_USEC (the last observing pass; 0: unknown); plus unused
+ * exemptions.  Per-pass totals go in the pass summary. */
 void record_governance(const struct record_ctx *c, const struct grace_clocks *kept_before,
                        uint64_t previous_usec);
+
+/* The digest under which requirement finding Q is remembered as reported
+ * (beside the exempted tags' digests, grace_digest()). */
+void record_requirement_digest(const struct plan_requirement *q, uint8_t digest[GRACE_DIGEST_LEN]);
 
 #endif
