@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -17,6 +18,7 @@
 #include "advice.h"
 #include "unit.h"
 #include "csms.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -31,6 +33,7 @@
 #define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC) /* a reloaded config's first pass */
 
 struct daemon {
+	struct ledger *ledger;          /* open for the daemon's whole life */
 	sd_event *event;
 	bool once;                      /* --once: one pass, then exit */
 	const struct once_options *once_opt;    /* --once: its options, else NULL */
@@ -70,9 +73,18 @@ static void notify_status(struct daemon *d, const char *fmt, ...)
 {
 	va_list ap;
 
+	uint64_t lost = log_write_failures();
+	size_t n;
+
 	va_start(ap, fmt);
 	vsnprintf(d->last_status, sizeof(d->last_status), fmt, ap);
 	va_end(ap);
+	/* A journal that drops records must be seen where the operator looks
+	 * first; the ledger still has every deletion. */
+	n = strlen(d->last_status);
+	if (lost && n < sizeof(d->last_status))
+		snprintf(d->last_status + n, sizeof(d->last_status) - n,
+		         "; %" PRIu64 " journal records could not be written", lost);
 	/* STATUS= is world-readable (systemctl status): it quotes the server. */
 	redact(d->last_status);
 	(void) sd_notifyf(false, "STATUS=%s", d->last_status);
@@ -294,13 +306,13 @@ static void start_pass(struct daemon *d)
 	d->mon.pass_started = now_realtime_usec();
 	pass_id_format(d->pass_id, d->pass_id_base, d->pass_number);
 	log_set_pass_id(d->pass_id);
-	r = pass_start(d->client, d->cfg, d->pass_number,
-	               d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
-	               on_pass_done, d, &d->pass);
-	if (r >= 0 && d->once_opt && d->once_opt->save_plan)
-		pass_save_plan(d->pass, d->once_opt->save_plan);
-	if (r >= 0 && d->once_opt && d->once_opt->apply_plan)
-		pass_restrict(d->pass, &d->saved, d->once_opt->apply_plan);
+	r = pass_start(d->client, d->cfg, d->pass_number, &(struct pass_options) {
+		.dry_run = d->cfg->daemon.dry_run || (d->once_opt && d->once_opt->dry_run),
+		.ledger = d->ledger, .pass_id = d->pass_id,
+		.save_plan = d->once_opt ? d->once_opt->save_plan : NULL,
+		.only = d->once_opt && d->once_opt->apply_plan ? &d->saved : NULL,
+		.only_path = d->once_opt ? d->once_opt->apply_plan : NULL,
+	}, on_pass_done, d, &d->pass);
 	if (r < 0) {
 		log_error("Cannot start pass %u: %s", d->pass_number, strerror(-r));
 		log_set_pass_id(NULL);
@@ -551,6 +563,7 @@ static void daemon_free(struct daemon *d)
 	sd_event_source_disable_unref(d->auth_retry_timer);
 	pass_free(d->pass);
 	log_set_pass_id(NULL);
+	ledger_close(d->ledger);
 	monitor_clear(&d->mon);
 	csms_free(d->pending_client);
 	config_free(d->pending_cfg);
@@ -560,6 +573,32 @@ static void daemon_free(struct daemon *d)
 	free(d->path);
 	free(d->unit);
 	sd_event_unref(d->event);
+}
+
+/* The deletion ledger of this config's service (ledger_directory()):
+ * without it nothing is deleted, so only a dry run goes on without. */
+static int open_ledger(struct daemon *d, bool dry_run)
+{
+	_cleanup_free_ char *dir = ledger_directory(d->cfg->daemon.state_directory, d->cfg->path);
+	int r;
+
+	/* systemd makes StateDirectory=; a hand run as root before the
+	 * service ever ran makes the default one (systemd takes it over and
+	 * gives it to the dynamic user).  A configured one is never made. */
+	if (dir && !d->cfg->daemon.state_directory && !getenv("STATE_DIRECTORY") &&
+	    mkdir(dir, 0700) < 0 && errno != EEXIST)
+		log_debug("Cannot create %s: %s", dir, strerror(errno));
+	r = dir ? ledger_open(dir, &d->ledger) : -ENOMEM;
+
+	if (r < 0) {
+		log_event(dry_run ? LOG_WARNING : LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_LEDGER", dir }),
+		          "Cannot open the deletion ledger in %s: %s%s", dir ? dir : "?", strerror(-r),
+		          dry_run ? " (dry run: going on without it)" : "; nothing can be deleted without it");
+		return dry_run ? 0 : r;
+	}
+	log_event(d->once ? LOG_NOTICE : LOG_INFO, NULL, LOG_FIELDS({ "CSMS_LEDGER", ledger_path(d->ledger) }),
+	          "Deletions are recorded in %s", ledger_path(d->ledger));
+	return 0;
 }
 
 /* --apply-plan: load the plan and refuse one that cannot be applied here. */
@@ -632,6 +671,12 @@ static int manager_run(const char *path, const struct once_options *once)
 		/* Restarting cannot fix a bad configuration: units list 78 in
 		 * RestartPreventExitStatus=. */
 		d.exit_code = EX_CONFIG;
+		goto out;
+	}
+	if (open_ledger(&d, d.cfg->daemon.dry_run || (once && once->dry_run)) < 0) {
+		if (!once)
+			(void) sd_notifyf(false, "STATUS=cannot open the deletion ledger");
+		d.exit_code = once ? ONCE_ERROR : EXIT_FAILURE;
 		goto out;
 	}
 	if (once) {

@@ -1,20 +1,14 @@
-/* grace.c - the grace clock store.  See grace.h. */
+/* grace.c - grace clocks.  See grace.h. */
 #include "grace.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <libgen.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <openssl/evp.h>
+#include <systemd/sd-id128.h>
+#include <time.h>
 
 #include "util.h"
-
-#define HEADER "csms-tagd grace clocks 1\n"
-#define MAX_STATE_BYTES (64u * 1024 * 1024)
 
 void grace_digest(const char *secret_id, const char *key, const char *value,
                   uint8_t digest[GRACE_DIGEST_LEN])
@@ -115,141 +109,56 @@ void grace_clocks_clear(struct grace_clocks *c)
 	*c = (struct grace_clocks) {};
 }
 
-static int hex_value(char ch)
+/* --- trusting stored clocks ---------------------------------------------- */
+
+void grace_stamp_now(struct grace_stamp *ret)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
+	struct timespec ts;
+	sd_id128_t boot;
+
+	*ret = (struct grace_stamp) { .realtime_usec = now_realtime_usec() };
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		ret->boottime_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+	if (sd_id128_get_boot(&boot) >= 0)
+		sd_id128_to_string(boot, ret->boot_id);
 }
 
-/* One "HEX64 USEC" line (without its newline) into *RET. */
-static int parse_line(const char *s, size_t len, struct grace_clock *ret)
+enum grace_trust grace_trust(const struct grace_stamp *then, const struct grace_stamp *now,
+                             uint64_t max_gap, uint64_t *ret_step)
 {
-	char num[24];
-	uint64_t v = 0;
+	bool same_boot = then->boot_id[0] && strcmp(then->boot_id, now->boot_id) == 0 &&
+	                 now->boottime_usec >= then->boottime_usec;
+	uint64_t real = now->realtime_usec > then->realtime_usec ? now->realtime_usec - then->realtime_usec : 0;
+	uint64_t boot = same_boot ? now->boottime_usec - then->boottime_usec : real;
 
-	if (len < 2 * GRACE_DIGEST_LEN + 2 || s[2 * GRACE_DIGEST_LEN] != ' ' ||
-	    len - 2 * GRACE_DIGEST_LEN - 1 >= sizeof(num))
-		return -EBADMSG;
-	for (size_t i = 0; i < GRACE_DIGEST_LEN; i++) {
-		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EBADMSG;
-		ret->digest[i] = (uint8_t) (hi << 4 | lo);
+	*ret_step = 0;
+	if (then->realtime_usec == 0)
+		return GRACE_KEEP;
+	if (boot > max_gap)
+		return GRACE_RESTART;
+	if (same_boot && real > boot + USEC_PER_SEC) {
+		*ret_step = real - boot;
+		return GRACE_SHIFT;
 	}
-	memcpy(num, s + 2 * GRACE_DIGEST_LEN + 1, len - 2 * GRACE_DIGEST_LEN - 1);
-	num[len - 2 * GRACE_DIGEST_LEN - 1] = '\0';
-	for (const char *p = num; *p; p++) {
-		if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-			return -EBADMSG;
-		v = v * 10 + (uint64_t) (*p - '0');
-	}
-	ret->first_seen_usec = v;
-	return 0;
+	return GRACE_KEEP;
 }
 
-static int parse_store(const char *text, size_t len, uint64_t now_usec, struct grace_clocks *c,
-                       size_t *future)
+void grace_clocks_shift(struct grace_clocks *c, uint64_t step, uint64_t now)
 {
-	const char *s = text, *end = text + len;
-
-	if (len < strlen(HEADER) || memcmp(text, HEADER, strlen(HEADER)) != 0)
-		return -EBADMSG;
-	for (s += strlen(HEADER); s < end;) {
-		const char *nl = memchr(s, '\n', (size_t) (end - s));
-		struct grace_clock e;
-
-		/* A line without its newline is a write that did not finish. */
-		if (!nl || parse_line(s, (size_t) (nl - s), &e) < 0)
-			return -EBADMSG;
-		/* The file is written sorted: anything else was not written by us. */
-		if (c->n > 0 && clock_cmp(&c->v[c->n - 1], &e) >= 0)
-			return -EBADMSG;
-		s = nl + 1;
-		if (e.first_seen_usec > now_usec) {
-			(*future)++;
-			continue;
-		}
-		if (grace_clocks_add(c, e.digest, e.first_seen_usec) < 0)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-int grace_clocks_load(const char *path, uint64_t now_usec, struct grace_clocks *ret,
-                      size_t *ret_future)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r;
-
-	*ret = (struct grace_clocks) {};
-	*ret_future = 0;
-	r = read_file(path, MAX_STATE_BYTES, &text, &len);
-	if (r == -EFBIG)
-		r = -EBADMSG;
-	if (r >= 0)
-		r = parse_store(text, len, now_usec, ret, ret_future);
-	if (r < 0) {
-		grace_clocks_clear(ret);
-		*ret_future = 0;
-	}
-	return r;
-}
-
-const char *grace_load_error(int r)
-{
-	if (r >= 0 || r == -ENOENT)
-		return NULL;
-	if (r == -EBADMSG)
-		return "not a grace clock file (corrupt, cut short or too large)";
-	return strerror(-r);
-}
-
-/* The store's text: the header, then one "DIGEST FIRST_SEEN_USEC" line per clock. */
-static char *format_store(const struct grace_clocks *c, size_t *ret_len)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (!f)
-		return NULL;
-	fputs(HEADER, f);
 	for (size_t i = 0; i < c->n; i++) {
-		for (size_t j = 0; j < GRACE_DIGEST_LEN; j++)
-			fprintf(f, "%02x", c->v[i].digest[j]);
-		fprintf(f, " %" PRIu64 "\n", c->v[i].first_seen_usec);
+		uint64_t t = c->v[i].first_seen_usec + step;
+
+		c->v[i].first_seen_usec = t < c->v[i].first_seen_usec || t > now ? now : t;
 	}
-	if (ferror(f) | fclose(f)) {
-		free(text);
-		return NULL;
-	}
-	*ret_len = len;
-	return text;
 }
 
-int grace_clocks_save(const char *path, const struct grace_clocks *c)
+uint64_t grace_max_gap(const struct config *c)
 {
-	size_t len = 0;
-	_cleanup_free_ char *text = format_store(c, &len);
+	uint64_t shortest = c->daemon.grace_usec ? c->daemon.grace_usec : UINT64_MAX;
+	uint64_t floor = 2 * c->daemon.interval_usec + c->daemon.pass_timeout_usec;
 
-	if (!text)
-		return -ENOMEM;
-	return write_file_atomic(path, text, len, 0600);
-}
-
-int grace_clocks_remove(const char *path)
-{
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-char *grace_state_path(const struct config *c)
-{
-	return state_file_path(c->daemon.state_directory, GRACE_STATE_FILE);
+	for (size_t i = 0; i < c->n_sections; i++)
+		if (c->sections[i].has_grace && c->sections[i].grace_usec && c->sections[i].grace_usec < shortest)
+			shortest = c->sections[i].grace_usec;
+	return shortest > floor ? shortest : floor;
 }

@@ -17,6 +17,7 @@
 static enum log_target target = LOG_TARGET_STDERR;
 static int max_level = LOG_INFO;
 static char pass_id[128];       /* log_set_pass_id(); "" when unset */
+static uint64_t write_failures; /* log_write_failures() */
 
 /* systemd sets $JOURNAL_STREAM to "DEVICE:INODE" of the stream it connected
  * to stdout/stderr.  Only when it matches our stderr is journald really the
@@ -97,7 +98,8 @@ static void write_stderr(int level, const char *message, const struct log_field 
 		fprintf(f, " %s=%s", fields[i].name, v ? v : "?");
 		free(v);
 	}
-	fputc('\n', f);
+	if (fputc('\n', f) == EOF)
+		write_failures++;
 	funlockfile(f);
 }
 
@@ -125,14 +127,13 @@ static void write_journal(int level, const char *message_id, const char *message
 		}
 	/* Values with newlines are sent in journald's binary-safe framing by
 	 * sd_journal_sendv() itself. */
-	(void) sd_journal_sendv(iov, (int) m);
+	if (sd_journal_sendv(iov, (int) m) < 0)
+		write_failures++;
 	for (size_t i = 0; i < k; i++)
 		free(strs[i]);
 }
 
-/* A value that is not UTF-8 becomes an array of byte values, as journalctl
- * -o json writes it. */
-static json_t *json_field_value(const char *v)
+json_t *log_json_value(const char *v)
 {
 	size_t len = strlen(v);
 	json_t *a;
@@ -157,53 +158,72 @@ static void write_json(int level, const char *message_id, const char *message,
 	snprintf(ts, sizeof(ts), "%" PRIu64, now_realtime_usec());
 	snprintf(prio, sizeof(prio), "%d", level);
 	json_object_set_new(o, "__REALTIME_TIMESTAMP", json_string(ts));
-	json_object_set_new(o, "MESSAGE", json_field_value(message));
+	json_object_set_new(o, "MESSAGE", log_json_value(message));
 	json_object_set_new(o, "PRIORITY", json_string(prio));
 	if (message_id)
 		json_object_set_new(o, "MESSAGE_ID", json_string(message_id));
 	json_object_set_new(o, "SYSLOG_IDENTIFIER", json_string("csms-tagd"));
 	for (size_t i = 0; i < n; i++)
 		if (fields[i].value)
-			json_object_set_new(o, fields[i].name, json_field_value(fields[i].value));
+			json_object_set_new(o, fields[i].name, log_json_value(fields[i].value));
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (text)
-		fprintf(stderr, "%s\n", text);
+	if (!text || fprintf(stderr, "%s\n", text) < 0)
+		write_failures++;
 	free(text);
 }
 
-void log_event(int level, const char *message_id, const struct log_field *fields,
-               size_t n_fields, const char *fmt, ...)
-{
-	char *raw, *message;
-	va_list ap;
-	int r;
+uint64_t log_write_failures(void) { return write_failures; }
 
-	if (level > max_level)
+/* The names of the fields redaction altered, "A,B", into BUF ("" when
+ * none). */
+static void note_redacted(const struct log_field *fields, char **values, size_t n, char *buf,
+                          size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].value && (!values[i] || strcmp(values[i], fields[i].value) != 0))
+			used += (size_t) snprintf(buf + used, used < size ? size - used : 0, "%s%s",
+			                          used ? "," : "", fields[i].name);
+}
+
+static void vlog_event(int level, const char *message_id, const struct log_field *fields,
+                       size_t n_fields, const char *fmt, va_list ap)
+{
+	char *raw, *message, redacted[256];
+
+	if (vasprintf(&raw, fmt, ap) < 0) {
+		write_failures++;
 		return;
-	va_start(ap, fmt);
-	r = vasprintf(&raw, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return;
+	}
 	/* Messages and fields carry server text, which may echo a request and
 	 * its credentials back: every credential the process holds is cut out
 	 * here, in one place (redact.h).  A value that cannot be copied for
-	 * that is left out. */
+	 * that is left out.  Which fields were altered is said in the record
+	 * (LOG_FIELD_REDACTED): the ledger keeps the true value. */
 	redact(raw);
 	/* MESSAGE is escaped on both targets: it embeds names from the API. */
 	message = escape_for_log(raw);
 	free(raw);
-	if (!message)
+	if (!message) {
+		write_failures++;
 		return;
+	}
 
-	struct log_field clean[n_fields + 1];
-	char *values[n_fields + 1];
+	struct log_field clean[n_fields + 2];
+	char *values[n_fields + 2];
 	size_t n = 0;
 	for (size_t i = 0; i < n_fields; i++) {
 		values[n] = redact_dup(fields[i].value);
 		clean[n] = (struct log_field) { fields[i].name, values[n] };
 		n++;
+	}
+	note_redacted(fields, values, n_fields, redacted, sizeof(redacted));
+	if (redacted[0]) {
+		values[n] = NULL;
+		clean[n++] = (struct log_field) { LOG_FIELD_REDACTED, redacted };
 	}
 	if (pass_id[0]) {
 		values[n] = NULL;
@@ -218,4 +238,26 @@ void log_event(int level, const char *message_id, const struct log_field *fields
 	for (size_t i = 0; i < n; i++)
 		free(values[i]);
 	free(message);
+}
+
+void log_event(int level, const char *message_id, const struct log_field *fields,
+               size_t n_fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	vlog_event(level, message_id, fields, n_fields, fmt, ap);
+	va_end(ap);
+}
+
+void log_record(int level, const char *message_id, const struct log_field *fields,
+                size_t n_fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_event(level, message_id, fields, n_fields, fmt, ap);
+	va_end(ap);
 }

@@ -16,6 +16,8 @@
 #define CSMS_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
 #include <syslog.h>
 #include "util.h"
 
@@ -82,6 +84,22 @@ void log_set_pass_id(const char *id);
 /* Log MESSAGE (printf FMT) at LEVEL with MESSAGE_ID (may be NULL) and FIELDS. */
 void log_event(int level, const char *message_id, const struct log_field *fields,
                size_t n_fields, const char *fmt, ...) _printf_(5, 6);
+
+/* The same, never filtered by log_set_max_level(): the journal record of
+ * a ledger outcome (records.h), which the operator must always get. */
+void log_record(int level, const char *message_id, const struct log_field *fields,
+                size_t n_fields, const char *fmt, ...) _printf_(5, 6);
+
+/* Records that could not be written (sd_journal_sendv() or stderr failed,
+ * or out of memory), since the start; for STATUS= and metrics. */
+uint64_t log_write_failures(void);
+
+/* A field's value as `journalctl -o json` writes it: a string, or an
+ * array of byte values when it is not UTF-8 (NULL on ENOMEM). */
+json_t *log_json_value(const char *v);
+
+/* Added to a record whose fields redaction altered: their names, "A,B". */
+#define LOG_FIELD_REDACTED "CSMS_REDACTED"
 
 #define log_full(level, ...) log_event(level, NULL, NULL, 0, __VA_ARGS__)
 #define log_debug(...)   log_full(LOG_DEBUG, __VA_ARGS__)

@@ -8,6 +8,7 @@
  *   --once          one reconcile pass against the API, then exit
  *   --apply-plan F  --once, deleting only what the reviewed plan F lists
  *   --restore       recreate tags deleted in a time window (restore.h)
+ *   --history       show the deletion ledger (history.h)
  *   --status        print the daemon's state file (metrics.h)
  *   --check-credentials  one authenticated read-only request (credcheck.h)
  */
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,8 @@
 #include "daemon.h"
 #include "decode.h"
 #include "grace.h"
+#include "history.h"
+#include "ledger.h"
 #include "live.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,7 +46,7 @@
 #define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
-            MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS };
+            MODE_RESTORE, MODE_HISTORY, MODE_STATUS, MODE_CHECK_CREDENTIALS };
 
 struct options {
 	enum mode mode;
@@ -90,7 +94,8 @@ static void usage(FILE *f)
 		"      --once               run one reconcile pass against the API and exit\n"
 		"      --apply-plan FILE    one pass that deletes only what the reviewed plan\n"
 		"                           FILE lists and the configuration still deletes\n"
-		"      --restore            recreate the tags deleted in a time window\n\n"
+		"      --restore            recreate the tags deleted in a time window\n"
+		"      --history            show the deletion ledger\n\n"
 		"      --status             show the daemon's last pass, counters and next pass\n"
 		"      --check-credentials  send one authenticated read-only request\n\n"
 		"Options:\n"
@@ -99,7 +104,7 @@ static void usage(FILE *f)
 		"                           files (for ExecReload=, which cannot read them)\n"
 		"      --observed FILE      with --plan, --explain: a captured ListResourceInstances\n"
 		"                           answer (default: read the project, read-only)\n"
-		"      --json               machine-readable output for --plan\n"
+		"      --json               machine-readable output for --plan, --history\n"
 		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
 		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
 		"      --max-plan-age SPAN  with --apply-plan: refuse older plans (default 24h)\n"
@@ -107,12 +112,12 @@ static void usage(FILE *f)
 		"      --until TIME         with --restore: last deletion to undo\n"
 		"                           TIME: YYYY-MM-DD[ HH:MM[:SS]] (local), RFC 3339\n"
 		"                           with Z or +HH:MM, or @EPOCH\n"
-		"      --secret GLOB        with --restore: only secrets whose name matches\n"
+		"      --secret GLOB        with --restore, --history: only secrets whose name\n"
+		"                           matches (--since also goes with --history)\n"
 		"      --from FILE|-        with --restore: read journalctl -o json output\n"
-		"                           instead of the journal\n"
-		"      --unit UNIT          with --restore: the instance's unit (default: the\n"
-		"                           one that runs the config, csms-tagd@NAME.service\n"
-		"                           for NAME.conf, else " UNIT_MAIN ")\n"
+		"                           instead of the deletion ledger\n"
+		"      --unit UNIT          with --restore: read the journal of UNIT (e.g.\n"
+		"                           csms-tagd@NAME.service) instead of the ledger\n"
 		"      --state-file FILE    with --status (default " STATE_DIRECTORY_DEFAULT "/" METRICS_STATE_FILE ")\n"
 		"      --instance NAME      with --status: of csms-tagd@NAME.service\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
@@ -123,13 +128,15 @@ static void usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+static int check_options(const struct options *o);
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
 	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
 	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE, OPT_INSTANCE,
-	       OPT_CHECK_CREDENTIALS };
+	       OPT_CHECK_CREDENTIALS, OPT_HISTORY };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", no_argument,       NULL, OPT_CHECK },
@@ -144,6 +151,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "apply-plan",   required_argument, NULL, OPT_APPLY_PLAN },
 		{ "max-plan-age", required_argument, NULL, OPT_MAX_PLAN_AGE },
 		{ "restore",      no_argument,       NULL, OPT_RESTORE },
+		{ "history",      no_argument,       NULL, OPT_HISTORY },
 		{ "since",        required_argument, NULL, OPT_SINCE },
 		{ "until",        required_argument, NULL, OPT_UNTIL },
 		{ "secret",       required_argument, NULL, OPT_SECRET },
@@ -203,6 +211,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_RESTORE:
 			o->mode = MODE_RESTORE;
+			modes++;
+			break;
+		case OPT_HISTORY:
+			o->mode = MODE_HISTORY;
 			modes++;
 			break;
 		case OPT_SINCE:
@@ -281,9 +293,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (modes > 1) {
 		fprintf(stderr, "csms-tagd: choose one of --check-config, --check-credentials, --plan, "
-		        "--explain, --once, --apply-plan, --restore, --status\n");
+		        "--explain, --once, --apply-plan, --restore, --history, --status\n");
 		return -EINVAL;
 	}
+	return check_options(o);
+}
+
+/* Options that only go with some modes. */
+static int check_options(const struct options *o)
+{
 	if (o->save_plan && !(o->mode == MODE_ONCE && o->dry_run)) {
 		fprintf(stderr, "csms-tagd: --save-plan goes with --once --dry-run\n");
 		return -EINVAL;
@@ -292,8 +310,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --max-plan-age goes with --apply-plan\n");
 		return -EINVAL;
 	}
-	if ((o->since || o->until || o->secret_glob || o->from || o->unit) && o->mode != MODE_RESTORE) {
-		fprintf(stderr, "csms-tagd: --since, --until, --secret, --from and --unit go with --restore\n");
+	if ((o->since || o->secret_glob) && o->mode != MODE_RESTORE && o->mode != MODE_HISTORY) {
+		fprintf(stderr, "csms-tagd: --since and --secret go with --restore or --history\n");
+		return -EINVAL;
+	}
+	if ((o->until || o->from || o->unit) && o->mode != MODE_RESTORE) {
+		fprintf(stderr, "csms-tagd: --until, --from and --unit go with --restore\n");
 		return -EINVAL;
 	}
 	if (o->mode == MODE_RESTORE && !o->since) {
@@ -317,8 +339,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
 		return -EINVAL;
 	}
-	if (o->json && o->mode != MODE_PLAN) {
-		fprintf(stderr, "csms-tagd: --json goes with --plan\n");
+	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_HISTORY) {
+		fprintf(stderr, "csms-tagd: --json goes with --plan or --history\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -393,26 +415,34 @@ static void warn_exemptions(const struct config *c)
 	}
 }
 
-/* The grace clocks as the daemon stored them, only read: --plan and
+/* The grace clocks as the daemon stored them in its ledger: --plan and
  * --explain show the due times the next pass would judge by. */
 static void load_clocks(const struct config *c, struct grace_clocks *clocks)
 {
-	_cleanup_free_ char *path = NULL;
-	size_t future = 0;
+	_cleanup_free_ char *dir = NULL;
+	struct grace_clocks kept = {};
+	struct grace_stamp stamp;
+	struct ledger *l = NULL;
 	int r;
 
-	if (!config_uses_grace(c) || !(path = grace_state_path(c)))
+	if (!config_uses_grace(c) || !(dir = ledger_directory(c->daemon.state_directory, c->path)))
 		return;
-	r = grace_clocks_load(path, now_realtime_usec(), clocks, &future);
-	if (grace_load_error(r))
-		fprintf(stderr, "csms-tagd: warning: %s: %s; every grace period is shown as starting now\n",
-		        path, grace_load_error(r));
+	r = ledger_open(dir, &l);
+	if (r >= 0)
+		r = ledger_clocks_load(l, now_realtime_usec(), clocks, &kept, NULL, &stamp);
+	/* No state directory yet: no pass has run, no clock has started. */
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "csms-tagd: warning: the ledger in %s: %s; every grace period is shown as "
+		        "starting now\n", dir, strerror(-r));
+	grace_clocks_clear(&kept);
+	ledger_close(l);
 }
 
 static int run_check_config(const struct options *o)
 {
 	struct config *c;
 	size_t globs = 0;
+	int r;
 
 	if (load_config(o->config_path, CONFIG_REFUSE_PLACEHOLDER |
 	                (o->no_credentials ? 0 : CONFIG_CHECK_CREDENTIALS), &c) < 0)
@@ -428,6 +458,12 @@ static int run_check_config(const struct options *o)
 	printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
+	if (c->daemon.state_directory && (r = ledger_check_directory(c->daemon.state_directory)) < 0) {
+		fprintf(stderr, "csms-tagd: %s: state_directory = %s: %s (the deletion ledger and the grace "
+		        "clocks live there)\n", c->path, c->daemon.state_directory, strerror(-r));
+		config_free(c);
+		return EXIT_ERROR;
+	}
 	warn_exemptions(c);
 	config_print_sources(c, stdout);
 	config_free(c);
@@ -516,7 +552,6 @@ static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 
 static int run_restore(const struct options *o)
 {
-	_cleanup_free_ char *default_unit = NULL;
 	struct restore_options ro = {
 		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
 		.from = o->from,
@@ -530,16 +565,19 @@ static int run_restore(const struct options *o)
 		fprintf(stderr, "csms-tagd: --until is before --since\n");
 		return EXIT_ERROR;
 	}
-	/* The journal holds every unit's entries: pick this instance's.  A
-	 * file given with --from was chosen by the operator. */
-	if (!ro.from && !ro.filter.unit)
-		ro.filter.unit = default_unit = unit_for_config(o->config_path);
-	if (!ro.from && !ro.filter.unit) {
-		fprintf(stderr, "csms-tagd: no csms-tagd unit runs %s: name the one whose deletions to "
-		        "undo with --unit\n", o->config_path);
-		return EXIT_ERROR;
-	}
+	/* The ledger by default; the journal of a unit, or a journal export
+	 * (a lost host's), only when asked for. */
+	ro.from_journal = !ro.from && ro.filter.unit;
 	return restore_run(o->config_path, &ro);
+}
+
+static int run_history(const struct options *o)
+{
+	struct history_options ho = { .secret_glob = o->secret_glob, .json = o->json };
+
+	if (o->since && parse_restore_time("--since", o->since, &ho.since_usec) < 0)
+		return EXIT_ERROR;
+	return history_run(o->config_path, &ho) == 0 ? EXIT_CLEAN : EXIT_ERROR;
 }
 
 static int status_unreadable(const char *path, int r, const char *error, const struct options *o,
@@ -600,6 +638,19 @@ static int run_check_credentials(const struct options *o)
 int main(int argc, char **argv)
 {
 	int r = EXIT_ERROR;
+	sigset_t mask;
+
+	/* Before anything else: a SIGHUP or SIGUSR1 (a reload, a status
+	 * request) that arrives while starting must wait for the event loop's
+	 * handlers, not kill the process.  Modes without an event loop take
+	 * the default actions back below. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	struct options o = {
 		.config_path = DEFAULT_CONFIG,
@@ -620,6 +671,9 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	log_open(o.log_target);
 	log_set_max_level(o.log_level);
+	if (o.mode == MODE_CHECK_CONFIG || o.mode == MODE_PLAN || o.mode == MODE_EXPLAIN ||
+	    o.mode == MODE_STATUS || o.mode == MODE_HISTORY || o.mode == MODE_CHECK_CREDENTIALS)
+		(void) sigprocmask(SIG_UNBLOCK, &mask, NULL);
 
 	switch (o.mode) {
 	case MODE_CHECK_CONFIG:
@@ -641,6 +695,8 @@ int main(int argc, char **argv)
 	}
 	case MODE_RESTORE:
 		return run_restore(&o);
+	case MODE_HISTORY:
+		return run_history(&o);
 	case MODE_STATUS:
 		return run_status(&o);
 	case MODE_CHECK_CREDENTIALS:

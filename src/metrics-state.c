@@ -186,6 +186,10 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_string(root, "config_error", true, &s->config_error, error)) < 0 ||
 	    (r = get_time(root, "credentials_expiry", &s->credentials_expiry_usec, error)) < 0)
 		return r;
+	/* Absent from the state files of older versions. */
+	if (json_object_get(root, "journal_write_failures") &&
+	    (r = get_uint(root, "journal_write_failures", &s->journal_write_failures, error)) < 0)
+		return r;
 	/* Older daemons counted a dry run's would-be deletions as deleted. */
 	if (!json_object_get(root, "pass_dry_run") && s->dry_run) {
 		s->pass_dry_run = true;
@@ -357,6 +361,9 @@ void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now,
 	        when(a, sizeof(a), s->config_loaded_usec, now));
 	if (s->config_error)
 		fprintf(f, "%-17s: %s\n", "Config error", s->config_error);
+	if (s->journal_write_failures)
+		fprintf(f, "%-17s: %" PRIu64 " records could not be written\n", "Journal",
+		        s->journal_write_failures);
 	fprintf(f, "%-17s: %s, %s%s\n", "Credentials", s->auth_method ? s->auth_method : "?",
 	        s->credentials_expiry_usec ? "expire " : "no expiry",
 	        s->credentials_expiry_usec ? when(a, sizeof(a), s->credentials_expiry_usec, now) : "");

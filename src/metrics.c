@@ -252,6 +252,9 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 		put_gauge_seconds(&p, "credentials_expiry_timestamp_seconds",
 		                  "When the token or temporary keys in use expire.",
 		                  s->credentials_expiry_usec);
+	put_head(&p, "journal_write_failures_total", "counter",
+	         "Log records that could not be written (journald refused them).");
+	put_sample(&p, "journal_write_failures_total", NULL, NULL, s->journal_write_failures);
 	free(p.id);
 	if (fclose(p.f) != 0) {
 		free(buf);
@@ -352,6 +355,7 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "config_ok", json_boolean(s->config_ok));
 	if (r >= 0) r = set_new(root, "config_error", string_or_null(s->config_error));
 	if (r >= 0) r = set_new(root, "credentials_expiry", time_or_null(s->credentials_expiry_usec));
+	if (r >= 0) r = set_new(root, "journal_write_failures", json_integer((json_int_t) s->journal_write_failures));
 	if (r >= 0) {
 		char *dump = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

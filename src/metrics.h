@@ -129,6 +129,10 @@ struct metrics_snapshot {
 
 	/* Credentials: expiry of the token or temporary keys, 0 = none. */
 	uint64_t credentials_expiry_usec;
+
+	/* Journal records that could not be written since the start
+	 * (log_write_failures()). */
+	uint64_t journal_write_failures;
 };
 
 /* A growing set of labelled counters that owns its keys, for the caller

@@ -138,6 +138,7 @@ void monitor_publish(struct monitor *m, const struct monitor_view *v)
 		.config_ok = m->config_ok,
 		.config_error = m->config_error,
 		.credentials_expiry_usec = v->client ? csms_credentials_expiry(v->client) : 0,
+		.journal_write_failures = log_write_failures(),
 	};
 	memcpy(s.passes_total, m->passes_total, sizeof(s.passes_total));
 

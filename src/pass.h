@@ -1,26 +1,26 @@
-/* pass.h - one reconcile pass: observe, plan, re-check, delete, verify.
+/* pass.h - one reconcile pass, as a state machine: auth -> resolve the
+ * ledger's pending intents -> observe -> plan -> gate -> execute (with
+ * verify) -> finish.
  *
- * A pass runs on the event loop and never blocks.  It works on the config it
- * was started with (a reload waits for the pass to end) and on its own
- * observation.  Safety rules it enforces:
+ * A pass runs on the event loop and never blocks (but for the ledger's
+ * commits).  It works on the config it was started with (a reload waits
+ * for the pass to end) and on its own observation.  Safety rules it
+ * enforces:
  *   - nothing is deleted unless the observation of that secret is complete;
  *   - nothing is deleted unless the listing of the project is complete;
  *   - a pass whose worst case (plan_worst_case(): planned deletions plus 20
  *     per governed secret whose tags could not be read) exceeds
  *     max_deletes_per_pass is held: it deletes nothing;
- *   - a secret with a deletion that depends on a tag's value is re-read
- *     right before its deletions, which are then sent at once, ahead of
- *     other queued requests (one re-check in flight), with the values as
- *     re-read; a deletion the fresh read no longer supports is dropped, and
- *     one that can't be re-checked is not sent;
+ *   - nothing is deleted without a ledger (ledger.h), and every deletion
+ *     is recorded there before and after (execute.h);
  *   - dry-run computes the same plan by the same code and only logs;
- *   - after deleting, the changed secrets are read again and any tag still
- *     present is reported;
  *   - with a grace period, the clocks are read from and written to the
- *     state directory around plan_compute() (grace.h); a store that cannot
- *     be written is removed and the pass judged as if every clock started
- *     now.  Exempted, waiting and required-tag findings are journaled each
- *     pass and counted; only due deletions count against the limit.
+ *     ledger around plan_compute(); a failed listing restarts them, so do
+ *     stored clocks grace_trust() refuses, and a wall-clock step moves them
+ *     (grace.h).  Clocks that cannot be written make the pass partial and
+ *     it is judged as if every clock started now.
+ *   - per-tag governance records are journaled on transitions only
+ *     (record_governance()); the pass summary has the totals.
  */
 #ifndef CSMS_PASS_H
 #define CSMS_PASS_H
@@ -65,6 +65,8 @@ struct pass_result {
 	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */
+	bool store_failed;              /* the ledger could not keep the clocks */
+	size_t resolved;                /* pending intents of earlier passes settled */
 	char failure[256];              /* why FAILED / PARTIAL, for STATUS= */
 	uint64_t duration_usec;
 	/* Tags really deleted (not in a dry run, not seen again on verify),
@@ -76,30 +78,36 @@ struct pass_result {
 struct pass;
 typedef void (*pass_done_t)(const struct pass_result *res, void *userdata);
 
-/* Start pass NUMBER.  DONE is called exactly once, never from within
- * pass_start(); the caller may pass_free() the pass inside DONE. */
-int pass_start(struct csms *client, const struct config *cfg, unsigned number, bool dry_run,
-               pass_done_t done, void *userdata, struct pass **ret);
-
 struct saved_plan;
+struct ledger;
 
-/* Both only between pass_start() and the pass's first turn of the loop.
- *
- * pass_save_plan(): with dry_run, write the plan to PATH (planfile.h); a
- * plan that cannot be written fails the pass.
- *
- * pass_restrict(): delete only items of SP (--apply-plan), which must
- * outlive the pass.  The fresh plan is intersected with SP -- an item stays
- * only when the same secret id, key and observed value are in SP -- so the
- * file can only narrow what the current configuration deletes, never widen
- * it.  Every secret is re-read right before its deletions, and an item
- * whose value differs from SP's then is not deleted.  Each saved item that
- * is not deleted, whether found so in the observation or at that re-read,
- * gets a MID_PLAN_ITEM_SKIPPED record with the reason (CSMS_SKIP_REASON)
- * instead of the already-gone or kept records.  The deletion limit applies
- * to what is left. */
-void pass_save_plan(struct pass *p, const char *path);
-void pass_restrict(struct pass *p, const struct saved_plan *sp, const char *plan_path);
+struct pass_options {
+	bool dry_run;
+	/* Where deletions are recorded; may be NULL only with DRY_RUN. */
+	struct ledger *ledger;
+	const char *pass_id;            /* the ledger's pass id (pass-id.h) */
+	/* With DRY_RUN, write the plan here (planfile.h); a plan that cannot
+	 * be written fails the pass. */
+	const char *save_plan;
+	/* --apply-plan: delete only items of ONLY, from file ONLY_PATH (both
+	 * outlive the pass).  The fresh plan is intersected with it -- an item
+	 * stays only when the same secret id, key and observed value are in
+	 * ONLY -- so the file can only narrow what the current configuration
+	 * deletes, never widen it.  Every secret is re-read right before its
+	 * deletions, and an item whose value differs from ONLY's then is not
+	 * deleted.  Each saved item that is not deleted, whether found so in
+	 * the observation or at that re-read, gets a MID_PLAN_ITEM_SKIPPED
+	 * record with the reason (CSMS_SKIP_REASON) instead of the already-gone
+	 * or kept records.  The deletion limit applies to what is left. */
+	const struct saved_plan *only;
+	const char *only_path;
+};
+
+/* Start pass NUMBER with options O (copied; what they point to must
+ * outlive the pass).  DONE is called exactly once, never from within
+ * pass_start(); the caller may pass_free() the pass inside DONE. */
+int pass_start(struct csms *client, const struct config *cfg, unsigned number,
+               const struct pass_options *o, pass_done_t done, void *userdata, struct pass **ret);
 
 /* Stop now: every registration of the pass (credential wait, observation,
  * calls) is cancelled -- requests already in flight finish in the

@@ -7,6 +7,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,23 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
 		return RECHECK_KEEP;
 	*ret_value = now->value;
 	return RECHECK_DELETE;
+}
+
+bool plan_needs_recheck(const struct config *c, const struct plan_item *it)
+{
+	if (reason_depends_on_value(it->reason) ||
+	    config_grace_for(c, config_section_for(c, it->secret_name)) > 0)
+		return true;
+	for (size_t i = 0; i < c->n_exemptions; i++) {
+		const struct exemption *e = &c->exemptions[i];
+
+		/* An exemption for any value keeps the tag whatever its value:
+		 * the observation already judged that. */
+		if (e->value && fnmatch(e->secret, it->secret_name, 0) == 0 &&
+		    fnmatch(e->key, it->key, 0) == 0)
+			return true;
+	}
+	return false;
 }
 
 const char *plan_item_rule_ref(const struct plan *p, const struct plan_item *it,

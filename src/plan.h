@@ -128,6 +128,12 @@ enum recheck_verdict plan_recheck(const struct config *c, const struct plan_item
                                   const struct tag_list *tags, const struct tag_list *sys_tags,
                                   const char **value);
 
+/* Whether IT's verdict could change with its value, so that it must be
+ * re-checked right before its DELETE: a value list decided it, or a grace
+ * period (clocks are per value) or an exemption with a value glob could
+ * apply to its key. */
+bool plan_needs_recheck(const struct config *c, const struct plan_item *it);
+
 /* Keep only the items for which KEEP returns true (order kept); the others
  * are freed.  Returns how many were dropped.  --apply-plan narrows a fresh
  * plan to the saved items with this (pass.c). */

@@ -1,5 +1,7 @@
 /* restore-run.c - the --restore command: read the deletion records, read
- * each secret's tags, and create what is absent (restore.h).
+ * each secret's tags, and create what is absent right after (restore.h).
+ * At most RESTORE_WINDOW secrets are between their read and their last
+ * create, so a create never waits behind the reads of other secrets.
  *
  * One object, the restorer, owns every call (csms owner token: itself);
  * a signal cancels them all.  A create already handed to curl finishes or
@@ -19,10 +21,13 @@
 
 #include "config.h"
 #include "csms.h"
+#include "ledger.h"
 #include "log.h"
 #include "util.h"
 
 enum { OUTCOME_FAILED = RESTORE_INVALID + 1, N_OUTCOMES };
+
+#define RESTORE_WINDOW 4
 
 struct create_ref {
 	struct restorer *rs;
@@ -38,6 +43,9 @@ struct restorer {
 	size_t *group_of;       /* item -> first item of its secret */
 	int *outcome;           /* per item: enum restore_verdict or OUTCOME_FAILED */
 	struct create_ref *refs;        /* per item: callback context of its calls */
+	unsigned *creating;             /* per first item of a secret: creates in flight */
+	size_t next;                    /* next item to consider for a read */
+	unsigned secrets_open;          /* secrets read or being created */
 	unsigned outstanding;
 	bool creates_sent;
 	bool failed;            /* auth failed or interrupted */
@@ -87,8 +95,34 @@ static void log_outcome(struct restorer *rs, size_t i, int o, const char *curren
 
 static void maybe_done(struct restorer *rs)
 {
-	if (rs->outstanding == 0)
+	if (rs->outstanding == 0 && rs->next == rs->set.n)
 		sd_event_exit(rs->event, 0);
+}
+
+static void on_tags(const struct csms_result *res, void *userdata);
+
+/* Read the next secrets while the window allows. */
+static void read_next(struct restorer *rs)
+{
+	while (!rs->failed && rs->secrets_open < RESTORE_WINDOW && rs->next < rs->set.n) {
+		size_t i = rs->next;
+
+		while (rs->next < rs->set.n && rs->group_of[rs->next] == i)
+			rs->next++;
+		rs->secrets_open++;
+		rs->outstanding++;
+		csms_list_secret_tags(rs->client, rs, rs->set.items[i].secret_id, on_tags, &rs->refs[i]);
+	}
+	maybe_done(rs);
+}
+
+/* Secret FIRST has had all its answers: make room for the next. */
+static void secret_done(struct restorer *rs, size_t first)
+{
+	if (rs->creating[first] == 0) {
+		rs->secrets_open--;
+		read_next(rs);
+	}
 }
 
 static void on_create(const struct csms_result *res, void *userdata)
@@ -98,13 +132,14 @@ static void on_create(const struct csms_result *res, void *userdata)
 	char why[200], detail[220];
 
 	rs->outstanding--;
+	rs->creating[rs->group_of[ref->index]]--;
 	if (res->r == 0)
 		log_outcome(rs, ref->index, RESTORE_CREATE, NULL, res, NULL);
 	else {
 		snprintf(detail, sizeof(detail), " (%s)", csms_result_describe(res, why, sizeof(why)));
 		log_outcome(rs, ref->index, OUTCOME_FAILED, NULL, res, detail);
 	}
-	maybe_done(rs);
+	secret_done(rs, rs->group_of[ref->index]);
 }
 
 static void decide_secret(struct restorer *rs, size_t first, const struct tag_list *tags,
@@ -128,6 +163,7 @@ static void decide_secret(struct restorer *rs, size_t first, const struct tag_li
 			continue;
 		}
 		rs->outstanding++;
+		rs->creating[first]++;
 		rs->creates_sent = true;
 		csms_create_secret_tag(rs->client, rs, d->secret_id, d->key, d->value, on_create,
 		                       &rs->refs[i]);
@@ -152,7 +188,7 @@ static void on_tags(const struct csms_result *res, void *userdata)
 		for (size_t i = first; i < rs->set.n && rs->group_of[i] == first; i++)
 			log_outcome(rs, i, OUTCOME_FAILED, NULL, res, detail);
 	}
-	maybe_done(rs);
+	secret_done(rs, first);
 }
 
 static void on_auth(int r, const char *error, void *userdata)
@@ -166,13 +202,7 @@ static void on_auth(int r, const char *error, void *userdata)
 		sd_event_exit(rs->event, 0);
 		return;
 	}
-	for (size_t i = 0; i < rs->set.n; i++) {
-		if (rs->group_of[i] != i)
-			continue;
-		rs->outstanding++;
-		csms_list_secret_tags(rs->client, rs, rs->set.items[i].secret_id, on_tags, &rs->refs[i]);
-	}
-	maybe_done(rs);
+	read_next(rs);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -185,12 +215,32 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-static int read_records(const struct restore_options *o, struct restore_set *set)
+static int read_ledger(const struct config *cfg, const struct restore_options *o,
+                       struct restore_set *set, char **error)
+{
+	_cleanup_free_ char *dir = ledger_directory(cfg->daemon.state_directory, cfg->path);
+	struct ledger *l = NULL;
+	int r = dir ? ledger_open(dir, &l) : -ENOMEM;
+
+	if (r < 0) {
+		*error = xasprintf("cannot open the deletion ledger in %s: %s", dir ? dir : "?", strerror(-r));
+		return r;
+	}
+	log_notice("Restore: reading the deletions recorded in %s", ledger_path(l));
+	r = restore_read_ledger(l, &o->filter, set, error);
+	ledger_close(l);
+	return r;
+}
+
+static int read_records(const struct config *cfg, const struct restore_options *o,
+                        struct restore_set *set)
 {
 	_cleanup_free_ char *error = NULL;
 	int r;
 
-	if (!o->from)
+	if (!o->from && !o->from_journal)
+		r = read_ledger(cfg, o, set, &error);
+	else if (!o->from)
 		r = restore_read_journal(&o->filter, set, &error);
 	else if (strcmp(o->from, "-") == 0)
 		r = restore_read_json(stdin, "<stdin>", &o->filter, set, &error);
@@ -217,7 +267,8 @@ static int setup(struct restorer *rs, char **error)
 	rs->group_of = calloc(rs->set.n, sizeof(*rs->group_of));
 	rs->outcome = calloc(rs->set.n, sizeof(*rs->outcome));
 	rs->refs = calloc(rs->set.n, sizeof(*rs->refs));
-	if (!rs->group_of || !rs->outcome || !rs->refs)
+	rs->creating = calloc(rs->set.n, sizeof(*rs->creating));
+	if (!rs->group_of || !rs->outcome || !rs->refs || !rs->creating)
 		return -ENOMEM;
 	for (size_t i = 0; i < rs->set.n; i++) {
 		rs->refs[i] = (struct create_ref) { rs, i };
@@ -248,13 +299,13 @@ int restore_run(const char *config_path, const struct restore_options *o)
 		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
 		return EX_CONFIG;
 	}
-	if (read_records(o, &rs.set) < 0)
+	if (read_records(rs.cfg, o, &rs.set) < 0)
 		goto out;
 	restore_select(&rs.set);
 	if (rs.set.n == 0) {
 		/* sd-journal skips files it may not read without an error. */
 		log_notice("Restore: no deletion records in the window%s; nothing to do",
-		           !o->from && geteuid() != 0 ?
+		           !o->from && o->from_journal && geteuid() != 0 ?
 		           " (reading the system journal needs root or the group systemd-journal)" : "");
 		ret = RESTORE_EXIT_OK;
 		goto out;
@@ -287,6 +338,7 @@ out:
 	free(rs.group_of);
 	free(rs.outcome);
 	free(rs.refs);
+	free(rs.creating);
 	config_free(rs.cfg);
 	return ret;
 }

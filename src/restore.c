@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "plan.h"
+#include "records.h"
 #include "util.h"
 
 #define MAX_JSON_LINE (1024u * 1024)
@@ -26,13 +27,25 @@ struct raw_record {
 	const char *message_id;
 	const char *dry_run;
 	const char *unit;
+	const char *redacted;   /* LOG_FIELD_REDACTED */
 	uint64_t realtime_usec;
 	char *fields[4];        /* secret id, secret name, key, value */
 };
 
 static const char *const record_fields[4] = {
-	"CSMS_SECRET_ID", "CSMS_SECRET_NAME", "CSMS_TAG_KEY", "CSMS_TAG_VALUE",
+	RECORD_SECRET_ID, RECORD_SECRET_NAME, RECORD_TAG_KEY, RECORD_TAG_VALUE,
 };
+
+/* Whether redaction withheld the value (LOG_FIELD_REDACTED, "A,B"). */
+static bool value_withheld(const char *redacted)
+{
+	size_t n = strlen(RECORD_TAG_VALUE);
+
+	for (const char *p = redacted; p && *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, RECORD_TAG_VALUE, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
 
 static bool is_deletion(const struct raw_record *raw)
 {
@@ -55,6 +68,10 @@ static int add_record(struct restore_set *set, const struct restore_filter *flt,
 	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++)
 		if (!raw->fields[i] || (i < 3 && !raw->fields[i][0]))
 			return fail_message(error, "%s: deletion record without a usable %s", where, record_fields[i]);
+	if (value_withheld(raw->redacted))
+		return fail_message(error, "%s: the journal withheld the value of tag %s on secret %s "
+		                    "(it matched a credential); restore it from the ledger", where,
+		                    raw->fields[2], raw->fields[1]);
 	if (flt->secret_glob && fnmatch(flt->secret_glob, raw->fields[1], 0) != 0)
 		return 0;
 	if (set->n == set->cap) {
@@ -149,6 +166,7 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 	raw.message_id = json_string_value(json_object_get(o, "MESSAGE_ID"));
 	raw.dry_run = json_string_value(json_object_get(o, "DRY_RUN"));
 	raw.unit = json_string_value(json_object_get(o, "_SYSTEMD_UNIT"));
+	raw.redacted = json_string_value(json_object_get(o, LOG_FIELD_REDACTED));
 	if (!is_deletion(&raw))
 		goto out;
 	ts = json_object_get(o, "__REALTIME_TIMESTAMP");
@@ -177,6 +195,36 @@ out:
 	return r;
 }
 
+/* Read one line of F into *BUF (without its newline), at most MAX bytes:
+ * a longer one is not read further than MAX + 1 bytes (-E2BIG), so
+ * endless input (/dev/zero) fails at once.  Returns the length, -1 at the
+ * end, -ENOMEM. */
+static ssize_t read_line_bounded(FILE *f, char **buf, size_t *size, size_t max)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (n == max)
+			return -E2BIG;
+		if (n + 1 >= *size) {
+			size_t cap = *size ? *size * 2 : 4096;
+			char *p = realloc(*buf, cap > max + 1 ? max + 1 : cap);
+
+			if (!p)
+				return -ENOMEM;
+			*buf = p;
+			*size = cap > max + 1 ? max + 1 : cap;
+		}
+		(*buf)[n++] = (char) c;
+	}
+	if (c == EOF && n == 0)
+		return -1;
+	if (*buf)
+		(*buf)[n] = '\0';
+	return (ssize_t) n;
+}
+
 int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
                       struct restore_set *set, char **error)
 {
@@ -187,18 +235,20 @@ int restore_read_json(FILE *f, const char *name, const struct restore_filter *fl
 
 	if (error)
 		*error = NULL;
-	while ((len = getline(&line, &size, f)) >= 0) {
+	while ((len = read_line_bounded(f, &line, &size, MAX_JSON_LINE)) != -1) {
 		char where[300];
 		int r;
 
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		snprintf(where, sizeof(where), "%s:%u", name, lineno);
+		if (len == -E2BIG)
+			return fail_message(error, "%s: line longer than %u bytes", where, MAX_JSON_LINE);
+		if (len < 0)
+			return -ENOMEM;
+		while (len > 0 && line[len - 1] == '\r')
 			len--;
 		if (len == 0)
 			continue;
-		snprintf(where, sizeof(where), "%s:%u", name, lineno);
-		if ((size_t) len > MAX_JSON_LINE)
-			return fail_message(error, "%s: line longer than %u bytes", where, MAX_JSON_LINE);
 		r = parse_json_line(line, (size_t) len, where, flt, set, error);
 		if (r < 0)
 			return r;
@@ -206,6 +256,46 @@ int restore_read_json(FILE *f, const char *name, const struct restore_filter *fl
 	if (ferror(f))
 		return fail_message(error, "%s: read error", name);
 	return 0;
+}
+
+/* --- the ledger ------------------------------------------------------------- */
+
+int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, struct restore_set *set,
+                        char **error)
+{
+	struct ledger_query q = {
+		.since_usec = flt->since_usec,
+		.until_usec = flt->until_usec == UINT64_MAX ? 0 : flt->until_usec,
+		.secret_glob = flt->secret_glob, .deleted_only = true,
+	};
+	struct ledger_list list = {};
+	int r;
+
+	if (error)
+		*error = NULL;
+	r = ledger_query(l, &q, &list);
+	if (r < 0) {
+		ledger_list_clear(&list);
+		return fail_message(error, "%s: %s", ledger_path(l),
+		                    ledger_error(l)[0] ? ledger_error(l) : strerror(-r));
+	}
+	for (size_t i = 0; i < list.n; i++) {
+		struct ledger_deletion *d = &list.v[i];
+		struct raw_record raw = {
+			.message_id = MID_TAG_DELETED, .dry_run = "0", .unit = flt->unit,
+			.realtime_usec = d->intent_usec,
+			.fields = { d->secret_id, d->secret_name, d->key, d->value },
+		};
+
+		/* Moved into the set (or freed with RAW). */
+		d->secret_id = d->secret_name = d->key = d->value = NULL;
+		r = add_record(set, flt, &raw, ledger_path(l), error);
+		raw_clear(&raw);
+		if (r < 0)
+			break;
+	}
+	ledger_list_clear(&list);
+	return r < 0 ? r : 0;
 }
 
 /* --- sd-journal ------------------------------------------------------------- */

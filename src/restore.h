@@ -1,17 +1,23 @@
 /* restore.h - undo: recreate tags that csms-tagd deleted.
  *
- * The deletion records are the journal entries with MESSAGE_ID
- * MID_TAG_DELETED and DRY_RUN=0 (pass.c writes them), read either from the
- * journal (sd-journal, entries of one unit) or from `journalctl -o json`
- * output (a file or stdin; csms-tagd --log-target=json writes the same
- * shape).  Every record goes through one filter (restore_filter) whichever
- * reader found it; of several deletions of one key of one secret in the
- * window the latest wins (restore_select()).
+ * The deletions come from the ledger (ledger.h: rows with the outcome
+ * "deleted", values exactly as deleted) by default.  A lost host's records
+ * can be imported from the journal: entries with MESSAGE_ID MID_TAG_DELETED
+ * and DRY_RUN=0 (records.h has their fields), read from `journalctl -o
+ * json` output (a file or stdin; csms-tagd --log-target=json writes the
+ * same shape) or from the local journal (sd-journal, entries of one unit).
+ * A journal record whose value redaction withheld (LOG_FIELD_REDACTED) is
+ * refused: only the ledger has that value.  Every record goes through one
+ * filter (restore_filter) whichever reader found it; of several deletions
+ * of one key of one secret in the window the latest wins
+ * (restore_select()).
  *
- * Restoring never overwrites: the secret's tags are read first and a key
- * that exists again is a conflict (restore_decide()).  This is the only
- * code path that creates a tag (csms_create_secret_tag()), and it runs only
- * on the explicit --restore command.
+ * Restoring never overwrites: each secret's tags are read right before its
+ * creates, which are sent as soon as that read is answered (a few secrets
+ * at a time), and a key that exists again is a conflict
+ * (restore_decide()).  This is the only code path that creates a tag
+ * (csms_create_secret_tag()), and it runs only on the explicit --restore
+ * command.
  */
 #ifndef CSMS_RESTORE_H
 #define CSMS_RESTORE_H
@@ -52,6 +58,11 @@ struct restore_set {
 int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
                       struct restore_set *set, char **error);
 
+/* The same from the ledger L (its "deleted" rows; FLT->unit is not used). */
+struct ledger;
+int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, struct restore_set *set,
+                        char **error);
+
 /* The same from the local journal (sd-journal), entries of FLT->unit. */
 int restore_read_journal(const struct restore_filter *flt, struct restore_set *set, char **error);
 
@@ -81,7 +92,8 @@ void restore_set_clear(struct restore_set *set);
 
 struct restore_options {
 	struct restore_filter filter;
-	const char *from;       /* journalctl -o json file, "-" for stdin; NULL: the journal */
+	const char *from;       /* journalctl -o json file, "-" for stdin; NULL: see UNIT */
+	bool from_journal;      /* FROM NULL: the journal (FILTER.unit), not the ledger */
 	bool dry_run;
 };
 

@@ -4,7 +4,9 @@
 Cases: 500 and 10,000 secrets, 8 tags each, 2% of tags stray, 20 ms latency
 per request; observation by ListResourceInstances and by ListSecrets +
 ListSecretTags; and a serial one-request-at-a-time run of the same binary as
-the baseline.  Prints wall time, requests per API and peak RSS (from
+the baseline; first, the deletion ledger's cost per deletion (p50/p99 of
+an fsync'd intent and its outcome, tests/bench-ledger.c; BENCH_LEDGER_ONLY=1
+stops there).  Prints wall time, requests per API and peak RSS (from
 /usr/bin/time -v).  Then the re-check -> DELETE window: for a 40-tag plan
 at the default pacing, from the emulator's request log, the time from the
 answer of a secret's last ListSecretTags (its re-check) to the arrival of
@@ -66,6 +68,7 @@ access_key_file = csms-ak
 secret_key_file = csms-sk
 [daemon]
 observe = {observe}
+state_directory = {work}
 """ + (f"""max_parallel_requests = {parallel}
 max_requests_per_second = 0
 max_deletes_per_pass = 100000
@@ -139,7 +142,26 @@ def recheck_window(n_secrets, n_tags):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def ledger_cost():
+    """The deletion ledger's cost per deletion (tests/bench-ledger.c), in
+    the build tree's file system: an intent (fsync'd) and an outcome."""
+    tool = os.environ.get("BENCH_LEDGER")
+    if not tool or not os.path.exists(tool):
+        print("ledger cost: tests/bench-ledger not built (make bench builds it)")
+        return 0
+    work = tempfile.mkdtemp(prefix="csms-bench.", dir=os.environ.get("top_builddir"))
+    try:
+        p = subprocess.run([tool, "2000", work], capture_output=True, text=True)
+        print(p.stdout.rstrip() or p.stderr.rstrip())
+        return p.returncode
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
+    bad = 1 if ledger_cost() else 0
+    if os.environ.get("BENCH_LEDGER_ONLY"):
+        return bad
     cases = []
     for n in SIZES:
         for observe in ("resource_instances", "list_secrets"):
@@ -149,7 +171,6 @@ def main():
     print(f"latency {LATENCY_MS} ms per request, 8 tags per secret, 2% stray, no rate limit")
     print(f"{'secrets':>7} {'observe':<19} {'par':>3} {'wall s':>7} {'requests':>8} {'deleted':>7} "
           f"{'RSS MB':>6}  requests per API")
-    bad = 0
     for n, observe, parallel in cases:
         r = run_case(n, observe, parallel)
         if r["exit"] not in (0, 2):

@@ -119,6 +119,8 @@ write_config() {
 		echo "max_parallel_requests = 8"
 		echo "max_requests_per_second = 0"
 		echo "max_deletes_per_pass = 100"
+		# Each test its own ledger (and grace clocks), never the system's.
+		case $extra in *state_directory*) ;; *) echo "state_directory = $(cd "$(dirname "$file")" && pwd)" ;; esac
 		[ -n "$extra" ] && echo "$extra"
 		echo
 		cat "$top_srcdir/tests/data/policy-example.ini"

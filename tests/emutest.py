@@ -1,7 +1,7 @@
 """emutest.py - shared pieces of the Python end-to-end tests: the emulator
 process, configs and credential files, and csms-tagd runs (--once, or as a
 daemon driven by signals), the deletion oracle and sanitizer checks."""
-import json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
+import json, os, shutil, signal, sqlite3, subprocess, sys, tempfile, time, urllib.request
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -82,8 +82,8 @@ def write_config(work, emu, method="aksk", extra="", policy=None, drop=(), name=
             "password": "user = demo\ndomain = demo-domain\npassword_file = csms-password",
             "token": "token_file = csms-token", "ecs": ""}[method]
     daemon = dict(DAEMON_DEFAULTS)
-    if os.environ.get("CSMS_TEST_GOVERNANCE"):
-        daemon["state_directory"] = work
+    # Each test its own ledger (and grace clocks), never the system's.
+    daemon["state_directory"] = work
     for line in extra.splitlines():
         if "=" in line:
             k, v = line.split("=", 1)
@@ -206,6 +206,28 @@ class Daemon:
     def output(self):
         with open(self.out, errors="replace") as f:
             return f.read()
+
+
+def ledger_rows(state, outcome=None):
+    """The deletion ledger in STATE (a test's state_directory): (secret id,
+    key, value) of each row, with OUTCOME if given ("deleted", "pending",
+    ...), in intent order."""
+    db = sqlite3.connect(os.path.join(state, "ledger.db"), timeout=10)
+    try:
+        rows = db.execute("SELECT secret_id, key, value, outcome FROM deletions ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return [(i, k, v) for i, k, v, o in rows if outcome is None or o == outcome]
+
+
+def emulator_deletions(emu):
+    """The emulator's own record of deletions: (secret id, key, value)."""
+    return [(d["secret_id"], d["key"], d["value"]) for d in emu.state()["deleted"]]
+
+
+def same_deletions(state, emu):
+    """Whether the ledger's deletions are exactly the emulator's."""
+    return sorted(ledger_rows(state, "deleted")) == sorted(emulator_deletions(emu))
 
 
 def wrong_deletions(work, conf, deleted, sys_tags):

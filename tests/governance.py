@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Governance end to end against the emulator: an exemption expiring between
-two passes, a grace period across restarts and across a lost or corrupt
-clock store (never early), required-tag reports (never created), and
---plan/--explain/--check-config showing all of it.  Each --once run is a
-fresh process: a restart as far as the clocks are concerned."""
-import json, os, re, subprocess, sys, time
+two passes, a grace period across restarts and across lost or foreign
+clocks in the ledger (never early), required-tag reports (never created),
+and --plan/--explain/--check-config showing all of it.  Each --once run is
+a fresh process: a restart as far as the clocks are concerned."""
+import json, os, re, sqlite3, subprocess, sys, time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +25,18 @@ def tags_of(emu, name):
 
 def deleted(emu):
     return {(d["secret_name"], d["key"]) for d in emu.get("/_emulator/state")["deleted"]}
+
+
+def ledger(state, sql, *args):
+    """Run SQL on the ledger in STATE (the tests' stand-in for a lost,
+    damaged or hand-edited store); the rows, for a query."""
+    db = sqlite3.connect(os.path.join(state, "ledger.db"), timeout=10)
+    try:
+        rows = db.execute(sql, args).fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
 
 
 def config(work, emu, daemon="", extra=""):
@@ -80,7 +92,6 @@ def grace_restarts(work, emu, creds):
     state = os.path.join(work, "state")
     os.mkdir(state)
     conf = config(work, emu, daemon=f"grace = 3s\nstate_directory = {state}")
-    store = os.path.join(state, "grace-clocks")
     t0 = time.time()
     rc = run_once(work, conf, creds)
     out = output(work)
@@ -88,9 +99,9 @@ def grace_restarts(work, emu, creds):
     check(re.search(r"Tag temp-debug=1 on secret app-web is not allowed \(forbidden\); its deletion is due "
                     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(grace 3s\)", out) is not None,
           "grace: the journal says when each pending deletion becomes due")
-    check(os.path.exists(store) and open(store).read().startswith("csms-tagd grace clocks 1\n"),
-          "grace: the clocks are stored in the state directory")
-    check("temp-debug" not in open(store).read(), "grace: the store holds no tag text")
+    clocks = ledger(state, "SELECT digest, first_seen_usec FROM grace_clocks")
+    check(len(clocks) > 0 and all(len(d) == 32 for d, _ in clocks),
+          "grace: the clocks are stored in the ledger of the state directory, as digests")
 
     # --plan and --explain read the same clocks.
     obs = observed_file(emu, work)
@@ -109,8 +120,10 @@ def grace_restarts(work, emu, creds):
           "grace: --explain shows the due time")
 
     rc = run_once(work, conf, creds)
-    output(work)
+    out = output(work)
     check(not deleted(emu), "grace: a restart within the grace period deletes nothing")
+    check("Tag temp-debug=1 on secret app-web is not allowed" not in out,
+          "grace: a tag already waiting is not journaled again")
     time.sleep(max(0.0, t0 + 3.2 - time.time()))
     t1 = time.time()
     rc = run_once(work, conf, creds)
@@ -125,42 +138,38 @@ def grace_restarts(work, emu, creds):
     check(tags_of(emu, "app-web").get("temp-debug") == "1",
           "grace: a deleted tag re-created at once waits a grace period of its own")
 
-    # A lost store restarts every clock: never early.  (Each part starts
-    # afresh: a reset brings tags back that the old clocks still know.)
+    # Lost clocks restart: never early.  (Each part starts afresh: a reset
+    # brings tags back that the old clocks still know.)
     emu.post("/_emulator/reset", {})
-    os.unlink(store)
+    ledger(state, "DELETE FROM grace_clocks")
     t0 = time.time()
     run_once(work, conf, creds)
     output(work)
     time.sleep(2)
-    os.unlink(store)
+    ledger(state, "DELETE FROM grace_clocks")
     time.sleep(max(0.0, t0 + 3.5 - time.time()))
     t_restart = time.time()
     run_once(work, conf, creds)
     output(work)
-    check(not deleted(emu), f"grace: after the store was deleted, a pass past the old due time deletes nothing "
+    check(not deleted(emu), f"grace: after the clocks were lost, a pass past the old due time deletes nothing "
           f"{sorted(deleted(emu))}")
     time.sleep(max(0.0, t_restart + 3.2 - time.time()))
     run_once(work, conf, creds)
     output(work)
     check(("app-web", "temp-debug") in deleted(emu), "grace: the restarted clock runs out and the tag goes")
 
-    # A corrupt store is refused whole and logged; an entry from the future restarts.
+    # Rows that are not ours restart; an entry from the future restarts.
     emu.post("/_emulator/reset", {})
-    os.unlink(store)
+    ledger(state, "DELETE FROM grace_clocks")
     run_once(work, conf, creds)
     output(work)
-    with open(store, "w") as f:
-        f.write("garbage\n")
+    n_clocks = ledger(state, "SELECT count(*) FROM grace_clocks")[0][0]
+    ledger(state, "UPDATE grace_clocks SET digest = substr(digest, 1, 16)")
     time.sleep(3.2)
     run_once(work, conf, creds)
     out = output(work)
-    check(not deleted(emu) and "not a grace clock file" in out and "every grace period starts again" in out,
-          "grace: a corrupt store restarts every clock and is logged")
-    lines = open(store).read().splitlines()
-    with open(store, "w") as f:
-        f.write(lines[0] + "\n" + "".join(re.sub(r" \d+$", " %d" % int((time.time() + 3600) * 1e6), x) + "\n"
-                                          for x in lines[1:]))
+    check(not deleted(emu), "grace: clocks that are not well-formed restart")
+    ledger(state, "UPDATE grace_clocks SET first_seen_usec = ?", int((time.time() + 3600) * 1e6))
     time.sleep(3.2)
     run_once(work, conf, creds)
     out = output(work)
@@ -171,8 +180,69 @@ def grace_restarts(work, emu, creds):
     emu.post("/_emulator/tags", {"secret": "app-web", "remove": ["temp-debug"]})
     run_once(work, conf, creds)
     output(work)
-    n = len(open(store).read().splitlines())
-    check(n == len(lines) - 1, f"grace: a tag that disappeared drops its clock ({len(lines) - 1} -> {n - 1})")
+    n = ledger(state, "SELECT count(*) FROM grace_clocks")[0][0]
+    check(n == n_clocks - 1, f"grace: a tag that disappeared drops its clock ({n_clocks} -> {n})")
+
+
+def grace_store_unwritable(work, emu, creds):
+    """Item 9: clocks that cannot be stored make the pass partial, say why,
+    and delete nothing early; --check-config refuses a missing directory."""
+    state = os.path.join(work, "state")
+    os.mkdir(state)
+    conf = config(work, emu, daemon=f"grace = 2s\nstate_directory = {state}")
+    run_once(work, conf, creds)
+    output(work)
+    ledger(state, "CREATE TRIGGER full BEFORE INSERT ON clock_stamp BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    time.sleep(2.2)
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(rc == 3 and "Cannot store the grace clocks" in out and "disk full" in out,
+          f"store: an unwritable clock store makes the pass partial and says why (exit {rc})")
+    check(not deleted(emu), "store: with the clocks unstored, nothing graced is deleted")
+    missing = config(work, emu, daemon=f"grace = 2s\nstate_directory = {state}-typo")
+    p = subprocess.run([TAGD, "-c", missing, "--check-config", "--no-credentials"], capture_output=True, text=True)
+    check(p.returncode == 1 and "state_directory" in p.stderr and "No such file" in p.stderr,
+          f"store: --check-config refuses a missing state directory (exit {p.returncode})")
+    rc = run_once(work, missing, creds)
+    check(rc != 0 and not os.path.exists(state + "-typo") and not deleted(emu),
+          f"store: a pass with a missing state directory deletes nothing and creates none (exit {rc})")
+
+
+def grace_clock_rules(work, emu, creds):
+    """Item 11: a failed listing, a long downtime and a wall-clock step
+    forward restart (or move) the clocks: never an early deletion."""
+    state = os.path.join(work, "state")
+    os.mkdir(state)
+    conf = config(work, emu, daemon=f"grace = 1h\nstate_directory = {state}")
+    run_once(work, conf, creds)
+    output(work)
+    hour = 3600 * 10**6
+    # The clock was 2 h behind at that pass and NTP corrected it since.
+    ledger(state, "UPDATE grace_clocks SET first_seen_usec = first_seen_usec - ?", 2 * hour)
+    ledger(state, "UPDATE clock_stamp SET realtime_usec = realtime_usec - ?", 2 * hour)
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(not deleted(emu) and "stepped forward" in out,
+          f"clocks: a wall-clock step forward does not end a grace early (exit {rc})")
+    # Stopped for a day: the clocks saw nothing in between.
+    ledger(state, "UPDATE grace_clocks SET first_seen_usec = first_seen_usec - ?", 24 * hour)
+    ledger(state, "UPDATE clock_stamp SET realtime_usec = realtime_usec - ?, boottime_usec = boottime_usec - ?",
+           24 * hour, 24 * hour)
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(not deleted(emu) and "every grace period starts again" in out,
+          f"clocks: a downtime longer than the grace restarts the clocks (exit {rc})")
+    # A failed listing restarts them too.
+    ledger(state, "UPDATE grace_clocks SET first_seen_usec = first_seen_usec - ?", 2 * hour)
+    emu.faults({"api": "*", "kind": "status", "status": 403, "count": 4})
+    rc = run_once(work, conf, creds)
+    out = output(work)
+    check(rc == 1 and "could not list the project" in out and
+          ledger(state, "SELECT count(*) FROM grace_clocks")[0][0] == 0,
+          f"clocks: a failed listing restarts every clock (exit {rc})")
+    emu.faults()
+    run_once(work, conf, creds)
+    check(not deleted(emu), "clocks: after a failed listing nothing is deleted early")
 
 
 def required_tags(work, emu, creds):
@@ -191,12 +261,18 @@ env = prod | staging
     check("CSMS_REQUIRED_MISSING=owner, env" in out, "required: the record carries CSMS_REQUIRED_MISSING")
     check(tags_of(emu, "other-secret") == before, f"required: nothing is created (exit {rc})")
     run_once(work, conf, creds)
-    check("lacks required tags" in output(work), "required: reported again on every pass")
+    out = output(work)
+    check("lacks required tags" not in out and "2 required tags missing" in out,
+          "required: not journaled again while unchanged; the pass summary counts it")
+    emu.post("/_emulator/tags", {"secret": "other-secret", "set": {"owner": "dora"}})
+    run_once(work, conf, creds)
+    check(re.search(r"Secret other-secret lacks required tags .*missing env;", output(work)) is not None,
+          "required: journaled again when what is missing changes")
     emu.post("/_emulator/tags", {"secret": "other-secret", "set": {"owner": "dora", "env": "prod"}})
     run_once(work, conf, creds)
     check("lacks required tags" not in output(work), "required: silent once the tags exist")
 
 
-for fn in (exemption_expires, grace_restarts, required_tags):
+for fn in (exemption_expires, grace_restarts, grace_store_unwritable, grace_clock_rules, required_tags):
     scenario(fn, prefix="csms-governance.")
 sys.exit(report())

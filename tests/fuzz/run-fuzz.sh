@@ -20,7 +20,7 @@ set -u
 fuzzdir=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(cd "$fuzzdir/../.." && pwd)
 CLANG=${CLANG:-clang}
-PKGS="libcurl jansson libsystemd inih libcrypto"
+PKGS="libcurl jansson libsystemd inih libcrypto sqlite3"
 
 mode=fuzz
 seconds=60

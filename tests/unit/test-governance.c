@@ -467,144 +467,36 @@ static void test_explain(void **state)
 	(void) state;
 }
 
-/* ---- the store ---------------------------------------------------------------- */
+/* ---- the clock set ---------------------------------------------------------- */
 
-static char *tmpdir(void)
+/* The clock set (the ledger stores it, test-ledger.c). */
+static void test_clock_set(void **state)
 {
-	char *d = strdup("/tmp/test-governance.XXXXXX");
-
-	assert_non_null(d);
-	assert_non_null(mkdtemp(d));
-	return d;
-}
-
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void test_store_round_trip(void **state)
-{
-	_cleanup_free_ char *dir = tmpdir(), *path = xasprintf("%s/grace-clocks", dir);
-	struct grace_clocks c = {}, back = {};
+	struct grace_clocks c = {};
 	uint8_t d1[GRACE_DIGEST_LEN], d2[GRACE_DIGEST_LEN];
 	uint64_t t;
-	size_t future;
-	struct stat st;
 
 	grace_digest("s", "k", "v", d1);
 	grace_digest("s", "k", "w", d2);
 	assert_memory_not_equal(d1, d2, GRACE_DIGEST_LEN);
-	assert_int_equal(grace_clocks_load(path, NOW, &back, &future), -ENOENT);
-	assert_int_equal(back.n, 0);
 	assert_int_equal(grace_clocks_add(&c, d2, NOW - 5), 0);
 	assert_int_equal(grace_clocks_add(&c, d1, NOW - 7), 0);
 	assert_int_equal(grace_clocks_add(&c, d1, NOW - 3), 0);      /* the later one stays */
 	grace_clocks_sort(&c);
 	assert_int_equal(c.n, 2);
-	assert_int_equal(grace_clocks_save(path, &c), 0);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(grace_clocks_load(path, NOW, &back, &future), 0);
-	assert_int_equal(future, 0);
-	assert_int_equal(back.n, 2);
-	assert_int_equal(grace_clocks_find(&back, d1, &t), 0);
+	assert_int_equal(grace_clocks_find(&c, d1, &t), 0);
 	assert_true(t == NOW - 3);
-	assert_int_equal(grace_clocks_find(&back, d2, &t), 0);
+	assert_int_equal(grace_clocks_find(&c, d2, &t), 0);
 	assert_true(t == NOW - 5);
-	grace_clocks_clear(&back);
-
-	/* Entries from the future are dropped, the rest kept. */
-	assert_int_equal(grace_clocks_load(path, NOW - 4, &back, &future), 0);
-	assert_int_equal(future, 1);
-	assert_int_equal(back.n, 1);
-	assert_int_equal(grace_clocks_find(&back, d1, &t), -ENOENT);
-	grace_clocks_clear(&back);
-
 	grace_clocks_drop(&c, d1);
 	grace_clocks_drop(&c, d1);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(grace_clocks_find(&c, d1, &t), -ENOENT);
 	assert_int_equal(grace_clocks_find(&c, d2, &t), 0);
-
-	assert_int_equal(grace_clocks_remove(path), 0);
-	assert_int_equal(grace_clocks_remove(path), 0);
-	assert_int_equal(rmdir(dir), 0);
 	grace_clocks_clear(&c);
 	(void) state;
 }
 
-static void test_store_corrupt(void **state)
-{
-	_cleanup_free_ char *dir = tmpdir(), *path = xasprintf("%s/grace-clocks", dir);
-	static const char *const bad[] = {
-		"",
-		"something else\n",
-		"csms-tagd grace clocks 1\nzz\n",
-		/* cut short: no newline */
-		"csms-tagd grace clocks 1\n"
-		"0000000000000000000000000000000000000000000000000000000000000001 5",
-		/* not sorted */
-		"csms-tagd grace clocks 1\n"
-		"0000000000000000000000000000000000000000000000000000000000000002 5\n"
-		"0000000000000000000000000000000000000000000000000000000000000001 5\n",
-		"csms-tagd grace clocks 1\n"
-		"0000000000000000000000000000000000000000000000000000000000000001 -5\n",
-		"csms-tagd grace clocks 1\n"
-		"0000000000000000000000000000000000000000000000000000000000000001 99999999999999999999999\n",
-		"csms-tagd grace clocks 1\n"
-		"000000000000000000000000000000000000000000000000000000000000000G 5\n",
-	};
-	struct grace_clocks back = {};
-	size_t future;
-
-	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		write_text(path, bad[i]);
-		assert_int_equal(grace_clocks_load(path, NOW, &back, &future), -EBADMSG);
-		assert_int_equal(back.n, 0);
-		assert_null(back.v);
-	}
-	write_text(path, "csms-tagd grace clocks 1\n"
-	           "0000000000000000000000000000000000000000000000000000000000000001 5\n");
-	assert_int_equal(grace_clocks_load(path, NOW, &back, &future), 0);
-	assert_int_equal(back.n, 1);
-	grace_clocks_clear(&back);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(rmdir(dir), 0);
-	(void) state;
-}
-
-static void test_store_missing_dir(void **state)
-{
-	struct grace_clocks c = {};
-	struct config *cfg;
-	char *path;
-
-	assert_true(grace_clocks_save("/nonexistent-dir-of-csms-tagd/grace-clocks", &c) < 0);
-	assert_int_equal(grace_clocks_remove("/nonexistent-dir-of-csms-tagd/grace-clocks"), 0);
-
-	cfg = load("[daemon]\nstate_directory = /srv/state\n");
-	path = grace_state_path(cfg);
-	assert_string_equal(path, "/srv/state/grace-clocks");
-	free(path);
-	config_free(cfg);
-
-	cfg = load("[secret \"x\"]\nk = *\n");
-	assert_int_equal(setenv("STATE_DIRECTORY", "/run/a:/run/b", 1), 0);
-	path = grace_state_path(cfg);
-	assert_string_equal(path, "/run/a/grace-clocks");
-	free(path);
-	assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
-	path = grace_state_path(cfg);
-	assert_string_equal(path, STATE_DIRECTORY_DEFAULT "/grace-clocks");
-	free(path);
-	config_free(cfg);
-	(void) state;
-}
 
 int main(void)
 {
@@ -619,9 +511,7 @@ int main(void)
 		cmocka_unit_test(test_plan_required_missing),
 		cmocka_unit_test(test_plan_recheck),
 		cmocka_unit_test(test_explain),
-		cmocka_unit_test(test_store_round_trip),
-		cmocka_unit_test(test_store_corrupt),
-		cmocka_unit_test(test_store_missing_dir),
+		cmocka_unit_test(test_clock_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,7 +166,10 @@ static void test_prometheus(void **state)
 		"csms_tagd_config_load_timestamp_seconds{" ID "} 1795996400.000000\n"
 		"# HELP csms_tagd_config_load_success 1 when the last configuration load or reload succeeded; 0 after a rejected one.\n"
 		"# TYPE csms_tagd_config_load_success gauge\n"
-		"csms_tagd_config_load_success{" ID "} 1\n");
+		"csms_tagd_config_load_success{" ID "} 1\n"
+		"# HELP csms_tagd_journal_write_failures_total Log records that could not be written (journald refused them).\n"
+		"# TYPE csms_tagd_journal_write_failures_total counter\n"
+		"csms_tagd_journal_write_failures_total{" ID "} 0\n");
 }
 
 /* Before the first pass only what is known is exposed; still valid text. */

@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "observed.h"
 #include "config.h"
 #include "csms.h"
 #include "observe.h"
+#include "ledger.h"
 #include "pass.h"
 #include "plan.h"
 #include "util.h"
@@ -64,6 +66,7 @@ struct csms {
 	bool deletes_ignored;           /* 204 without deleting */
 	bool deletes_fail;              /* 500 */
 	bool deletes_gone;              /* 400 CSMS.0005 */
+	bool deletes_lost_reply;        /* deleted, reply lost, the retry 400 CSMS.0005 */
 	/* Before answering the Nth ListSecretTags (1-based), set a tag. */
 	unsigned mutate_at_tags;
 	const char *mutate_id, *mutate_key, *mutate_value;      /* value NULL: remove */
@@ -75,6 +78,8 @@ struct csms {
 };
 
 static struct csms fake;
+static struct ledger *ledger;
+static char ledger_dir[64];
 
 sd_event *csms_get_event(const struct csms *c)
 {
@@ -149,6 +154,15 @@ static void call_free(struct fake_call *call)
 	free(call->key);
 	free(call->value);
 	free(call);
+}
+
+size_t csms_pending(const struct csms *c)
+{
+	size_t n = 0;
+
+	for (const struct fake_call *call = fake.queue; call; call = call->next)
+		n++;
+	return n;
 }
 
 void csms_cancel(struct csms *c, const void *owner)
@@ -280,9 +294,12 @@ static bool fake_step(void)
 		if (fake.deletes_fail)
 			res = (struct csms_result) { .r = -EPROTO, .status = 500, .error_code = "CSMS.0001",
 			                             .total_count = -1 };
-		else if (fake.deletes_gone)
+		else if (fake.deletes_gone || fake.deletes_lost_reply) {
+			if (fake.deletes_lost_reply)
+				set_world_tag(call->id, call->key, NULL);
 			res = (struct csms_result) { .r = -EPROTO, .status = 400, .error_code = "CSMS.0005",
-			                             .total_count = -1 };
+			                             .total_count = -1, .attempts = fake.deletes_lost_reply ? 2 : 1 };
+		}
 		else if (!fake.deletes_ignored)
 			set_world_tag(call->id, call->key, NULL);
 		break;
@@ -330,14 +347,36 @@ static int fake_setup(void **state)
 {
 	loop_setup(state);
 	fake_reset(false);
+	snprintf(ledger_dir, sizeof(ledger_dir), "/tmp/test-pass.XXXXXX");
+	assert_non_null(mkdtemp(ledger_dir));
+	assert_int_equal(ledger_open(ledger_dir, &ledger), 0);
 	return 0;
 }
 
 static int fake_teardown(void **state)
 {
+	char cmd[128];
+
 	assert_null(fake.queue);
 	observation_clear(&fake.world);
+	ledger_close(ledger);
+	ledger = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ledger_dir);
+	assert_int_equal(system(cmd), 0);
 	return loop_teardown(state);
+}
+
+/* The ledger's rows with outcome O (_LEDGER_OUTCOME_MAX: all). */
+static size_t ledger_count(enum ledger_outcome o)
+{
+	struct ledger_list l = {};
+	size_t n = 0;
+
+	assert_int_equal(ledger_query(ledger, &(struct ledger_query) { 0 }, &l), 0);
+	for (size_t i = 0; i < l.n; i++)
+		n += o == _LEDGER_OUTCOME_MAX || l.v[i].outcome == o;
+	ledger_list_clear(&l);
+	return n;
 }
 
 static struct config *load(const char *daemon_settings)
@@ -397,7 +436,12 @@ static struct pass_result run_pass(const struct config *c, bool dry_run, int sto
 	struct run run = {};
 	int answered = 0;
 
-	assert_int_equal(pass_start(&fake, c, 1, dry_run, on_done, &run, &run.pass), 0);
+	static unsigned number;
+	char id[16];
+
+	snprintf(id, sizeof(id), "t-%u", ++number);
+	assert_int_equal(pass_start(&fake, c, 1, &(struct pass_options) {
+		.dry_run = dry_run, .ledger = ledger, .pass_id = id }, on_done, &run, &run.pass), 0);
 	for (;;) {
 		settle();
 		if (!pass_running(run.pass))
@@ -564,11 +608,99 @@ static void test_delete_fail_and_gone(void **state)
 	assert_int_equal(r.deleted, 0);
 	assert_non_null(strstr(r.failure, "DeleteSecretTag"));
 
+	/* Each intent was recorded first, and failed after. */
+	assert_int_equal(ledger_count(LEDGER_FAILED), 4);
+	assert_int_equal(ledger_count(_LEDGER_OUTCOME_MAX), 4);
+
 	fake.deletes_fail = false;
 	fake.deletes_gone = true;
 	r = run_pass(c, false, -1, false);
 	assert_int_equal(r.outcome, PASS_CONVERGED);
 	assert_int_equal(r.already_gone, 4);
+	assert_int_equal(ledger_count(LEDGER_ALREADY_GONE), 4);
+	config_free(c);
+}
+
+/* Deleted, the reply lost, the retry answered "not found": ours. */
+static void test_lost_reply_is_our_deletion(void **state)
+{
+	struct config *c = load("max_deletes_per_pass = 50\n");
+	struct ledger_list l = {};
+	struct pass_result r;
+
+	example_world();
+	fake.deletes_lost_reply = true;
+	r = run_pass(c, false, -1, false);
+	assert_int_equal(r.outcome, PASS_CHANGED);
+	assert_int_equal(r.deleted, 4);
+	assert_int_equal(r.already_gone, 0);
+	assert_int_equal(ledger_query(ledger, &(struct ledger_query) { .deleted_only = true }, &l), 0);
+	assert_int_equal(l.n, 4);
+	for (size_t i = 0; i < l.n; i++)
+		assert_true(l.v[i].outcome_usec >= l.v[i].intent_usec && l.v[i].value[0]);
+	ledger_list_clear(&l);
+	config_free(c);
+}
+
+/* A no-rule deletion an exemption with value= could keep is re-checked:
+ * changed to the exempted value after the observation, it is kept. */
+static void test_key_verdict_rechecked(void **state)
+{
+	char expires[32], *settings;
+	struct config *c;
+	struct pass_result r;
+	time_t t = time(NULL) + 30 * 86400;
+
+	strftime(expires, sizeof(expires), "%Y-%m-%d", gmtime(&t));
+	settings = xasprintf("max_deletes_per_pass = 50\n[exempt \"hold\"]\nsecret = app-a\nkey = stray\n"
+	                     "value = keep-me\nreason = test\nexpires = %s\n", expires);
+	c = load(settings);
+	free(settings);
+
+	example_world();
+	/* The first ListSecretTags is app-a's re-check (app-a sorts first). */
+	fake.mutate_at_tags = 1;
+	fake.mutate_id = "id-a";
+	fake.mutate_key = "stray";
+	fake.mutate_value = "keep-me";
+	r = run_pass(c, false, -1, false);
+	for (size_t i = 0; i < fake.n_ops; i++)
+		assert_false(fake.ops[i].kind == FAKE_DELETE && strcmp(fake.ops[i].id, "id-a") == 0);
+	assert_int_equal(r.kept_changed, 1);
+	assert_string_equal(tag_list_find(&observation_find_id(&fake.world, "id-a")->tags, "stray")->value,
+	                    "keep-me");
+	assert_int_equal(ledger_count(_LEDGER_OUTCOME_MAX), r.deleted);
+	config_free(c);
+}
+
+/* A pass stopped with DELETEs in flight leaves their intents pending; the
+ * next pass reads the secrets: absent is ours, present was not deleted. */
+static void test_interrupted_intents_resolved(void **state)
+{
+	struct config *c = load("max_deletes_per_pass = 50\n");
+	struct ledger_list l = {};
+	struct pass_result r;
+
+	add_secret("id-a", "app-a", "env", "prod", "owner", "x", "stray", "1", "junk", "2", NULL);
+	/* Auth, ListResourceInstances: then both DELETEs are queued. */
+	r = run_pass(c, false, 2, true);
+	assert_int_equal(r.outcome, PASS_ABORTED);
+	assert_int_equal(ledger_count(LEDGER_PENDING), 2);
+	/* The server did one of them. */
+	set_world_tag("id-a", "stray", NULL);
+	fake.n_ops = 0;
+	r = run_pass(c, false, -1, false);
+	assert_int_equal(r.resolved, 2);
+	assert_int_equal(ledger_count(LEDGER_PENDING), 0);
+	assert_int_equal(ledger_query(ledger, &(struct ledger_query) { 0 }, &l), 0);
+	assert_int_equal(l.n, 3);       /* + the new pass's deletion of junk */
+	assert_string_equal(l.v[0].key, "junk");
+	assert_int_equal(l.v[0].outcome, LEDGER_FAILED);
+	assert_string_equal(l.v[1].key, "stray");
+	assert_int_equal(l.v[1].outcome, LEDGER_DELETED);
+	assert_string_equal(l.v[1].value, "1");
+	assert_int_equal(l.v[2].outcome, LEDGER_DELETED);
+	ledger_list_clear(&l);
 	config_free(c);
 }
 
@@ -724,6 +856,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recheck_keep_and_gone, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_recheck_refused_keeps, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_delete_fail_and_gone, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_reply_is_our_deletion, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_intents_resolved, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_key_verdict_rechecked, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_still_present_after_verify, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_limit_with_unread_secrets, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_inconsistent_listing, fake_setup, fake_teardown),

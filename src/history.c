@@ -1,0 +1,99 @@
+/* history.c - the --history command.  See history.h. */
+#include "history.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+#include "values.h"
+
+static int print_json(const struct ledger_list *l)
+{
+	json_t *rows = json_array();
+	char *text;
+
+	for (size_t i = 0; rows && i < l->n; i++) {
+		const struct ledger_deletion *d = &l->v[i];
+		char intent[32], outcome[32];
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o}",
+		                      "id", (json_int_t) d->id,
+		                      "intent_time", format_utc_time(intent, sizeof(intent), d->intent_usec),
+		                      "outcome", ledger_outcome_to_string(d->outcome),
+		                      "secret_id", d->secret_id, "secret_name", d->secret_name,
+		                      "key", log_json_value(d->key), "rule", d->rule, "reason", d->reason,
+		                      "pass_id", d->pass_id,
+		                      "outcome_time", d->outcome_usec ?
+		                      format_utc_time(outcome, sizeof(outcome), d->outcome_usec) : "",
+		                      "value", log_json_value(d->value));
+
+		if (!o || json_array_append_new(rows, o) < 0) {
+			json_decref(rows);
+			return -ENOMEM;
+		}
+	}
+	text = rows ? json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(rows);
+	if (!text)
+		return -ENOMEM;
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+static void print_table(const struct ledger_list *l)
+{
+	printf("%-20s  %-12s  %s\n", "INTENT (UTC)", "OUTCOME", "SECRET  KEY=VALUE  RULE (REASON)  PASS");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ledger_deletion *d = &l->v[i];
+		_cleanup_free_ char *name = escape_for_log(d->secret_name), *key = escape_for_log(d->key),
+		                    *value = escape_for_log(d->value);
+		char t[32];
+
+		printf("%-20s  %-12s  %s  %s=%s  %s (%s)  %s\n", format_utc_time(t, sizeof(t), d->intent_usec),
+		       ledger_outcome_to_string(d->outcome), name ? name : "?", key ? key : "?",
+		       value ? value : "?", d->rule, d->reason, d->pass_id);
+	}
+	printf("%zu deletions\n", l->n);
+}
+
+int history_run(const char *config_path, const struct history_options *o)
+{
+	_cleanup_free_ char *error = NULL, *dir = NULL;
+	struct ledger_query q = { .since_usec = o->since_usec, .secret_glob = o->secret_glob };
+	struct ledger_list list = {};
+	struct config *cfg = NULL;
+	struct ledger *l = NULL;
+	int r;
+
+	r = config_load(config_path, 0, &cfg, &error);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+		return 1;
+	}
+	dir = ledger_directory(cfg->daemon.state_directory, cfg->path);
+	config_free(cfg);
+	r = dir ? ledger_open(dir, &l) : -ENOMEM;
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: cannot open the deletion ledger in %s: %s\n", dir ? dir : "?",
+		        strerror(-r));
+		return 1;
+	}
+	fprintf(stderr, "csms-tagd: the deletion ledger %s\n", ledger_path(l));
+	r = ledger_query(l, &q, &list);
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: %s: %s\n", ledger_path(l),
+		        ledger_error(l)[0] ? ledger_error(l) : strerror(-r));
+	else if (o->json)
+		r = print_json(&list);
+	else
+		print_table(&list);
+	ledger_list_clear(&list);
+	ledger_close(l);
+	return r < 0 ? 1 : 0;
+}

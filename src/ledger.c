@@ -1,0 +1,698 @@
+/* ledger.c - the write-ahead deletion ledger (SQLite, WAL).  See ledger.h. */
+#include "ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct ledger {
+	sqlite3 *db;
+	char *path;
+	char error[256];
+	bool clocks_stale;      /* a clock save failed: ledger_clocks_load() */
+};
+
+char *ledger_directory(const char *state_directory, const char *config_path)
+{
+	const char *env = getenv("STATE_DIRECTORY");
+	const char *base = config_path ? strrchr(config_path, '/') : NULL;
+	size_t n;
+
+	if (state_directory)
+		return strdup(state_directory);
+	if (env && *env)
+		return xasprintf("%.*s", (int) strcspn(env, ":"), env);
+	base = base ? base + 1 : config_path ? config_path : "";
+	n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".conf") == 0 && strcmp(base, "csms-tagd.conf") != 0)
+		return xasprintf("%s-%.*s", STATE_DIRECTORY_DEFAULT, (int) (n - 5), base);
+	return strdup(STATE_DIRECTORY_DEFAULT);
+}
+
+static const char *const outcome_names[_LEDGER_OUTCOME_MAX] = {
+	[LEDGER_PENDING] = "pending",
+	[LEDGER_DELETED] = "deleted",
+	[LEDGER_ALREADY_GONE] = "already-gone",
+	[LEDGER_FAILED] = "failed",
+	[LEDGER_UNKNOWN] = "unknown",
+};
+
+const char *ledger_outcome_to_string(enum ledger_outcome o)
+{
+	return (unsigned) o < _LEDGER_OUTCOME_MAX ? outcome_names[o] : "?";
+}
+
+int ledger_outcome_from_string(const char *s)
+{
+	for (int i = 0; i < _LEDGER_OUTCOME_MAX; i++)
+		if (s && strcmp(s, outcome_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+static const char SCHEMA[] =
+	"CREATE TABLE deletions ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" pass_id TEXT NOT NULL, secret_id TEXT NOT NULL, secret_name TEXT NOT NULL,"
+	" key TEXT NOT NULL, value TEXT NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL,"
+	" intent_usec INTEGER NOT NULL,"
+	" outcome TEXT NOT NULL DEFAULT 'pending',"
+	" outcome_usec INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX deletions_pending ON deletions(outcome) WHERE outcome = 'pending';"
+	"CREATE INDEX deletions_time ON deletions(intent_usec);"
+	"CREATE TABLE grace_clocks (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE exempt_kept (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE clock_stamp (one INTEGER PRIMARY KEY CHECK (one = 1),"
+	" realtime_usec INTEGER NOT NULL, boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL);"
+	"CREATE TABLE passes ("
+	" pass_id TEXT PRIMARY KEY, started_usec INTEGER NOT NULL,"
+	" started_boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL,"
+	" finished_usec INTEGER NOT NULL DEFAULT 0, outcome TEXT,"
+	" listing_complete INTEGER NOT NULL DEFAULT 0);"
+	"PRAGMA user_version = 1;";
+
+/* SQLite's result codes as errno, keeping the text for ledger_error(). */
+static int fail(struct ledger *l, int rc)
+{
+	snprintf(l->error, sizeof(l->error), "%s", l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_FORMAT:
+		return -EBADMSG;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_CANTOPEN:
+		return -EACCES;
+	case SQLITE_IOERR:
+		return -EIO;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int exec(struct ledger *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(l, rc);
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+	sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int prepare(struct ledger *l, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v2(l->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(l, rc);
+}
+
+/* Run S to its end (no rows expected). */
+static int step_done(struct ledger *l, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	return rc == SQLITE_DONE ? 0 : fail(l, rc);
+}
+
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	/* Exact bytes: SQLite does not check or change TEXT. */
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static char *column_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	int n = sqlite3_column_bytes(s, i);
+	char *v = malloc((size_t) n + 1);
+
+	if (!v)
+		return NULL;
+	memcpy(v, t ? (const char *) t : "", (size_t) n);
+	v[n] = '\0';
+	return v;
+}
+
+/* SQLite creates LEDGER_FILE-wal and -shm beside the database, owned by
+ * whoever opens it first.  After a hand run as root the service's dynamic
+ * user could then not write them (SQLITE_READONLY/CANTOPEN for every later
+ * pass): so a root process gives the files the owner of the directory,
+ * which is the service's user (StateDirectory=). */
+static void give_to_directory_owner(const char *dir, const char *db)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	struct stat st;
+
+	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		_cleanup_free_ char *p = xasprintf("%s%s", db, suffixes[i]);
+
+		/* A file that is not there is fine; nothing else can be done. */
+		if (p)
+			(void) lchown(p, st.st_uid, st.st_gid);
+	}
+}
+
+static int schema_version(struct ledger *l, int *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "PRAGMA user_version", &s);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return fail(l, sqlite3_errcode(l->db));
+	*ret = sqlite3_column_int(s, 0);
+	return 0;
+}
+
+static int check_version(struct ledger *l, int version)
+{
+	if (version <= LEDGER_SCHEMA_VERSION)
+		return 0;
+	snprintf(l->error, sizeof(l->error), "schema version %d is newer than this csms-tagd's (%d)",
+	         version, LEDGER_SCHEMA_VERSION);
+	return -EPROTONOSUPPORT;
+}
+
+static int create_or_check_schema(struct ledger *l)
+{
+	int r, version;
+
+	r = schema_version(l, &version);
+	if (r < 0 || (r = check_version(l, version)) < 0 || version == LEDGER_SCHEMA_VERSION)
+		return r;
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	/* Another process (a hand run beside the service) may have created
+	 * it while we waited for the lock. */
+	r = schema_version(l, &version);
+	if (r >= 0)
+		r = check_version(l, version);
+	if (r >= 0 && version < LEDGER_SCHEMA_VERSION)
+		r = exec(l, SCHEMA);
+	if (r >= 0)
+		return exec(l, "COMMIT");
+	(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int setup(struct ledger *l)
+{
+	int r;
+
+	sqlite3_busy_timeout(l->db, 5000);
+	/* WAL: readers (--history, --restore) never block the daemon, and a
+	 * commit is one append; NORMAL is crash-safe in WAL mode and only an
+	 * intent needs FULL (ledger_intent()). */
+	r = exec(l, "PRAGMA journal_mode = WAL");
+	if (r >= 0)
+		r = exec(l, "PRAGMA synchronous = NORMAL");
+	if (r >= 0)
+		r = exec(l, "PRAGMA foreign_keys = ON");
+	if (r >= 0)
+		r = create_or_check_schema(l);
+	return r;
+}
+
+int ledger_check_directory(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int ledger_open(const char *dir, struct ledger **ret)
+{
+	struct ledger *l = calloc(1, sizeof(*l));
+	int rc, r;
+
+	if (!l)
+		return -ENOMEM;
+	l->path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	if (!l->path) {
+		free(l);
+		return -ENOMEM;
+	}
+	r = ledger_check_directory(dir);
+	if (r < 0) {
+		snprintf(l->error, sizeof(l->error), "%s: %s", dir, strerror(-r));
+		goto fail;
+	}
+	rc = sqlite3_open_v2(l->path, &l->db,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = fail(l, rc);
+		goto fail;
+	}
+	(void) chmod(l->path, 0600);
+	/* Switching to WAL takes a lock SQLite does not wait for: two runs
+	 * opening a new ledger at once retry for a few seconds. */
+	for (int i = 0; (r = setup(l)) == -EBUSY && i < 100; i++)
+		usleep(50 * 1000);
+	give_to_directory_owner(dir, l->path);
+	if (r < 0)
+		goto fail;
+	*ret = l;
+	return 0;
+fail:
+	/* Keep the message for the caller. */
+	ledger_close(l);
+	return r;
+}
+
+void ledger_close(struct ledger *l)
+{
+	if (!l)
+		return;
+	sqlite3_close(l->db);
+	free(l->path);
+	free(l);
+}
+
+const char *ledger_path(const struct ledger *l) { return l->path; }
+const char *ledger_error(const struct ledger *l) { return l->error; }
+
+int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *ret_id)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
+	               " intent_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	if (r < 0)
+		return r;
+	bind_str(s, 1, d->pass_id);
+	bind_str(s, 2, d->secret_id);
+	bind_str(s, 3, d->secret_name);
+	bind_str(s, 4, d->key);
+	bind_str(s, 5, d->value);
+	bind_str(s, 6, d->rule);
+	bind_str(s, 7, d->reason);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64) d->intent_usec);
+	/* The one write that must be on disk before we act on it. */
+	r = exec(l, "PRAGMA synchronous = FULL");
+	if (r >= 0)
+		r = step_done(l, s);
+	if (r >= 0)
+		*ret_id = sqlite3_last_insert_rowid(l->db);
+	(void) exec(l, "PRAGMA synchronous = NORMAL");
+	return r;
+}
+
+static int drop_clock(struct ledger *l, const uint8_t *digest)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "DELETE FROM grace_clocks WHERE digest = ?", &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_blob(s, 1, digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
+	return step_done(l, s);
+}
+
+int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
+                   const uint8_t *clock)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((unsigned) o >= _LEDGER_OUTCOME_MAX)
+		return -EINVAL;
+	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ?", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, outcome_names[o], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
+	sqlite3_bind_int64(s, 3, id);
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = step_done(l, s);
+	if (r >= 0 && sqlite3_changes(l->db) == 0)
+		r = -ENOENT;
+	if (r >= 0 && clock)
+		r = drop_clock(l, clock);
+	if (r >= 0)
+		return exec(l, "COMMIT");
+	(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((unsigned) o >= _LEDGER_OUTCOME_MAX || o == LEDGER_PENDING)
+		return -EINVAL;
+	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND outcome = 'pending'",
+	            &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, outcome_names[o], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
+	sqlite3_bind_int64(s, 3, id);
+	r = step_done(l, s);
+	if (r >= 0 && sqlite3_changes(l->db) == 0)
+		return -EALREADY;
+	return r;
+}
+
+void ledger_list_clear(struct ledger_list *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		struct ledger_deletion *d = &list->v[i];
+
+		free(d->pass_id);
+		free(d->secret_id);
+		free(d->secret_name);
+		free(d->key);
+		free(d->value);
+		free(d->rule);
+		free(d->reason);
+	}
+	free(list->v);
+	*list = (struct ledger_list) {};
+}
+
+#define DELETION_COLUMNS "id, pass_id, secret_id, secret_name, key, value, rule, reason, " \
+	"intent_usec, outcome, outcome_usec"
+
+/* Read the current row of S (DELETION_COLUMNS) into D. */
+static int row_to_deletion(sqlite3_stmt *s, struct ledger_deletion *d)
+{
+	char **strs[] = { &d->pass_id, &d->secret_id, &d->secret_name, &d->key, &d->value,
+	                  &d->rule, &d->reason };
+	int o;
+
+	*d = (struct ledger_deletion) { .id = sqlite3_column_int64(s, 0) };
+	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
+		if (!(*strs[i] = column_dup(s, (int) i + 1)))
+			return -ENOMEM;
+	d->intent_usec = (uint64_t) sqlite3_column_int64(s, 8);
+	o = ledger_outcome_from_string((const char *) sqlite3_column_text(s, 9));
+	d->outcome = o < 0 ? LEDGER_UNKNOWN : (enum ledger_outcome) o;
+	d->outcome_usec = (uint64_t) sqlite3_column_int64(s, 10);
+	return 0;
+}
+
+static int list_push(struct ledger_list *list, struct ledger_deletion **ret)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 16;
+		struct ledger_deletion *v = reallocarray(list->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		list->v = v;
+		list->cap = cap;
+	}
+	*ret = &list->v[list->n++];
+	**ret = (struct ledger_deletion) {};
+	return 0;
+}
+
+/* Collect the rows of S that pass Q (NULL: all) into RET. */
+static int collect(struct ledger *l, sqlite3_stmt *s, const struct ledger_query *q,
+                   struct ledger_list *ret)
+{
+	int rc, r;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct ledger_deletion *d;
+		const char *name = (const char *) sqlite3_column_text(s, 3);
+
+		if (q && q->secret_glob && fnmatch(q->secret_glob, name ? name : "", 0) != 0)
+			continue;
+		if (q && q->limit && ret->n == q->limit)
+			return -E2BIG;
+		r = list_push(ret, &d);
+		if (r >= 0)
+			r = row_to_deletion(s, d);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : fail(l, rc);
+}
+
+int ledger_pending(struct ledger *l, struct ledger_list *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE outcome = 'pending' "
+	                   "ORDER BY id", &s);
+
+	return r < 0 ? r : collect(l, s, NULL, ret);
+}
+
+int ledger_query(struct ledger *l, const struct ledger_query *q, struct ledger_list *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE intent_usec >= ?1 "
+	                   "AND (?2 = 0 OR intent_usec <= ?2) AND (?3 = 0 OR outcome = 'deleted') "
+	                   "ORDER BY id", &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64) q->since_usec);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) q->until_usec);
+	sqlite3_bind_int(s, 3, q->deleted_only);
+	return collect(l, s, q, ret);
+}
+
+/* Read digest set TABLE into *RET, dropping entries after NOW. */
+static int load_set(struct ledger *l, const char *table, uint64_t now_usec, struct grace_clocks *ret,
+                    size_t *future)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *sql = xasprintf("SELECT digest, first_seen_usec FROM %s", table);
+	int rc, r;
+
+	if (!sql)
+		return -ENOMEM;
+	r = prepare(l, sql, &s);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint64_t t = (uint64_t) sqlite3_column_int64(s, 1);
+
+		if (sqlite3_column_bytes(s, 0) != GRACE_DIGEST_LEN)
+			continue;       /* not ours: that clock restarts */
+		if (t > now_usec) {
+			(*future)++;
+			continue;
+		}
+		r = grace_clocks_add(ret, sqlite3_column_blob(s, 0), t);
+		if (r < 0)
+			return r;
+	}
+	if (rc != SQLITE_DONE)
+		return fail(l, rc);
+	grace_clocks_sort(ret);
+	return 0;
+}
+
+static int load_stamp(struct ledger *l, struct grace_stamp *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc, r = prepare(l, "SELECT realtime_usec, boottime_usec, boot_id FROM clock_stamp", &s);
+
+	*ret = (struct grace_stamp) {};
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return fail(l, rc);
+	ret->realtime_usec = (uint64_t) sqlite3_column_int64(s, 0);
+	ret->boottime_usec = (uint64_t) sqlite3_column_int64(s, 1);
+	snprintf(ret->boot_id, sizeof(ret->boot_id), "%s", (const char *) sqlite3_column_text(s, 2));
+	return 0;
+}
+
+int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks *clocks,
+                       struct grace_clocks *kept, size_t *ret_future, struct grace_stamp *ret_stamp)
+{
+	size_t future = 0, ignored = 0;
+	int r;
+
+	*clocks = (struct grace_clocks) {};
+	*kept = (struct grace_clocks) {};
+	*ret_stamp = (struct grace_stamp) {};
+	if (ret_future)
+		*ret_future = 0;
+	if (l->clocks_stale)
+		return -ESTALE;
+	r = load_set(l, "grace_clocks", now_usec, clocks, &future);
+	if (r >= 0)
+		r = load_set(l, "exempt_kept", UINT64_MAX, kept, &ignored);
+	if (r >= 0)
+		r = load_stamp(l, ret_stamp);
+	if (r < 0) {
+		grace_clocks_clear(clocks);
+		grace_clocks_clear(kept);
+		return r;
+	}
+	if (ret_future)
+		*ret_future = future;
+	return 0;
+}
+
+static int insert_set(struct ledger *l, const char *table, const struct grace_clocks *c)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *del = xasprintf("DELETE FROM %s", table);
+	_cleanup_free_ char *ins = xasprintf("INSERT OR REPLACE INTO %s VALUES (?, ?)", table);
+	int r;
+
+	if (!del || !ins)
+		return -ENOMEM;
+	r = exec(l, del);
+	if (r >= 0)
+		r = prepare(l, ins, &s);
+	for (size_t i = 0; r >= 0 && c && i < c->n; i++) {
+		sqlite3_bind_blob(s, 1, c->v[i].digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64) c->v[i].first_seen_usec);
+		r = step_done(l, s);
+		sqlite3_reset(s);
+	}
+	return r;
+}
+
+static int save_stamp(struct ledger *l, const struct grace_stamp *st)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "INSERT OR REPLACE INTO clock_stamp VALUES (1, ?, ?, ?)", &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64) st->realtime_usec);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) st->boottime_usec);
+	bind_str(s, 3, st->boot_id);
+	return step_done(l, s);
+}
+
+int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
+                       const struct grace_clocks *kept, const struct grace_stamp *stamp)
+{
+	int r = exec(l, "BEGIN IMMEDIATE");
+
+	if (r >= 0) {
+		r = insert_set(l, "grace_clocks", clocks);
+		if (r >= 0)
+			r = insert_set(l, "exempt_kept", kept);
+		if (r >= 0)
+			r = save_stamp(l, stamp);
+		if (r >= 0)
+			r = exec(l, "COMMIT");
+		if (r < 0)
+			(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	l->clocks_stale = r < 0;
+	return r;
+}
+
+int ledger_pass_begin(struct ledger *l, const struct ledger_pass *p)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "INSERT OR REPLACE INTO passes (pass_id, started_usec, started_boottime_usec,"
+	                   " boot_id) VALUES (?, ?, ?, ?)", &s);
+
+	if (r < 0)
+		return r;
+	bind_str(s, 1, p->pass_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) p->started_usec);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64) p->started_boottime_usec);
+	bind_str(s, 4, p->boot_id);
+	return step_done(l, s);
+}
+
+int ledger_pass_end(struct ledger *l, const char *pass_id, uint64_t finished_usec,
+                    const char *outcome, bool listing_complete)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(l, "UPDATE passes SET finished_usec = ?, outcome = ?, listing_complete = ? "
+	                   "WHERE pass_id = ?", &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64) finished_usec);
+	bind_str(s, 2, outcome);
+	sqlite3_bind_int(s, 3, listing_complete);
+	bind_str(s, 4, pass_id);
+	r = step_done(l, s);
+	if (r >= 0 && sqlite3_changes(l->db) == 0)
+		return -ENOENT;
+	return r;
+}
+
+int ledger_last_observing_pass(struct ledger *l, const char *pass_id, struct ledger_pass *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	r = prepare(l, "SELECT pass_id, started_usec, started_boottime_usec, boot_id, finished_usec,"
+	               " outcome, listing_complete FROM passes WHERE listing_complete = 1 AND"
+	               " finished_usec > 0 AND pass_id != ?1 ORDER BY finished_usec DESC, rowid DESC"
+	               " LIMIT 1", &s);
+	if (r < 0)
+		return r;
+	bind_str(s, 1, pass_id ? pass_id : "");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return fail(l, rc);
+	*ret = (struct ledger_pass) {
+		.pass_id = column_dup(s, 0),
+		.started_usec = (uint64_t) sqlite3_column_int64(s, 1),
+		.started_boottime_usec = (uint64_t) sqlite3_column_int64(s, 2),
+		.boot_id = column_dup(s, 3),
+		.finished_usec = (uint64_t) sqlite3_column_int64(s, 4),
+		.outcome = column_dup(s, 5),
+		.listing_complete = true,
+	};
+	if (!ret->pass_id || !ret->boot_id || !ret->outcome) {
+		ledger_pass_clear(ret);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ledger_pass_clear(struct ledger_pass *p)
+{
+	free(p->pass_id);
+	free(p->boot_id);
+	free(p->outcome);
+	*p = (struct ledger_pass) {};
+}

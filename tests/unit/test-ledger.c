@@ -1,0 +1,362 @@
+/* test-ledger.c - the deletion ledger: schema creation and version check,
+ * intents and outcomes (values byte for byte), pending intents, queries,
+ * grace clocks in the outcome's transaction, pass history, and clear
+ * errors for a corrupt, newer or unwritable database. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "util.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test-ledger.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct ledger_deletion sample(const char *key, const char *value)
+{
+	return (struct ledger_deletion) {
+		.pass_id = "p1-1", .secret_id = "id-1", .secret_name = "app-db", .key = (char *) key,
+		.value = (char *) value, .rule = "/etc/x.conf:12", .reason = "no-rule",
+		.intent_usec = 1000,
+	};
+}
+
+static void test_intent_outcome(void **state)
+{
+	struct ledger *l;
+	struct ledger_list pending = {}, all = {};
+	struct ledger_deletion d = sample("temp", "AKID\x01\xff value with ***");
+	int64_t id1, id2;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intent(l, &d, &id1), 0);
+	d.key = "other";
+	assert_int_equal(ledger_intent(l, &d, &id2), 0);
+	assert_true(id2 > id1);
+	assert_int_equal(ledger_outcome(l, id1, LEDGER_DELETED, 2000, NULL), 0);
+	assert_int_equal(ledger_outcome(l, 999, LEDGER_DELETED, 2000, NULL), -ENOENT);
+	assert_int_equal(ledger_outcome(l, id1, _LEDGER_OUTCOME_MAX, 2000, NULL), -EINVAL);
+	/* A resolution never overrides an outcome. */
+	assert_int_equal(ledger_resolve(l, id1, LEDGER_FAILED, 2100), -EALREADY);
+	assert_int_equal(ledger_resolve(l, id2, LEDGER_PENDING, 2100), -EINVAL);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 1);
+	assert_string_equal(pending.v[0].key, "other");
+	assert_int_equal(pending.v[0].outcome, LEDGER_PENDING);
+	ledger_list_clear(&pending);
+	ledger_close(l);
+
+	/* Reopened: everything is there, the value exactly as given. */
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 2);
+	assert_string_equal(all.v[0].value, "AKID\x01\xff value with ***");
+	assert_int_equal(all.v[0].outcome, LEDGER_DELETED);
+	assert_true(all.v[0].outcome_usec == 2000);
+	assert_string_equal(all.v[0].rule, "/etc/x.conf:12");
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .deleted_only = true }, &all), 0);
+	assert_int_equal(all.n, 1);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .since_usec = 1001 }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .secret_glob = "app-*" }, &all), 0);
+	assert_int_equal(all.n, 2);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .secret_glob = "web-*" }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .limit = 1 }, &all), -E2BIG);
+	ledger_list_clear(&all);
+	ledger_close(l);
+}
+
+static void test_outcome_strings(void **state)
+{
+	for (int o = 0; o < _LEDGER_OUTCOME_MAX; o++)
+		assert_int_equal(ledger_outcome_from_string(ledger_outcome_to_string(o)), o);
+	assert_int_equal(ledger_outcome_from_string("gone"), -EINVAL);
+	assert_int_equal(ledger_outcome_from_string(NULL), -EINVAL);
+}
+
+static void test_clocks_with_outcome(void **state)
+{
+	struct ledger *l;
+	struct grace_clocks c = {}, back = {}, kept = {};
+	struct grace_stamp st = { 7, 8, "boot" }, st2;
+	struct ledger_deletion d = sample("temp", "v");
+	uint8_t a[GRACE_DIGEST_LEN], b[GRACE_DIGEST_LEN];
+	uint64_t t;
+	size_t future = 0;
+	int64_t id;
+
+	grace_digest("id-1", "temp", "v", a);
+	grace_digest("id-1", "temp", "w", b);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(grace_clocks_add(&c, a, 100), 0);
+	assert_int_equal(grace_clocks_add(&c, b, 5000), 0);
+	grace_clocks_sort(&c);
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &kept, &future, &st2), 0);
+	assert_int_equal(back.n + kept.n, 0);
+	assert_true(st2.realtime_usec == 0);
+	assert_int_equal(ledger_clocks_save(l, &c, &c, &st), 0);
+	/* An entry after NOW is dropped and counted; kept tags are not. */
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &kept, &future, &st2), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(kept.n, 2);
+	assert_int_equal(future, 1);
+	assert_true(st2.realtime_usec == 7 && st2.boottime_usec == 8);
+	assert_string_equal(st2.boot_id, "boot");
+	grace_clocks_clear(&kept);
+	assert_int_equal(grace_clocks_find(&back, a, &t), 0);
+	assert_true(t == 100);
+	grace_clocks_clear(&back);
+	/* The outcome drops the deleted tag's clock in its transaction. */
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	assert_int_equal(ledger_outcome(l, id, LEDGER_DELETED, 10, a), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, &kept, &future, &st2), 0);
+	grace_clocks_clear(&kept);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(grace_clocks_find(&back, a, &t), -ENOENT);
+	assert_int_equal(grace_clocks_find(&back, b, &t), 0);
+	grace_clocks_clear(&back);
+	/* Saving replaces the whole store. */
+	grace_clocks_clear(&c);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(ledger_clocks_load(l, 10000, &back, &kept, NULL, &st2), 0);
+	assert_int_equal(back.n + kept.n, 0);
+	ledger_close(l);
+}
+
+static void test_passes(void **state)
+{
+	struct ledger *l;
+	struct ledger_pass p = {};
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_last_observing_pass(l, NULL, &p), -ENOENT);
+	assert_int_equal(ledger_pass_begin(l, &(struct ledger_pass) { .pass_id = "a-1", .started_usec = 10,
+	                                   .started_boottime_usec = 5, .boot_id = "b1" }), 0);
+	assert_int_equal(ledger_pass_begin(l, &(struct ledger_pass) { .pass_id = "a-2", .started_usec = 20,
+	                                   .started_boottime_usec = 15, .boot_id = "b1" }), 0);
+	assert_int_equal(ledger_pass_end(l, "a-1", 12, "changed", true), 0);
+	assert_int_equal(ledger_pass_end(l, "a-2", 22, "failed", false), 0);
+	assert_int_equal(ledger_pass_end(l, "a-3", 22, "failed", false), -ENOENT);
+	/* The failed listing does not count as observing. */
+	assert_int_equal(ledger_last_observing_pass(l, "a-3", &p), 0);
+	assert_string_equal(p.pass_id, "a-1");
+	assert_true(p.finished_usec == 12 && p.started_boottime_usec == 5);
+	assert_string_equal(p.boot_id, "b1");
+	ledger_pass_clear(&p);
+	assert_int_equal(ledger_last_observing_pass(l, "a-1", &p), -ENOENT);
+	ledger_close(l);
+}
+
+/* The rules for stored clocks (grace_trust()). */
+static void test_grace_trust(void **state)
+{
+	const uint64_t S = 1000000, H = 3600 * S;
+	struct grace_stamp then = { 100 * H, 10 * H, "b1" }, now;
+	struct grace_clocks c = {};
+	uint8_t d[GRACE_DIGEST_LEN];
+	uint64_t step, t;
+
+	/* Nothing saved yet: nothing to distrust. */
+	now = (struct grace_stamp) { 101 * H, 11 * H, "b1" };
+	assert_int_equal(grace_trust(&(struct grace_stamp) { 0 }, &now, 2 * H, &step), GRACE_KEEP);
+	/* An ordinary gap. */
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_KEEP);
+	assert_true(step == 0);
+	/* Stopped longer than the gap allows: by CLOCK_BOOTTIME in one boot. */
+	now = (struct grace_stamp) { 103 * H, 13 * H, "b1" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_RESTART);
+	/* Across boots, by the wall clock. */
+	now = (struct grace_stamp) { 103 * H, 1 * H, "b2" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_RESTART);
+	now = (struct grace_stamp) { 101 * H, 1 * H, "b2" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_KEEP);
+	/* A wall-clock step forward of 2 h within 4 s of boot time: the clocks
+	 * move by the step, a grace of 1 h cannot end early. */
+	now = (struct grace_stamp) { 102 * H + 4 * S, 10 * H + 4 * S, "b1" };
+	assert_int_equal(grace_trust(&then, &now, 2 * H, &step), GRACE_SHIFT);
+	assert_true(step == 2 * H);
+	grace_digest("id", "k", "v", d);
+	assert_int_equal(grace_clocks_add(&c, d, 100 * H - 30 * 60 * S), 0);
+	grace_clocks_shift(&c, step, now.realtime_usec);
+	assert_int_equal(grace_clocks_find(&c, d, &t), 0);
+	assert_true(now.realtime_usec - t < H);
+	/* A shift never puts a clock after now. */
+	grace_clocks_shift(&c, 10 * H, now.realtime_usec);
+	assert_int_equal(grace_clocks_find(&c, d, &t), 0);
+	assert_true(t == now.realtime_usec);
+	grace_clocks_clear(&c);
+}
+
+/* Hand runs find the service's ledger. */
+static void test_directory(void **state)
+{
+	char *d;
+
+	unsetenv("STATE_DIRECTORY");
+	assert_string_equal(d = ledger_directory("/srv/x", "/etc/csms-tagd/a.conf"), "/srv/x");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/csms-tagd.conf"), "/var/lib/csms-tagd");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/prod-eu.conf"), "/var/lib/csms-tagd-prod-eu");
+	free(d);
+	assert_string_equal(d = ledger_directory(NULL, "odd"), "/var/lib/csms-tagd");
+	free(d);
+	setenv("STATE_DIRECTORY", "/var/lib/csms-tagd-x:/other", 1);
+	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/y.conf"), "/var/lib/csms-tagd-x");
+	free(d);
+	unsetenv("STATE_DIRECTORY");
+}
+
+/* A failed save makes the stored clocks untrusted until the next save. */
+static void test_clocks_stale_after_failed_save(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct grace_clocks c = {}, back = {}, kept = {};
+	struct grace_stamp st = { 7, 8, "b" }, st2;
+	uint8_t d[GRACE_DIGEST_LEN];
+	struct ledger *l;
+	sqlite3 *db;
+
+	grace_digest("id", "k", "v", d);
+	assert_int_equal(grace_clocks_add(&c, d, 5), 0);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER full BEFORE INSERT ON clock_stamp BEGIN "
+	                              "SELECT RAISE(ABORT, 'disk full'); END", NULL, NULL, NULL), SQLITE_OK);
+	assert_true(ledger_clocks_save(l, NULL, NULL, &st) < 0);
+	assert_non_null(strstr(ledger_error(l), "disk full"));
+	/* The old clock is still stored, but not handed out. */
+	assert_int_equal(ledger_clocks_load(l, 100, &back, &kept, NULL, &st2), -ESTALE);
+	assert_int_equal(back.n, 0);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER full", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ledger_clocks_save(l, &c, NULL, &st), 0);
+	assert_int_equal(ledger_clocks_load(l, 100, &back, &kept, NULL, &st2), 0);
+	assert_int_equal(back.n, 1);
+	grace_clocks_clear(&back);
+	grace_clocks_clear(&c);
+	ledger_close(l);
+}
+
+/* A root run leaves the database and the files SQLite makes beside it to
+ * the directory's owner (the service's dynamic user). */
+static void test_root_run_leaves_files_to_owner(void **state)
+{
+	_cleanup_free_ char *db = xasprintf("%s/%s", dir, LEDGER_FILE);
+	_cleanup_free_ char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
+	struct ledger_deletion d = sample("k", "v");
+	struct ledger *l;
+	struct stat st;
+	int64_t id;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	/* While open, -wal and -shm exist. */
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(stat(shm, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	ledger_close(l);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_bad_files(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	_cleanup_free_ char *sub = xasprintf("%s/missing/deeper", dir);
+	struct ledger *l = NULL;
+	sqlite3 *db;
+
+	/* Not a database. */
+	write_file(path, "this is not an SQLite database, it is a text file that is long enough "
+	           "to have a header of its own..............................................\n");
+	assert_int_equal(ledger_open(dir, &l), -EBADMSG);
+	assert_null(l);
+	unlink(path);
+	/* A newer schema. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ledger_open(dir, &l), -EPROTONOSUPPORT);
+	unlink(path);
+	/* A directory that cannot be made. */
+	assert_true(ledger_open(sub, &l) == -ENOENT);
+	/* Unwritable: only meaningful when not root (root ignores modes). */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(dir, 0500), 0);
+		assert_true(ledger_open(dir, &l) < 0);
+		assert_int_equal(chmod(dir, 0700), 0);
+	}
+}
+
+static void test_file_modes(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct ledger *l;
+	struct stat st;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_string_equal(ledger_path(l), path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	ledger_close(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_intent_outcome, setup, teardown),
+		cmocka_unit_test(test_outcome_strings),
+		cmocka_unit_test_setup_teardown(test_clocks_with_outcome, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+		cmocka_unit_test(test_grace_trust),
+		cmocka_unit_test_setup_teardown(test_root_run_leaves_files_to_owner, setup, teardown),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test_setup_teardown(test_clocks_stale_after_failed_save, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
