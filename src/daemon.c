@@ -579,16 +579,23 @@ static void daemon_free(struct daemon *d)
  * without it nothing is deleted, so only a dry run goes on without. */
 static int open_ledger(struct daemon *d, bool dry_run)
 {
-	_cleanup_free_ char *dir = ledger_directory(d->cfg->daemon.state_directory, d->cfg->path);
-	int r;
+	_cleanup_free_ char *dir = NULL;
+	int r = ledger_directory(d->cfg->daemon.state_directory, d->cfg->path, &dir);
+
+	if (r < 0) {
+		log_event(dry_run ? LOG_WARNING : LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_CONFIG", d->cfg->path }),
+		          "No deletion ledger for %s: %s%s", d->cfg->path, ledger_directory_problem(r),
+		          dry_run ? " (dry run: going on without it)" : "; nothing can be deleted without it");
+		return dry_run ? 0 : r;
+	}
 
 	/* systemd makes StateDirectory=; a hand run as root before the
 	 * service ever ran makes the default one (systemd takes it over and
 	 * gives it to the dynamic user).  A configured one is never made. */
-	if (dir && !d->cfg->daemon.state_directory && !getenv("STATE_DIRECTORY") &&
+	if (!d->cfg->daemon.state_directory && !getenv("STATE_DIRECTORY") &&
 	    mkdir(dir, 0700) < 0 && errno != EEXIST)
 		log_debug("Cannot create %s: %s", dir, strerror(errno));
-	r = dir ? ledger_open(dir, &d->ledger) : -ENOMEM;
+	r = ledger_open(dir, &d->ledger);
 
 	if (r < 0) {
 		log_event(dry_run ? LOG_WARNING : LOG_ERR, MID_CONFIG_REJECTED, LOG_FIELDS({ "CSMS_LEDGER", dir }),

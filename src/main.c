@@ -425,7 +425,7 @@ static void load_clocks(const struct config *c, struct grace_clocks *clocks)
 	struct ledger *l = NULL;
 	int r;
 
-	if (!config_uses_grace(c) || !(dir = ledger_directory(c->daemon.state_directory, c->path)))
+	if (!config_uses_grace(c) || ledger_directory(c->daemon.state_directory, c->path, &dir) < 0)
 		return;
 	r = ledger_open(dir, &l);
 	if (r >= 0)

@@ -218,10 +218,15 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int read_ledger(const struct config *cfg, const struct restore_options *o,
                        struct restore_set *set, char **error)
 {
-	_cleanup_free_ char *dir = ledger_directory(cfg->daemon.state_directory, cfg->path);
+	_cleanup_free_ char *dir = NULL;
 	struct ledger *l = NULL;
-	int r = dir ? ledger_open(dir, &l) : -ENOMEM;
+	int r = ledger_directory(cfg->daemon.state_directory, cfg->path, &dir);
 
+	if (r < 0) {
+		*error = xasprintf("no deletion ledger for %s: %s", cfg->path, ledger_directory_problem(r));
+		return r;
+	}
+	r = ledger_open(dir, &l);
 	if (r < 0) {
 		*error = xasprintf("cannot open the deletion ledger in %s: %s", dir ? dir : "?", strerror(-r));
 		return r;
