@@ -107,8 +107,7 @@ int daemon_start_pass(struct daemon *d, struct pass_options o, pass_done_t done,
 
 void daemon_end_pass(struct daemon *d)
 {
-	if (d->timeout_timer)
-		(void) sd_event_source_set_enabled(d->timeout_timer, SD_EVENT_OFF);
+	d->timeout_timer = sd_event_source_disable_unref(d->timeout_timer);
 	pass_free(d->pass);
 	d->pass = NULL;
 	log_set_pass_id(NULL);

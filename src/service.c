@@ -254,8 +254,7 @@ static void on_initial_auth(int r, const char *error, void *userdata)
 
 static void wait_for_credentials(struct service *s)
 {
-	if (s->auth_retry_timer)
-		(void) sd_event_source_set_enabled(s->auth_retry_timer, SD_EVENT_OFF);
+	s->auth_retry_timer = sd_event_source_disable_unref(s->auth_retry_timer);
 	notify_status(s, "obtaining credentials");
 	s->auth_waiting = true;
 	s->auth_started_usec = manager_now(s->d.manager);
@@ -323,10 +322,8 @@ static void service_stop(void *job, const char *why)
 
 	if (manager_signalled(s->d.manager))
 		(void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
-	if (s->pass_timer)
-		(void) sd_event_source_set_enabled(s->pass_timer, SD_EVENT_OFF);
-	if (s->auth_retry_timer)
-		(void) sd_event_source_set_enabled(s->auth_retry_timer, SD_EVENT_OFF);
+	s->pass_timer = sd_event_source_disable_unref(s->pass_timer);
+	s->auth_retry_timer = sd_event_source_disable_unref(s->auth_retry_timer);
 	csms_cancel(s->d.client, s);
 	pass_abort(s->d.pass, why);
 }
