@@ -6,6 +6,8 @@
  *   auth-password.c  IAM password -> project-scoped token
  *   auth-token.c     a token read from a file
  *   auth-ecs.c       temporary keys from the ECS metadata service
+ *   auth-agency.c    temporary keys of an agency, assumed by a base identity
+ *                    (an aksk or ecs struct auth of its own)
  *
  * A method is a struct auth_ops; adding one is a file and a line in
  * auth.c's table.  A fetch ends in exactly one auth_fetch_finish() (or
@@ -41,7 +43,8 @@ struct auth_ops {
 	bool no_holdoff;
 };
 
-extern const struct auth_ops auth_aksk_ops, auth_password_ops, auth_token_ops, auth_ecs_ops;
+extern const struct auth_ops auth_aksk_ops, auth_password_ops, auth_token_ops, auth_ecs_ops,
+	auth_agency_ops;
 
 struct waiter {
 	auth_done_t done;
@@ -62,6 +65,18 @@ struct auth {
 	char *user;
 	char *domain;
 	char *token_path;               /* token method: re-read on refresh */
+	bool global;                    /* sign without X-Project-Id (agency's base) */
+
+	/* agency method */
+	struct auth *base;              /* the identity that assumes the agency */
+	char *assume_url;               /* STS v5 or IAM v3.0 */
+	enum agency_api agency_api;
+	char *agency_name;
+	char *agency_account_id;
+	char *agency_domain;
+	char *agency_session_name;
+	uint64_t agency_duration_usec;
+	char *external_id;              /* secret */
 
 	/* Secrets. */
 	char *ak;
@@ -115,6 +130,18 @@ void auth_fetch_finish(struct auth *a, int r, const char *error);
 void auth_fetch_fail(struct auth *a, int r, const char *error);
 /* An HTTP answer that is not what WHAT asked for. */
 void auth_fetch_fail_http(struct auth *a, const char *what, const struct http_response *resp);
+
+/* A new struct auth of METHOD (aksk or ecs) from C, whose requests go
+ * without X-Project-Id: the base identity of the agency method, which
+ * signs requests to STS or IAM in its own account. */
+int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
+                  struct auth **ret, char **error);
+
+/* ---- auth-agency.c --------------------------------------------------------------- */
+
+/* How long before EXPIRES_AT agency credentials obtained at OBTAINED_AT
+ * are replaced: a quarter of their life, at most 15 minutes. */
+uint64_t auth_agency_margin(uint64_t obtained_at, uint64_t expires_at);
 
 /* ---- auth-token.c ---------------------------------------------------------------- */
 

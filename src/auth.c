@@ -35,6 +35,7 @@ static const struct auth_ops *const method_ops[] = {
 	[AUTH_PASSWORD] = &auth_password_ops,
 	[AUTH_TOKEN] = &auth_token_ops,
 	[AUTH_ECS] = &auth_ecs_ops,
+	[AUTH_AGENCY] = &auth_agency_ops,
 };
 
 static const struct auth_ops *ops_for(enum auth_method m)
@@ -163,11 +164,19 @@ static void auth_destroy(struct auth *a)
 	free(a->user);
 	free(a->domain);
 	free(a->token_path);
+	auth_free(a->base);
+	auth_secret_replace(&a->external_id, NULL);
+	free(a->assume_url);
+	free(a->agency_name);
+	free(a->agency_account_id);
+	free(a->agency_domain);
+	free(a->agency_session_name);
 	free(a->failed_error);
 	free(a);
 }
 
-int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
+static int auth_new_method(const struct config *c, enum auth_method method, bool global,
+                           struct http *h, struct auth **ret, char **error)
 {
 	struct auth *a;
 	int r;
@@ -176,16 +185,17 @@ int auth_new(const struct config *c, struct http *h, struct auth **ret, char **e
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->method = c->auth.method;
+	a->method = method;
+	a->global = global;
 	a->http = h;
 	a->waiters_tail = &a->waiters;
 	if (c->csms.project_id && !(a->project_id = strdup(c->csms.project_id))) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	a->ops = ops_for(c->auth.method);
+	a->ops = ops_for(method);
 	if (!a->ops) {
-		*error = xasprintf("unknown authentication method %d", (int) c->auth.method);
+		*error = xasprintf("unknown authentication method %d", (int) method);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -203,9 +213,25 @@ int auth_new(const struct config *c, struct http *h, struct auth **ret, char **e
 fail:
 	if (!*error)
 		*error = xasprintf("cannot set up %s authentication: %s",
-		                   auth_method_to_string(c->auth.method), strerror(-r));
+		                   auth_method_to_string(method), strerror(-r));
 	auth_destroy(a);
 	return r;
+}
+
+int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
+{
+	return auth_new_method(c, c->auth.method, false, h, ret, error);
+}
+
+int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
+                  struct auth **ret, char **error)
+{
+	if (method != AUTH_AKSK && method != AUTH_ECS) {
+		*error = xasprintf("%s cannot be the base identity of an agency",
+		                   auth_method_to_string(method));
+		return -EINVAL;
+	}
+	return auth_new_method(c, method, true, h, ret, error);
 }
 
 void auth_free(struct auth *a)

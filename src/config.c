@@ -3,6 +3,7 @@
  * (config-parser.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,24 @@ static const char *const auth_method_table[] = {
 	[AUTH_PASSWORD] = "password",
 	[AUTH_TOKEN] = "token",
 	[AUTH_ECS] = "ecs",
+	[AUTH_AGENCY] = "agency",
 };
 STRING_TABLE_TO_STRING(auth_method, enum auth_method, "unknown")
 STRING_TABLE_FROM_STRING(auth_method)
+
+int agency_base_from_string(const char *s)
+{
+	int m = auth_method_from_string(s);
+
+	return m == AUTH_AKSK || m == AUTH_ECS ? m : -EINVAL;
+}
+
+static const char *const agency_api_table[] = {
+	[AGENCY_API_STS] = "sts",
+	[AGENCY_API_IAM] = "iam",
+};
+STRING_TABLE_TO_STRING(agency_api, enum agency_api, "unknown")
+STRING_TABLE_FROM_STRING(agency_api)
 
 static const char *const observe_mode_table[] = {
 	[OBSERVE_AUTO] = "auto",
@@ -38,6 +54,8 @@ void config_free(struct config *c)
 	free(c->csms.endpoint);
 	free(c->csms.iam_endpoint);
 	free(c->csms.metadata_endpoint);
+	free(c->csms.sts_endpoint);
+	free(c->csms.organizations_endpoint);
 	free(c->csms.ca_file);
 	free(c->auth.access_key_file);
 	free(c->auth.secret_key_file);
@@ -46,6 +64,11 @@ void config_free(struct config *c)
 	free(c->auth.token_file);
 	free(c->auth.user);
 	free(c->auth.domain);
+	free(c->auth.agency_name);
+	free(c->auth.agency_account_id);
+	free(c->auth.agency_domain);
+	free(c->auth.agency_session_name);
+	free(c->auth.external_id_file);
 	cfg_strv_free(c->daemon.protect, c->daemon.n_protect);
 	free(c->daemon.metrics_file);
 	for (size_t i = 0; i < c->n_sections; i++) {

@@ -50,7 +50,23 @@ enum auth_method {
 	AUTH_PASSWORD,          /* IAM password -> project-scoped token */
 	AUTH_TOKEN,             /* a token read from a file */
 	AUTH_ECS,               /* ECS agency credentials from the metadata service */
+	AUTH_AGENCY,            /* a base identity (aksk or ecs) assumes an agency */
 };
+
+/* How the agency method obtains the agency's temporary keys. */
+enum agency_api {
+	AGENCY_API_STS,         /* STS v5 POST /v5/agencies/assume */
+	AGENCY_API_IAM,         /* IAM v3.0 POST /v3.0/OS-CREDENTIAL/securitytokens */
+};
+
+/* agency_duration bounds (microseconds): 15 min; 1 h (the default, and the
+ * STS cap when the caller signs with temporary keys); 12 h (STS); 24 h
+ * (IAM v3.0). */
+#define AGENCY_DURATION_MIN             (UINT64_C(900) * 1000000)
+#define AGENCY_DURATION_DEFAULT         (UINT64_C(3600) * 1000000)
+#define AGENCY_DURATION_MAX_CHAINED     AGENCY_DURATION_DEFAULT
+#define AGENCY_DURATION_MAX_STS         (UINT64_C(43200) * 1000000)
+#define AGENCY_DURATION_MAX_IAM         (UINT64_C(86400) * 1000000)
 
 enum observe_mode {
 	OBSERVE_AUTO,           /* ListResourceInstances, falling back to ListSecrets */
@@ -106,6 +122,8 @@ struct csms_settings {
 	char *endpoint;         /* effective: https://kms.{region}.myhuaweicloud.com by default */
 	char *iam_endpoint;     /* effective: https://iam.{region}.myhuaweicloud.com by default */
 	char *metadata_endpoint;/* effective: http://169.254.169.254 by default */
+	char *sts_endpoint;     /* effective: https://sts.{region}.myhuaweicloud.com by default */
+	char *organizations_endpoint; /* effective: https://organizations.myhuaweicloud.com */
 	char *ca_file;          /* NULL: system trust store */
 };
 
@@ -122,6 +140,19 @@ struct auth_settings {
 	char *token_file;
 	char *user;             /* IAM user name (password method) */
 	char *domain;           /* account (domain) name (password method) */
+	/* agency method: BASE (aksk or ecs, default aksk) assumes AGENCY_NAME of
+	 * account AGENCY_ACCOUNT_ID (or, with api iam, AGENCY_DOMAIN) for
+	 * AGENCY_DURATION_USEC (default 1h) as session AGENCY_SESSION_NAME
+	 * (default "csms-tagd"); EXTERNAL_ID_FILE (a credential file, sts
+	 * only) holds the external id the agency's trust policy may demand. */
+	enum auth_method base;
+	enum agency_api agency_api;
+	char *agency_name;
+	char *agency_account_id;
+	char *agency_domain;
+	char *agency_session_name;
+	uint64_t agency_duration_usec;
+	char *external_id_file;
 };
 
 struct daemon_settings {
@@ -235,6 +266,10 @@ int config_list_dropins(const char *path, char ***ret, size_t *n);
  * value without one.  _from_string: the value, or -EINVAL. */
 const char *auth_method_to_string(enum auth_method m);
 int auth_method_from_string(const char *s);
+/* The methods that can be the base identity of the agency method. */
+int agency_base_from_string(const char *s);
+const char *agency_api_to_string(enum agency_api a);
+int agency_api_from_string(const char *s);
 const char *observe_mode_to_string(enum observe_mode m);
 int observe_mode_from_string(const char *s);
 
