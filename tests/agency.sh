@@ -1,0 +1,163 @@
+#!/bin/bash
+# agency.sh - csms-tagd --once governing a project of another account
+# through an IAM agency (method agency), against the emulator's
+# organisation seed (tests/data/org-seed.json): the management account's
+# AK/SK (or its ECS keys) assume agency tag-keeper of a member account with
+# STS v5 or IAM v3.0.  Every project of every account gets a tag the
+# policy forbids; the emulator's per-account deletion record must show
+# exactly the one of the governed project and nothing in any other
+# project or account.  Then the refusals: an agency that does not trust
+# the caller, a missing and a wrong external id (each a clear error naming
+# the agency and the account, one STS request, nothing deleted), and no
+# credential (base keys, external id, temporary keys) in any output.
+set -uo pipefail
+. "$top_srcdir/tests/emulator-lib.sh"
+write_org_creds
+
+MGMT=a0000000000000000000000000000001
+PROD=a0000000000000000000000000000002
+DEV=a0000000000000000000000000000003
+LOCKED=a0000000000000000000000000000004
+ACCOUNTS="$MGMT $PROD $DEV $LOCKED"
+EXTERNAL_ID=acme-ext-0001
+printf '%s\n' "$EXTERNAL_ID" > "$CREDENTIALS_DIRECTORY/org-ext"
+printf 'wrong-ext-id\n' > "$CREDENTIALS_DIRECTORY/org-ext-wrong"
+chmod 0600 "$CREDENTIALS_DIRECTORY"/org-ext*
+
+# Project ids of ACCOUNT (b<n>...).
+projects_of() {
+	emu_get "/_emulator/accounts?account=$1" | "$PYTHON3" -c '
+import json, sys
+print(" ".join(p["id"] for p in json.load(sys.stdin)["accounts"][0]["projects"]))'
+}
+
+# A forbidden tag (temp-* = ! in the example policy) on app-0 of every project.
+org_start() {
+	emu_start --seed "$ORG_SEED" "$@"
+	for a in $ACCOUNTS; do
+		for p in $(projects_of "$a"); do
+			emu_post /_emulator/tags "{\"secret\": \"app-0\", \"set\": {\"temp-build\": \"$p\"}, \"project\": \"$p\"}" \
+				>/dev/null || fail "cannot tag app-0 in $p"
+		done
+	done
+}
+
+# "account<TAB>project<TAB>secret<TAB>key<TAB>value" of every deletion, sorted.
+org_deleted() {
+	for a in $ACCOUNTS; do
+		emu_get "/_emulator/accounts?account=$a" | "$PYTHON3" -c '
+import json, sys
+a = json.load(sys.stdin)["accounts"][0]
+for d in a["deleted"]:
+    print("\t".join((a["id"], d["project_id"], d["secret_name"], d["key"], d["value"])))'
+	done | LC_ALL=C sort
+}
+
+# How many requests of API the management account made.
+mgmt_count() {
+	emu_get "/_emulator/accounts?account=$MGMT" | "$PYTHON3" -c '
+import json, sys
+print(json.load(sys.stdin)["accounts"][0]["counts"].get(sys.argv[1], 0))' "$1"
+}
+
+no_credential() {
+	local name=$1; shift
+	if grep -qF -e "$ORG_SK" -e "$EXTERNAL_ID" -e "mgmtEcsSecretKey" -e "mgmt-ecs-token" "$@" ||
+		grep -qiE 'x-security-token: [^*]' "$@"; then
+		fail "$name: a credential appears in the output"
+	fi
+}
+
+# governs NAME ACCOUNT PROJECT [AGENCY_AUTH lines]: a dry run deletes
+# nothing; a pass deletes exactly PROJECT's forbidden tag; the next pass
+# has nothing left to do.
+governs() {
+	local name=$1 account=$2 project=$3 rc conf="$WORK/$1.conf"
+	echo "--- $name"
+	org_start
+	AGENCY_ACCOUNT=$account PROJECT_ID=$project AGENCY_AUTH=${4:-} write_config "$conf" agency
+	"$CSMS_TAGD" -c "$conf" --once --dry-run > "$WORK/out" 2>&1; rc=$?
+	[ $rc -eq 2 ] || { cat "$WORK/out"; fail "$name: dry run exit $rc, want 2"; }
+	[ -z "$(org_deleted)" ] || fail "$name: the dry run deleted something"
+	"$CSMS_TAGD" -c "$conf" --once > "$WORK/out" 2>&1; rc=$?
+	[ $rc -eq 2 ] || { cat "$WORK/out"; fail "$name: exit $rc, want 2"; }
+	printf '%s\t%s\tapp-0\ttemp-build\t%s\n' "$account" "$project" "$project" > "$WORK/expected"
+	org_deleted > "$WORK/deleted"
+	diff -u "$WORK/expected" "$WORK/deleted" || fail "$name: the deletions differ"
+	grep -q "Assumed agency tag-keeper of account $account" "$WORK/out" ||
+		{ cat "$WORK/out"; fail "$name: no word of the agency"; }
+	"$CSMS_TAGD" -c "$conf" --once > "$WORK/out2" 2>&1; rc=$?
+	[ $rc -eq 0 ] || { cat "$WORK/out2"; fail "$name: second pass exit $rc, want 0"; }
+	no_credential "$name" "$WORK/out" "$WORK/out2" "$WORK/emulator.log"
+}
+
+governs sts "$PROD" b2000000000000000000000000000001
+governs sts-other-region "$PROD" b2000000000000000000000000000002 "agency_session_name = ops.tagd"
+governs iam "$PROD" b2000000000000000000000000000001 $'api = iam\nagency_duration = 2h'
+governs iam-domain-name "$PROD" b2000000000000000000000000000001 $'api = iam\nagency_domain = acme-prod'
+governs external-id "$DEV" b3000000000000000000000000000001 "external_id_file = org-ext"
+
+# The management account's ECS keys as the base identity.
+echo "--- base ecs"
+org_start
+AGENCY_ACCOUNT=$PROD PROJECT_ID=b2000000000000000000000000000001 AGENCY_AUTH="base = ecs" \
+	write_config "$WORK/ecs.conf" agency
+sed -i -e '/^access_key_file/d' -e '/^secret_key_file/d' "$WORK/ecs.conf"
+"$CSMS_TAGD" -c "$WORK/ecs.conf" --once > "$WORK/out" 2>&1; rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/out"; fail "base ecs: exit $rc, want 2"; }
+printf '%s\t%s\tapp-0\ttemp-build\t%s\n' "$PROD" b2000000000000000000000000000001 \
+	b2000000000000000000000000000001 > "$WORK/expected"
+org_deleted | diff -u "$WORK/expected" - || fail "base ecs: the deletions differ"
+no_credential "base ecs" "$WORK/out" "$WORK/emulator.log"
+
+# The daemon: temporary keys that expire early (a 401) are replaced by
+# assuming the agency again, and governance goes on.
+echo "--- re-assumed after a 401"
+org_start
+AGENCY_ACCOUNT=$PROD PROJECT_ID=b2000000000000000000000000000001 write_config "$WORK/d.conf" agency
+mkdir -p "$WORK/state"
+STATE_DIRECTORY="$WORK/state" "$CSMS_TAGD" -c "$WORK/d.conf" --log-target stderr > "$WORK/daemon" 2>&1 &
+DAEMON=$!
+trap 'kill $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null; _emu_cleanup' EXIT
+for _ in $(seq 200); do grep -q "Pass 1 " "$WORK/daemon" && break; sleep 0.05; done
+emu_post /_emulator/expire-tokens '{}' >/dev/null || fail "cannot expire the keys"
+emu_post /_emulator/tags '{"secret": "app-1", "set": {"temp-late": "1"},
+	"project": "b2000000000000000000000000000001"}' >/dev/null || fail "cannot tag app-1"
+for _ in $(seq 200); do
+	[ "$(grep -c "Assumed agency tag-keeper" "$WORK/daemon")" -ge 2 ] &&
+		org_deleted | grep -q temp-late && break
+	sleep 0.05
+done
+kill $DAEMON; wait $DAEMON
+[ "$(grep -c "Assumed agency tag-keeper" "$WORK/daemon")" -ge 2 ] ||
+	{ cat "$WORK/daemon"; fail "the agency was not assumed again after the 401"; }
+org_deleted | grep -q "app-1	temp-late" || { cat "$WORK/daemon"; fail "no pass after the 401"; }
+no_credential "re-assumed" "$WORK/daemon" "$WORK/emulator.log"
+
+# refused NAME ACCOUNT PROJECT WORDS AGENCY_AUTH: exit 1 with a message
+# naming the agency, the account and WORDS; one assumption, nothing deleted.
+refused() {
+	local name=$1 account=$2 project=$3 words=$4 rc conf="$WORK/$1.conf"
+	echo "--- refused: $name"
+	org_start
+	AGENCY_ACCOUNT=$account PROJECT_ID=$project AGENCY_AUTH=${5:-} write_config "$conf" agency
+	"$CSMS_TAGD" -c "$conf" --once > "$WORK/out" 2>&1; rc=$?
+	[ $rc -eq 1 ] || { cat "$WORK/out"; fail "$name: exit $rc, want 1"; }
+	grep -q "agency tag-keeper of account $account $words" "$WORK/out" ||
+		{ cat "$WORK/out"; fail "$name: the error does not name the agency and account"; }
+	[ -z "$(org_deleted)" ] || fail "$name: something was deleted"
+	n=$(mgmt_count "${6:-AssumeAgency}")
+	[ "$n" -eq 1 ] || fail "$name: $n assumption requests, want 1"
+	no_credential "$name" "$WORK/out" "$WORK/emulator.log"
+}
+
+refused untrusted "$LOCKED" b4000000000000000000000000000001 "refused to be assumed"
+refused no-external-id "$DEV" b3000000000000000000000000000001 "refused to be assumed"
+refused wrong-external-id "$DEV" b3000000000000000000000000000001 "refused to be assumed" \
+	"external_id_file = org-ext-wrong"
+refused iam-external-id "$DEV" b3000000000000000000000000000001 "refused to be assumed" \
+	"api = iam" CreateTemporaryAccessKeyByAgency
+refused unknown-account a00000000000000000000000000000ff b4000000000000000000000000000001 \
+	"does not exist"
+
+echo "PASS"
