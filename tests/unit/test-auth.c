@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "auth-internal.h"
 #include "credentials.h"
 #include "sign.h"
 #include "util.h"
@@ -635,6 +636,64 @@ static void test_aksk_headers(void **state)
 	fix_free(&f);
 }
 
+/* The agency method's set-up: what it needs, and the base identity it
+ * builds, which signs without X-Project-Id (STS and IAM calls in its own
+ * account are not about the governed project). */
+static void test_agency_setup(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKBASE\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "base-secret\n");
+	struct config c = cfg_for(AUTH_AGENCY);
+	struct curl_slist *l;
+	char *error = NULL;
+	struct fix f;
+
+	c.csms.sts_endpoint = emu_base;
+	c.auth.agency_account_id = (char *) "a1";
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "agency_name"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.agency_name = (char *) "tag-keeper";
+	c.auth.agency_account_id = NULL;
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "agency_account_id"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.agency_account_id = (char *) "a1";
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "access_key_file"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	/* Nothing assumed yet: no credentials, and a 401 can be helped. */
+	assert_false(auth_usable(f.a));
+	assert_int_equal(auth_expiry_usec(f.a), 0);
+	assert_true(auth_usable(f.a->base));
+	l = prepare(f.a->base, "POST", "https://sts.example.com/v5/agencies/assume", "{}");
+	assert_null(hdr(l, "X-Project-Id"));
+	assert_true(strstr(hdr(l, "Authorization"), "Access=AKBASE, "
+	                   "SignedHeaders=content-type;host;x-sdk-date,") != NULL);
+	curl_slist_free_all(l);
+	fix_free(&f);
+}
+
+/* A quarter of the life, at most 15 minutes. */
+static void test_agency_margin(void **state)
+{
+	const uint64_t min = 60 * USEC_PER_SEC;
+
+	assert_int_equal(auth_agency_margin(0, 15 * min), 15 * min / 4);
+	assert_int_equal(auth_agency_margin(10, 10 + 60 * min), 15 * min);
+	assert_int_equal(auth_agency_margin(0, 12 * 60 * min), 15 * min);
+	assert_int_equal(auth_agency_margin(5, 3), 0);
+}
+
 static void test_host_values(void **state)
 {
 	static const struct {
@@ -1141,6 +1200,8 @@ int main(void)
 		T(test_token_reread_rule),
 		T(test_settings_missing),
 		T(test_aksk_headers),
+		T(test_agency_setup),
+		T(test_agency_margin),
 		T(test_ensure_loop_finished),
 		T(test_host_values),
 		T(test_no_credentials_yet),

@@ -721,6 +721,59 @@ static void test_securitykey_bad(void **state)
 	free(b);
 }
 
+/* STS v5 AssumeAgency (the emulator's and the documented answer). */
+static void test_assume_agency(void **state)
+{
+	static const char good[] =
+		"{\"credentials\": {\"access_key_id\": \"AKAG\", \"secret_access_key\": \"SKAG\","
+		" \"security_token\": \"TOKAG\", \"expiration\": \"2022-09-07T03:27:51.158Z\"},"
+		" \"assumed_agency\": {\"urn\": \"sts::a1::assumed-agency:n/s\", \"id\": \"x:s\"}}";
+	static const struct bad_case bad[] = {
+		{ "{}", "credentials: missing" },
+		/* the metadata spelling is not the STS one */
+		{ CRED(OKA, OKS, OKT, OKE), "credentials: missing" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"expiration\": " OKE "}}", "credentials.security_token: missing" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOP SECRET\","
+		  " \"security_token\": \"T\", \"expiration\": " OKE "}}",
+		  "credentials.secret_access_key: not printable ASCII" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"security_token\": \"T\", \"expiration\": 1662521271}}",
+		  "credentials.expiration: expected a string" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"security_token\": \"T\", \"expiration\": \"tomorrow\"}}",
+		  "credentials.expiration: not an ISO-8601 UTC time" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\"",
+		  NULL },
+	};
+	char *ak = NULL, *sk = NULL, *tok = NULL, *err = NULL;
+	uint64_t exp = 0;
+
+	assert_int_equal(decode_assume_agency(good, strlen(good), &ak, &sk, &tok, &exp, &err), 0);
+	assert_string_equal(ak, "AKAG");
+	assert_string_equal(sk, "SKAG");
+	assert_string_equal(tok, "TOKAG");
+	assert_int_equal(exp, UINT64_C(1662521271158000));
+	free(ak);
+	free(sk);
+	free(tok);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ak = sk = tok = err = NULL;
+		exp = 7;
+		if (decode_assume_agency(bad[i].body, strlen(bad[i].body), &ak, &sk, &tok, &exp, &err) != -EBADMSG)
+			fail_msg("case %zu (%s) was accepted", i, bad[i].body);
+		if (bad[i].error)
+			assert_error(err, bad[i].error);
+		assert_non_null(err);
+		assert_null(strstr(err, "TOPSECRET"));
+		assert_null(ak);
+		assert_null(sk);
+		assert_null(tok);
+		assert_int_equal(exp, 7);
+		free(err);
+	}
+}
+
 /* ---- ISO-8601 ---------------------------------------------------------- */
 
 static void test_iso8601_good(void **state)
@@ -790,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_iam_token),
 		cmocka_unit_test(test_securitykey_good),
 		cmocka_unit_test(test_securitykey_bad),
+		cmocka_unit_test(test_assume_agency),
 		cmocka_unit_test(test_iso8601_good),
 		cmocka_unit_test(test_iso8601_bad),
 	};
