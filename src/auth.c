@@ -251,6 +251,11 @@ void auth_free(struct auth *a)
 
 /* --- state ---------------------------------------------------------------------- */
 
+struct auth *auth_base(struct auth *a)
+{
+	return a->base ? a->base : a;
+}
+
 uint64_t auth_expiry_usec(const struct auth *a)
 {
 	return a->expires_at;

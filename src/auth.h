@@ -75,6 +75,11 @@ bool auth_invalidate(struct auth *a);
 int auth_prepare(struct http_request *req, const char *method, const char *url,
                  const char *body, size_t body_len, struct curl_slist **headers, void *userdata);
 
+/* The identity that signs for itself: the agency method's base identity
+ * (which signs without X-Project-Id; for account-wide APIs such as
+ * Organizations), else A itself. */
+struct auth *auth_base(struct auth *a);
+
 /* Whether credentials are held and not expired (for READY=1 and STATUS). */
 bool auth_usable(const struct auth *a);
 

@@ -84,27 +84,12 @@ static int get_tags(json_t *obj, const struct jget_path *w, const char *field, e
 	return decode_tag_array(arr, &fw, out, error);
 }
 
-/* Member FIELD of OBJ as a secret id.  Ids are UUIDs and become a path
- * segment of the tag APIs; one that could change the URL's structure even
- * after percent-encoding ("." and ".." segments, characters some servers
- * decode or normalise) is refused rather than sent. */
+/* Member FIELD of OBJ as a secret id: a path segment of the tag APIs
+ * (jget_id()). */
 static int get_id(json_t *obj, const struct jget_path *w, const char *field, const char **ret,
                   char **error)
 {
-	struct jget_path fw = JGET_MEMBER(w, field);
-	const char *id;
-	int r;
-
-	r = jget_string(obj, w, field, JGET_REQUIRED, DECODE_MAX_ID_BYTES, &id, error);
-	if (r < 0)
-		return r;
-	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return jget_bad(error, &fw, "not usable in a URL path");
-	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
-		if (*p <= ' ' || *p >= 0x7f || strchr("/\\%?#", *p))
-			return jget_bad(error, &fw, "not usable in a URL path");
-	*ret = id;
-	return 0;
+	return jget_id(obj, w, field, DECODE_MAX_ID_BYTES, ret, error);
 }
 
 /* Append all secrets of SRC to DST in one step (a single allocation that

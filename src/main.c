@@ -10,6 +10,7 @@
  *   --restore       recreate tags deleted in a time window (restore.h)
  *   --status        print the daemon's state file (metrics.h)
  *   --check-credentials  one authenticated read-only request (credcheck.h)
+ *   --discover      list the projects and accounts the identity reaches (discover.h)
  */
 
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "credcheck.h"
 #include "daemon.h"
 #include "decode.h"
+#include "discover.h"
 #include "grace.h"
 #include "live.h"
 #include "log.h"
@@ -42,7 +44,7 @@
 #define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
-            MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS };
+            MODE_RESTORE, MODE_STATUS, MODE_CHECK_CREDENTIALS, MODE_DISCOVER };
 
 struct options {
 	enum mode mode;
@@ -92,14 +94,16 @@ static void usage(FILE *f)
 		"                           FILE lists and the configuration still deletes\n"
 		"      --restore            recreate the tags deleted in a time window\n\n"
 		"      --status             show the daemon's last pass, counters and next pass\n"
-		"      --check-credentials  send one authenticated read-only request\n\n"
+		"      --check-credentials  send one authenticated read-only request\n"
+		"      --discover           list the projects and organization accounts the\n"
+		"                           identity can reach (read-only)\n\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
 		"                           files (for ExecReload=, which cannot read them)\n"
 		"      --observed FILE      with --plan, --explain: a captured ListResourceInstances\n"
 		"                           answer (default: read the project, read-only)\n"
-		"      --json               machine-readable output for --plan\n"
+		"      --json               machine-readable output for --plan, --discover\n"
 		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
 		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
 		"      --max-plan-age SPAN  with --apply-plan: refuse older plans (default 24h)\n"
@@ -129,7 +133,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
 	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
 	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE, OPT_INSTANCE,
-	       OPT_CHECK_CREDENTIALS };
+	       OPT_CHECK_CREDENTIALS, OPT_DISCOVER };
 	static const struct option longopts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", no_argument,       NULL, OPT_CHECK },
@@ -153,6 +157,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "state-file",   required_argument, NULL, OPT_STATE_FILE },
 		{ "instance",     required_argument, NULL, OPT_INSTANCE },
 		{ "check-credentials", no_argument,  NULL, OPT_CHECK_CREDENTIALS },
+		{ "discover",     no_argument,       NULL, OPT_DISCOVER },
 		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
 		{ "help",         no_argument,       NULL, 'h' },
@@ -237,6 +242,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->mode = MODE_CHECK_CREDENTIALS;
 			modes++;
 			break;
+		case OPT_DISCOVER:
+			o->mode = MODE_DISCOVER;
+			modes++;
+			break;
 		case OPT_OBSERVED:
 			o->observed_path = optarg;
 			break;
@@ -281,7 +290,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (modes > 1) {
 		fprintf(stderr, "csms-tagd: choose one of --check-config, --check-credentials, --plan, "
-		        "--explain, --once, --apply-plan, --restore, --status\n");
+		        "--explain, --once, --apply-plan, --restore, --status, --discover\n");
 		return -EINVAL;
 	}
 	if (o->save_plan && !(o->mode == MODE_ONCE && o->dry_run)) {
@@ -317,8 +326,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
 		return -EINVAL;
 	}
-	if (o->json && o->mode != MODE_PLAN) {
-		fprintf(stderr, "csms-tagd: --json goes with --plan\n");
+	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_DISCOVER) {
+		fprintf(stderr, "csms-tagd: --json goes with --plan or --discover\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -645,6 +654,8 @@ int main(int argc, char **argv)
 		return run_status(&o);
 	case MODE_CHECK_CREDENTIALS:
 		return run_check_credentials(&o);
+	case MODE_DISCOVER:
+		return discover_main(o.config_path, o.json);
 	case MODE_DAEMON:
 		r = daemon_run(o.config_path);
 		break;
