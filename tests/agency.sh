@@ -160,4 +160,59 @@ refused iam-external-id "$DEV" b3000000000000000000000000000001 "refused to be a
 refused unknown-account a00000000000000000000000000000ff b4000000000000000000000000000001 \
 	"does not exist"
 
+# --discover: the projects of the identity (here the member account the
+# agency reaches), and the organisation's accounts as its base identity
+# (the management account) lists them.
+echo "--- discover"
+org_start
+AGENCY_ACCOUNT=$PROD PROJECT_ID=b2000000000000000000000000000001 write_config "$WORK/disc.conf" agency
+"$CSMS_TAGD" -c "$WORK/disc.conf" --discover > "$WORK/out" 2>"$WORK/err" || { cat "$WORK/err"; fail "--discover"; }
+grep -q "^Projects (2):" "$WORK/out" || { cat "$WORK/out"; fail "--discover: no projects table"; }
+grep -q "^b2000000000000000000000000000002  cn-east-3 .* $PROD  yes" "$WORK/out" ||
+	{ cat "$WORK/out"; fail "--discover: project missing"; }
+grep -q "^Accounts (4):" "$WORK/out" || { cat "$WORK/out"; fail "--discover: no accounts table"; }
+grep -q "^$LOCKED  acme-locked  *active" "$WORK/out" || { cat "$WORK/out"; fail "--discover: account missing"; }
+"$CSMS_TAGD" -c "$WORK/disc.conf" --discover --json > "$WORK/out.json" || fail "--discover --json"
+"$PYTHON3" - "$WORK/out.json" <<'PY' || fail "--discover --json: wrong content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [p["id"] for p in d["projects"]] == ["b2000000000000000000000000000001",
+                                             "b2000000000000000000000000000002"], d
+assert all(p["domain_id"] == "a0000000000000000000000000000002" for p in d["projects"])
+assert [a["name"] for a in d["accounts"]] == ["acme-mgmt", "acme-prod", "acme-dev", "acme-locked"]
+assert d["accounts_note"] is None
+PY
+no_credential discover "$WORK/out" "$WORK/out.json" "$WORK/err"
+[ "$(emu_get "/_emulator/accounts?account=$PROD" | "$PYTHON3" -c 'import json, sys
+print(json.load(sys.stdin)["accounts"][0]["deleted"])')" = "[]" ] || fail "--discover deleted something"
+
+# A member account's own keys: its projects, and no account list (it is
+# not the management account), which is a note and not a failure.
+printf 'PRODAK00000000000000\n' > "$CREDENTIALS_DIRECTORY/prod-ak"
+printf 'prodSecretKey000000000000000000000000000\n' > "$CREDENTIALS_DIRECTORY/prod-sk"
+chmod 0600 "$CREDENTIALS_DIRECTORY"/prod-*
+PROJECT_ID=b2000000000000000000000000000001 write_config "$WORK/member.conf" aksk
+sed -i 's/= csms-ak/= prod-ak/; s/= csms-sk/= prod-sk/' "$WORK/member.conf"
+"$CSMS_TAGD" -c "$WORK/member.conf" --discover > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "--discover as a member"; }
+grep -q "^Accounts: not listed: the identity is not the management account" "$WORK/out" ||
+	{ cat "$WORK/out"; fail "--discover as a member: no note"; }
+
+# Paging: 1201 accounts come in three pages of at most 500.
+echo "--- discover: paging"
+emu_start --generate-accounts 1200 --generate 1
+printf 'ORGMGMTAK00000000000\n' > "$CREDENTIALS_DIRECTORY/gen-ak"
+printf 'orgMgmtSecretKey00000000000000000000\n' > "$CREDENTIALS_DIRECTORY/gen-sk"
+chmod 0600 "$CREDENTIALS_DIRECTORY"/gen-*
+PROJECT_ID=pr000000000000000000000000000000 write_config "$WORK/gen.conf" aksk
+sed -i 's/= csms-ak/= gen-ak/; s/= csms-sk/= gen-sk/' "$WORK/gen.conf"
+"$CSMS_TAGD" -c "$WORK/gen.conf" --discover --json > "$WORK/gen.json" || fail "--discover: paging"
+"$PYTHON3" - "$WORK/gen.json" <<'PY' || fail "--discover: paging lost or repeated accounts"
+import json, sys
+ids = [a["id"] for a in json.load(open(sys.argv[1]))["accounts"]]
+assert len(ids) == 1201 and len(set(ids)) == 1201, len(ids)
+PY
+n=$(emu_get /_emulator/state | "$PYTHON3" -c 'import json, sys
+print(json.load(sys.stdin)["counts"].get("ListAccounts", 0))')
+[ "$n" -eq 3 ] || fail "--discover: $n ListAccounts requests, want 3"
+
 echo "PASS"
