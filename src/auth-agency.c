@@ -25,61 +25,55 @@
 
 #define AGENCY_REFRESH_MAX_USEC (15 * 60 * USEC_PER_SEC)
 
-static int copy_setting(const char *value, char **ret)
-{
-	if (value && !(*ret = strdup(value)))
-		return -ENOMEM;
-	return 0;
-}
-
 static int agency_setup(struct auth *a, const struct config *c, char **error)
 {
-	const struct auth_settings *s = &c->auth;
-	const char *endpoint = s->agency_api == AGENCY_API_STS ? c->csms.sts_endpoint : c->csms.iam_endpoint;
+	const struct agency_settings *s = &c->auth.agency;
+	bool sts = s->api == AGENCY_API_STS;
+	const char *endpoint = sts ? c->csms.sts_endpoint : c->csms.iam_endpoint;
 	int r;
 
 	if ((r = auth_need(c->csms.project_id, "[csms] project_id", error)) < 0 ||
-	    (r = auth_need(endpoint, s->agency_api == AGENCY_API_STS ? "[csms] sts_endpoint" :
-	                   "[csms] iam_endpoint", error)) < 0 ||
-	    (r = auth_need(s->agency_name, "[auth] agency_name", error)) < 0)
+	    (r = auth_need(endpoint, sts ? "[csms] sts_endpoint" : "[csms] iam_endpoint", error)) < 0 ||
+	    (r = auth_need(s->name, "[auth] agency_name", error)) < 0 ||
+	    (sts && (r = auth_need(s->account_id, "[auth] agency_account_id", error)) < 0))
 		return r;
-	if (s->agency_api == AGENCY_API_STS &&
-	    (r = auth_need(s->agency_account_id, "[auth] agency_account_id", error)) < 0)
-		return r;
-	a->agency_api = s->agency_api;
-	a->agency_duration_usec = s->agency_duration_usec ? s->agency_duration_usec :
-	                          AGENCY_DURATION_DEFAULT;
-	a->assume_url = auth_endpoint_url(endpoint, s->agency_api == AGENCY_API_STS ?
-	                                  "/v5/agencies/assume" : "/v3.0/OS-CREDENTIAL/securitytokens");
-	if (!a->assume_url || copy_setting(s->agency_name, &a->agency_name) < 0 ||
-	    copy_setting(s->agency_account_id, &a->agency_account_id) < 0 ||
-	    copy_setting(s->agency_domain, &a->agency_domain) < 0 ||
-	    copy_setting(s->agency_session_name ? s->agency_session_name : "csms-tagd",
-	                 &a->agency_session_name) < 0)
+	if (!s->account_id && !s->domain) {
+		*error = strdup("[auth] agency_account_id or agency_domain is not set");
+		return -EINVAL;
+	}
+	if (agency_settings_copy(s, &a->agency) < 0)
+		return -ENOMEM;
+	if (!a->agency.session_name && !(a->agency.session_name = strdup("csms-tagd")))
+		return -ENOMEM;
+	if (!a->agency.duration_usec)
+		a->agency.duration_usec = AGENCY_DURATION_DEFAULT;
+	a->assume_url = auth_endpoint_url(endpoint, sts ? "/v5/agencies/assume" :
+	                                  "/v3.0/OS-CREDENTIAL/securitytokens");
+	if (!a->assume_url)
 		return -ENOMEM;
 	if (s->external_id_file &&
 	    (r = auth_credential_load("external_id_file", s->external_id_file, &a->external_id, error)) < 0)
 		return r;
-	return auth_new_base(c, s->base, a->http, &a->base, error);
+	return auth_new_base(c, c->auth.base, a->http, &a->base, error);
 }
 
 /* "agency NAME of account ID" for messages. */
 static char *agency_what(const struct auth *a)
 {
-	return xasprintf("agency %s of account %s", a->agency_name,
-	                 a->agency_account_id ? a->agency_account_id : a->agency_domain);
+	return xasprintf("agency %s of account %s", a->agency.name,
+	                 a->agency.account_id ? a->agency.account_id : a->agency.domain);
 }
 
 static json_t *sts_body(const struct auth *a)
 {
-	_cleanup_free_ char *urn = xasprintf("iam::%s:agency:%s", a->agency_account_id, a->agency_name);
+	_cleanup_free_ char *urn = xasprintf("iam::%s:agency:%s", a->agency.account_id, a->agency.name);
 	json_t *b;
 
 	if (!urn)
 		return NULL;
 	b = json_pack("{s:s, s:s, s:I}", "agency_urn", urn, "agency_session_name",
-	              a->agency_session_name, "duration_seconds",
-	              (json_int_t) (a->agency_duration_usec / USEC_PER_SEC));
+	              a->agency.session_name, "duration_seconds",
+	              (json_int_t) (a->agency.duration_usec / USEC_PER_SEC));
 	if (b && a->external_id && json_object_set_new(b, "external_id", json_string(a->external_id)) < 0) {
 		json_decref(b);
 		return NULL;
@@ -89,16 +83,16 @@ static json_t *sts_body(const struct auth *a)
 
 static json_t *iam_body(const struct auth *a)
 {
-	json_t *role = json_pack("{s:s, s:I, s:{s:s}}", "agency_name", a->agency_name,
-	                         "duration_seconds", (json_int_t) (a->agency_duration_usec / USEC_PER_SEC),
-	                         "session_user", "name", a->agency_session_name);
+	json_t *role = json_pack("{s:s, s:I, s:{s:s}}", "agency_name", a->agency.name,
+	                         "duration_seconds", (json_int_t) (a->agency.duration_usec / USEC_PER_SEC),
+	                         "session_user", "name", a->agency.session_name);
 
 	if (!role)
 		return NULL;
-	if ((a->agency_account_id && json_object_set_new(role, "domain_id",
-	                                                 json_string(a->agency_account_id)) < 0) ||
-	    (a->agency_domain && json_object_set_new(role, "domain_name",
-	                                             json_string(a->agency_domain)) < 0)) {
+	if ((a->agency.account_id && json_object_set_new(role, "domain_id",
+	                                                 json_string(a->agency.account_id)) < 0) ||
+	    (a->agency.domain && json_object_set_new(role, "domain_name",
+	                                             json_string(a->agency.domain)) < 0)) {
 		json_decref(role);
 		return NULL;
 	}
@@ -110,7 +104,7 @@ static json_t *iam_body(const struct auth *a)
  * request bodies and wipes its copy). */
 static char *assume_body(const struct auth *a)
 {
-	json_t *b = a->agency_api == AGENCY_API_STS ? sts_body(a) : iam_body(a);
+	json_t *b = a->agency.api == AGENCY_API_STS ? sts_body(a) : iam_body(a);
 	char *text;
 
 	if (!b)
@@ -199,7 +193,7 @@ static int store_keys(struct auth *a, const struct http_response *resp, char **e
 	uint64_t expires = 0, now = now_realtime_usec();
 	int r;
 
-	r = a->agency_api == AGENCY_API_STS ?
+	r = a->agency.api == AGENCY_API_STS ?
 	    decode_assume_agency(resp->body, resp->body_len, &ak, &sk, &token, &expires, error) :
 	    decode_securitykey(resp->body, resp->body_len, &ak, &sk, &token, &expires, error);
 	if (r >= 0 && expires <= now) {
@@ -253,15 +247,10 @@ static void on_assume_done(struct http_request *req, const struct http_response 
 		return;
 	}
 	log_info("Assumed %s as session %s, temporary credentials valid until %s (%s)",
-	         what ? what : "the agency", a->agency_session_name,
+	         what ? what : "the agency", a->agency.session_name,
 	         format_utc(when, sizeof(when), a->expires_at),
 	         format_timespan(left, sizeof(left), a->expires_at - a->obtained_at));
 	auth_fetch_finish(a, 0, NULL);
-}
-
-static bool agency_usable(const struct auth *a)
-{
-	return a->ak && a->sk && now_realtime_usec() < a->expires_at;
 }
 
 /* A quarter of the life, at most 15 minutes. */
@@ -280,7 +269,7 @@ static bool agency_needs_refresh(const struct auth *a)
 const struct auth_ops auth_agency_ops = {
 	.setup = agency_setup,
 	.fetch = agency_fetch,
-	.usable = agency_usable,
+	.usable = auth_temporary_usable,
 	.needs_refresh = agency_needs_refresh,
 	.prepare = auth_sign_headers,
 };

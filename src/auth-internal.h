@@ -70,12 +70,7 @@ struct auth {
 	/* agency method */
 	struct auth *base;              /* the identity that assumes the agency */
 	char *assume_url;               /* STS v5 or IAM v3.0 */
-	enum agency_api agency_api;
-	char *agency_name;
-	char *agency_account_id;
-	char *agency_domain;
-	char *agency_session_name;
-	uint64_t agency_duration_usec;
+	struct agency_settings agency;  /* session_name and duration filled in */
 	char *external_id;              /* secret */
 
 	/* Secrets. */
@@ -119,6 +114,8 @@ int auth_credential_load(const char *what, const char *path, char **ret, char **
 char *auth_endpoint_url(const char *endpoint, const char *suffix);
 /* -EINVAL with "WHAT is not set" unless VALUE is a non-empty string. */
 int auth_need(const char *value, const char *what, char **error);
+/* Temporary keys (ecs, agency): held and not expired. */
+bool auth_temporary_usable(const struct auth *a);
 /* Whether credentials expiring at a->expires_at need replacing now, with
  * MARGIN to spare, or were refused. */
 bool auth_expiring(const struct auth *a, uint64_t margin);

@@ -167,10 +167,7 @@ static void auth_destroy(struct auth *a)
 	auth_free(a->base);
 	auth_secret_replace(&a->external_id, NULL);
 	free(a->assume_url);
-	free(a->agency_name);
-	free(a->agency_account_id);
-	free(a->agency_domain);
-	free(a->agency_session_name);
+	agency_settings_free(&a->agency);
 	free(a->failed_error);
 	free(a);
 }
@@ -264,6 +261,11 @@ uint64_t auth_expiry_usec(const struct auth *a)
 bool auth_usable(const struct auth *a)
 {
 	return a->ops->usable(a);
+}
+
+bool auth_temporary_usable(const struct auth *a)
+{
+	return a->ak && a->sk && now_realtime_usec() < a->expires_at;
 }
 
 bool auth_expiring(const struct auth *a, uint64_t margin)

@@ -304,19 +304,19 @@ static const struct setting settings[] = {
 	  .methods = M(AUTH_TOKEN), .required = M(AUTH_TOKEN), .file = FILE_CREDENTIAL },
 	{ AUTH("base", base), .parse = parse_enum, .from_string = agency_base_from_string,
 	  .choices = "aksk, ecs", .methods = M(AUTH_AGENCY) },
-	{ AUTH("api", agency_api), .parse = parse_enum, .from_string = agency_api_from_string,
+	{ AUTH("api", agency.api), .parse = parse_enum, .from_string = agency_api_from_string,
 	  .choices = "sts, iam", .methods = M(AUTH_AGENCY) },
-	{ AUTH("agency_name", agency_name), .parse = parse_agency_name,
+	{ AUTH("agency_name", agency.name), .parse = parse_agency_name,
 	  .methods = M(AUTH_AGENCY), .required = M(AUTH_AGENCY) },
-	{ AUTH("agency_account_id", agency_account_id), .parse = parse_account_id,
+	{ AUTH("agency_account_id", agency.account_id), .parse = parse_account_id,
 	  .methods = M(AUTH_AGENCY) },
-	{ AUTH("agency_domain", agency_domain), .parse = parse_agency_name,
+	{ AUTH("agency_domain", agency.domain), .parse = parse_agency_name,
 	  .methods = M(AUTH_AGENCY) },
-	{ AUTH("agency_session_name", agency_session_name), .parse = parse_agency_name,
+	{ AUTH("agency_session_name", agency.session_name), .parse = parse_agency_name,
 	  .min = 2, .methods = M(AUTH_AGENCY) },
-	{ AUTH("agency_duration", agency_duration_usec), .parse = parse_timespan_value,
+	{ AUTH("agency_duration", agency.duration_usec), .parse = parse_timespan_value,
 	  .min = AGENCY_DURATION_MIN, .max = AGENCY_DURATION_MAX_IAM, .methods = M(AUTH_AGENCY) },
-	{ AUTH("external_id_file", external_id_file), .parse = parse_credential_name,
+	{ AUTH("external_id_file", agency.external_id_file), .parse = parse_credential_name,
 	  .methods = M(AUTH_AGENCY), .file = FILE_CREDENTIAL },
 
 	{ DAEMON("interval", interval_usec), .parse = parse_timespan_value,
@@ -401,8 +401,8 @@ void cfg_set_defaults(struct config *c)
 		.observe = OBSERVE_AUTO,
 	};
 	c->auth.base = AUTH_AKSK;
-	c->auth.agency_api = AGENCY_API_STS;
-	c->auth.agency_duration_usec = AGENCY_DURATION_DEFAULT;
+	c->auth.agency.api = AGENCY_API_STS;
+	c->auth.agency.duration_usec = AGENCY_DURATION_DEFAULT;
 }
 
 /* ---- checks of the settings as a whole ------------------------------------ */
@@ -485,6 +485,7 @@ static int finish_csms(struct parser *p)
 static int finish_agency(struct parser *p, unsigned method_line)
 {
 	const struct auth_settings *a = &p->c->auth;
+	const struct agency_settings *g = &a->agency;
 	unsigned line;
 
 	if (a->base == AUTH_AKSK && (!a->access_key_file || !a->secret_key_file))
@@ -495,25 +496,25 @@ static int finish_agency(struct parser *p, unsigned method_line)
 	                                                "secret_key_file" : "security_token_file")))
 		return cfg_fail(p, line, "base ecs takes its keys from the metadata service: remove the "
 		                "key files");
-	if (a->agency_api == AGENCY_API_STS && !a->agency_account_id)
+	if (g->api == AGENCY_API_STS && !g->account_id)
 		return cfg_fail(p, method_line, "method agency needs agency_account_id in [auth] (the "
-		                "account that owns agency %s)", a->agency_name);
-	if (a->agency_api == AGENCY_API_IAM && !a->agency_account_id && !a->agency_domain)
+		                "account that owns agency %s)", g->name);
+	if (g->api == AGENCY_API_IAM && !g->account_id && !g->domain)
 		return cfg_fail(p, method_line, "method agency with api iam needs agency_account_id or "
 		                "agency_domain in [auth]");
-	if (a->agency_api == AGENCY_API_STS && (line = setting_line(p, SECTION_AUTH, "agency_domain")))
+	if (g->api == AGENCY_API_STS && (line = setting_line(p, SECTION_AUTH, "agency_domain")))
 		return cfg_fail(p, line, "agency_domain is used by api iam only; STS names the account "
 		                "by agency_account_id");
-	if (a->agency_api == AGENCY_API_IAM && (line = setting_line(p, SECTION_AUTH, "external_id_file")))
+	if (g->api == AGENCY_API_IAM && (line = setting_line(p, SECTION_AUTH, "external_id_file")))
 		return cfg_fail(p, line, "external_id_file needs api sts: the IAM v3.0 call has no "
 		                "external id");
 	line = setting_line(p, SECTION_AUTH, "agency_duration");
 	/* STS caps a session at 12 h, and at 1 h when the caller signs with
 	 * temporary keys itself (ECS keys, or a security token). */
-	if (a->agency_api == AGENCY_API_STS && a->agency_duration_usec > AGENCY_DURATION_MAX_STS)
+	if (g->api == AGENCY_API_STS && g->duration_usec > AGENCY_DURATION_MAX_STS)
 		return cfg_fail(p, line, "agency_duration is at most 12h with api sts");
 	if ((a->base == AUTH_ECS || a->security_token_file) &&
-	    a->agency_duration_usec > AGENCY_DURATION_MAX_CHAINED)
+	    g->duration_usec > AGENCY_DURATION_MAX_CHAINED)
 		return cfg_fail(p, line ? line : method_line, "agency_duration is at most 1h when the "
 		                "base identity uses temporary keys (base ecs or security_token_file)");
 	return 0;

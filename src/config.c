@@ -35,6 +35,36 @@ static const char *const agency_api_table[] = {
 STRING_TABLE_TO_STRING(agency_api, enum agency_api, "unknown")
 STRING_TABLE_FROM_STRING(agency_api)
 
+void agency_settings_free(struct agency_settings *s)
+{
+	free(s->name);
+	free(s->account_id);
+	free(s->domain);
+	free(s->session_name);
+	free(s->external_id_file);
+	*s = (struct agency_settings) {};
+}
+
+static int copy_optional(const char *s, char **ret)
+{
+	*ret = NULL;
+	return s && !(*ret = strdup(s)) ? -ENOMEM : 0;
+}
+
+int agency_settings_copy(const struct agency_settings *src, struct agency_settings *dst)
+{
+	*dst = (struct agency_settings) { .api = src->api, .duration_usec = src->duration_usec };
+	if (copy_optional(src->name, &dst->name) < 0 ||
+	    copy_optional(src->account_id, &dst->account_id) < 0 ||
+	    copy_optional(src->domain, &dst->domain) < 0 ||
+	    copy_optional(src->session_name, &dst->session_name) < 0 ||
+	    copy_optional(src->external_id_file, &dst->external_id_file) < 0) {
+		agency_settings_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static const char *const observe_mode_table[] = {
 	[OBSERVE_AUTO] = "auto",
 	[OBSERVE_RESOURCE_INSTANCES] = "resource_instances",
@@ -64,11 +94,7 @@ void config_free(struct config *c)
 	free(c->auth.token_file);
 	free(c->auth.user);
 	free(c->auth.domain);
-	free(c->auth.agency_name);
-	free(c->auth.agency_account_id);
-	free(c->auth.agency_domain);
-	free(c->auth.agency_session_name);
-	free(c->auth.external_id_file);
+	agency_settings_free(&c->auth.agency);
 	cfg_strv_free(c->daemon.protect, c->daemon.n_protect);
 	free(c->daemon.metrics_file);
 	for (size_t i = 0; i < c->n_sections; i++) {

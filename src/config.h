@@ -127,6 +127,20 @@ struct csms_settings {
 	char *ca_file;          /* NULL: system trust store */
 };
 
+/* [auth] of method agency: assume NAME of account ACCOUNT_ID (or, with
+ * api iam, DOMAIN) for DURATION_USEC (default 1h) as session SESSION_NAME
+ * (NULL: "csms-tagd"); EXTERNAL_ID_FILE (a credential file, api sts only)
+ * holds the external id the agency's trust policy may demand. */
+struct agency_settings {
+	enum agency_api api;
+	char *name;
+	char *account_id;
+	char *domain;
+	char *session_name;
+	uint64_t duration_usec;
+	char *external_id_file;
+};
+
 struct auth_settings {
 	enum auth_method method;
 	/* Credential files, NULL if unset.  Written in the file as names;
@@ -140,19 +154,9 @@ struct auth_settings {
 	char *token_file;
 	char *user;             /* IAM user name (password method) */
 	char *domain;           /* account (domain) name (password method) */
-	/* agency method: BASE (aksk or ecs, default aksk) assumes AGENCY_NAME of
-	 * account AGENCY_ACCOUNT_ID (or, with api iam, AGENCY_DOMAIN) for
-	 * AGENCY_DURATION_USEC (default 1h) as session AGENCY_SESSION_NAME
-	 * (default "csms-tagd"); EXTERNAL_ID_FILE (a credential file, sts
-	 * only) holds the external id the agency's trust policy may demand. */
+	/* agency method: BASE (aksk or ecs, default aksk) assumes AGENCY. */
 	enum auth_method base;
-	enum agency_api agency_api;
-	char *agency_name;
-	char *agency_account_id;
-	char *agency_domain;
-	char *agency_session_name;
-	uint64_t agency_duration_usec;
-	char *external_id_file;
+	struct agency_settings agency;
 };
 
 struct daemon_settings {
@@ -270,6 +274,10 @@ int auth_method_from_string(const char *s);
 int agency_base_from_string(const char *s);
 const char *agency_api_to_string(enum agency_api a);
 int agency_api_from_string(const char *s);
+/* A deep copy of SRC into *DST (0 or -ENOMEM, then nothing held), and
+ * freeing what one holds. */
+int agency_settings_copy(const struct agency_settings *src, struct agency_settings *dst);
+void agency_settings_free(struct agency_settings *s);
 const char *observe_mode_to_string(enum observe_mode m);
 int observe_mode_from_string(const char *s);
 

@@ -649,20 +649,20 @@ static void test_agency_setup(void **state)
 	struct fix f;
 
 	c.csms.sts_endpoint = emu_base;
-	c.auth.agency_account_id = (char *) "a1";
+	c.auth.agency.account_id = (char *) "a1";
 	assert_true(fix_new(&f, &c, &error) < 0);
 	assert_non_null(strstr(error, "agency_name"));
 	free(error);
 	fix_free(&f);
 
-	c.auth.agency_name = (char *) "tag-keeper";
-	c.auth.agency_account_id = NULL;
+	c.auth.agency.name = (char *) "tag-keeper";
+	c.auth.agency.account_id = NULL;
 	assert_true(fix_new(&f, &c, &error) < 0);
 	assert_non_null(strstr(error, "agency_account_id"));
 	free(error);
 	fix_free(&f);
 
-	c.auth.agency_account_id = (char *) "a1";
+	c.auth.agency.account_id = (char *) "a1";
 	assert_true(fix_new(&f, &c, &error) < 0);
 	assert_non_null(strstr(error, "access_key_file"));
 	free(error);

@@ -292,12 +292,12 @@ static void test_agency(void **state)
 	            "external_id_file = ext\n");
 	assert_int_equal(c->auth.method, AUTH_AGENCY);
 	assert_int_equal(c->auth.base, AUTH_AKSK);
-	assert_int_equal(c->auth.agency_api, AGENCY_API_STS);
-	assert_string_equal(c->auth.agency_name, "tag-keeper");
-	assert_string_equal(c->auth.agency_account_id, "0b1f00000000000000000000000000aa");
-	assert_null(c->auth.agency_session_name);
-	assert_true(c->auth.agency_duration_usec == AGENCY_DURATION_DEFAULT);
-	assert_string_equal(c->auth.external_id_file, "/run/cred/ext");
+	assert_int_equal(c->auth.agency.api, AGENCY_API_STS);
+	assert_string_equal(c->auth.agency.name, "tag-keeper");
+	assert_string_equal(c->auth.agency.account_id, "0b1f00000000000000000000000000aa");
+	assert_null(c->auth.agency.session_name);
+	assert_true(c->auth.agency.duration_usec == AGENCY_DURATION_DEFAULT);
+	assert_string_equal(c->auth.agency.external_id_file, "/run/cred/ext");
 	assert_string_equal(c->csms.sts_endpoint, "https://sts.r.myhuaweicloud.com");
 	assert_string_equal(c->csms.organizations_endpoint, "https://organizations.myhuaweicloud.com");
 	config_free(c);
@@ -306,11 +306,11 @@ static void test_agency(void **state)
 	            "[auth]\nmethod = agency\nbase = ecs\napi = iam\nagency_name = a\n"
 	            "agency_domain = acme-prod\nagency_session_name = ops@tagd\nagency_duration = 30min\n");
 	assert_int_equal(c->auth.base, AUTH_ECS);
-	assert_int_equal(c->auth.agency_api, AGENCY_API_IAM);
-	assert_null(c->auth.agency_account_id);
-	assert_string_equal(c->auth.agency_domain, "acme-prod");
-	assert_string_equal(c->auth.agency_session_name, "ops@tagd");
-	assert_true(c->auth.agency_duration_usec == 30 * 60 * USEC_PER_SEC);
+	assert_int_equal(c->auth.agency.api, AGENCY_API_IAM);
+	assert_null(c->auth.agency.account_id);
+	assert_string_equal(c->auth.agency.domain, "acme-prod");
+	assert_string_equal(c->auth.agency.session_name, "ops@tagd");
+	assert_true(c->auth.agency.duration_usec == 30 * 60 * USEC_PER_SEC);
 	assert_string_equal(c->csms.sts_endpoint, "https://sts.example:8443");
 	config_free(c);
 	assert_string_equal(agency_api_to_string(AGENCY_API_IAM), "iam");
