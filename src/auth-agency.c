@@ -102,14 +102,15 @@ static json_t *iam_body(const struct auth *a)
 
 /* The body holds the external id, a secret: wiped once sent (http.h copies
  * request bodies and wipes its copy). */
-static char *assume_body(const struct auth *a)
+static char *assume_body(const struct auth *a, size_t *ret_len)
 {
 	json_t *b = a->agency.api == AGENCY_API_STS ? sts_body(a) : iam_body(a);
 	char *text;
 
 	if (!b)
 		return NULL;
-	text = json_dumps(b, JSON_COMPACT);
+	text = auth_json_dump(b, ret_len);
+	auth_json_wipe(json_object_get(b, "external_id"));
 	json_decref(b);
 	return text;
 }
@@ -131,6 +132,7 @@ static void on_base_ready(int r, const char *error, void *userdata)
 {
 	struct auth *a = userdata;
 	_cleanup_free_ char *what = agency_what(a), *e = NULL;
+	size_t len = 0;
 	char *body;
 	struct http_call call = {
 		.method = "POST",
@@ -149,15 +151,16 @@ static void on_base_ready(int r, const char *error, void *userdata)
 		auth_fetch_finish(a, r, e ? e : error);
 		return;
 	}
-	body = assume_body(a);
+	body = assume_body(a, &len);
 	if (!body) {
 		auth_fetch_fail(a, -ENOMEM, "out of memory");
 		return;
 	}
 	call.body = body;
-	call.body_len = strlen(body);
+	call.body_len = len;
 	r = http_submit(a->http, &call);
-	auth_wipe_free_str(body);
+	explicit_bzero(body, len);
+	free(body);
 	if (r < 0) {
 		e = xasprintf("cannot send the request to assume %s to %s", what ? what : "the agency",
 		              a->assume_url);

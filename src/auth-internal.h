@@ -19,6 +19,7 @@
 #define CSMS_AUTH_INTERNAL_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -108,6 +109,14 @@ void auth_secret_replace(char **dst, char *value);
 /* Append "NAME: VALUE" without leaving a copy of VALUE behind. */
 int auth_header_append(struct curl_slist **headers, const char *name, const char *value);
 bool auth_has_control_chars(const char *s, size_t len);
+/* ROOT as compact JSON, NUL-terminated, *RET_LEN bytes, in a buffer of our
+ * own: json_dumpb() writes straight into it, so no growing copies of a
+ * secret in ROOT are left in freed memory.  NULL on failure.  The caller
+ * wipes and frees it. */
+char *auth_json_dump(json_t *root, size_t *ret_len);
+/* Wipe the text of JSON string S (a secret in a request body, once
+ * dumped); NULL or not a string: nothing. */
+void auth_json_wipe(json_t *s);
 /* Read [auth] WHAT from PATH with credential_read() into *RET (replaced
  * through auth_secret_replace() on success only). */
 int auth_credential_load(const char *what, const char *path, char **ret, char **error);

@@ -100,6 +100,29 @@ bool auth_has_control_chars(const char *s, size_t len)
 	return false;
 }
 
+char *auth_json_dump(json_t *root, size_t *ret_len)
+{
+	size_t len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+	char *buf;
+
+	if (len == 0 || !(buf = malloc(len + 1)))
+		return NULL;
+	if (json_dumpb(root, buf, len, JSON_COMPACT) != len) {
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	*ret_len = len;
+	return buf;
+}
+
+void auth_json_wipe(json_t *s)
+{
+	if (json_is_string(s))
+		explicit_bzero((char *) json_string_value(s), json_string_length(s));
+}
+
 /* --- credential files -------------------------------------------------------- */
 
 /* Read [auth] WHAT from PATH, which config_load() resolved: credentials.c
