@@ -110,29 +110,37 @@ printf '%s\t%s\tapp-0\ttemp-build\t%s\n' "$PROD" b200000000000000000000000000000
 org_deleted | diff -u "$WORK/expected" - || fail "base ecs: the deletions differ"
 no_credential "base ecs" "$WORK/out" "$WORK/emulator.log"
 
-# The daemon: temporary keys that expire early (a 401) are replaced by
-# assuming the agency again, and governance goes on.
+# daemon_until NAME CONF CONDITION: run the daemon on CONF until the shell
+# CONDITION holds (at most 10 s), then stop it; its output is $WORK/daemon.
+daemon_until() {
+	local name=$1 conf=$2 cond=$3
+	mkdir -p "$WORK/state"
+	STATE_DIRECTORY="$WORK/state" "$CSMS_TAGD" -c "$conf" --log-target stderr > "$WORK/daemon" 2>&1 &
+	DAEMON=$!
+	for _ in $(seq 200); do eval "$cond" && break; sleep 0.05; done
+	kill $DAEMON; wait $DAEMON; DAEMON=
+	eval "$cond" || { cat "$WORK/daemon"; fail "$name"; }
+	no_credential "$name" "$WORK/daemon" "$WORK/emulator.log"
+}
+DAEMON=
+trap '[ -n "$DAEMON" ] && kill $DAEMON 2>/dev/null && wait $DAEMON; _emu_cleanup' EXIT
+assumed() { [ "$(grep -c "Assumed agency tag-keeper" "$WORK/daemon")" -ge "$1" ]; }
+
+# Temporary keys that stop working early (a 401) are replaced by assuming
+# the agency again, and governance goes on.
 echo "--- re-assumed after a 401"
 org_start
 AGENCY_ACCOUNT=$PROD PROJECT_ID=b2000000000000000000000000000001 write_config "$WORK/d.conf" agency
-mkdir -p "$WORK/state"
-STATE_DIRECTORY="$WORK/state" "$CSMS_TAGD" -c "$WORK/d.conf" --log-target stderr > "$WORK/daemon" 2>&1 &
-DAEMON=$!
-trap 'kill $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null; _emu_cleanup' EXIT
-for _ in $(seq 200); do grep -q "Pass 1 " "$WORK/daemon" && break; sleep 0.05; done
-emu_post /_emulator/expire-tokens '{}' >/dev/null || fail "cannot expire the keys"
-emu_post /_emulator/tags '{"secret": "app-1", "set": {"temp-late": "1"},
-	"project": "b2000000000000000000000000000001"}' >/dev/null || fail "cannot tag app-1"
-for _ in $(seq 200); do
-	[ "$(grep -c "Assumed agency tag-keeper" "$WORK/daemon")" -ge 2 ] &&
-		org_deleted | grep -q temp-late && break
-	sleep 0.05
-done
-kill $DAEMON; wait $DAEMON
-[ "$(grep -c "Assumed agency tag-keeper" "$WORK/daemon")" -ge 2 ] ||
-	{ cat "$WORK/daemon"; fail "the agency was not assumed again after the 401"; }
-org_deleted | grep -q "app-1	temp-late" || { cat "$WORK/daemon"; fail "no pass after the 401"; }
-no_credential "re-assumed" "$WORK/daemon" "$WORK/emulator.log"
+(
+	for _ in $(seq 200); do grep -q "Pass 1 " "$WORK/daemon" 2>/dev/null && break; sleep 0.05; done
+	emu_post /_emulator/expire-tokens '{}' >/dev/null
+	emu_post /_emulator/tags '{"secret": "app-1", "set": {"temp-late": "1"},
+		"project": "b2000000000000000000000000000001"}' >/dev/null
+) &
+helper=$!
+daemon_until "the agency was not assumed again after a 401, or no pass followed" "$WORK/d.conf" \
+	'assumed 2 && org_deleted | grep -q "app-1	temp-late"'
+wait $helper
 
 # refused NAME ACCOUNT PROJECT WORDS AGENCY_AUTH: exit 1 with a message
 # naming the agency, the account and WORDS; one assumption, nothing deleted.

@@ -683,15 +683,54 @@ static void test_agency_setup(void **state)
 	fix_free(&f);
 }
 
-/* A quarter of the life, at most 15 minutes. */
+/* A quarter of the life, at most 15 minutes; and the method refreshes by
+ * that rule: held keys are used until then, replaced after. */
 static void test_agency_margin(void **state)
 {
-	const uint64_t min = 60 * USEC_PER_SEC;
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKBASE\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "base-secret\n");
+	const uint64_t min = 60 * USEC_PER_SEC, now = now_realtime_usec();
+	struct config c = cfg_for(AUTH_AGENCY);
+	char *error = NULL;
+	struct fix f;
 
 	assert_int_equal(auth_agency_margin(0, 15 * min), 15 * min / 4);
 	assert_int_equal(auth_agency_margin(10, 10 + 60 * min), 15 * min);
 	assert_int_equal(auth_agency_margin(0, 12 * 60 * min), 15 * min);
 	assert_int_equal(auth_agency_margin(5, 3), 0);
+
+	c.csms.sts_endpoint = emu_base;
+	c.auth.agency.name = (char *) "tag-keeper";
+	c.auth.agency.account_id = (char *) "a1";
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	assert_true(f.a->ops->needs_refresh(f.a));
+	auth_secret_replace(&f.a->ak, strdup("AKTMP"));
+	auth_secret_replace(&f.a->sk, strdup("SKTMP"));
+	/* 15-minute keys: renewed with under 3 min 45 s left. */
+	f.a->obtained_at = now - 11 * min;
+	f.a->expires_at = now + 4 * min;
+	assert_true(auth_usable(f.a));
+	assert_false(f.a->ops->needs_refresh(f.a));
+	f.a->expires_at = now + 3 * min;
+	f.a->obtained_at = now - 12 * min;
+	assert_true(auth_usable(f.a));
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* 12-hour keys: renewed with under 15 min left. */
+	f.a->obtained_at = now - 11 * 60 * min;
+	f.a->expires_at = now + 16 * min;
+	assert_false(f.a->ops->needs_refresh(f.a));
+	f.a->expires_at = now + 14 * min;
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* Refused: replaced whatever the time. */
+	f.a->expires_at = now + 60 * min;
+	assert_true(auth_invalidate(f.a));
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* Expired: no longer usable. */
+	f.a->expires_at = now - 1;
+	assert_false(auth_usable(f.a));
+	fix_free(&f);
 }
 
 static void test_host_values(void **state)
