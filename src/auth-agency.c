@@ -156,11 +156,7 @@ static void on_base_ready(int r, const char *error, void *userdata)
 		auth_fetch_fail(a, -ENOMEM, "out of memory");
 		return;
 	}
-	call.body = body;
-	call.body_len = len;
-	r = http_submit(a->http, &call);
-	explicit_bzero(body, len);
-	free(body);
+	r = auth_submit_secret_body(a, &call, body, len);
 	if (r < 0) {
 		e = xasprintf("cannot send the request to assume %s to %s", what ? what : "the agency",
 		              a->assume_url);
@@ -257,16 +253,10 @@ static void on_assume_done(struct http_request *req, const struct http_response 
 }
 
 /* A quarter of the life, at most 15 minutes. */
-uint64_t auth_agency_margin(uint64_t obtained_at, uint64_t expires_at)
-{
-	uint64_t life = expires_at > obtained_at ? expires_at - obtained_at : 0;
-
-	return life / 4 < AGENCY_REFRESH_MAX_USEC ? life / 4 : AGENCY_REFRESH_MAX_USEC;
-}
-
 static bool agency_needs_refresh(const struct auth *a)
 {
-	return !a->ak || auth_expiring(a, auth_agency_margin(a->obtained_at, a->expires_at));
+	return !a->ak || auth_expiring(a, auth_refresh_margin(a->obtained_at, a->expires_at,
+	                                                      AGENCY_REFRESH_MAX_USEC));
 }
 
 const struct auth_ops auth_agency_ops = {

@@ -123,6 +123,13 @@ int auth_credential_load(const char *what, const char *path, char **ret, char **
 char *auth_endpoint_url(const char *endpoint, const char *suffix);
 /* -EINVAL with "WHAT is not set" unless VALUE is a non-empty string. */
 int auth_need(const char *value, const char *what, char **error);
+/* How long before EXPIRES_AT credentials obtained at OBTAINED_AT are
+ * replaced: a quarter of their life, at most CAP (password: 1 h, agency:
+ * 15 min). */
+uint64_t auth_refresh_margin(uint64_t obtained_at, uint64_t expires_at, uint64_t cap);
+/* Submit CALL with BODY (LEN bytes, holding a secret) as its body, then
+ * wipe and free BODY; http_submit()'s result (http.h wipes its copy). */
+int auth_submit_secret_body(struct auth *a, struct http_call *call, char *body, size_t len);
 /* Temporary keys (ecs, agency): held and not expired. */
 bool auth_temporary_usable(const struct auth *a);
 /* Whether credentials expiring at a->expires_at need replacing now, with
@@ -142,12 +149,6 @@ void auth_fetch_fail_http(struct auth *a, const char *what, const struct http_re
  * signs requests to STS or IAM in its own account. */
 int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
                   struct auth **ret, char **error);
-
-/* ---- auth-agency.c --------------------------------------------------------------- */
-
-/* How long before EXPIRES_AT agency credentials obtained at OBTAINED_AT
- * are replaced: a quarter of their life, at most 15 minutes. */
-uint64_t auth_agency_margin(uint64_t obtained_at, uint64_t expires_at);
 
 /* ---- auth-token.c ---------------------------------------------------------------- */
 

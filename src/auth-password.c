@@ -119,11 +119,7 @@ static void password_fetch(struct auth *a)
 		auth_fetch_fail(a, -ENOMEM, "cannot build the IAM token request");
 		return;
 	}
-	call.body = body;
-	call.body_len = len;
-	r = http_submit(a->http, &call);
-	explicit_bzero(body, len);
-	free(body);
+	r = auth_submit_secret_body(a, &call, body, len);
 	if (r < 0) {
 		auth_fetch_fail(a, r, "cannot send the IAM token request");
 		return;
@@ -139,12 +135,9 @@ static bool password_usable(const struct auth *a)
 
 static bool password_needs_refresh(const struct auth *a)
 {
-	uint64_t life = a->expires_at > a->obtained_at ? a->expires_at - a->obtained_at : 0;
-
-	if (!a->token)
-		return true;
 	/* A quarter of the token's life, at most an hour. */
-	return auth_expiring(a, life / 4 < IAM_REFRESH_MAX_USEC ? life / 4 : IAM_REFRESH_MAX_USEC);
+	return !a->token || auth_expiring(a, auth_refresh_margin(a->obtained_at, a->expires_at,
+	                                                         IAM_REFRESH_MAX_USEC));
 }
 
 const struct auth_ops auth_password_ops = {

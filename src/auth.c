@@ -286,6 +286,25 @@ bool auth_usable(const struct auth *a)
 	return a->ops->usable(a);
 }
 
+uint64_t auth_refresh_margin(uint64_t obtained_at, uint64_t expires_at, uint64_t cap)
+{
+	uint64_t life = expires_at > obtained_at ? expires_at - obtained_at : 0;
+
+	return life / 4 < cap ? life / 4 : cap;
+}
+
+int auth_submit_secret_body(struct auth *a, struct http_call *call, char *body, size_t len)
+{
+	int r;
+
+	call->body = body;
+	call->body_len = len;
+	r = http_submit(a->http, call);
+	explicit_bzero(body, len);
+	free(body);
+	return r;
+}
+
 bool auth_temporary_usable(const struct auth *a)
 {
 	return a->ak && a->sk && now_realtime_usec() < a->expires_at;

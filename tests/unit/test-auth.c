@@ -694,10 +694,11 @@ static void test_agency_margin(void **state)
 	char *error = NULL;
 	struct fix f;
 
-	assert_int_equal(auth_agency_margin(0, 15 * min), 15 * min / 4);
-	assert_int_equal(auth_agency_margin(10, 10 + 60 * min), 15 * min);
-	assert_int_equal(auth_agency_margin(0, 12 * 60 * min), 15 * min);
-	assert_int_equal(auth_agency_margin(5, 3), 0);
+	assert_int_equal(auth_refresh_margin(0, 15 * min, 15 * min), 15 * min / 4);
+	assert_int_equal(auth_refresh_margin(10, 10 + 60 * min, 15 * min), 15 * min);
+	assert_int_equal(auth_refresh_margin(0, 12 * 60 * min, 15 * min), 15 * min);
+	assert_int_equal(auth_refresh_margin(0, 12 * 60 * min, 60 * min), 60 * min);
+	assert_int_equal(auth_refresh_margin(5, 3, 15 * min), 0);
 
 	c.csms.sts_endpoint = emu_base;
 	c.auth.agency.name = (char *) "tag-keeper";
