@@ -105,7 +105,8 @@ int auth_sign_headers(struct auth *a, const char *method, const char *url, const
 	sign_format_date(time(NULL), date);
 	sh[n++] = (struct sign_header) { "Host", host };
 	sh[n++] = (struct sign_header) { SIGN_DATE_HEADER, date };
-	sh[n++] = (struct sign_header) { "X-Project-Id", a->project_id };
+	if (!a->global)
+		sh[n++] = (struct sign_header) { "X-Project-Id", a->project_id };
 	if (ctype)
 		sh[n++] = (struct sign_header) { "Content-Type", ctype };
 	if (a->security_token)
@@ -115,7 +116,7 @@ int auth_sign_headers(struct auth *a, const char *method, const char *url, const
 	if (r < 0)
 		return r;
 	if ((r = auth_header_append(headers, SIGN_DATE_HEADER, date)) < 0 ||
-	    (r = auth_header_append(headers, "X-Project-Id", a->project_id)) < 0 ||
+	    (!a->global && (r = auth_header_append(headers, "X-Project-Id", a->project_id)) < 0) ||
 	    (a->security_token &&
 	     (r = auth_header_append(headers, "X-Security-Token", a->security_token)) < 0) ||
 	    (r = auth_header_append(headers, "Authorization", authz)) < 0)

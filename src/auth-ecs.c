@@ -185,11 +185,6 @@ static void on_securitykey_done(struct http_request *req, const struct http_resp
 }
 
 
-static bool ecs_usable(const struct auth *a)
-{
-	return a->ak && a->sk && now_realtime_usec() < a->expires_at;
-}
-
 static bool ecs_needs_refresh(const struct auth *a)
 {
 	return !a->ak || auth_expiring(a, ECS_REFRESH_USEC);
@@ -198,7 +193,7 @@ static bool ecs_needs_refresh(const struct auth *a)
 const struct auth_ops auth_ecs_ops = {
 	.setup = ecs_setup,
 	.fetch = ecs_fetch,
-	.usable = ecs_usable,
+	.usable = auth_temporary_usable,
 	.needs_refresh = ecs_needs_refresh,
 	.prepare = auth_sign_headers,
 };

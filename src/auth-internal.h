@@ -6,6 +6,8 @@
  *   auth-password.c  IAM password -> project-scoped token
  *   auth-token.c     a token read from a file
  *   auth-ecs.c       temporary keys from the ECS metadata service
+ *   auth-agency.c    temporary keys of an agency, assumed by a base identity
+ *                    (an aksk or ecs struct auth of its own)
  *
  * A method is a struct auth_ops; adding one is a file and a line in
  * auth.c's table.  A fetch ends in exactly one auth_fetch_finish() (or
@@ -17,6 +19,7 @@
 #define CSMS_AUTH_INTERNAL_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -41,7 +44,8 @@ struct auth_ops {
 	bool no_holdoff;
 };
 
-extern const struct auth_ops auth_aksk_ops, auth_password_ops, auth_token_ops, auth_ecs_ops;
+extern const struct auth_ops auth_aksk_ops, auth_password_ops, auth_token_ops, auth_ecs_ops,
+	auth_agency_ops;
 
 struct waiter {
 	auth_done_t done;
@@ -62,6 +66,13 @@ struct auth {
 	char *user;
 	char *domain;
 	char *token_path;               /* token method: re-read on refresh */
+	bool global;                    /* sign without X-Project-Id (agency's base) */
+
+	/* agency method */
+	struct auth *base;              /* the identity that assumes the agency */
+	char *assume_url;               /* STS v5 or IAM v3.0 */
+	struct agency_settings agency;  /* session_name and duration filled in */
+	char *external_id;              /* secret */
 
 	/* Secrets. */
 	char *ak;
@@ -98,12 +109,29 @@ void auth_secret_replace(char **dst, char *value);
 /* Append "NAME: VALUE" without leaving a copy of VALUE behind. */
 int auth_header_append(struct curl_slist **headers, const char *name, const char *value);
 bool auth_has_control_chars(const char *s, size_t len);
+/* ROOT as compact JSON, NUL-terminated, *RET_LEN bytes, in a buffer of our
+ * own: json_dumpb() writes straight into it, so no growing copies of a
+ * secret in ROOT are left in freed memory.  NULL on failure.  The caller
+ * wipes and frees it. */
+char *auth_json_dump(json_t *root, size_t *ret_len);
+/* Wipe the text of JSON string S (a secret in a request body, once
+ * dumped); NULL or not a string: nothing. */
+void auth_json_wipe(json_t *s);
 /* Read [auth] WHAT from PATH with credential_read() into *RET (replaced
  * through auth_secret_replace() on success only). */
 int auth_credential_load(const char *what, const char *path, char **ret, char **error);
 char *auth_endpoint_url(const char *endpoint, const char *suffix);
 /* -EINVAL with "WHAT is not set" unless VALUE is a non-empty string. */
 int auth_need(const char *value, const char *what, char **error);
+/* How long before EXPIRES_AT credentials obtained at OBTAINED_AT are
+ * replaced: a quarter of their life, at most CAP (password: 1 h, agency:
+ * 15 min). */
+uint64_t auth_refresh_margin(uint64_t obtained_at, uint64_t expires_at, uint64_t cap);
+/* Submit CALL with BODY (LEN bytes, holding a secret) as its body, then
+ * wipe and free BODY; http_submit()'s result (http.h wipes its copy). */
+int auth_submit_secret_body(struct auth *a, struct http_call *call, char *body, size_t len);
+/* Temporary keys (ecs, agency): held and not expired. */
+bool auth_temporary_usable(const struct auth *a);
 /* Whether credentials expiring at a->expires_at need replacing now, with
  * MARGIN to spare, or were refused. */
 bool auth_expiring(const struct auth *a, uint64_t margin);
@@ -115,6 +143,12 @@ void auth_fetch_finish(struct auth *a, int r, const char *error);
 void auth_fetch_fail(struct auth *a, int r, const char *error);
 /* An HTTP answer that is not what WHAT asked for. */
 void auth_fetch_fail_http(struct auth *a, const char *what, const struct http_response *resp);
+
+/* A new struct auth of METHOD (aksk or ecs) from C, whose requests go
+ * without X-Project-Id: the base identity of the agency method, which
+ * signs requests to STS or IAM in its own account. */
+int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
+                  struct auth **ret, char **error);
 
 /* ---- auth-token.c ---------------------------------------------------------------- */
 

@@ -34,8 +34,7 @@ static int password_setup(struct auth *a, const struct config *c, char **error)
 static char *password_body(const struct auth *a, size_t *ret_len)
 {
 	json_t *pw, *root;
-	char *buf = NULL;
-	size_t len;
+	char *buf;
 
 	pw = json_string(a->password);
 	if (!pw)
@@ -45,20 +44,9 @@ static char *password_body(const struct auth *a, size_t *ret_len)
 	                 "password", "user", "name", a->user, "password", pw,
 	                 "domain", "name", a->domain,
 	                 "scope", "project", "id", a->project_id);
-	/* json_dumpb() writes straight into our buffer: no growing copies of
-	 * the password are left behind in freed memory. */
-	if (root && (len = json_dumpb(root, NULL, 0, JSON_COMPACT)) > 0 && (buf = malloc(len + 1))) {
-		if (json_dumpb(root, buf, len, JSON_COMPACT) == len) {
-			buf[len] = '\0';
-			*ret_len = len;
-		} else {
-			explicit_bzero(buf, len);
-			free(buf);
-			buf = NULL;
-		}
-	}
-	explicit_bzero((char *) json_string_value(pw), json_string_length(pw));
+	buf = root ? auth_json_dump(root, ret_len) : NULL;
 	json_decref(root);
+	auth_json_wipe(pw);
 	json_decref(pw);
 	return buf;
 }
@@ -131,11 +119,7 @@ static void password_fetch(struct auth *a)
 		auth_fetch_fail(a, -ENOMEM, "cannot build the IAM token request");
 		return;
 	}
-	call.body = body;
-	call.body_len = len;
-	r = http_submit(a->http, &call);
-	explicit_bzero(body, len);
-	free(body);
+	r = auth_submit_secret_body(a, &call, body, len);
 	if (r < 0) {
 		auth_fetch_fail(a, r, "cannot send the IAM token request");
 		return;
@@ -151,12 +135,9 @@ static bool password_usable(const struct auth *a)
 
 static bool password_needs_refresh(const struct auth *a)
 {
-	uint64_t life = a->expires_at > a->obtained_at ? a->expires_at - a->obtained_at : 0;
-
-	if (!a->token)
-		return true;
 	/* A quarter of the token's life, at most an hour. */
-	return auth_expiring(a, life / 4 < IAM_REFRESH_MAX_USEC ? life / 4 : IAM_REFRESH_MAX_USEC);
+	return !a->token || auth_expiring(a, auth_refresh_margin(a->obtained_at, a->expires_at,
+	                                                         IAM_REFRESH_MAX_USEC));
 }
 
 const struct auth_ops auth_password_ops = {

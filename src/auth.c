@@ -35,6 +35,7 @@ static const struct auth_ops *const method_ops[] = {
 	[AUTH_PASSWORD] = &auth_password_ops,
 	[AUTH_TOKEN] = &auth_token_ops,
 	[AUTH_ECS] = &auth_ecs_ops,
+	[AUTH_AGENCY] = &auth_agency_ops,
 };
 
 static const struct auth_ops *ops_for(enum auth_method m)
@@ -97,6 +98,29 @@ bool auth_has_control_chars(const char *s, size_t len)
 		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
 			return true;
 	return false;
+}
+
+char *auth_json_dump(json_t *root, size_t *ret_len)
+{
+	size_t len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+	char *buf;
+
+	if (len == 0 || !(buf = malloc(len + 1)))
+		return NULL;
+	if (json_dumpb(root, buf, len, JSON_COMPACT) != len) {
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	*ret_len = len;
+	return buf;
+}
+
+void auth_json_wipe(json_t *s)
+{
+	if (json_is_string(s))
+		explicit_bzero((char *) json_string_value(s), json_string_length(s));
 }
 
 /* --- credential files -------------------------------------------------------- */
@@ -163,11 +187,16 @@ static void auth_destroy(struct auth *a)
 	free(a->user);
 	free(a->domain);
 	free(a->token_path);
+	auth_free(a->base);
+	auth_secret_replace(&a->external_id, NULL);
+	free(a->assume_url);
+	agency_settings_free(&a->agency);
 	free(a->failed_error);
 	free(a);
 }
 
-int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
+static int auth_new_method(const struct config *c, enum auth_method method, bool global,
+                           struct http *h, struct auth **ret, char **error)
 {
 	struct auth *a;
 	int r;
@@ -176,16 +205,17 @@ int auth_new(const struct config *c, struct http *h, struct auth **ret, char **e
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->method = c->auth.method;
+	a->method = method;
+	a->global = global;
 	a->http = h;
 	a->waiters_tail = &a->waiters;
 	if (c->csms.project_id && !(a->project_id = strdup(c->csms.project_id))) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	a->ops = ops_for(c->auth.method);
+	a->ops = ops_for(method);
 	if (!a->ops) {
-		*error = xasprintf("unknown authentication method %d", (int) c->auth.method);
+		*error = xasprintf("unknown authentication method %d", (int) method);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -203,9 +233,25 @@ int auth_new(const struct config *c, struct http *h, struct auth **ret, char **e
 fail:
 	if (!*error)
 		*error = xasprintf("cannot set up %s authentication: %s",
-		                   auth_method_to_string(c->auth.method), strerror(-r));
+		                   auth_method_to_string(method), strerror(-r));
 	auth_destroy(a);
 	return r;
+}
+
+int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
+{
+	return auth_new_method(c, c->auth.method, false, h, ret, error);
+}
+
+int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
+                  struct auth **ret, char **error)
+{
+	if (method != AUTH_AKSK && method != AUTH_ECS) {
+		*error = xasprintf("%s cannot be the base identity of an agency",
+		                   auth_method_to_string(method));
+		return -EINVAL;
+	}
+	return auth_new_method(c, method, true, h, ret, error);
 }
 
 void auth_free(struct auth *a)
@@ -225,6 +271,11 @@ void auth_free(struct auth *a)
 
 /* --- state ---------------------------------------------------------------------- */
 
+struct auth *auth_base(struct auth *a)
+{
+	return a->base ? a->base : a;
+}
+
 uint64_t auth_expiry_usec(const struct auth *a)
 {
 	return a->expires_at;
@@ -233,6 +284,30 @@ uint64_t auth_expiry_usec(const struct auth *a)
 bool auth_usable(const struct auth *a)
 {
 	return a->ops->usable(a);
+}
+
+uint64_t auth_refresh_margin(uint64_t obtained_at, uint64_t expires_at, uint64_t cap)
+{
+	uint64_t life = expires_at > obtained_at ? expires_at - obtained_at : 0;
+
+	return life / 4 < cap ? life / 4 : cap;
+}
+
+int auth_submit_secret_body(struct auth *a, struct http_call *call, char *body, size_t len)
+{
+	int r;
+
+	call->body = body;
+	call->body_len = len;
+	r = http_submit(a->http, call);
+	explicit_bzero(body, len);
+	free(body);
+	return r;
+}
+
+bool auth_temporary_usable(const struct auth *a)
+{
+	return a->ak && a->sk && now_realtime_usec() < a->expires_at;
 }
 
 bool auth_expiring(const struct auth *a, uint64_t margin)

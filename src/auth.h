@@ -1,6 +1,6 @@
 /* auth.h - credentials and how requests carry them.
  *
- * Four methods (config.h enum auth_method):
+ * Five methods (config.h enum auth_method):
  *   aksk      SDK-HMAC-SHA256 signature (sign.h) with X-Sdk-Date and
  *             X-Project-Id signed; X-Security-Token too when a security
  *             token file is configured (temporary credentials);
@@ -12,7 +12,15 @@
  *   ecs       temporary AK/SK + security token from the ECS metadata service
  *             (PUT /meta-data/latest/api/token, GET
  *             /openstack/latest/securitykey), refreshed when under 40 min
- *             remain, then signed as aksk.
+ *             remain, then signed as aksk;
+ *   agency    a base identity (aksk files or ecs metadata keys, signing
+ *             without X-Project-Id) assumes agency_name of
+ *             agency_account_id with STS v5 POST /v5/agencies/assume (or
+ *             IAM v3.0 POST /v3.0/OS-CREDENTIAL/securitytokens, api iam);
+ *             the temporary AK/SK + security token are signed as aksk and
+ *             replaced when a quarter of their life, at most 15 min,
+ *             remains.  A 401 of STS/IAM renews the base's keys once; a
+ *             403/404 is an error naming the agency and the account.
  * Secrets are read from files only, kept in memory only, wiped on free, and
  * never logged.  Error texts name the file or the endpoint, never a value.
  * Each method is one file, auth-METHOD.c, behind struct auth_ops
@@ -57,7 +65,7 @@ void auth_cancel(struct auth *a, const void *userdata);
 
 /* A request was refused with 401: mark the credentials stale so the next
  * auth_ensure() fetches or re-reads them.  Returns true when that can help
- * (password, token, ecs), false for static AK/SK, where a 401 means a wrong
+ * (password, token, ecs, agency), false for static AK/SK, where a 401 means a wrong
  * key or a bad signature and retrying would only count towards the lockout. */
 bool auth_invalidate(struct auth *a);
 
@@ -66,6 +74,11 @@ bool auth_invalidate(struct auth *a);
  * credentials are held. */
 int auth_prepare(struct http_request *req, const char *method, const char *url,
                  const char *body, size_t body_len, struct curl_slist **headers, void *userdata);
+
+/* The identity that signs for itself: the agency method's base identity
+ * (which signs without X-Project-Id; for account-wide APIs such as
+ * Organizations), else A itself. */
+struct auth *auth_base(struct auth *a);
 
 /* Whether credentials are held and not expired (for READY=1 and STATUS). */
 bool auth_usable(const struct auth *a);

@@ -157,7 +157,8 @@ static int parse_enum(struct parser *p, const struct setting *s, const char *val
 	*FIELD(p, s, int) = v;
 	return 0;
 }
-_Static_assert(sizeof(enum auth_method) == sizeof(int) && sizeof(enum observe_mode) == sizeof(int),
+_Static_assert(sizeof(enum auth_method) == sizeof(int) && sizeof(enum observe_mode) == sizeof(int) &&
+               sizeof(enum agency_api) == sizeof(int),
                "parse_enum() stores an enum setting as an int");
 
 static int parse_timespan_value(struct parser *p, const struct setting *s, const char *value)
@@ -236,6 +237,36 @@ int cfg_protect_add(struct parser *p, unsigned line, const char *raw)
 	return 0;
 }
 
+/* Agency, account and session names go into JSON bodies and an agency
+ * URN "iam::ACCOUNT:agency:NAME": the character set of IAM names (1 to 64
+ * of A-Z a-z 0-9 _ + = , . @ -), at least S->min long. */
+static int parse_agency_name(struct parser *p, const struct setting *s, const char *value)
+{
+	static const char allowed[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+=,.@-";
+	size_t len = strlen(value), min = s->min ? s->min : 1;
+	QUOTED(q);
+
+	if (len < min || len > 64 || strspn(value, allowed) != len)
+		return cfg_fail(p, p->line, "%s '%s' is not a name (%zu to 64 of A-Z, a-z, 0-9, _+=,.@-)",
+		                s->key, cfg_quote(&q, value), min);
+	return set_string(p, s, strdup(value));
+}
+
+/* An account (domain) id: 32 hex digits on Huawei Cloud; accept 1 to 64
+ * of a-z A-Z 0-9, which keeps the URN's ':' structure intact. */
+static int parse_account_id(struct parser *p, const struct setting *s, const char *value)
+{
+	static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	size_t len = strlen(value);
+	QUOTED(q);
+
+	if (len < 1 || len > 64 || strspn(value, allowed) != len)
+		return cfg_fail(p, p->line, "%s '%s' is not an account id (like 0b1f...: 1 to 64 of "
+		                "A-Z, a-z, 0-9)", s->key, cfg_quote(&q, value));
+	return set_string(p, s, strdup(value));
+}
+
 #define CSMS(name, field) \
 	.section = SECTION_CSMS, .key = name, .offset = offsetof(struct config, csms.field)
 #define AUTH(name, field) \
@@ -250,16 +281,19 @@ static const struct setting settings[] = {
 	{ CSMS("endpoint", endpoint), .parse = parse_url },
 	{ CSMS("iam_endpoint", iam_endpoint), .parse = parse_url },
 	{ CSMS("metadata_endpoint", metadata_endpoint), .parse = parse_url },
+	{ CSMS("sts_endpoint", sts_endpoint), .parse = parse_url },
+	{ CSMS("organizations_endpoint", organizations_endpoint), .parse = parse_url },
 	{ CSMS("ca_file", ca_file), .parse = parse_absolute_path, .file = FILE_PUBLIC },
 
 	{ AUTH("method", method), .parse = parse_enum, .from_string = auth_method_from_string,
-	  .choices = "aksk, password, token, ecs" },
+	  .choices = "aksk, password, token, ecs, agency" },
+	/* With method agency, the AK/SK files are the base identity's (base aksk). */
 	{ AUTH("access_key_file", access_key_file), .parse = parse_credential_name,
-	  .methods = M(AUTH_AKSK), .required = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
+	  .methods = M(AUTH_AKSK) | M(AUTH_AGENCY), .required = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
 	{ AUTH("secret_key_file", secret_key_file), .parse = parse_credential_name,
-	  .methods = M(AUTH_AKSK), .required = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
+	  .methods = M(AUTH_AKSK) | M(AUTH_AGENCY), .required = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
 	{ AUTH("security_token_file", security_token_file), .parse = parse_credential_name,
-	  .methods = M(AUTH_AKSK), .file = FILE_CREDENTIAL },
+	  .methods = M(AUTH_AKSK) | M(AUTH_AGENCY), .file = FILE_CREDENTIAL },
 	{ AUTH("user", user), .parse = parse_text_value,
 	  .methods = M(AUTH_PASSWORD), .required = M(AUTH_PASSWORD) },
 	{ AUTH("domain", domain), .parse = parse_text_value,
@@ -268,6 +302,22 @@ static const struct setting settings[] = {
 	  .methods = M(AUTH_PASSWORD), .required = M(AUTH_PASSWORD), .file = FILE_CREDENTIAL },
 	{ AUTH("token_file", token_file), .parse = parse_credential_name,
 	  .methods = M(AUTH_TOKEN), .required = M(AUTH_TOKEN), .file = FILE_CREDENTIAL },
+	{ AUTH("base", base), .parse = parse_enum, .from_string = agency_base_from_string,
+	  .choices = "aksk, ecs", .methods = M(AUTH_AGENCY) },
+	{ AUTH("api", agency.api), .parse = parse_enum, .from_string = agency_api_from_string,
+	  .choices = "sts, iam", .methods = M(AUTH_AGENCY) },
+	{ AUTH("agency_name", agency.name), .parse = parse_agency_name,
+	  .methods = M(AUTH_AGENCY), .required = M(AUTH_AGENCY) },
+	{ AUTH("agency_account_id", agency.account_id), .parse = parse_account_id,
+	  .methods = M(AUTH_AGENCY) },
+	{ AUTH("agency_domain", agency.domain), .parse = parse_agency_name,
+	  .methods = M(AUTH_AGENCY) },
+	{ AUTH("agency_session_name", agency.session_name), .parse = parse_agency_name,
+	  .min = 2, .methods = M(AUTH_AGENCY) },
+	{ AUTH("agency_duration", agency.duration_usec), .parse = parse_timespan_value,
+	  .min = AGENCY_DURATION_MIN, .max = AGENCY_DURATION_MAX_IAM, .methods = M(AUTH_AGENCY) },
+	{ AUTH("external_id_file", agency.external_id_file), .parse = parse_credential_name,
+	  .methods = M(AUTH_AGENCY), .file = FILE_CREDENTIAL },
 
 	{ DAEMON("interval", interval_usec), .parse = parse_timespan_value,
 	  .min = USEC_PER_SEC, .max = DAYS_365 },
@@ -350,6 +400,9 @@ void cfg_set_defaults(struct config *c)
 		.max_requests_per_second = 10,
 		.observe = OBSERVE_AUTO,
 	};
+	c->auth.base = AUTH_AKSK;
+	c->auth.agency.api = AGENCY_API_STS;
+	c->auth.agency.duration_usec = AGENCY_DURATION_DEFAULT;
 }
 
 /* ---- checks of the settings as a whole ------------------------------------ */
@@ -417,8 +470,53 @@ static int finish_csms(struct parser *p)
 		cs->iam_endpoint = xasprintf("https://iam.%s.myhuaweicloud.com", cs->region);
 	if (!cs->metadata_endpoint)
 		cs->metadata_endpoint = strdup("http://169.254.169.254");
-	if (!cs->endpoint || !cs->iam_endpoint || !cs->metadata_endpoint)
+	if (!cs->sts_endpoint)
+		cs->sts_endpoint = xasprintf("https://sts.%s.myhuaweicloud.com", cs->region);
+	if (!cs->organizations_endpoint)
+		cs->organizations_endpoint = strdup("https://organizations.myhuaweicloud.com");
+	if (!cs->endpoint || !cs->iam_endpoint || !cs->metadata_endpoint || !cs->sts_endpoint ||
+	    !cs->organizations_endpoint)
 		return cfg_fail_oom(p);
+	return 0;
+}
+
+/* The agency method's settings as a whole: which keys the base identity
+ * and the API need or exclude (the table's masks are per method). */
+static int finish_agency(struct parser *p, unsigned method_line)
+{
+	const struct auth_settings *a = &p->c->auth;
+	const struct agency_settings *g = &a->agency;
+	unsigned line;
+
+	if (a->base == AUTH_AKSK && (!a->access_key_file || !a->secret_key_file))
+		return cfg_fail(p, method_line, "method agency with base aksk needs access_key_file and "
+		                "secret_key_file in [auth] (the identity that assumes the agency)");
+	if (a->base == AUTH_ECS && (line = setting_line(p, SECTION_AUTH, a->access_key_file ?
+	                                                "access_key_file" : a->secret_key_file ?
+	                                                "secret_key_file" : "security_token_file")))
+		return cfg_fail(p, line, "base ecs takes its keys from the metadata service: remove the "
+		                "key files");
+	if (g->api == AGENCY_API_STS && !g->account_id)
+		return cfg_fail(p, method_line, "method agency needs agency_account_id in [auth] (the "
+		                "account that owns agency %s)", g->name);
+	if (g->api == AGENCY_API_IAM && !g->account_id && !g->domain)
+		return cfg_fail(p, method_line, "method agency with api iam needs agency_account_id or "
+		                "agency_domain in [auth]");
+	if (g->api == AGENCY_API_STS && (line = setting_line(p, SECTION_AUTH, "agency_domain")))
+		return cfg_fail(p, line, "agency_domain is used by api iam only; STS names the account "
+		                "by agency_account_id");
+	if (g->api == AGENCY_API_IAM && (line = setting_line(p, SECTION_AUTH, "external_id_file")))
+		return cfg_fail(p, line, "external_id_file needs api sts: the IAM v3.0 call has no "
+		                "external id");
+	line = setting_line(p, SECTION_AUTH, "agency_duration");
+	/* STS caps a session at 12 h, and at 1 h when the caller signs with
+	 * temporary keys itself (ECS keys, or a security token). */
+	if (g->api == AGENCY_API_STS && g->duration_usec > AGENCY_DURATION_MAX_STS)
+		return cfg_fail(p, line, "agency_duration is at most 12h with api sts");
+	if ((a->base == AUTH_ECS || a->security_token_file) &&
+	    g->duration_usec > AGENCY_DURATION_MAX_CHAINED)
+		return cfg_fail(p, line ? line : method_line, "agency_duration is at most 1h when the "
+		                "base identity uses temporary keys (base ecs or security_token_file)");
 	return 0;
 }
 
@@ -429,7 +527,7 @@ static int finish_auth(struct parser *p)
 
 	if (!setting_line(p, SECTION_AUTH, "method"))
 		return cfg_fail(p, section_header_line(p, SECTION_AUTH),
-		                "[auth] method is required (aksk, password, token or ecs)");
+		                "[auth] method is required (aksk, password, token, ecs or agency)");
 	/* A key the method ignores is a mistake that would otherwise go
 	 * unnoticed until the credentials cfg_fail. */
 	for (int i = next_setting(p, -1); i >= 0; i = next_setting(p, i))
@@ -443,7 +541,7 @@ static int finish_auth(struct parser *p)
 		if ((settings[i].required & M(m)) && !p->setting_line[i])
 			return cfg_fail(p, method_line, "method %s needs %s in [auth]",
 			                auth_method_to_string(m), settings[i].key);
-	return 0;
+	return m == AUTH_AGENCY ? finish_agency(p, method_line) : 0;
 }
 
 /* Shortest decimal of at least V with two significant digits, for a

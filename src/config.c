@@ -3,6 +3,7 @@
  * (config-parser.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,54 @@ static const char *const auth_method_table[] = {
 	[AUTH_PASSWORD] = "password",
 	[AUTH_TOKEN] = "token",
 	[AUTH_ECS] = "ecs",
+	[AUTH_AGENCY] = "agency",
 };
 STRING_TABLE_TO_STRING(auth_method, enum auth_method, "unknown")
 STRING_TABLE_FROM_STRING(auth_method)
+
+int agency_base_from_string(const char *s)
+{
+	int m = auth_method_from_string(s);
+
+	return m == AUTH_AKSK || m == AUTH_ECS ? m : -EINVAL;
+}
+
+static const char *const agency_api_table[] = {
+	[AGENCY_API_STS] = "sts",
+	[AGENCY_API_IAM] = "iam",
+};
+STRING_TABLE_TO_STRING(agency_api, enum agency_api, "unknown")
+STRING_TABLE_FROM_STRING(agency_api)
+
+void agency_settings_free(struct agency_settings *s)
+{
+	free(s->name);
+	free(s->account_id);
+	free(s->domain);
+	free(s->session_name);
+	free(s->external_id_file);
+	*s = (struct agency_settings) {};
+}
+
+static int copy_optional(const char *s, char **ret)
+{
+	*ret = NULL;
+	return s && !(*ret = strdup(s)) ? -ENOMEM : 0;
+}
+
+int agency_settings_copy(const struct agency_settings *src, struct agency_settings *dst)
+{
+	*dst = (struct agency_settings) { .api = src->api, .duration_usec = src->duration_usec };
+	if (copy_optional(src->name, &dst->name) < 0 ||
+	    copy_optional(src->account_id, &dst->account_id) < 0 ||
+	    copy_optional(src->domain, &dst->domain) < 0 ||
+	    copy_optional(src->session_name, &dst->session_name) < 0 ||
+	    copy_optional(src->external_id_file, &dst->external_id_file) < 0) {
+		agency_settings_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
 
 static const char *const observe_mode_table[] = {
 	[OBSERVE_AUTO] = "auto",
@@ -38,6 +84,8 @@ void config_free(struct config *c)
 	free(c->csms.endpoint);
 	free(c->csms.iam_endpoint);
 	free(c->csms.metadata_endpoint);
+	free(c->csms.sts_endpoint);
+	free(c->csms.organizations_endpoint);
 	free(c->csms.ca_file);
 	free(c->auth.access_key_file);
 	free(c->auth.secret_key_file);
@@ -46,6 +94,7 @@ void config_free(struct config *c)
 	free(c->auth.token_file);
 	free(c->auth.user);
 	free(c->auth.domain);
+	agency_settings_free(&c->auth.agency);
 	cfg_strv_free(c->daemon.protect, c->daemon.n_protect);
 	free(c->daemon.metrics_file);
 	for (size_t i = 0; i < c->n_sections; i++) {

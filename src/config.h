@@ -50,7 +50,23 @@ enum auth_method {
 	AUTH_PASSWORD,          /* IAM password -> project-scoped token */
 	AUTH_TOKEN,             /* a token read from a file */
 	AUTH_ECS,               /* ECS agency credentials from the metadata service */
+	AUTH_AGENCY,            /* a base identity (aksk or ecs) assumes an agency */
 };
+
+/* How the agency method obtains the agency's temporary keys. */
+enum agency_api {
+	AGENCY_API_STS,         /* STS v5 POST /v5/agencies/assume */
+	AGENCY_API_IAM,         /* IAM v3.0 POST /v3.0/OS-CREDENTIAL/securitytokens */
+};
+
+/* agency_duration bounds (microseconds): 15 min; 1 h (the default, and the
+ * STS cap when the caller signs with temporary keys); 12 h (STS); 24 h
+ * (IAM v3.0). */
+#define AGENCY_DURATION_MIN             (UINT64_C(900) * 1000000)
+#define AGENCY_DURATION_DEFAULT         (UINT64_C(3600) * 1000000)
+#define AGENCY_DURATION_MAX_CHAINED     AGENCY_DURATION_DEFAULT
+#define AGENCY_DURATION_MAX_STS         (UINT64_C(43200) * 1000000)
+#define AGENCY_DURATION_MAX_IAM         (UINT64_C(86400) * 1000000)
 
 enum observe_mode {
 	OBSERVE_AUTO,           /* ListResourceInstances, falling back to ListSecrets */
@@ -106,7 +122,23 @@ struct csms_settings {
 	char *endpoint;         /* effective: https://kms.{region}.myhuaweicloud.com by default */
 	char *iam_endpoint;     /* effective: https://iam.{region}.myhuaweicloud.com by default */
 	char *metadata_endpoint;/* effective: http://169.254.169.254 by default */
+	char *sts_endpoint;     /* effective: https://sts.{region}.myhuaweicloud.com by default */
+	char *organizations_endpoint; /* effective: https://organizations.myhuaweicloud.com */
 	char *ca_file;          /* NULL: system trust store */
+};
+
+/* [auth] of method agency: assume NAME of account ACCOUNT_ID (or, with
+ * api iam, DOMAIN) for DURATION_USEC (default 1h) as session SESSION_NAME
+ * (NULL: "csms-tagd"); EXTERNAL_ID_FILE (a credential file, api sts only)
+ * holds the external id the agency's trust policy may demand. */
+struct agency_settings {
+	enum agency_api api;
+	char *name;
+	char *account_id;
+	char *domain;
+	char *session_name;
+	uint64_t duration_usec;
+	char *external_id_file;
 };
 
 struct auth_settings {
@@ -122,6 +154,9 @@ struct auth_settings {
 	char *token_file;
 	char *user;             /* IAM user name (password method) */
 	char *domain;           /* account (domain) name (password method) */
+	/* agency method: BASE (aksk or ecs, default aksk) assumes AGENCY. */
+	enum auth_method base;
+	struct agency_settings agency;
 };
 
 struct daemon_settings {
@@ -235,6 +270,14 @@ int config_list_dropins(const char *path, char ***ret, size_t *n);
  * value without one.  _from_string: the value, or -EINVAL. */
 const char *auth_method_to_string(enum auth_method m);
 int auth_method_from_string(const char *s);
+/* The methods that can be the base identity of the agency method. */
+int agency_base_from_string(const char *s);
+const char *agency_api_to_string(enum agency_api a);
+int agency_api_from_string(const char *s);
+/* A deep copy of SRC into *DST (0 or -ENOMEM, then nothing held), and
+ * freeing what one holds. */
+int agency_settings_copy(const struct agency_settings *src, struct agency_settings *dst);
+void agency_settings_free(struct agency_settings *s);
 const char *observe_mode_to_string(enum observe_mode m);
 int observe_mode_from_string(const char *s);
 

@@ -115,6 +115,10 @@ int credcheck_run(const struct config *c, FILE *out)
 	fprintf(out, "method:  %s", auth_method_to_string(a->method));
 	if (a->method == AUTH_PASSWORD)
 		fprintf(out, " (user %s, domain %s)", a->user ? a->user : "?", a->domain ? a->domain : "?");
+	if (a->method == AUTH_AGENCY)
+		fprintf(out, " (agency %s of account %s, base %s, api %s)", a->agency.name ? a->agency.name : "?",
+		        a->agency.account_id ? a->agency.account_id : a->agency.domain ? a->agency.domain : "?",
+		        auth_method_to_string(a->base), agency_api_to_string(a->agency.api));
 	fprintf(out, "\nproject: %s (%s) at %s\n", c->csms.project_id ? c->csms.project_id : "?",
 	        c->csms.region ? c->csms.region : "?", c->csms.endpoint ? c->csms.endpoint : "?");
 

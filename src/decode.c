@@ -84,27 +84,12 @@ static int get_tags(json_t *obj, const struct jget_path *w, const char *field, e
 	return decode_tag_array(arr, &fw, out, error);
 }
 
-/* Member FIELD of OBJ as a secret id.  Ids are UUIDs and become a path
- * segment of the tag APIs; one that could change the URL's structure even
- * after percent-encoding ("." and ".." segments, characters some servers
- * decode or normalise) is refused rather than sent. */
+/* Member FIELD of OBJ as a secret id: a path segment of the tag APIs
+ * (jget_id()). */
 static int get_id(json_t *obj, const struct jget_path *w, const char *field, const char **ret,
                   char **error)
 {
-	struct jget_path fw = JGET_MEMBER(w, field);
-	const char *id;
-	int r;
-
-	r = jget_string(obj, w, field, JGET_REQUIRED, DECODE_MAX_ID_BYTES, &id, error);
-	if (r < 0)
-		return r;
-	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return jget_bad(error, &fw, "not usable in a URL path");
-	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
-		if (*p <= ' ' || *p >= 0x7f || strchr("/\\%?#", *p))
-			return jget_bad(error, &fw, "not usable in a URL path");
-	*ret = id;
-	return 0;
+	return jget_id(obj, w, field, DECODE_MAX_ID_BYTES, ret, error);
 }
 
 /* Append all secrets of SRC to DST in one step (a single allocation that
@@ -476,10 +461,10 @@ int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, ch
 	return r;
 }
 
-/* NAME, or ALT_NAME when only that one is present. */
+/* NAME, or ALT_NAME (when not NULL) when only that one is present. */
 static const char *member_name(json_t *obj, const char *name, const char *alt_name)
 {
-	return !json_object_get(obj, name) && json_object_get(obj, alt_name) ? alt_name : name;
+	return alt_name && !json_object_get(obj, name) && json_object_get(obj, alt_name) ? alt_name : name;
 }
 
 /* A credential goes into HTTP headers and HMAC keys: printable ASCII only,
@@ -500,11 +485,30 @@ static int get_credential(json_t *obj, const struct jget_path *w, const char *na
 	return 0;
 }
 
-static int securitykey_decode(json_t *root, const char **ak, const char **sk, const char **token,
-                              uint64_t *expires, char **error)
+/* The member names of one shape of temporary credentials; each may have an
+ * alternative spelling (ALT_*, NULL for none). */
+struct credential_names {
+	const char *object, *alt_object;
+	const char *ak, *alt_ak, *sk, *alt_sk, *token, *alt_token, *expires, *alt_expires;
+};
+
+/* ECS metadata and IAM v3.0 securitytokens; the Python SDK also accepts
+ * "credentials" and camel-case names. */
+static const struct credential_names securitykey_names = {
+	"credential", "credentials", "access", "accessKeyId", "secret", "secretAccessKey",
+	"securitytoken", "securityToken", "expires_at", "expiration",
+};
+
+/* STS v5 AssumeAgency. */
+static const struct credential_names assume_agency_names = {
+	"credentials", NULL, "access_key_id", NULL, "secret_access_key", NULL,
+	"security_token", NULL, "expiration", NULL,
+};
+
+static int credentials_decode(json_t *root, const struct credential_names *n, const char **ak,
+                              const char **sk, const char **token, uint64_t *expires, char **error)
 {
-	/* The Python SDK also accepts "credentials" and camel-case names. */
-	struct jget_path cw = JGET_MEMBER(NULL, member_name(root, "credential", "credentials")), ew;
+	struct jget_path cw = JGET_MEMBER(NULL, member_name(root, n->object, n->alt_object)), ew;
 	const char *exp;
 	json_t *cred;
 	int r;
@@ -512,12 +516,11 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
 	r = jget_object(root, NULL, cw.field, JGET_REQUIRED, &cred, error);
 	if (r < 0)
 		return r;
-	if ((r = get_credential(cred, &cw, "access", "accessKeyId", MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
-	    (r = get_credential(cred, &cw, "secret", "secretAccessKey", MAX_SECRET_KEY_BYTES, sk, error)) < 0 ||
-	    (r = get_credential(cred, &cw, "securitytoken", "securityToken", MAX_TOKEN_BYTES, token,
-	                        error)) < 0)
+	if ((r = get_credential(cred, &cw, n->ak, n->alt_ak, MAX_ACCESS_KEY_BYTES, ak, error)) < 0 ||
+	    (r = get_credential(cred, &cw, n->sk, n->alt_sk, MAX_SECRET_KEY_BYTES, sk, error)) < 0 ||
+	    (r = get_credential(cred, &cw, n->token, n->alt_token, MAX_TOKEN_BYTES, token, error)) < 0)
 		return r;
-	ew = JGET_MEMBER(&cw, member_name(cred, "expires_at", "expiration"));
+	ew = JGET_MEMBER(&cw, member_name(cred, n->expires, n->alt_expires));
 	r = jget_string(cred, &cw, ew.field, JGET_REQUIRED, MAX_TIME_BYTES, &exp, error);
 	if (r < 0)
 		return r;
@@ -526,8 +529,9 @@ static int securitykey_decode(json_t *root, const char **ak, const char **sk, co
 	return 0;
 }
 
-int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char **token,
-                       uint64_t *expires_at_usec, char **error)
+static int temporary_decode(const char *body, size_t len, const struct credential_names *names,
+                            char **ak, char **sk, char **token, uint64_t *expires_at_usec,
+                            char **error)
 {
 	const char *a, *s, *t;
 	char *ra = NULL, *rs = NULL, *rt = NULL;
@@ -540,7 +544,7 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 	r = jget_load_object(body, len, false, &root, error);
 	if (r < 0)
 		return r;
-	r = securitykey_decode(root, &a, &s, &t, &exp, error);
+	r = credentials_decode(root, names, &a, &s, &t, &exp, error);
 	if (r >= 0 && (strdup_to(a, &ra) < 0 || strdup_to(s, &rs) < 0 || strdup_to(t, &rt) < 0))
 		r = -ENOMEM;
 	json_decref(root);
@@ -555,4 +559,16 @@ int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char 
 	*token = rt;
 	*expires_at_usec = exp;
 	return 0;
+}
+
+int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char **token,
+                       uint64_t *expires_at_usec, char **error)
+{
+	return temporary_decode(body, len, &securitykey_names, ak, sk, token, expires_at_usec, error);
+}
+
+int decode_assume_agency(const char *body, size_t len, char **ak, char **sk, char **token,
+                         uint64_t *expires_at_usec, char **error)
+{
+	return temporary_decode(body, len, &assume_agency_names, ak, sk, token, expires_at_usec, error);
 }

@@ -67,6 +67,12 @@ int decode_iam_token(const char *body, size_t len, uint64_t *expires_at_usec, ch
 int decode_securitykey(const char *body, size_t len, char **ak, char **sk, char **token,
                        uint64_t *expires_at_usec, char **error);
 
+/* STS v5 AssumeAgency answer: {"credentials": {"access_key_id",
+ * "secret_access_key", "security_token", "expiration"}} ("assumed_agency"
+ * is not read).  The IAM v3.0 securitytokens answer has the shape of the
+ * metadata answer: decode_securitykey().  Outputs are malloc'd. */
+int decode_assume_agency(const char *body, size_t len, char **ak, char **sk, char **token,
+                         uint64_t *expires_at_usec, char **error);
 /* Times in answers ("2020-01-04T09:05:22.701000Z") are read with
  * parse_rfc3339_time() (timefmt.h). */
 

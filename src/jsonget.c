@@ -145,3 +145,22 @@ int jget_array(json_t *obj, const struct jget_path *w, const char *field, enum j
 {
 	return get_container(obj, w, field, true, need != JGET_OPTIONAL, ret, error);
 }
+
+int jget_id(json_t *obj, const struct jget_path *w, const char *field, size_t max,
+            const char **ret, char **error)
+{
+	struct jget_path fw = JGET_MEMBER(w, field);
+	const char *id;
+	int r;
+
+	r = jget_string(obj, w, field, JGET_REQUIRED, max, &id, error);
+	if (r < 0)
+		return r;
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return jget_bad(error, &fw, "not usable in a URL path");
+	for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("/\\%?#", *p))
+			return jget_bad(error, &fw, "not usable in a URL path");
+	*ret = id;
+	return 0;
+}

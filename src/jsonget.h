@@ -46,6 +46,12 @@ enum jget_need {
 int jget_string(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
                 size_t max, const char **ret, char **error);
 
+/* Member FIELD of OBJ as an id that becomes a URL path segment (a secret
+ * or project id): required, at most MAX bytes, and refused when it could
+ * change the URL's structure even after percent-encoding ("." and "..",
+ * bytes outside printable ASCII, / \ % ? #) rather than sent. */
+int jget_id(json_t *obj, const struct jget_path *w, const char *field, size_t max,
+            const char **ret, char **error);
 /* Member FIELD of OBJ as an object / an array: absent or null gives NULL,
  * an error unless JGET_OPTIONAL. */
 int jget_object(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,

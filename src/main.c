@@ -11,6 +11,7 @@
  *   --history       show the deletion ledger (history.h)
  *   --status        print the daemon's state file (metrics.h)
  *   --check-credentials  one authenticated read-only request (credcheck.h)
+ *   --discover      the projects and accounts the identity reaches (discover.h)
  */
 
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include "credcheck.h"
 #include "daemon.h"
 #include "decode.h"
+#include "discover.h"
 #include "grace.h"
 #include "history.h"
 #include "ledger.h"
@@ -47,7 +49,7 @@
 #define DEFAULT_MAX_PLAN_AGE_USEC (24 * 3600 * USEC_PER_SEC)
 
 enum mode { MODE_DAEMON, MODE_CHECK_CONFIG, MODE_PLAN, MODE_EXPLAIN, MODE_ONCE, MODE_APPLY_PLAN,
-            MODE_RESTORE, MODE_HISTORY, MODE_STATUS, MODE_CHECK_CREDENTIALS };
+            MODE_RESTORE, MODE_HISTORY, MODE_STATUS, MODE_CHECK_CREDENTIALS, MODE_DISCOVER };
 
 struct options {
 	enum mode mode;
@@ -76,6 +78,7 @@ static int run_restore(const struct options *o);
 static int run_history(const struct options *o);
 static int run_status(const struct options *o);
 static int run_check_credentials(const struct options *o);
+static int run_discover(const struct options *o);
 
 /* Every mode: its option (with an argument: o->mode_arg), what runs it and
  * whether it runs on a manager (manager.h), which keeps the signals
@@ -98,6 +101,7 @@ static const struct mode_def {
 	[MODE_HISTORY]           = { "history",           false, run_history,           false },
 	[MODE_STATUS]            = { "status",            false, run_status,            false },
 	[MODE_CHECK_CREDENTIALS] = { "check-credentials", false, run_check_credentials, true },
+	[MODE_DISCOVER]          = { "discover",          false, run_discover,          false },
 };
 
 /* Exit codes, in the manner of terraform plan -detailed-exitcode. */
@@ -131,14 +135,17 @@ static void usage(FILE *f)
 		"      --restore            recreate the tags deleted in a time window\n"
 		"      --history            show the deletion ledger\n\n"
 		"      --status             show the daemon's last pass, counters and next pass\n"
-		"      --check-credentials  send one authenticated read-only request\n\n"
+		"      --check-credentials  send one authenticated read-only request\n"
+		"      --discover           list the projects and organization accounts the\n"
+		"                           identity can reach (read-only)\n\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
 		"      --no-credentials     with --check-config: do not read the credential\n"
 		"                           files (for ExecReload=, which cannot read them)\n"
 		"      --observed FILE      with --plan, --explain: a captured ListResourceInstances\n"
 		"                           answer (default: read the project, read-only)\n"
-		"      --json               machine-readable output for --plan, --history\n"
+		"      --json               machine-readable output for --plan, --history,\n"
+		"                           --discover\n"
 		"      --dry-run            with --once, --apply-plan, --restore: change nothing\n"
 		"      --save-plan FILE     with --once --dry-run: write the plan for review\n"
 		"      --max-plan-age SPAN  with --apply-plan: refuse older plans (default 24h)\n"
@@ -294,7 +301,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (n_modes > 1) {
 		fprintf(stderr, "csms-tagd: choose one of --check-config, --check-credentials, --plan, "
-		        "--explain, --once, --apply-plan, --restore, --history, --status\n");
+		        "--explain, --once, --apply-plan, --restore, --history, --status, --discover\n");
 		return -EINVAL;
 	}
 	return check_options(o);
@@ -340,8 +347,8 @@ static int check_options(const struct options *o)
 		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
 		return -EINVAL;
 	}
-	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_HISTORY) {
-		fprintf(stderr, "csms-tagd: --json goes with --plan or --history\n");
+	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_HISTORY && o->mode != MODE_DISCOVER) {
+		fprintf(stderr, "csms-tagd: --json goes with --plan, --history or --discover\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -634,6 +641,11 @@ static int run_check_credentials(const struct options *o)
 	r = credcheck_run(c, stdout);
 	config_free(c);
 	return r < 0 ? EXIT_ERROR : EXIT_CLEAN;
+}
+
+static int run_discover(const struct options *o)
+{
+	return discover_main(o->config_path, o->json);
 }
 
 static int run_once(const struct options *o)

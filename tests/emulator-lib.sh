@@ -90,6 +90,18 @@ write_creds() {
 	export CREDENTIALS_DIRECTORY="$WORK/credentials"
 }
 
+# write_org_creds: org-ak and org-sk, the keys of tests/data/org-seed.json's
+# management account (ORG_AK, ORG_SK), beside write_creds' files.
+ORG_SEED="$top_srcdir/tests/data/org-seed.json"
+ORG_AK=MGMTAK00000000000000
+ORG_SK=mgmtSecretKey000000000000000000000000000
+write_org_creds() {
+	[ -n "${CREDENTIALS_DIRECTORY:-}" ] || write_creds
+	printf '%s\n' "$ORG_AK" > "$CREDENTIALS_DIRECTORY/org-ak"
+	printf '%s\n' "$ORG_SK" > "$CREDENTIALS_DIRECTORY/org-sk"
+	chmod 0600 "$CREDENTIALS_DIRECTORY"/org-*
+}
+
 # write_config FILE [AUTH_METHOD [EXTRA_DAEMON_LINES]]: the example policy
 # pointed at the emulator.
 write_config() {
@@ -98,14 +110,22 @@ write_config() {
 	aksk) auth=$'access_key_file = csms-ak\nsecret_key_file = csms-sk' ;;
 	password) auth=$'user = demo\ndomain = demo-domain\npassword_file = csms-password' ;;
 	token) auth='token_file = csms-token' ;;
+	# tests/data/org-seed.json: the management account's keys
+	# (write_org_creds) assume AGENCY_ACCOUNT's agency tag-keeper; more
+	# [auth] lines in AGENCY_AUTH, the governed project in PROJECT_ID.
+	agency) auth=$'access_key_file = org-ak\nsecret_key_file = org-sk\nagency_name = tag-keeper'
+		auth+=$'\nagency_account_id = '"${AGENCY_ACCOUNT:-a0000000000000000000000000000002}"
+		[ -n "${AGENCY_AUTH:-}" ] && auth+=$'\n'"$AGENCY_AUTH" ;;
 	esac
 	{
 		echo "[csms]"
 		echo "region = cn-north-4"
-		echo "project_id = 0123456789abcdef0123456789abcdef"
+		echo "project_id = ${PROJECT_ID:-0123456789abcdef0123456789abcdef}"
 		echo "endpoint = $EMU_URL"
 		echo "iam_endpoint = $EMU_URL"
 		echo "metadata_endpoint = $EMU_URL"
+		echo "sts_endpoint = $EMU_URL"
+		echo "organizations_endpoint = $EMU_URL"
 		[ -n "${EMU_CA:-}" ] && echo "ca_file = $EMU_CA"
 		echo
 		echo "[auth]"

@@ -5,14 +5,16 @@
 # whole request: body, every header (X-Auth-Token, X-Security-Token, the
 # Authorization line with the AK) and the request line.  For every auth
 # method (aksk, password with the IAM request echoed and with the CSMS
-# requests echoed, token, ecs), csms-tagd --once (stderr), the daemon
+# requests echoed, token, ecs, agency with the STS request echoed and with
+# the CSMS requests echoed), csms-tagd --once (stderr), the daemon
 # (stderr and every STATUS= it sends, through the fake notify socket of
 # notify.sh) and --check-credentials (stdout) must show the echo - else this
 # test proves nothing - and must not contain a credential; neither must the
 # daemon's state file and metrics file (which quote server errors and their
 # codes; they need not show the echo: no pass ends before the IAM echo).
 # Credentials are the seed's AK,
-# SK, password, static token and ECS temporary keys, nor any value after an
+# SK, password, static token and ECS temporary keys (for agency: the org
+# seed's management keys and the external id), nor any value after an
 # x-auth-token or x-security-token header (IAM tokens are made up by the
 # emulator as it goes).
 
@@ -134,5 +136,17 @@ run_case token token '*'
 run_case password-iam password KeystoneCreateUserTokenByPassword
 run_case password-csms password "${CSMS_APIS[@]}"
 run_case ecs ecs "${CSMS_APIS[@]}"
+
+# The agency method, on the organisation seed: a member account's agency
+# whose trust policy wants an external id (a secret; in the STS body).
+SEED=$ORG_SEED
+write_org_creds
+printf 'acme-ext-0001\n' > "$CREDENTIALS_DIRECTORY/org-ext"
+chmod 0600 "$CREDENTIALS_DIRECTORY/org-ext"
+SECRETS+=("$ORG_AK" "$ORG_SK" acme-ext-0001)
+export AGENCY_ACCOUNT=a0000000000000000000000000000003 PROJECT_ID=b3000000000000000000000000000001
+export AGENCY_AUTH="external_id_file = org-ext"
+run_case agency-sts agency AssumeAgency
+run_case agency-csms agency "${CSMS_APIS[@]}"
 
 echo "leak: $checks checks passed"

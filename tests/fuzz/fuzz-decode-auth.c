@@ -1,5 +1,6 @@
 /* fuzz-decode-auth.c - the credential decoders (IAM token answer, ECS
- * metadata securitykey) and parse_rfc3339_time() on arbitrary bytes. */
+ * metadata securitykey / IAM v3.0 securitytokens, STS v5 AssumeAgency) and
+ * parse_rfc3339_time() on arbitrary bytes. */
 #include <errno.h>
 #include <time.h>
 
@@ -32,9 +33,38 @@ static void check_iso8601(const char *s)
 	CHECK(strncmp(s, back, 19) == 0);
 }
 
+typedef int (*temporary_decoder_t)(const char *body, size_t len, char **ak, char **sk,
+                                   char **token, uint64_t *expires_at_usec, char **error);
+
+/* Temporary keys: all three printable, or nothing and a loggable error;
+ * the secret key never in a message. */
+static void check_temporary(temporary_decoder_t decode, const uint8_t *data, size_t size)
+{
+	char *ak = NULL, *sk = NULL, *token = NULL, *err = NULL;
+	uint64_t exp = 0;
+	int r;
+
+	r = decode((const char *) data, size, &ak, &sk, &token, &exp, &err);
+	CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
+	if (r == 0) {
+		check_credential(ak);
+		check_credential(sk);
+		check_credential(token);
+		CHECK(!err);
+	} else {
+		CHECK(!ak && !sk && !token);
+		if (r == -EBADMSG)
+			check_loggable(err);
+	}
+	free(ak);
+	free(sk);
+	free(token);
+	free(err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *ak = NULL, *sk = NULL, *token = NULL, *err = NULL, *text;
+	char *err = NULL, *text;
 	uint64_t exp = 0;
 	int r;
 
@@ -46,23 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(err);
 	err = NULL;
 
-	r = decode_securitykey((const char *) data, size, &ak, &sk, &token, &exp, &err);
-	CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
-	if (r == 0) {
-		check_credential(ak);
-		check_credential(sk);
-		check_credential(token);
-		/* The secret key must never reach a message. */
-		CHECK(!err);
-	} else {
-		CHECK(!ak && !sk && !token);
-		if (r == -EBADMSG)
-			check_loggable(err);
-	}
-	free(ak);
-	free(sk);
-	free(token);
-	free(err);
+	check_temporary(decode_securitykey, data, size);
+	check_temporary(decode_assume_agency, data, size);
 
 	text = fuzz_strdup(data, size);
 	check_iso8601(text);

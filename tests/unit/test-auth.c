@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "auth-internal.h"
 #include "credentials.h"
 #include "sign.h"
 #include "util.h"
@@ -635,6 +636,104 @@ static void test_aksk_headers(void **state)
 	fix_free(&f);
 }
 
+/* The agency method's set-up: what it needs, and the base identity it
+ * builds, which signs without X-Project-Id (STS and IAM calls in its own
+ * account are not about the governed project). */
+static void test_agency_setup(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKBASE\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "base-secret\n");
+	struct config c = cfg_for(AUTH_AGENCY);
+	struct curl_slist *l;
+	char *error = NULL;
+	struct fix f;
+
+	c.csms.sts_endpoint = emu_base;
+	c.auth.agency.account_id = (char *) "a1";
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "agency_name"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.agency.name = (char *) "tag-keeper";
+	c.auth.agency.account_id = NULL;
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "agency_account_id"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.agency.account_id = (char *) "a1";
+	assert_true(fix_new(&f, &c, &error) < 0);
+	assert_non_null(strstr(error, "access_key_file"));
+	free(error);
+	fix_free(&f);
+
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	/* Nothing assumed yet: no credentials, and a 401 can be helped. */
+	assert_false(auth_usable(f.a));
+	assert_int_equal(auth_expiry_usec(f.a), 0);
+	assert_true(auth_usable(f.a->base));
+	l = prepare(f.a->base, "POST", "https://sts.example.com/v5/agencies/assume", "{}");
+	assert_null(hdr(l, "X-Project-Id"));
+	assert_true(strstr(hdr(l, "Authorization"), "Access=AKBASE, "
+	                   "SignedHeaders=content-type;host;x-sdk-date,") != NULL);
+	curl_slist_free_all(l);
+	fix_free(&f);
+}
+
+/* A quarter of the life, at most 15 minutes; and the method refreshes by
+ * that rule: held keys are used until then, replaced after. */
+static void test_agency_margin(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKBASE\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "base-secret\n");
+	const uint64_t min = 60 * USEC_PER_SEC, now = now_realtime_usec();
+	struct config c = cfg_for(AUTH_AGENCY);
+	char *error = NULL;
+	struct fix f;
+
+	assert_int_equal(auth_refresh_margin(0, 15 * min, 15 * min), 15 * min / 4);
+	assert_int_equal(auth_refresh_margin(10, 10 + 60 * min, 15 * min), 15 * min);
+	assert_int_equal(auth_refresh_margin(0, 12 * 60 * min, 15 * min), 15 * min);
+	assert_int_equal(auth_refresh_margin(0, 12 * 60 * min, 60 * min), 60 * min);
+	assert_int_equal(auth_refresh_margin(5, 3, 15 * min), 0);
+
+	c.csms.sts_endpoint = emu_base;
+	c.auth.agency.name = (char *) "tag-keeper";
+	c.auth.agency.account_id = (char *) "a1";
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	assert_true(f.a->ops->needs_refresh(f.a));
+	auth_secret_replace(&f.a->ak, strdup("AKTMP"));
+	auth_secret_replace(&f.a->sk, strdup("SKTMP"));
+	/* 15-minute keys: renewed with under 3 min 45 s left. */
+	f.a->obtained_at = now - 11 * min;
+	f.a->expires_at = now + 4 * min;
+	assert_true(auth_usable(f.a));
+	assert_false(f.a->ops->needs_refresh(f.a));
+	f.a->expires_at = now + 3 * min;
+	f.a->obtained_at = now - 12 * min;
+	assert_true(auth_usable(f.a));
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* 12-hour keys: renewed with under 15 min left. */
+	f.a->obtained_at = now - 11 * 60 * min;
+	f.a->expires_at = now + 16 * min;
+	assert_false(f.a->ops->needs_refresh(f.a));
+	f.a->expires_at = now + 14 * min;
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* Refused: replaced whatever the time. */
+	f.a->expires_at = now + 60 * min;
+	assert_true(auth_invalidate(f.a));
+	assert_true(f.a->ops->needs_refresh(f.a));
+	/* Expired: no longer usable. */
+	f.a->expires_at = now - 1;
+	assert_false(auth_usable(f.a));
+	fix_free(&f);
+}
+
 static void test_host_values(void **state)
 {
 	static const struct {
@@ -1141,6 +1240,8 @@ int main(void)
 		T(test_token_reread_rule),
 		T(test_settings_missing),
 		T(test_aksk_headers),
+		T(test_agency_setup),
+		T(test_agency_margin),
 		T(test_ensure_loop_finished),
 		T(test_host_values),
 		T(test_no_credentials_yet),

@@ -246,9 +246,9 @@ static void test_auth_errors(void **state)
 		const char *auth;
 		const char *message;
 	} cases[] = {
-		{ "", " [auth] method is required (aksk, password, token or ecs)" },
-		{ "[auth]\ntoken_file = t\n", "4: [auth] method is required (aksk, password, token or ecs)" },
-		{ "[auth]\nmethod = oauth\n", "5: method 'oauth' is not one of aksk, password, token, ecs" },
+		{ "", " [auth] method is required (aksk, password, token, ecs or agency)" },
+		{ "[auth]\ntoken_file = t\n", "4: [auth] method is required (aksk, password, token, ecs or agency)" },
+		{ "[auth]\nmethod = oauth\n", "5: method 'oauth' is not one of aksk, password, token, ecs, agency" },
 		{ "[auth]\nmethod = aksk\naccess_key_file = a\nsecret_key_file = s\ntoken_file = t\n",
 		  "8: token_file is not used by method aksk" },
 		/* the first unused key in the file, wherever the method is */
@@ -278,6 +278,89 @@ static void test_auth_errors(void **state)
 
 		expect_error(text, cases[i].message);
 	}
+}
+
+#define AGENCY_AUTH "[csms]\nregion = r\nproject_id = p\n[auth]\nmethod = agency\n"
+
+static void test_agency(void **state)
+{
+	struct config *c;
+
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", "/run/cred", 1), 0);
+	c = load_ok(AGENCY_AUTH "access_key_file = ak\nsecret_key_file = sk\n"
+	            "agency_name = tag-keeper\nagency_account_id = 0b1f00000000000000000000000000aa\n"
+	            "external_id_file = ext\n");
+	assert_int_equal(c->auth.method, AUTH_AGENCY);
+	assert_int_equal(c->auth.base, AUTH_AKSK);
+	assert_int_equal(c->auth.agency.api, AGENCY_API_STS);
+	assert_string_equal(c->auth.agency.name, "tag-keeper");
+	assert_string_equal(c->auth.agency.account_id, "0b1f00000000000000000000000000aa");
+	assert_null(c->auth.agency.session_name);
+	assert_true(c->auth.agency.duration_usec == AGENCY_DURATION_DEFAULT);
+	assert_string_equal(c->auth.agency.external_id_file, "/run/cred/ext");
+	assert_string_equal(c->csms.sts_endpoint, "https://sts.r.myhuaweicloud.com");
+	assert_string_equal(c->csms.organizations_endpoint, "https://organizations.myhuaweicloud.com");
+	config_free(c);
+
+	c = load_ok("[csms]\nregion = r\nproject_id = p\nsts_endpoint = https://sts.example:8443/\n"
+	            "[auth]\nmethod = agency\nbase = ecs\napi = iam\nagency_name = a\n"
+	            "agency_domain = acme-prod\nagency_session_name = ops@tagd\nagency_duration = 30min\n");
+	assert_int_equal(c->auth.base, AUTH_ECS);
+	assert_int_equal(c->auth.agency.api, AGENCY_API_IAM);
+	assert_null(c->auth.agency.account_id);
+	assert_string_equal(c->auth.agency.domain, "acme-prod");
+	assert_string_equal(c->auth.agency.session_name, "ops@tagd");
+	assert_true(c->auth.agency.duration_usec == 30 * 60 * USEC_PER_SEC);
+	assert_string_equal(c->csms.sts_endpoint, "https://sts.example:8443");
+	config_free(c);
+	assert_string_equal(agency_api_to_string(AGENCY_API_IAM), "iam");
+	assert_string_equal(auth_method_to_string(AUTH_AGENCY), "agency");
+}
+
+static void test_agency_errors(void **state)
+{
+	static const struct {
+		const char *auth;
+		const char *message;
+	} cases[] = {
+		{ "agency_account_id = a1\n", "5: method agency needs agency_name in [auth]" },
+		{ "agency_name = n\n", "5: method agency with base aksk needs access_key_file and "
+		  "secret_key_file in [auth] (the identity that assumes the agency)" },
+		{ "base = ecs\nagency_name = n\n", "5: method agency needs agency_account_id in [auth] "
+		  "(the account that owns agency n)" },
+		{ "base = ecs\napi = iam\nagency_name = n\n", "5: method agency with api iam needs "
+		  "agency_account_id or agency_domain in [auth]" },
+		{ "base = password\n", "6: base 'password' is not one of aksk, ecs" },
+		{ "api = v4\n", "6: api 'v4' is not one of sts, iam" },
+		{ "base = ecs\nagency_name = n\nagency_account_id = a1\naccess_key_file = k\n",
+		  "9: base ecs takes its keys from the metadata service: remove the key files" },
+		{ "base = ecs\nagency_name = n:x\n", "7: agency_name 'n:x' is not a name (1 to 64 of A-Z, "
+		  "a-z, 0-9, _+=,.@-)" },
+		{ "agency_session_name = a\n", "6: agency_session_name 'a' is not a name (2 to 64 of A-Z, "
+		  "a-z, 0-9, _+=,.@-)" },
+		{ "agency_account_id = a:b\n", "6: agency_account_id 'a:b' is not an account id (like "
+		  "0b1f...: 1 to 64 of A-Z, a-z, 0-9)" },
+		{ "base = ecs\nagency_name = n\nagency_account_id = a1\nagency_domain = d\n",
+		  "9: agency_domain is used by api iam only; STS names the account by agency_account_id" },
+		{ "base = ecs\napi = iam\nagency_name = n\nagency_domain = d\nexternal_id_file = e\n",
+		  "10: external_id_file needs api sts: the IAM v3.0 call has no external id" },
+		{ "base = ecs\nagency_name = n\nagency_account_id = a1\nagency_duration = 2h\n",
+		  "9: agency_duration is at most 1h when the base identity uses temporary keys (base ecs "
+		  "or security_token_file)" },
+		{ "access_key_file = a\nsecret_key_file = s\nagency_name = n\nagency_account_id = a1\n"
+		  "agency_duration = 13h\n", "10: agency_duration is at most 12h with api sts" },
+		{ "agency_duration = 10min\n", "6: agency_duration '10min' is out of range (15min to 1d)" },
+		{ "base = ecs\nagency_name = n\nagency_account_id = a1\nuser = u\n",
+		  "9: user is not used by method agency" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *text = xasprintf("%s%s", AGENCY_AUTH, cases[i].auth);
+
+		expect_error(text, cases[i].message);
+	}
+	expect_error("[csms]\nregion = r\nproject_id = p\n[auth]\nmethod = ecs\nagency_name = n\n",
+	             "6: agency_name is not used by method ecs");
 }
 
 static void test_daemon_keys(void **state)
@@ -1129,6 +1212,8 @@ int main(void)
 		cmocka_unit_test(test_csms_errors),
 		cmocka_unit_test(test_auth_methods),
 		cmocka_unit_test(test_auth_errors),
+		cmocka_unit_test(test_agency),
+		cmocka_unit_test(test_agency_errors),
 		cmocka_unit_test(test_daemon_keys),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_daemon_errors),

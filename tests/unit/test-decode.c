@@ -690,18 +690,23 @@ static const struct bad_case bad_securitykeys[] = {
 	{ "{\"credential\": {\"secret\": TOPSECRET}}", "invalid JSON at line 1, column 35" },
 };
 
-static void test_securitykey_bad(void **state)
-{
-	char *b;
+typedef int (*temporary_decoder_t)(const char *body, size_t len, char **ak, char **sk,
+                                   char **token, uint64_t *expires_at_usec, char **error);
 
-	for (size_t i = 0; i < sizeof(bad_securitykeys) / sizeof(bad_securitykeys[0]); i++) {
-		const struct bad_case *c = &bad_securitykeys[i];
+/* Each case refused with its message (any, when NULL), which never holds
+ * the secret key, and nothing returned. */
+static void assert_bad_temporary(temporary_decoder_t decode, const struct bad_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct bad_case *c = &cases[i];
 		char *ak = NULL, *sk = NULL, *tok = NULL, *err = NULL;
 		uint64_t exp = 7;
 
-		if (decode_securitykey(c->body, strlen(c->body), &ak, &sk, &tok, &exp, &err) != -EBADMSG)
+		if (decode(c->body, strlen(c->body), &ak, &sk, &tok, &exp, &err) != -EBADMSG)
 			fail_msg("case %zu (%s) was accepted", i, c->body);
-		assert_error(err, c->error);
+		assert_non_null(err);
+		if (c->error)
+			assert_error(err, c->error);
 		assert_null(strstr(err, "TOPSECRET"));
 		assert_null(ak);
 		assert_null(sk);
@@ -709,6 +714,14 @@ static void test_securitykey_bad(void **state)
 		assert_int_equal(exp, 7);
 		free(err);
 	}
+}
+
+static void test_securitykey_bad(void **state)
+{
+	char *b;
+
+	assert_bad_temporary(decode_securitykey, bad_securitykeys,
+	                     sizeof(bad_securitykeys) / sizeof(bad_securitykeys[0]));
 	b = body(CRED(OKA, OKS, "\"%s\"", OKE), rep('t', 32 * 1024 + 1));
 	{
 		char *ak = NULL, *sk = NULL, *tok = NULL, *err = NULL;
@@ -719,6 +732,45 @@ static void test_securitykey_bad(void **state)
 		free(err);
 	}
 	free(b);
+}
+
+/* STS v5 AssumeAgency (the emulator's and the documented answer). */
+static void test_assume_agency(void **state)
+{
+	static const char good[] =
+		"{\"credentials\": {\"access_key_id\": \"AKAG\", \"secret_access_key\": \"SKAG\","
+		" \"security_token\": \"TOKAG\", \"expiration\": \"2022-09-07T03:27:51.158Z\"},"
+		" \"assumed_agency\": {\"urn\": \"sts::a1::assumed-agency:n/s\", \"id\": \"x:s\"}}";
+	static const struct bad_case bad[] = {
+		{ "{}", "credentials: missing" },
+		/* the metadata spelling is not the STS one */
+		{ CRED(OKA, OKS, OKT, OKE), "credentials: missing" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"expiration\": " OKE "}}", "credentials.security_token: missing" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOP SECRET\","
+		  " \"security_token\": \"T\", \"expiration\": " OKE "}}",
+		  "credentials.secret_access_key: not printable ASCII" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"security_token\": \"T\", \"expiration\": 1662521271}}",
+		  "credentials.expiration: expected a string" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\","
+		  " \"security_token\": \"T\", \"expiration\": \"tomorrow\"}}",
+		  "credentials.expiration: not an ISO-8601 UTC time" },
+		{ "{\"credentials\": {\"access_key_id\": \"AK\", \"secret_access_key\": \"TOPSECRET\"",
+		  NULL },
+	};
+	char *ak = NULL, *sk = NULL, *tok = NULL, *err = NULL;
+	uint64_t exp = 0;
+
+	assert_int_equal(decode_assume_agency(good, strlen(good), &ak, &sk, &tok, &exp, &err), 0);
+	assert_string_equal(ak, "AKAG");
+	assert_string_equal(sk, "SKAG");
+	assert_string_equal(tok, "TOKAG");
+	assert_int_equal(exp, UINT64_C(1662521271158000));
+	free(ak);
+	free(sk);
+	free(tok);
+	assert_bad_temporary(decode_assume_agency, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 /* ---- ISO-8601 ---------------------------------------------------------- */
@@ -790,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_iam_token),
 		cmocka_unit_test(test_securitykey_good),
 		cmocka_unit_test(test_securitykey_bad),
+		cmocka_unit_test(test_assume_agency),
 		cmocka_unit_test(test_iso8601_good),
 		cmocka_unit_test(test_iso8601_bad),
 	};
