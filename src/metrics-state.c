@@ -133,10 +133,25 @@ static int parse_instance_fields(json_t *root, struct metrics_snapshot *s, char 
 	    (r = OPTIONAL("up", get_bool(root, "up", &s->up, error))) < 0 ||
 	    (r = OPTIONAL("pid", get_uint(root, "pid", &s->pid, error))) < 0 ||
 	    (r = OPTIONAL("written", get_time(root, "written", &s->written_usec, error))) < 0 ||
-	    (r = OPTIONAL("would_delete", get_uint(root, "would_delete", &s->would_delete, error))) < 0 ||
 	    (r = OPTIONAL("pass_dry_run", get_bool(root, "pass_dry_run", &s->pass_dry_run, error))) < 0)
 		return r;
 #undef OPTIONAL
+	return 0;
+}
+
+/* The figures of counts.h. */
+static int parse_pass_counts(json_t *root, struct pass_counts *c, char **error)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		const struct count_figure *f = &count_figures[i];
+		int r;
+
+		if ((f->flags & COUNT_OPTIONAL) && !json_object_get(root, f->key))
+			continue;
+		r = get_uint(root, f->key, count_ptr(c, f), error);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -163,18 +178,7 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_time(root, "pass_started", &s->pass_started_usec, error)) < 0 ||
 	    (r = get_time(root, "pass_finished", &s->pass_finished_usec, error)) < 0 ||
 	    (r = get_uint(root, "pass_duration_usec", &s->pass_duration_usec, error)) < 0 ||
-	    (r = get_uint(root, "planned", &s->planned, error)) < 0 ||
-	    (r = get_uint(root, "deleted", &s->deleted, error)) < 0 ||
-	    (r = get_uint(root, "kept", &s->kept, error)) < 0 ||
-	    (r = get_uint(root, "failed", &s->failed, error)) < 0 ||
-	    (r = get_uint(root, "held", &s->held, error)) < 0 ||
-	    (r = get_uint(root, "governed_secrets", &s->governed_secrets, error)) < 0 ||
-	    (r = get_uint(root, "noncompliant_tags", &s->noncompliant_tags, error)) < 0 ||
-	    (r = get_uint(root, "waiting", &s->waiting, error)) < 0 ||
-	    (r = get_uint(root, "exempted", &s->exempted, error)) < 0 ||
-	    (r = get_uint(root, "exemptions_unused", &s->exemptions_unused, error)) < 0 ||
-	    (r = get_uint(root, "required_missing", &s->required_missing, error)) < 0 ||
-	    (r = get_uint(root, "required_invalid", &s->required_invalid, error)) < 0 ||
+	    (r = parse_pass_counts(root, &s->counts, error)) < 0 ||
 	    (r = get_time(root, "last_success", &s->last_success_usec, error)) < 0 ||
 	    (r = get_time(root, "next_pass", &s->next_pass_usec, error)) < 0 ||
 	    (r = get_counts(root, "deleted_by_rule", false, &st->counts[0], &s->deleted_by_rule, error)) < 0 ||
@@ -193,8 +197,8 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	/* Older daemons counted a dry run's would-be deletions as deleted. */
 	if (!json_object_get(root, "pass_dry_run") && s->dry_run) {
 		s->pass_dry_run = true;
-		s->would_delete = s->deleted;
-		s->deleted = 0;
+		s->counts.would_delete = s->counts.deleted;
+		s->counts.deleted = 0;
 	}
 	o = metrics_outcome_from_string(outcome);
 	if (o < 0)
@@ -292,16 +296,44 @@ bool metrics_daemon_running(const struct metrics_snapshot *s)
 	return kill((pid_t) s->pid, 0) == 0 || errno == EPERM;
 }
 
-static void print_tags(const struct metrics_snapshot *s, FILE *f)
+static bool figure_shown(const struct metrics_snapshot *s, const struct count_figure *f)
 {
-	if (s->pass_dry_run)
-		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " would be deleted (dry run: none "
-		        "deleted), %" PRIu64 " kept, %" PRIu64 " failed, %" PRIu64 " held\n", "Tags",
-		        s->planned, s->would_delete, s->kept, s->failed, s->held);
-	else
-		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " deleted, %" PRIu64 " kept, %" PRIu64
-		        " failed, %" PRIu64 " held\n", "Tags", s->planned, s->deleted, s->kept, s->failed,
-		        s->held);
+	return !(f->flags & (s->pass_dry_run ? COUNT_WET : COUNT_DRY));
+}
+
+/* The status line of figure I, the first of its line: "N text, N text". */
+static void print_status_line(const struct metrics_snapshot *s, size_t first, FILE *f)
+{
+	const char *line = count_figures[first].status_line;
+	bool any = false, sep = false;
+
+	for (size_t i = first; i < n_count_figures; i++)
+		any = any || (streq_ptr(count_figures[i].status_line, line) && count_value(&s->counts, &count_figures[i]));
+	if ((count_figures[first].flags & COUNT_QUIET) && !any)
+		return;
+	fprintf(f, "%-17s:", line);
+	for (size_t i = first; i < n_count_figures; i++) {
+		const struct count_figure *c = &count_figures[i];
+
+		if (!streq_ptr(c->status_line, line) || !figure_shown(s, c))
+			continue;
+		fprintf(f, "%s %" PRIu64 " %s", sep ? "," : "", count_value(&s->counts, c), c->status_text);
+		sep = true;
+	}
+	fputc('\n', f);
+}
+
+/* The figures of counts.h, a line for each status_line, in the order of first mention. */
+static void print_pass_counts(const struct metrics_snapshot *s, FILE *f)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		bool first = true;
+
+		for (size_t j = 0; first && j < i; j++)
+			first = !streq_ptr(count_figures[j].status_line, count_figures[i].status_line);
+		if (first)
+			print_status_line(s, i, f);
+	}
 }
 
 static void print_last_pass(const struct metrics_snapshot *s, uint64_t now, FILE *f)
@@ -314,16 +346,7 @@ static void print_last_pass(const struct metrics_snapshot *s, uint64_t now, FILE
 		fprintf(f, "%-17s: %s\n", "Error", s->error);
 	fprintf(f, "%-17s: %s\n", "Finished", when(a, sizeof(a), s->pass_finished_usec, now));
 	fprintf(f, "%-17s: %s\n", "Duration", format_timespan(span, sizeof(span), s->pass_duration_usec));
-	print_tags(s, f);
-	fprintf(f, "%-17s: %" PRIu64 " secrets, %" PRIu64 " non-compliant tags\n", "Governed",
-	        s->governed_secrets, s->noncompliant_tags);
-	if (s->waiting || s->exempted || s->exemptions_unused)
-		fprintf(f, "%-17s: %" PRIu64 " waiting for their grace period, %" PRIu64
-		        " exempted, %" PRIu64 " exemptions unused\n", "Not deleted",
-		        s->waiting, s->exempted, s->exemptions_unused);
-	if (s->required_missing || s->required_invalid)
-		fprintf(f, "%-17s: %" PRIu64 " missing, %" PRIu64 " with a value not allowed\n",
-		        "Required tags", s->required_missing, s->required_invalid);
+	print_pass_counts(s, f);
 }
 
 void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now, FILE *f)

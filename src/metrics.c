@@ -169,34 +169,27 @@ static void put_counts(struct prom *p, const char *name, const char *help, const
 	}
 }
 
+/* The figures of counts.h, a family head before each new metric. */
+static void put_pass_counts(struct prom *p, const struct pass_counts *c)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		const struct count_figure *f = &count_figures[i];
+
+		if (i == 0 || strcmp(f->metric, count_figures[i - 1].metric) != 0)
+			put_head(p, f->metric, "gauge", f->help);
+		put_sample(p, f->metric, f->label, f->label_value, count_value(c, f));
+	}
+}
+
 static void put_last_pass(struct prom *p, const struct metrics_snapshot *s)
 {
-	static const char *const results[] = { "planned", "deleted", "would_delete", "kept", "failed", "held" };
-	const uint64_t tags[] = { s->planned, s->deleted, s->would_delete, s->kept, s->failed, s->held };
-
 	put_gauge_seconds(p, "last_pass_timestamp_seconds", "When the last reconcile pass ended.",
 	                  s->pass_finished_usec);
 	put_gauge_seconds(p, "last_pass_duration_seconds", "How long the last reconcile pass took.",
 	                  s->pass_duration_usec);
 	put_gauge(p, "last_pass_success", "1 when the last pass converged or did all it planned, else 0.",
 	          outcome_is_success(s->outcome));
-	put_head(p, "last_pass_tags", "gauge",
-	         "Tags of the last pass planned for deletion, by what became of them (would_delete: a dry run's).");
-	for (size_t i = 0; i < ELEMENTSOF(results); i++)
-		put_sample(p, "last_pass_tags", "result", results[i], tags[i]);
-	put_gauge(p, "governed_secrets", "Secrets governed by the configuration, last pass.",
-	          s->governed_secrets);
-	put_gauge(p, "noncompliant_tags", "Tags the policy does not allow, last pass.", s->noncompliant_tags);
-	put_head(p, "last_pass_governance_tags", "gauge",
-	         "Unwanted tags of the last pass not deleted: grace period running, or kept by an exemption.");
-	put_sample(p, "last_pass_governance_tags", "kind", "waiting", s->waiting);
-	put_sample(p, "last_pass_governance_tags", "kind", "exempted", s->exempted);
-	put_head(p, "last_pass_required_tags", "gauge",
-	         "Required tags of the last pass missing, or present with a value not allowed (never created).");
-	put_sample(p, "last_pass_required_tags", "state", "missing", s->required_missing);
-	put_sample(p, "last_pass_required_tags", "state", "invalid", s->required_invalid);
-	put_gauge(p, "last_pass_unused_exemptions", "Active exemptions that kept no tag, last pass.",
-	          s->exemptions_unused);
+	put_pass_counts(p, &s->counts);
 }
 
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
@@ -330,20 +323,10 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "pass_started", time_or_null(s->pass_started_usec));
 	if (r >= 0) r = set_new(root, "pass_finished", time_or_null(s->pass_finished_usec));
 	if (r >= 0) r = set_new(root, "pass_duration_usec", json_integer((json_int_t) s->pass_duration_usec));
-	if (r >= 0) r = set_new(root, "planned", json_integer((json_int_t) s->planned));
-	if (r >= 0) r = set_new(root, "deleted", json_integer((json_int_t) s->deleted));
-	if (r >= 0) r = set_new(root, "would_delete", json_integer((json_int_t) s->would_delete));
 	if (r >= 0) r = set_new(root, "pass_dry_run", json_boolean(s->pass_dry_run));
-	if (r >= 0) r = set_new(root, "kept", json_integer((json_int_t) s->kept));
-	if (r >= 0) r = set_new(root, "failed", json_integer((json_int_t) s->failed));
-	if (r >= 0) r = set_new(root, "held", json_integer((json_int_t) s->held));
-	if (r >= 0) r = set_new(root, "governed_secrets", json_integer((json_int_t) s->governed_secrets));
-	if (r >= 0) r = set_new(root, "noncompliant_tags", json_integer((json_int_t) s->noncompliant_tags));
-	if (r >= 0) r = set_new(root, "waiting", json_integer((json_int_t) s->waiting));
-	if (r >= 0) r = set_new(root, "exempted", json_integer((json_int_t) s->exempted));
-	if (r >= 0) r = set_new(root, "exemptions_unused", json_integer((json_int_t) s->exemptions_unused));
-	if (r >= 0) r = set_new(root, "required_missing", json_integer((json_int_t) s->required_missing));
-	if (r >= 0) r = set_new(root, "required_invalid", json_integer((json_int_t) s->required_invalid));
+	for (size_t i = 0; r >= 0 && i < n_count_figures; i++)
+		r = set_new(root, count_figures[i].key,
+		            json_integer((json_int_t) count_value(&s->counts, &count_figures[i])));
 	if (r >= 0) r = set_new(root, "last_success", time_or_null(s->last_success_usec));
 	if (r >= 0) r = set_new(root, "next_pass", time_or_null(s->next_pass_usec));
 	if (r >= 0) r = set_new(root, "passes_total", json_incref(passes));

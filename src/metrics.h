@@ -48,6 +48,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "counts.h"
+
 #define METRICS_STATE_FORMAT "csms-tagd-state/1"
 #define METRICS_STATE_FILE "state.json"
 
@@ -96,22 +98,11 @@ struct metrics_snapshot {
 	uint64_t pass_started_usec;
 	uint64_t pass_finished_usec;
 	uint64_t pass_duration_usec;
-	/* Of the tags planned for deletion: deleted (in a dry run: 0, see
-	 * would_delete), kept (dropped at the re-check: now allowed or unreadable),
-	 * failed (the deletion failed, or the tag was still there after it),
-	 * held (not sent: more than max_deletes_per_pass were planned). */
-	uint64_t planned, deleted, kept, failed, held;
-	/* A dry run's planned deletions that would have been sent (deleted
-	 * is then 0): never counted as deleted, whatever dry_run says now. */
-	uint64_t would_delete;
+	/* The figures of counts.h; pass_dry_run says which of deleted and
+	 * would_delete counts: a dry run's planned deletions are never counted
+	 * as deleted, whatever dry_run says now. */
+	struct pass_counts counts;
 	bool pass_dry_run;
-	uint64_t governed_secrets;
-	uint64_t noncompliant_tags;     /* planned + waiting + exempted */
-	/* Governance (csms-tagd.conf(5)): unwanted tags whose grace period
-	 * runs, tags kept by an exemption, active exemptions that kept no
-	 * tag, and required tags missing or with a value not allowed. */
-	uint64_t waiting, exempted, exemptions_unused;
-	uint64_t required_missing, required_invalid;
 	uint64_t last_success_usec;     /* end of the last CONVERGED/CHANGED pass */
 	uint64_t next_pass_usec;
 

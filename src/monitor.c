@@ -60,21 +60,23 @@ void monitor_note_pass(struct monitor *m, const struct pass_result *r)
 	snprintf(m->error, sizeof(m->error), "%s", r->failure);
 	m->pass_finished = now_realtime_usec();
 	m->pass_duration = r->duration_usec;
-	m->planned = r->planned;
 	/* A dry run sends no DELETE: its deletions are would_delete only. */
 	m->pass_dry_run = r->dry_run;
-	m->deleted = r->dry_run ? 0 : r->deleted;
-	m->would_delete = r->dry_run ? r->deleted : 0;
-	m->kept = r->kept_changed;
-	m->failed = r->delete_failed + r->still_present;
-	m->held = r->limit_exceeded ? r->planned : 0;
-	m->governed = r->governed;
-	m->noncompliant = r->planned + r->waiting + r->exempted;
-	m->waiting = r->waiting;
-	m->exempted = r->exempted;
-	m->exemptions_unused = r->exemptions_unused;
-	m->required_missing = r->required_missing;
-	m->required_invalid = r->required_invalid;
+	m->counts = (struct pass_counts) {
+		.planned = r->planned,
+		.deleted = r->dry_run ? 0 : r->deleted,
+		.would_delete = r->dry_run ? r->deleted : 0,
+		.kept = r->kept_changed,
+		.failed = r->delete_failed + r->still_present,
+		.held = r->limit_exceeded ? r->planned : 0,
+		.governed_secrets = r->governed,
+		.noncompliant_tags = r->planned + r->waiting + r->exempted,
+		.waiting = r->waiting,
+		.exempted = r->exempted,
+		.exemptions_unused = r->exemptions_unused,
+		.required_missing = r->required_missing,
+		.required_invalid = r->required_invalid,
+	};
 	m->passes_total[m->outcome]++;
 	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
 		m->last_success = m->pass_finished;
@@ -114,20 +116,8 @@ void monitor_publish(struct monitor *m, const struct monitor_view *v)
 		.pass_started_usec = m->pass_started,
 		.pass_finished_usec = m->pass_finished,
 		.pass_duration_usec = m->pass_duration,
-		.planned = m->planned,
-		.deleted = m->deleted,
-		.would_delete = m->would_delete,
+		.counts = m->counts,
 		.pass_dry_run = m->pass_dry_run,
-		.kept = m->kept,
-		.failed = m->failed,
-		.held = m->held,
-		.governed_secrets = m->governed,
-		.noncompliant_tags = m->noncompliant,
-		.waiting = m->waiting,
-		.exempted = m->exempted,
-		.exemptions_unused = m->exemptions_unused,
-		.required_missing = m->required_missing,
-		.required_invalid = m->required_invalid,
 		.last_success_usec = m->last_success,
 		.next_pass_usec = v->scheduled ? m->next_pass : 0,
 		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),

@@ -27,10 +27,8 @@ struct monitor {
 	enum metrics_outcome outcome;
 	char error[256];
 	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
-	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
-	uint64_t would_delete;          /* of a dry run; deleted is then 0 */
-	bool pass_dry_run;
-	uint64_t waiting, exempted, exemptions_unused, required_missing, required_invalid;
+	struct pass_counts counts;      /* of the last pass (counts.h) */
+	bool pass_dry_run;              /* then would_delete counts, deleted is 0 */
 	uint64_t last_success;
 	uint64_t next_pass;             /* CLOCK_REALTIME; the manager sets it */
 	uint64_t passes_total[_METRICS_OUTCOME_MAX];

@@ -53,11 +53,13 @@ static struct metrics_snapshot sample(void)
 		.pass_started_usec = T0,
 		.pass_finished_usec = T0 + 1500 * USEC_PER_MSEC,
 		.pass_duration_usec = 1500 * USEC_PER_MSEC,
-		.planned = 6, .deleted = 4, .kept = 1, .failed = 1, .held = 0,
-		.governed_secrets = 9,
-		.noncompliant_tags = 6,
-		.waiting = 2, .exempted = 1, .exemptions_unused = 1,
-		.required_missing = 3, .required_invalid = 0,
+		.counts = {
+			.planned = 6, .deleted = 4, .kept = 1, .failed = 1, .held = 0,
+			.governed_secrets = 9,
+			.noncompliant_tags = 6,
+			.waiting = 2, .exempted = 1, .exemptions_unused = 1,
+			.required_missing = 3, .required_invalid = 0,
+		},
 		.last_success_usec = T0 - 300 * USEC_PER_SEC,
 		.next_pass_usec = T0 + 301 * USEC_PER_SEC + 500000,
 		.deleted_by_rule = { rules, ELEMENTSOF(rules) },
@@ -241,7 +243,7 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(r->pass_finished_usec, s.pass_finished_usec);
 	assert_int_equal(r->next_pass_usec, s.next_pass_usec);
 	assert_int_equal(r->credentials_expiry_usec, 0);
-	assert_int_equal(r->failed, 1);
+	assert_int_equal(r->counts.failed, 1);
 	assert_int_equal(r->passes_total[METRICS_CONVERGED], 5);
 	assert_counts_equal(&r->deleted_by_rule, &s.deleted_by_rule);
 	assert_counts_equal(&r->errors_by_api_code, &s.errors_by_api_code);
@@ -392,8 +394,8 @@ static void test_dry_run_pass(void **state)
 
 	s.dry_run = false;
 	s.pass_dry_run = true;
-	s.deleted = 0;
-	s.would_delete = 4;
+	s.counts.deleted = 0;
+	s.counts.would_delete = 4;
 	s.deleted_by_rule = (struct metrics_counts) {};
 	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
 	assert_non_null(strstr(text, "{" ID ",result=\"deleted\"} 0\n"));
@@ -433,8 +435,8 @@ static void test_state_older(void **state)
 	assert_int_equal(r->pid, 0);
 	assert_true(metrics_daemon_running(r));
 	assert_true(r->pass_dry_run);
-	assert_int_equal(r->would_delete, 4);
-	assert_int_equal(r->deleted, 0);
+	assert_int_equal(r->counts.would_delete, 4);
+	assert_int_equal(r->counts.deleted, 0);
 	metrics_state_free(st);
 }
 
