@@ -198,23 +198,10 @@ static bool apply_pending_config(struct daemon *d)
 	return true;
 }
 
-/* --once: the exit code says what the pass did (csms-tagd(8)).  A pass
- * that failed or was cut short after sending a DELETE may have changed the
- * project: that is partial, never "nothing done". */
+/* --once: the exit code says what the pass did (csms-tagd(8)). */
 static int once_exit_code(const struct pass_result *r)
 {
-	switch (r->outcome) {
-	case PASS_CONVERGED:
-		return ONCE_CONVERGED;
-	case PASS_CHANGED:
-		return ONCE_CHANGED;
-	case PASS_PARTIAL:
-		return ONCE_PARTIAL;
-	case PASS_FAILED:
-	case PASS_ABORTED:
-		break;
-	}
-	return r->deletes_sent ? ONCE_PARTIAL : ONCE_ERROR;
+	return pass_outcome_exit_code(r->outcome, r->deletes_sent);
 }
 
 static void begin_stop(struct daemon *d);

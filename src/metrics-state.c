@@ -200,15 +200,15 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 		s->counts.would_delete = s->counts.deleted;
 		s->counts.deleted = 0;
 	}
-	o = metrics_outcome_from_string(outcome);
+	o = pass_outcome_from_string(outcome);
 	if (o < 0)
 		return bad(error, "outcome", "not an outcome csms-tagd writes");
-	s->outcome = (enum metrics_outcome) o;
+	s->outcome = (enum pass_outcome) o;
 	passes = json_object_get(root, "passes_total");
 	if (!json_is_object(passes))
 		return bad(error, "passes_total", "not an object");
-	for (o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		if ((r = get_uint(passes, metrics_outcome_to_string(o), &s->passes_total[o], error)) < 0) {
+	for (o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		if ((r = get_uint(passes, pass_outcome_to_string(o), &s->passes_total[o], error)) < 0) {
 			free(*error);
 			return bad(error, "passes_total", "needs a count for every outcome");
 		}
@@ -340,7 +340,7 @@ static void print_last_pass(const struct metrics_snapshot *s, uint64_t now, FILE
 {
 	char a[128], span[64];
 
-	fprintf(f, "%-17s: %s%s\n", "Outcome", metrics_outcome_to_string(s->outcome),
+	fprintf(f, "%-17s: %s%s\n", "Outcome", pass_outcome_to_string(s->outcome),
 	        s->pass_dry_run ? " (dry run)" : "");
 	if (s->error)
 		fprintf(f, "%-17s: %s\n", "Error", s->error);
@@ -365,15 +365,15 @@ void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now,
 		        s->project_id ? s->project_id : "?", s->region ? s->region : "?");
 	fprintf(f, "%-17s: %s\n", "Version", s->version ? s->version : "?");
 	fprintf(f, "%-17s: %s\n", "Last pass", s->pass_id ? s->pass_id : "none yet");
-	if (s->outcome != METRICS_NO_PASS)
+	if (s->outcome != PASS_NONE)
 		print_last_pass(s, now, f);
 	fprintf(f, "%-17s: %s\n", "Last success", when(a, sizeof(a), s->last_success_usec, now));
 	fprintf(f, "%-17s: %s\n", "Next pass", !running ? "none: not running" :
 	        s->next_pass_usec ? when(a, sizeof(a), s->next_pass_usec, now) : "not scheduled");
 	fprintf(f, "%-17s:", "Passes");
-	for (int o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		fprintf(f, "%s %" PRIu64 " %s", o == METRICS_CONVERGED ? "" : ",", s->passes_total[o],
-		        metrics_outcome_to_string(o));
+	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		fprintf(f, "%s %" PRIu64 " %s", o == PASS_CONVERGED ? "" : ",", s->passes_total[o],
+		        pass_outcome_to_string(o));
 	fputc('\n', f);
 	print_counts(f, "Deleted by rule", &s->deleted_by_rule);
 	print_counts(f, "Requests", &s->requests_by_api);

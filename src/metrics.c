@@ -16,28 +16,6 @@
 #include "timefmt.h"
 #include "util.h"
 
-static const char *const outcome_names[_METRICS_OUTCOME_MAX] = {
-	[METRICS_NO_PASS] = "none",
-	[METRICS_CONVERGED] = "converged",
-	[METRICS_CHANGED] = "changed",
-	[METRICS_PARTIAL] = "partial",
-	[METRICS_FAILED] = "failed",
-	[METRICS_ABORTED] = "aborted",
-};
-
-const char *metrics_outcome_to_string(enum metrics_outcome o)
-{
-	return (unsigned) o < _METRICS_OUTCOME_MAX ? outcome_names[o] : "unknown";
-}
-
-int metrics_outcome_from_string(const char *s)
-{
-	for (int i = 0; i < _METRICS_OUTCOME_MAX; i++)
-		if (streq_ptr(s, outcome_names[i]))
-			return i;
-	return -EINVAL;
-}
-
 int metrics_tally_add(struct metrics_tally *t, const char *key, const char *key2, uint64_t n)
 {
 	struct metrics_count *grown, *c;
@@ -70,11 +48,6 @@ void metrics_tally_clear(struct metrics_tally *t)
 	}
 	free(t->items);
 	*t = (struct metrics_tally) {};
-}
-
-static bool outcome_is_success(enum metrics_outcome o)
-{
-	return o == METRICS_CONVERGED || o == METRICS_CHANGED;
 }
 
 /* --- Prometheus text ------------------------------------------------------------ */
@@ -188,7 +161,7 @@ static void put_last_pass(struct prom *p, const struct metrics_snapshot *s)
 	put_gauge_seconds(p, "last_pass_duration_seconds", "How long the last reconcile pass took.",
 	                  s->pass_duration_usec);
 	put_gauge(p, "last_pass_success", "1 when the last pass converged or did all it planned, else 0.",
-	          outcome_is_success(s->outcome));
+	          pass_outcome_is_success(s->outcome));
 	put_pass_counts(p, &s->counts);
 }
 
@@ -214,7 +187,7 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	put_label(p.f, s->auth_method);
 	fprintf(p.f, "\",dry_run=\"%s\"} 1\n", s->dry_run ? "yes" : "no");
 
-	if (s->outcome != METRICS_NO_PASS)
+	if (s->outcome != PASS_NONE)
 		put_last_pass(&p, s);
 	if (s->last_success_usec)
 		put_gauge_seconds(&p, "last_success_timestamp_seconds",
@@ -224,8 +197,8 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 		                  s->next_pass_usec);
 
 	put_head(&p, "passes_total", "counter", "Reconcile passes since the daemon started, by outcome.");
-	for (int o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		put_sample(&p, "passes_total", "outcome", outcome_names[o], s->passes_total[o]);
+	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		put_sample(&p, "passes_total", "outcome", pass_outcome_to_string(o), s->passes_total[o]);
 	put_counts(&p, "tags_deleted_total",
 	           "Tags deleted since the daemon started, by rule (section and key glob; never a dry run's).",
 	           "rule", NULL, &s->deleted_by_rule);
@@ -304,8 +277,8 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	char *text = NULL;
 	int r = root && passes ? 0 : -ENOMEM;
 
-	for (int o = METRICS_CONVERGED; r >= 0 && o < _METRICS_OUTCOME_MAX; o++)
-		r = set_new(passes, outcome_names[o], json_integer((json_int_t) s->passes_total[o]));
+	for (int o = PASS_CONVERGED; r >= 0 && o < _PASS_OUTCOME_MAX; o++)
+		r = set_new(passes, pass_outcome_to_string(o), json_integer((json_int_t) s->passes_total[o]));
 	if (r >= 0)
 		r = set_new(root, "format", json_string(METRICS_STATE_FORMAT));
 	if (r >= 0) r = set_new(root, "instance", string_or_null(s->instance));
@@ -318,7 +291,7 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "auth_method", string_or_null(s->auth_method));
 	if (r >= 0) r = set_new(root, "dry_run", json_boolean(s->dry_run));
 	if (r >= 0) r = set_new(root, "pass_id", string_or_null(s->pass_id));
-	if (r >= 0) r = set_new(root, "outcome", json_string(metrics_outcome_to_string(s->outcome)));
+	if (r >= 0) r = set_new(root, "outcome", json_string(pass_outcome_to_string(s->outcome)));
 	if (r >= 0) r = set_new(root, "error", string_or_null(s->error));
 	if (r >= 0) r = set_new(root, "pass_started", time_or_null(s->pass_started_usec));
 	if (r >= 0) r = set_new(root, "pass_finished", time_or_null(s->pass_finished_usec));

@@ -49,20 +49,11 @@
 #include <stdio.h>
 
 #include "counts.h"
+#include "outcome.h"
 
 #define METRICS_STATE_FORMAT "csms-tagd-state/1"
 #define METRICS_STATE_FILE "state.json"
 
-/* How the last pass ended. */
-enum metrics_outcome {
-	METRICS_NO_PASS,        /* none yet */
-	METRICS_CONVERGED,      /* nothing to delete */
-	METRICS_CHANGED,        /* all planned deletions done (or logged, dry run) */
-	METRICS_PARTIAL,        /* some deletions failed, or the limit held them */
-	METRICS_FAILED,         /* nothing done: auth or observation failed */
-	METRICS_ABORTED,        /* timeout or shutdown */
-	_METRICS_OUTCOME_MAX,
-};
 
 /* One labelled count: deletions by rule (KEY = the rule's label), requests by API
  * (KEY = API), errors by API and code (KEY = API, KEY2 = "CSMS.0401",
@@ -93,7 +84,7 @@ struct metrics_snapshot {
 
 	/* The last pass. */
 	const char *pass_id;            /* pass_id.h; NULL before the first */
-	enum metrics_outcome outcome;
+	enum pass_outcome outcome;     /* PASS_NONE before the first */
 	const char *error;              /* why PARTIAL/FAILED/ABORTED (redacted) */
 	uint64_t pass_started_usec;
 	uint64_t pass_finished_usec;
@@ -107,7 +98,7 @@ struct metrics_snapshot {
 	uint64_t next_pass_usec;
 
 	/* Since the daemon started. */
-	uint64_t passes_total[_METRICS_OUTCOME_MAX];
+	uint64_t passes_total[_PASS_OUTCOME_MAX];   /* PASS_NONE unused */
 	struct metrics_counts deleted_by_rule;
 	struct metrics_counts requests_by_api;
 	struct metrics_counts errors_by_api_code;
@@ -140,10 +131,6 @@ static inline struct metrics_counts metrics_tally_counts(const struct metrics_ta
 {
 	return (struct metrics_counts) { t->items, t->n };
 }
-
-const char *metrics_outcome_to_string(enum metrics_outcome o);
-/* Returns the outcome, or -EINVAL. */
-int metrics_outcome_from_string(const char *s);
 
 /* The Prometheus text, malloc'd in *RET.  Returns 0 or -ENOMEM. */
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret);

@@ -9,23 +9,6 @@
 #include "log.h"
 #include "util.h"
 
-static enum metrics_outcome outcome_of(enum pass_outcome o)
-{
-	switch (o) {
-	case PASS_CONVERGED:
-		return METRICS_CONVERGED;
-	case PASS_CHANGED:
-		return METRICS_CHANGED;
-	case PASS_PARTIAL:
-		return METRICS_PARTIAL;
-	case PASS_FAILED:
-		return METRICS_FAILED;
-	case PASS_ABORTED:
-		break;
-	}
-	return METRICS_ABORTED;
-}
-
 void monitor_count_failure(struct monitor *m, enum csms_api api, const struct csms_result *res)
 {
 	char buf[32];
@@ -56,7 +39,7 @@ void monitor_note_config_load(struct monitor *m, const char *error)
 
 void monitor_note_pass(struct monitor *m, const struct pass_result *r)
 {
-	m->outcome = outcome_of(r->outcome);
+	m->outcome = r->outcome;
 	snprintf(m->error, sizeof(m->error), "%s", r->failure);
 	m->pass_finished = now_realtime_usec();
 	m->pass_duration = r->duration_usec;
@@ -78,7 +61,7 @@ void monitor_note_pass(struct monitor *m, const struct pass_result *r)
 		.required_invalid = r->required_invalid,
 	};
 	m->passes_total[m->outcome]++;
-	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
+	if (pass_outcome_is_success(m->outcome))
 		m->last_success = m->pass_finished;
 	for (size_t i = 0; !r->dry_run && i < r->deleted_by_rule.n; i++)
 		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,

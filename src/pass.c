@@ -52,18 +52,6 @@ struct pass {
 	struct pass_result res;
 };
 
-const char *pass_outcome_to_string(enum pass_outcome o)
-{
-	static const char *const names[] = {
-		[PASS_CONVERGED] = "converged",
-		[PASS_CHANGED] = "changed",
-		[PASS_PARTIAL] = "partial",
-		[PASS_FAILED] = "failed",
-		[PASS_ABORTED] = "aborted",
-	};
-	return o <= PASS_ABORTED ? names[o] : "?";
-}
-
 #define set_failure(p, ...) set_first_reason((p)->res.failure, sizeof((p)->res.failure), __VA_ARGS__)
 
 /* --- ending: the one path ------------------------------------------------- */

@@ -31,14 +31,8 @@
 #include "config.h"
 #include "csms.h"
 #include "metrics.h"
+#include "outcome.h"
 
-enum pass_outcome {
-	PASS_CONVERGED,         /* nothing to delete */
-	PASS_CHANGED,           /* deletions done (or logged, in dry-run), all fine */
-	PASS_PARTIAL,           /* some deletions failed, secrets unreadable, or limit hit */
-	PASS_FAILED,            /* nothing done: auth or observation failed */
-	PASS_ABORTED,           /* pass_abort(): timeout or shutdown */
-};
 
 struct pass_result {
 	unsigned number;
@@ -119,6 +113,5 @@ bool pass_running(const struct pass *p);
 /* Free; a pass still running is released first, without calling DONE. */
 void pass_free(struct pass *p);
 
-const char *pass_outcome_to_string(enum pass_outcome o);
 
 #endif

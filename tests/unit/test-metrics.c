@@ -48,7 +48,7 @@ static struct metrics_snapshot sample(void)
 		.auth_method = "aksk",
 		.dry_run = false,
 		.pass_id = "0123456789abcdef0123456789abcdef-7",
-		.outcome = METRICS_PARTIAL,
+		.outcome = PASS_PARTIAL,
 		.error = "1 deletion failed: CSMS.0401",
 		.pass_started_usec = T0,
 		.pass_finished_usec = T0 + 1500 * USEC_PER_MSEC,
@@ -71,18 +71,18 @@ static struct metrics_snapshot sample(void)
 		.credentials_expiry_usec = 0,
 	};
 
-	s.passes_total[METRICS_CONVERGED] = 5;
-	s.passes_total[METRICS_CHANGED] = 1;
-	s.passes_total[METRICS_PARTIAL] = 1;
+	s.passes_total[PASS_CONVERGED] = 5;
+	s.passes_total[PASS_CHANGED] = 1;
+	s.passes_total[PASS_PARTIAL] = 1;
 	return s;
 }
 
 static void test_outcome_names(void **state)
 {
-	for (int o = 0; o < _METRICS_OUTCOME_MAX; o++)
-		assert_int_equal(metrics_outcome_from_string(metrics_outcome_to_string(o)), o);
-	assert_int_equal(metrics_outcome_from_string("fine"), -EINVAL);
-	assert_int_equal(metrics_outcome_from_string(NULL), -EINVAL);
+	for (int o = 0; o < _PASS_OUTCOME_MAX; o++)
+		assert_int_equal(pass_outcome_from_string(pass_outcome_to_string(o)), o);
+	assert_int_equal(pass_outcome_from_string("fine"), -EINVAL);
+	assert_int_equal(pass_outcome_from_string(NULL), -EINVAL);
 }
 
 /* Every series carries the instance, project and region labels. */
@@ -237,14 +237,14 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
 	r = metrics_state_snapshot(st);
 	assert_string_equal(r->pass_id, s.pass_id);
-	assert_int_equal(r->outcome, METRICS_PARTIAL);
+	assert_int_equal(r->outcome, PASS_PARTIAL);
 	assert_string_equal(r->error, s.error);
 	assert_int_equal(r->pass_started_usec, s.pass_started_usec);
 	assert_int_equal(r->pass_finished_usec, s.pass_finished_usec);
 	assert_int_equal(r->next_pass_usec, s.next_pass_usec);
 	assert_int_equal(r->credentials_expiry_usec, 0);
 	assert_int_equal(r->counts.failed, 1);
-	assert_int_equal(r->passes_total[METRICS_CONVERGED], 5);
+	assert_int_equal(r->passes_total[PASS_CONVERGED], 5);
 	assert_counts_equal(&r->deleted_by_rule, &s.deleted_by_rule);
 	assert_counts_equal(&r->errors_by_api_code, &s.errors_by_api_code);
 	assert_string_equal(r->instance, "csms-tagd@prod");
