@@ -15,6 +15,7 @@
 #include "log.h"
 #include "plan.h"
 #include "records.h"
+#include "strtable.h"
 #include "util.h"
 
 #define MAX_JSON_LINE (1024u * 1024)
@@ -432,18 +433,16 @@ enum restore_verdict restore_decide(const struct deletion_record *d, const struc
 	return RESTORE_CREATE;
 }
 
-const char *restore_verdict_to_string(enum restore_verdict v)
-{
-	static const char *const names[] = {
-		[RESTORE_CREATE] = "restored",
-		[RESTORE_PRESENT] = "already-present",
-		[RESTORE_CONFLICT] = "conflict",
-		[RESTORE_SECRET_GONE] = "secret-gone",
-		[RESTORE_NO_ROOM] = "no-room",
-		[RESTORE_INVALID] = "invalid",
-	};
-	return v <= RESTORE_INVALID ? names[v] : "?";
-}
+static const char *const restore_verdict_table[] = {
+	[RESTORE_CREATE] = "restored",
+	[RESTORE_PRESENT] = "already-present",
+	[RESTORE_CONFLICT] = "conflict",
+	[RESTORE_SECRET_GONE] = "secret-gone",
+	[RESTORE_NO_ROOM] = "no-room",
+	[RESTORE_INVALID] = "invalid",
+};
+
+STRING_TABLE_TO_STRING(restore_verdict, enum restore_verdict, "?")
 
 void restore_set_clear(struct restore_set *set)
 {
