@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonget.h"
 #include "timefmt.h"
 #include "util.h"
 
@@ -38,48 +39,28 @@ const struct metrics_snapshot *metrics_state_snapshot(const struct metrics_state
 	return &st->s;
 }
 
-static int bad(char **error, const char *field, const char *what)
-{
-	*error = xasprintf("field \"%s\": %s", field, what);
-	return -EBADMSG;
-}
+/* Errors follow jsonget.h: "FIELD: message". */
 
 static int get_string(json_t *root, const char *key, bool nullable, const char **ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (nullable && json_is_null(v)) {
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return bad(error, key, nullable ? "not a string or null" : "not a string");
-	*ret = json_string_value(v);
-	return 0;
+	return jget_string(root, NULL, key, nullable ? JGET_OPTIONAL : JGET_PRESENT, STATE_MAX_BYTES,
+	                   ret, error);
 }
 
 static int get_uint(json_t *root, const char *key, uint64_t *ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return bad(error, key, "not a non-negative integer");
-	*ret = (uint64_t) json_integer_value(v);
-	return 0;
+	return jget_uint(root, NULL, key, JGET_REQUIRED, ret, error);
 }
 
 static int get_bool(json_t *root, const char *key, bool *ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (!json_is_boolean(v))
-		return bad(error, key, "not true or false");
-	*ret = json_is_true(v);
-	return 0;
+	return jget_bool(root, NULL, key, JGET_REQUIRED, ret, error);
 }
 
+/* An RFC 3339 time, or null for "never" (0). */
 static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
 {
+	struct jget_path w = JGET_MEMBER(NULL, key);
 	const char *s;
 	int r = get_string(root, key, true, &s, error);
 
@@ -87,32 +68,34 @@ static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
 		return r;
 	*ret = 0;
 	if (s && parse_rfc3339_time(s, ret) < 0)
-		return bad(error, key, "not a time like 2026-01-31T12:00:00.000000Z");
+		return jget_bad(error, &w, "expected a time like 2026-01-31T12:00:00.000000Z");
 	return 0;
 }
 
 static int get_counts(json_t *root, const char *key, bool two, struct metrics_count **storage,
                       struct metrics_counts *ret, char **error)
 {
-	json_t *a = json_object_get(root, key), *e;
+	struct jget_path w = JGET_MEMBER(NULL, key);
+	json_t *a, *e;
 	size_t i;
+	int r = jget_array(root, NULL, key, JGET_REQUIRED, &a, error);
 
-	if (!json_is_array(a))
-		return bad(error, key, "not an array");
+	if (r < 0)
+		return r;
 	*storage = calloc(json_array_size(a) + 1, sizeof(**storage));
 	if (!*storage)
 		return -ENOMEM;
 	json_array_foreach(a, i, e) {
+		struct jget_path ew = JGET_ELEMENT(&w, i);
 		struct metrics_count *c = &(*storage)[i];
-		int r;
 
-		if (!json_is_object(e) ||
-		    (r = get_string(e, "key", false, &c->key, error)) < 0 ||
-		    (r = get_string(e, "key2", !two, &c->key2, error)) < 0 ||
-		    (r = get_uint(e, "value", &c->value, error)) < 0) {
-			free(*error);
-			return bad(error, key, "entries need key, key2 and a count");
-		}
+		if (!json_is_object(e))
+			return jget_bad(error, &ew, "expected an object with key, key2 and a count");
+		if ((r = jget_string(e, &ew, "key", JGET_PRESENT, STATE_MAX_BYTES, &c->key, error)) < 0 ||
+		    (r = jget_string(e, &ew, "key2", two ? JGET_PRESENT : JGET_OPTIONAL, STATE_MAX_BYTES,
+		                     &c->key2, error)) < 0 ||
+		    (r = jget_uint(e, &ew, "value", JGET_REQUIRED, &c->value, error)) < 0)
+			return r;
 	}
 	*ret = (struct metrics_counts) { *storage, json_array_size(a) };
 	return 0;
@@ -126,16 +109,14 @@ static int parse_instance_fields(json_t *root, struct metrics_snapshot *s, char 
 	int r = 0;
 
 	s->up = true;
-#define OPTIONAL(key, get) (json_object_get(root, key) ? (get) : 0)
-	if ((r = OPTIONAL("instance", get_string(root, "instance", true, &s->instance, error))) < 0 ||
-	    (r = OPTIONAL("project_id", get_string(root, "project_id", true, &s->project_id, error))) < 0 ||
-	    (r = OPTIONAL("region", get_string(root, "region", true, &s->region, error))) < 0 ||
-	    (r = OPTIONAL("up", get_bool(root, "up", &s->up, error))) < 0 ||
-	    (r = OPTIONAL("pid", get_uint(root, "pid", &s->pid, error))) < 0 ||
-	    (r = OPTIONAL("written", get_time(root, "written", &s->written_usec, error))) < 0 ||
-	    (r = OPTIONAL("pass_dry_run", get_bool(root, "pass_dry_run", &s->pass_dry_run, error))) < 0)
+	if ((r = get_string(root, "instance", true, &s->instance, error)) < 0 ||
+	    (r = get_string(root, "project_id", true, &s->project_id, error)) < 0 ||
+	    (r = get_string(root, "region", true, &s->region, error)) < 0 ||
+	    (r = jget_bool(root, NULL, "up", JGET_OPTIONAL, &s->up, error)) < 0 ||
+	    (r = jget_uint(root, NULL, "pid", JGET_OPTIONAL, &s->pid, error)) < 0 ||
+	    (r = get_time(root, "written", &s->written_usec, error)) < 0 ||
+	    (r = jget_bool(root, NULL, "pass_dry_run", JGET_OPTIONAL, &s->pass_dry_run, error)) < 0)
 		return r;
-#undef OPTIONAL
 	return 0;
 }
 
@@ -146,9 +127,8 @@ static int parse_pass_counts(json_t *root, struct pass_counts *c, char **error)
 		const struct count_figure *f = &count_figures[i];
 		int r;
 
-		if ((f->flags & COUNT_OPTIONAL) && !json_object_get(root, f->key))
-			continue;
-		r = get_uint(root, f->key, count_ptr(c, f), error);
+		r = jget_uint(root, NULL, f->key, f->flags & COUNT_OPTIONAL ? JGET_OPTIONAL : JGET_REQUIRED,
+		              count_ptr(c, f), error);
 		if (r < 0)
 			return r;
 	}
@@ -162,12 +142,10 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	const char *format, *outcome;
 	int r, o;
 
-	if (!json_is_object(root))
-		return bad(error, "(top)", "not a JSON object");
 	if ((r = get_string(root, "format", false, &format, error)) < 0)
 		return r;
 	if (strcmp(format, METRICS_STATE_FORMAT) != 0)
-		return bad(error, "format", "not " METRICS_STATE_FORMAT);
+		return jget_bad(error, &JGET_MEMBER(NULL, "format"), "expected " METRICS_STATE_FORMAT);
 	if ((r = parse_instance_fields(root, s, error)) < 0 ||
 	    (r = get_string(root, "version", true, &s->version, error)) < 0 ||
 	    (r = get_string(root, "auth_method", true, &s->auth_method, error)) < 0 ||
@@ -191,8 +169,8 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_time(root, "credentials_expiry", &s->credentials_expiry_usec, error)) < 0)
 		return r;
 	/* Absent from the state files of older versions. */
-	if (json_object_get(root, "journal_write_failures") &&
-	    (r = get_uint(root, "journal_write_failures", &s->journal_write_failures, error)) < 0)
+	r = jget_uint(root, NULL, "journal_write_failures", JGET_OPTIONAL, &s->journal_write_failures, error);
+	if (r < 0)
 		return r;
 	/* Older daemons counted a dry run's would-be deletions as deleted. */
 	if (!json_object_get(root, "pass_dry_run") && s->dry_run) {
@@ -202,36 +180,29 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	}
 	o = pass_outcome_from_string(outcome);
 	if (o < 0)
-		return bad(error, "outcome", "not an outcome csms-tagd writes");
+		return jget_bad(error, &JGET_MEMBER(NULL, "outcome"), "not an outcome csms-tagd writes");
 	s->outcome = (enum pass_outcome) o;
-	passes = json_object_get(root, "passes_total");
-	if (!json_is_object(passes))
-		return bad(error, "passes_total", "not an object");
+	if ((r = jget_object(root, NULL, "passes_total", JGET_REQUIRED, &passes, error)) < 0)
+		return r;
 	for (o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
-		if ((r = get_uint(passes, pass_outcome_to_string(o), &s->passes_total[o], error)) < 0) {
-			free(*error);
-			return bad(error, "passes_total", "needs a count for every outcome");
-		}
+		if ((r = jget_uint(passes, &JGET_MEMBER(NULL, "passes_total"), pass_outcome_to_string(o),
+		                   JGET_REQUIRED, &s->passes_total[o], error)) < 0)
+			return r;
 	return 0;
 }
 
 int metrics_state_parse(const char *text, struct metrics_state **ret, char **error)
 {
 	struct metrics_state *st;
-	json_error_t jerr;
 	int r;
 
 	*error = NULL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	st->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!st->root) {
-		*error = xasprintf("line %d: %s", jerr.line, jerr.text);
-		metrics_state_free(st);
-		return -EBADMSG;
-	}
-	r = parse_snapshot(st, error);
+	r = jget_load_object(text, strlen(text), true, &st->root, error);
+	if (r >= 0)
+		r = parse_snapshot(st, error);
 	if (r < 0) {
 		metrics_state_free(st);
 		return r;

@@ -279,23 +279,23 @@ static void test_state_errors(void **state)
 	char *p;
 
 	assert_parse_error("", "line 1");
-	assert_parse_error("[]", "(top)");
-	assert_parse_error("{\"format\": \"other/1\"}", "field \"format\"");
+	assert_parse_error("[]", "expected a JSON object at the top level");
+	assert_parse_error("{\"format\": \"other/1\"}", "format: expected csms-tagd-state/1");
 	assert_int_equal(metrics_format_state(&s, &text), 0);
 	p = strstr(text, "\"planned\": 6");
 	assert_non_null(p);
 	memcpy(p, "\"planned\":-6", 12);
-	assert_parse_error(text, "field \"planned\": not a non-negative integer");
+	assert_parse_error(text, "planned: expected a non-negative integer");
 	memcpy(p, "\"planned\": 6", 12);
 	p = strstr(text, "2026-11-30T00:53:21.500000Z");
 	assert_non_null(p);
 	p[10] = ' ';
-	assert_parse_error(text, "field \"pass_finished\": not a time");
+	assert_parse_error(text, "pass_finished: expected a time");
 	p[10] = 'T';
 	p = strstr(text, "\"partial\",");
 	assert_non_null(p);
 	memcpy(p, "\"partia1\"", 9);
-	assert_parse_error(text, "field \"outcome\"");
+	assert_parse_error(text, "outcome: not an outcome csms-tagd writes");
 }
 
 static size_t count_entries(const char *dir)
