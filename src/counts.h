@@ -1,9 +1,9 @@
 /* counts.h - the figures of one pass that monitoring publishes, and the one
  * table that names them.
  *
- * struct pass_counts is embedded by the monitor (the last pass) and by the
- * metrics snapshot; monitor_note_pass() is the one place that derives it
- * from a pass_result.  PASS_COUNTS() is the table: each line gives a
+ * struct pass_counts is embedded by struct pass_result (the pass fills it:
+ * pass.c, from the plan and at the finish), the monitor (the last pass,
+ * copied whole) and the metrics snapshot (copied whole).  PASS_COUNTS() is the table: each line gives a
  * field of the struct and how each serialiser shows it, and the Prometheus
  * text (metrics.c), the state file's write (metrics.c) and read and the
  * --status print (metrics-state.c) all loop over it.  Adding a figure is

@@ -43,23 +43,8 @@ void monitor_note_pass(struct monitor *m, const struct pass_result *r)
 	snprintf(m->error, sizeof(m->error), "%s", r->failure);
 	m->pass_finished = now_realtime_usec();
 	m->pass_duration = r->duration_usec;
-	/* A dry run sends no DELETE: its deletions are would_delete only. */
 	m->pass_dry_run = r->dry_run;
-	m->counts = (struct pass_counts) {
-		.planned = r->planned,
-		.deleted = r->dry_run ? 0 : r->deleted,
-		.would_delete = r->dry_run ? r->deleted : 0,
-		.kept = r->kept_changed,
-		.failed = r->delete_failed + r->still_present,
-		.held = r->limit_exceeded ? r->planned : 0,
-		.governed_secrets = r->governed,
-		.noncompliant_tags = r->planned + r->waiting + r->exempted,
-		.waiting = r->waiting,
-		.exempted = r->exempted,
-		.exemptions_unused = r->exemptions_unused,
-		.required_missing = r->required_missing,
-		.required_invalid = r->required_invalid,
-	};
+	m->counts = r->counts;
 	m->passes_total[m->outcome]++;
 	if (pass_outcome_is_success(m->outcome))
 		m->last_success = m->pass_finished;

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "counts.h"
 #include "csms.h"
 #include "metrics.h"
 #include "outcome.h"
@@ -40,10 +41,13 @@ struct pass_result {
 	enum pass_outcome outcome;
 	const char *observed_by;        /* "ListResourceInstances" or "ListSecrets" */
 	size_t secrets;
-	size_t governed;
 	size_t skipped_pending_delete;
 	size_t skipped_incomplete;
-	size_t planned;
+	/* What monitoring publishes (counts.h): planned, governed and the
+	 * governance figures from the plan; the fates of the planned tags
+	 * (deleted or would_delete, kept, failed, held) derived at the finish
+	 * from the counters below.  monitor_note_pass() copies it whole. */
+	struct pass_counts counts;
 	size_t deleted;                 /* in dry-run: would be deleted */
 	size_t already_gone;
 	size_t kept_changed;            /* value corrected since observation */
@@ -51,11 +55,6 @@ struct pass_result {
 	size_t still_present;           /* deleted, but seen again on verify */
 	size_t plan_skipped;            /* --apply-plan: saved items not deleted */
 	size_t plan_excluded;           /* --apply-plan: planned now, not in the file */
-	size_t waiting;                 /* unwanted, grace period running (not deleted) */
-	size_t exempted;                /* unwanted, kept by an active exemption */
-	size_t exemptions_unused;       /* active exemptions that kept no tag */
-	size_t required_missing;        /* required tags missing (never created) */
-	size_t required_invalid;        /* required tags with a value not allowed */
 	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */

@@ -521,8 +521,8 @@ static void test_complete_observation_converges(void **state)
 	assert_int_equal(deleted_by_rule_sum, 4);
 	assert_string_equal(r.observed_by, "ListResourceInstances");
 	assert_int_equal(r.secrets, 5);
-	assert_int_equal(r.governed, 4);
-	assert_int_equal(r.planned, 4);
+	assert_int_equal(r.counts.governed_secrets, 4);
+	assert_int_equal(r.counts.planned, 4);
 	assert_int_equal(r.deleted, 4);
 	assert_int_equal(r.still_present, 0);
 	assert_true(r.deletes_sent);
@@ -823,7 +823,7 @@ static void test_dry_run_same_plan(void **state)
 	assert_int_equal(deleted_by_rule_sum, 0);
 	assert_int_equal(dry.outcome, PASS_CHANGED);
 	real = run_pass(c, false, -1, false);
-	assert_int_equal(dry.planned, real.planned);
+	assert_int_equal(dry.counts.planned, real.counts.planned);
 	assert_int_equal(dry.deleted, real.deleted);
 	config_free(c);
 }
