@@ -1,4 +1,6 @@
-/* credcheck.c - csms-tagd --check-credentials. */
+/* credcheck.c - csms-tagd --check-credentials, as a job on the manager
+ * (manager.h): SIGTERM/SIGINT end the check ("interrupted") after the same
+ * drain as the daemon's; SIGHUP and SIGUSR1 are ignored. */
 #include "credcheck.h"
 
 #include <errno.h>
@@ -7,12 +9,16 @@
 #include <systemd/sd-event.h>
 
 #include "csms.h"
+#include "manager.h"
 #include "redact.h"
 #include "util.h"
 
 struct check {
 	struct csms *client;
-	sd_event *event;
+	struct manager *manager;
+	sd_event_source *deadline;
+	uint64_t timeout_usec;
+	bool done;
 	int r;
 	char result[512];
 };
@@ -22,11 +28,14 @@ static void finish(struct check *k, int r, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (k->done)
+		return;
+	k->done = true;
 	k->r = r;
 	va_start(ap, fmt);
 	vsnprintf(k->result, sizeof(k->result), fmt, ap);
 	va_end(ap);
-	(void) sd_event_exit(k->event, 0);
+	manager_done(k->manager);
 }
 
 static void on_listed(const struct csms_result *res, void *userdata)
@@ -61,10 +70,45 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static int check_start(void *job)
+{
+	struct check *k = job;
+	int r;
+
+	r = manager_arm(k->manager, &k->deadline, "deadline", manager_now(k->manager) + k->timeout_usec,
+	                0, on_deadline, k);
+	if (r < 0)
+		return r;
+	csms_ensure_auth(k->client, on_auth, k);
+	return 0;
+}
+
+static void check_stop(void *job, const char *why)
+{
+	struct check *k = job;
+
+	csms_cancel(k->client, k);
+	finish(k, -EINTR, "failed: interrupted (%s)", why);
+}
+
+static size_t check_pending(void *job)
+{
+	struct check *k = job;
+
+	return csms_pending(k->client);
+}
+
+static const struct job_ops check_ops = {
+	.name = "--check-credentials",
+	.start = check_start,
+	.stop = check_stop,
+	.pending = check_pending,
+};
+
 int credcheck_run(const struct config *c, FILE *out)
 {
 	_cleanup_free_ char *error = NULL;
-	struct check k = { .r = -EIO };
+	struct check k = { .r = -EIO, .timeout_usec = c->daemon.pass_timeout_usec };
 	const struct auth_settings *a = &c->auth;
 	int r;
 
@@ -74,22 +118,17 @@ int credcheck_run(const struct config *c, FILE *out)
 	fprintf(out, "\nproject: %s (%s) at %s\n", c->csms.project_id ? c->csms.project_id : "?",
 	        c->csms.region ? c->csms.region : "?", c->csms.endpoint ? c->csms.endpoint : "?");
 
-	r = sd_event_new(&k.event);
+	r = manager_new(&k.manager);
 	if (r < 0)
 		goto out;
-	r = sd_event_add_time_relative(k.event, NULL, CLOCK_MONOTONIC, c->daemon.pass_timeout_usec, 0,
-	                               on_deadline, &k);
-	if (r < 0)
-		goto out;
-	r = csms_new(k.event, c, &k.client, &error);
+	r = csms_new(manager_event(k.manager), c, &k.client, &error);
 	if (r < 0) {
 		snprintf(k.result, sizeof(k.result), "failed: %s", error ? error : strerror(-r));
 		k.r = r;
 		goto print;
 	}
-	csms_ensure_auth(k.client, on_auth, &k);
-	r = sd_event_loop(k.event);
-	if (r < 0)
+	r = manager_run(k.manager, &check_ops, &k);
+	if (r < 0 && !k.done)
 		goto out;
 print:
 	/* The result may quote the server, which may echo the request. */
@@ -97,7 +136,8 @@ print:
 	fprintf(out, "result:  %s\n", k.result);
 	r = k.r;
 out:
+	sd_event_source_disable_unref(k.deadline);
 	csms_free(k.client);
-	sd_event_unref(k.event);
+	manager_free(k.manager);
 	return r;
 }

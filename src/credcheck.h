@@ -9,7 +9,8 @@
  *   result:  ok: ListSecrets answered HTTP 200 (request id ...)
  *
  * Nothing is changed.  The whole check is bounded by the config's
- * pass_timeout.
+ * pass_timeout.  It runs as a job on the manager (manager.h): SIGTERM and
+ * SIGINT end it as "interrupted" (-EINTR) after the daemon's drain.
  */
 #ifndef CSMS_CREDCHECK_H
 #define CSMS_CREDCHECK_H

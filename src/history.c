@@ -76,9 +76,13 @@ int history_run(const char *config_path, const struct history_options *o)
 		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
 		return 1;
 	}
-	dir = ledger_directory(cfg->daemon.state_directory, cfg->path);
+	r = ledger_directory(cfg->daemon.state_directory, cfg->path, &dir);
+	if (r < 0)
+		fprintf(stderr, "csms-tagd: no deletion ledger for %s: %s\n", cfg->path, ledger_directory_problem(r));
 	config_free(cfg);
-	r = dir ? ledger_open(dir, &l) : -ENOMEM;
+	if (r < 0)
+		return 1;
+	r = ledger_open(dir, &l);
 	if (r < 0) {
 		fprintf(stderr, "csms-tagd: cannot open the deletion ledger in %s: %s\n", dir ? dir : "?",
 		        strerror(-r));

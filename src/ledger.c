@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "strtable.h"
+#include "unit.h"
 #include "util.h"
 
 struct ledger {
@@ -21,21 +22,27 @@ struct ledger {
 	bool clocks_stale;      /* a clock save failed: ledger_clocks_load() */
 };
 
-char *ledger_directory(const char *state_directory, const char *config_path)
+int ledger_directory(const char *state_directory, const char *config_path, char **ret)
 {
 	const char *env = getenv("STATE_DIRECTORY");
-	const char *base = config_path ? strrchr(config_path, '/') : NULL;
-	size_t n;
+	_cleanup_free_ char *unit = NULL;
 
 	if (state_directory)
-		return strdup(state_directory);
-	if (env && *env)
-		return xasprintf("%.*s", (int) strcspn(env, ":"), env);
-	base = base ? base + 1 : config_path ? config_path : "";
-	n = strlen(base);
-	if (n > 5 && strcmp(base + n - 5, ".conf") == 0 && strcmp(base, "csms-tagd.conf") != 0)
-		return xasprintf("%s-%.*s", STATE_DIRECTORY_DEFAULT, (int) (n - 5), base);
-	return strdup(STATE_DIRECTORY_DEFAULT);
+		*ret = strdup(state_directory);
+	else if (env && *env)
+		*ret = xasprintf("%.*s", (int) strcspn(env, ":"), env);
+	else if (!config_path || !(unit = unit_for_config(config_path)))
+		return -ENOENT;
+	else
+		*ret = unit_state_directory_of(unit);
+	return *ret ? 0 : -ENOMEM;
+}
+
+const char *ledger_directory_problem(int r)
+{
+	return r == -ENOENT ? "no csms-tagd unit runs this configuration (only csms-tagd.conf and "
+	                      "NAME.conf have one), so it has no service ledger to share: set "
+	                      "[daemon] state_directory" : strerror(-r);
 }
 
 static const char *const ledger_outcome_table[_LEDGER_OUTCOME_MAX] = {

@@ -42,9 +42,16 @@ struct ledger;
  * ([daemon] state_directory) when set; else $STATE_DIRECTORY (its first
  * entry: the service); else what the shipped units set up --
  * STATE_DIRECTORY_DEFAULT for csms-tagd.conf (csms-tagd.service),
- * STATE_DIRECTORY_DEFAULT-NAME for NAME.conf (csms-tagd@NAME.service).
- * NULL on ENOMEM. */
-char *ledger_directory(const char *state_directory, const char *config_path);
+ * STATE_DIRECTORY_DEFAULT-NAME for NAME.conf (csms-tagd@NAME.service),
+ * the mapping of unit.h.  A config that no unit runs has no service
+ * ledger to share: it must name its own, or a hand run of a test policy
+ * would rewrite the grace clocks of the service's.  Returns 0 with *RET
+ * malloc'd, -ENOENT when no unit runs CONFIG_PATH and neither directory
+ * is set, or -ENOMEM. */
+int ledger_directory(const char *state_directory, const char *config_path, char **ret);
+
+/* The text for ledger_directory()'s error R, naming CONFIG_PATH. */
+const char *ledger_directory_problem(int r);
 
 enum ledger_outcome {
 	LEDGER_PENDING,         /* intent only: sent or about to be, answer unknown */

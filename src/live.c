@@ -1,4 +1,6 @@
-/* live.c - one read-only observation, for --plan and --explain. */
+/* live.c - one read-only observation, for --plan and --explain, as a job
+ * on the manager (manager.h): SIGTERM/SIGINT end it (no plan is shown)
+ * after the same drain as the daemon's; SIGHUP and SIGUSR1 are ignored. */
 #include "live.h"
 
 #include <errno.h>
@@ -7,25 +9,33 @@
 #include <systemd/sd-event.h>
 
 #include "csms.h"
+#include "manager.h"
 #include "observe.h"
 #include "redact.h"
 #include "util.h"
 
 struct live {
 	const struct config *cfg;
-	sd_event *event;
+	struct manager *manager;
+	sd_event_source *deadline;
 	struct csms *client;
 	struct observe *observe;
 	struct observation *obs;
 	int r;
+	bool done;
 	char *error;
 };
 
 static void finish(struct live *l, int r, char *error)
 {
+	if (l->done) {
+		free(error);
+		return;
+	}
+	l->done = true;
 	l->r = r;
 	l->error = error;
-	(void) sd_event_exit(l->event, 0);
+	manager_done(l->manager);
 }
 
 static void on_observed(struct observe_result *o, void *userdata)
@@ -63,23 +73,57 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static int live_start(void *job)
+{
+	struct live *l = job;
+	int r;
+
+	r = manager_arm(l->manager, &l->deadline, "deadline",
+	                manager_now(l->manager) + l->cfg->daemon.pass_timeout_usec, 0, on_deadline, l);
+	if (r < 0)
+		return r;
+	csms_ensure_auth(l->client, on_auth, l);
+	return 0;
+}
+
+static void live_stop(void *job, const char *why)
+{
+	struct live *l = job;
+
+	if (l->done)
+		return;
+	csms_cancel(l->client, l);
+	observe_free(l->observe);
+	l->observe = NULL;
+	finish(l, -EINTR, xasprintf("interrupted (%s)", why));
+}
+
+static size_t live_pending(void *job)
+{
+	struct live *l = job;
+
+	return csms_pending(l->client);
+}
+
+static const struct job_ops live_ops = {
+	.name = "--plan",
+	.start = live_start,
+	.stop = live_stop,
+	.pending = live_pending,
+};
+
 int live_observe(const struct config *c, struct observation *obs, char **error)
 {
 	struct live l = { .cfg = c, .obs = obs, .r = -EIO };
 	int r;
 
 	*error = NULL;
-	r = sd_event_new(&l.event);
+	r = manager_new(&l.manager);
 	if (r >= 0)
-		r = sd_event_add_time_relative(l.event, NULL, CLOCK_MONOTONIC, c->daemon.pass_timeout_usec,
-		                               0, on_deadline, &l);
+		r = csms_new(manager_event(l.manager), c, &l.client, error);
 	if (r >= 0)
-		r = csms_new(l.event, c, &l.client, error);
-	if (r >= 0) {
-		csms_ensure_auth(l.client, on_auth, &l);
-		r = sd_event_loop(l.event);
-	}
-	if (r >= 0) {
+		r = manager_run(l.manager, &live_ops, &l);
+	if (r >= 0 || l.done) {
 		r = l.r;
 		*error = l.error;
 		l.error = NULL;
@@ -88,7 +132,8 @@ int live_observe(const struct config *c, struct observation *obs, char **error)
 	if (*error)
 		redact(*error);
 	observe_free(l.observe);
+	sd_event_source_disable_unref(l.deadline);
 	csms_free(l.client);
-	sd_event_unref(l.event);
+	manager_free(l.manager);
 	return r;
 }

@@ -5,7 +5,8 @@
  * ([daemon] observe, max_parallel_requests), within pass_timeout, and
  * sends nothing that changes the project: no DeleteSecretTag, no grace
  * clock or state written.  A listing that is incomplete is an error, not
- * a smaller plan.
+ * a smaller plan.  It runs as a job on the manager (manager.h): SIGTERM
+ * and SIGINT end it (-EINTR, "interrupted") after the daemon's drain.
  */
 #ifndef CSMS_LIVE_H
 #define CSMS_LIVE_H

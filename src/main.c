@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,18 +53,51 @@ struct options {
 	enum mode mode;
 	const char *config_path;
 	const char *observed_path;
-	const char *explain_name;
+	const char *mode_arg;           /* --explain NAME, --apply-plan FILE */
 	bool no_credentials;
 	const char *state_file;
 	const char *instance;           /* --status --instance NAME */
 	bool json;
 	bool dry_run;
 	const char *save_plan;
-	const char *apply_plan;
 	uint64_t max_plan_age_usec;
 	const char *since, *until, *secret_glob, *from, *unit;
 	int log_level;
 	enum log_target log_target;
+};
+
+typedef int (*mode_run_t)(const struct options *o);
+static int run_daemon(const struct options *o);
+static int run_check_config(const struct options *o);
+static int run_plan(const struct options *o);
+static int run_explain(const struct options *o);
+static int run_once(const struct options *o);
+static int run_restore(const struct options *o);
+static int run_history(const struct options *o);
+static int run_status(const struct options *o);
+static int run_check_credentials(const struct options *o);
+
+/* Every mode: its option (with an argument: o->mode_arg), what runs it and
+ * whether it runs on a manager (manager.h), which keeps the signals
+ * blocked for its loop: a SIGHUP, SIGUSR1 or SIGTERM arriving while it
+ * starts then waits for the loop's handlers.  A new mode is a row here,
+ * its run_ function and, in check_options(), the options that go with it. */
+static const struct mode_def {
+	const char *option;
+	bool has_arg;
+	mode_run_t run;
+	bool manager;
+} modes[] = {
+	[MODE_DAEMON]            = { NULL,                false, run_daemon,            true },
+	[MODE_CHECK_CONFIG]      = { "check-config",      false, run_check_config,      false },
+	[MODE_PLAN]              = { "plan",              false, run_plan,              false },
+	[MODE_EXPLAIN]           = { "explain",           true,  run_explain,           false },
+	[MODE_ONCE]              = { "once",              false, run_once,              true },
+	[MODE_APPLY_PLAN]        = { "apply-plan",        true,  run_once,              true },
+	[MODE_RESTORE]           = { "restore",           false, run_restore,           true },
+	[MODE_HISTORY]           = { "history",           false, run_history,           false },
+	[MODE_STATUS]            = { "status",            false, run_status,            false },
+	[MODE_CHECK_CREDENTIALS] = { "check-credentials", false, run_check_credentials, true },
 };
 
 /* Exit codes, in the manner of terraform plan -detailed-exitcode. */
@@ -128,170 +162,137 @@ static void usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+/* The options that are not modes: where each one goes in struct options.
+ * FLAG sets a bool, STRING keeps the argument; the rest are parsed by
+ * parse_special(). */
+enum opt_kind { OPT_STRING, OPT_FLAG, OPT_SPECIAL };
+
+static const struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;                  /* OPT_STRING, OPT_FLAG: the field */
+} opts[] = {
+	{ "config",         OPT_STRING, offsetof(struct options, config_path) },
+	{ "no-credentials", OPT_FLAG,   offsetof(struct options, no_credentials) },
+	{ "observed",       OPT_STRING, offsetof(struct options, observed_path) },
+	{ "json",           OPT_FLAG,   offsetof(struct options, json) },
+	{ "dry-run",        OPT_FLAG,   offsetof(struct options, dry_run) },
+	{ "save-plan",      OPT_STRING, offsetof(struct options, save_plan) },
+	{ "max-plan-age",   OPT_SPECIAL, 0 },
+	{ "since",          OPT_STRING, offsetof(struct options, since) },
+	{ "until",          OPT_STRING, offsetof(struct options, until) },
+	{ "secret",         OPT_STRING, offsetof(struct options, secret_glob) },
+	{ "from",           OPT_STRING, offsetof(struct options, from) },
+	{ "unit",           OPT_STRING, offsetof(struct options, unit) },
+	{ "state-file",     OPT_STRING, offsetof(struct options, state_file) },
+	{ "instance",       OPT_STRING, offsetof(struct options, instance) },
+	{ "log-level",      OPT_SPECIAL, 0 },
+	{ "log-target",     OPT_SPECIAL, 0 },
+	{ "help",           OPT_SPECIAL, 0 },
+	{ "version",        OPT_SPECIAL, 0 },
+};
+
+/* getopt values: modes are OPT_MODE_BASE + enum mode, options
+ * OPT_BASE + their index in opts[]. */
+#define OPT_MODE_BASE 256
+#define OPT_BASE 512
+
+static int parse_special(const char *name, const char *arg, struct options *o)
+{
+	if (streq_ptr(name, "max-plan-age")) {
+		if (parse_timespan(arg, &o->max_plan_age_usec) < 0 || o->max_plan_age_usec == 0) {
+			fprintf(stderr, "csms-tagd: --max-plan-age: '%s' is not a time span (e.g. 2h, 30min)\n", arg);
+			return -EINVAL;
+		}
+	} else if (streq_ptr(name, "log-level")) {
+		o->log_level = log_parse_level(arg);
+		if (o->log_level < 0) {
+			fprintf(stderr, "csms-tagd: --log-level: unknown level '%s'\n", arg);
+			return -EINVAL;
+		}
+	} else if (streq_ptr(name, "log-target")) {
+		static const char *const targets[] = {
+			[LOG_TARGET_AUTO] = "auto", [LOG_TARGET_STDERR] = "stderr",
+			[LOG_TARGET_JOURNAL] = "journal", [LOG_TARGET_JSON] = "json",
+		};
+		size_t i = 0;
+
+		while (i < ELEMENTSOF(targets) && !streq_ptr(targets[i], arg))
+			i++;
+		if (i == ELEMENTSOF(targets)) {
+			fprintf(stderr, "csms-tagd: --log-target: expected auto, stderr, journal or json\n");
+			return -EINVAL;
+		}
+		o->log_target = (enum log_target) i;
+	} else if (streq_ptr(name, "help")) {
+		usage(stdout);
+		exit(EXIT_SUCCESS);
+	} else {
+		printf("csms-tagd %s\n", PACKAGE_VERSION);
+		exit(EXIT_SUCCESS);
+	}
+	return 0;
+}
+
+/* The getopt table, from modes[] and opts[]. */
+static void build_longopts(struct option *lo)
+{
+	size_t n = 0;
+
+	for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+		if (modes[m].option)
+			lo[n++] = (struct option) { modes[m].option, modes[m].has_arg ? required_argument :
+			                            no_argument, NULL, (int) (OPT_MODE_BASE + m) };
+	for (size_t i = 0; i < ELEMENTSOF(opts); i++)
+		lo[n++] = (struct option) { opts[i].name, opts[i].kind == OPT_FLAG ||
+		                            streq_ptr(opts[i].name, "help") || streq_ptr(opts[i].name, "version") ?
+		                            no_argument : required_argument, NULL, (int) (OPT_BASE + i) };
+	lo[n] = (struct option) {};
+}
+
+static int parse_one(int c, const char *arg, struct options *o, int *n_modes)
+{
+	const struct opt *op;
+
+	for (size_t i = 0; (c == 'c' || c == 'h') && i < ELEMENTSOF(opts); i++)
+		if (streq_ptr(opts[i].name, c == 'c' ? "config" : "help"))
+			c = OPT_BASE + (int) i;
+	if (c >= OPT_MODE_BASE && c < OPT_MODE_BASE + (int) ELEMENTSOF(modes)) {
+		o->mode = (enum mode) (c - OPT_MODE_BASE);
+		o->mode_arg = arg;
+		(*n_modes)++;
+		return 0;
+	}
+	if (c < OPT_BASE || c >= OPT_BASE + (int) ELEMENTSOF(opts)) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	op = &opts[c - OPT_BASE];
+	if (op->kind == OPT_STRING)
+		*(const char **) ((char *) o + op->offset) = arg;
+	else if (op->kind == OPT_FLAG)
+		*(bool *) ((char *) o + op->offset) = true;
+	else
+		return parse_special(op->name, arg, o);
+	return 0;
+}
+
 static int check_options(const struct options *o);
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_PLAN, OPT_EXPLAIN, OPT_OBSERVED, OPT_JSON,
-	       OPT_LOG_LEVEL, OPT_LOG_TARGET, OPT_VERSION, OPT_ONCE, OPT_DRY_RUN,
-	       OPT_NO_CREDENTIALS, OPT_SAVE_PLAN, OPT_APPLY_PLAN, OPT_MAX_PLAN_AGE, OPT_RESTORE,
-	       OPT_SINCE, OPT_UNTIL, OPT_SECRET, OPT_FROM, OPT_UNIT, OPT_STATUS, OPT_STATE_FILE, OPT_INSTANCE,
-	       OPT_CHECK_CREDENTIALS, OPT_HISTORY };
-	static const struct option longopts[] = {
-		{ "config",       required_argument, NULL, 'c' },
-		{ "check-config", no_argument,       NULL, OPT_CHECK },
-		{ "no-credentials", no_argument,     NULL, OPT_NO_CREDENTIALS },
-		{ "plan",         no_argument,       NULL, OPT_PLAN },
-		{ "explain",      required_argument, NULL, OPT_EXPLAIN },
-		{ "observed",     required_argument, NULL, OPT_OBSERVED },
-		{ "json",         no_argument,       NULL, OPT_JSON },
-		{ "once",         no_argument,       NULL, OPT_ONCE },
-		{ "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
-		{ "save-plan",    required_argument, NULL, OPT_SAVE_PLAN },
-		{ "apply-plan",   required_argument, NULL, OPT_APPLY_PLAN },
-		{ "max-plan-age", required_argument, NULL, OPT_MAX_PLAN_AGE },
-		{ "restore",      no_argument,       NULL, OPT_RESTORE },
-		{ "history",      no_argument,       NULL, OPT_HISTORY },
-		{ "since",        required_argument, NULL, OPT_SINCE },
-		{ "until",        required_argument, NULL, OPT_UNTIL },
-		{ "secret",       required_argument, NULL, OPT_SECRET },
-		{ "from",         required_argument, NULL, OPT_FROM },
-		{ "unit",         required_argument, NULL, OPT_UNIT },
-		{ "status",       no_argument,       NULL, OPT_STATUS },
-		{ "state-file",   required_argument, NULL, OPT_STATE_FILE },
-		{ "instance",     required_argument, NULL, OPT_INSTANCE },
-		{ "check-credentials", no_argument,  NULL, OPT_CHECK_CREDENTIALS },
-		{ "log-level",    required_argument, NULL, OPT_LOG_LEVEL },
-		{ "log-target",   required_argument, NULL, OPT_LOG_TARGET },
-		{ "help",         no_argument,       NULL, 'h' },
-		{ "version",      no_argument,       NULL, OPT_VERSION },
-		{}
-	};
-	int c, modes = 0;
+	struct option longopts[ELEMENTSOF(modes) + ELEMENTSOF(opts) + 1];
+	int c, n_modes = 0;
 
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case OPT_CHECK:
-			o->mode = MODE_CHECK_CONFIG;
-			modes++;
-			break;
-		case OPT_PLAN:
-			o->mode = MODE_PLAN;
-			modes++;
-			break;
-		case OPT_EXPLAIN:
-			o->mode = MODE_EXPLAIN;
-			o->explain_name = optarg;
-			modes++;
-			break;
-		case OPT_ONCE:
-			o->mode = MODE_ONCE;
-			modes++;
-			break;
-		case OPT_DRY_RUN:
-			o->dry_run = true;
-			break;
-		case OPT_SAVE_PLAN:
-			o->save_plan = optarg;
-			break;
-		case OPT_APPLY_PLAN:
-			o->mode = MODE_APPLY_PLAN;
-			o->apply_plan = optarg;
-			modes++;
-			break;
-		case OPT_MAX_PLAN_AGE:
-			if (parse_timespan(optarg, &o->max_plan_age_usec) < 0 || o->max_plan_age_usec == 0) {
-				fprintf(stderr, "csms-tagd: --max-plan-age: '%s' is not a time span (e.g. 2h, 30min)\n",
-				        optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_RESTORE:
-			o->mode = MODE_RESTORE;
-			modes++;
-			break;
-		case OPT_HISTORY:
-			o->mode = MODE_HISTORY;
-			modes++;
-			break;
-		case OPT_SINCE:
-			o->since = optarg;
-			break;
-		case OPT_UNTIL:
-			o->until = optarg;
-			break;
-		case OPT_SECRET:
-			o->secret_glob = optarg;
-			break;
-		case OPT_FROM:
-			o->from = optarg;
-			break;
-		case OPT_UNIT:
-			o->unit = optarg;
-			break;
-		case OPT_NO_CREDENTIALS:
-			o->no_credentials = true;
-			break;
-		case OPT_STATUS:
-			o->mode = MODE_STATUS;
-			modes++;
-			break;
-		case OPT_STATE_FILE:
-			o->state_file = optarg;
-			break;
-		case OPT_INSTANCE:
-			o->instance = optarg;
-			break;
-		case OPT_CHECK_CREDENTIALS:
-			o->mode = MODE_CHECK_CREDENTIALS;
-			modes++;
-			break;
-		case OPT_OBSERVED:
-			o->observed_path = optarg;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case OPT_LOG_LEVEL:
-			o->log_level = log_parse_level(optarg);
-			if (o->log_level < 0) {
-				fprintf(stderr, "csms-tagd: --log-level: unknown level '%s'\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_LOG_TARGET:
-			if (strcmp(optarg, "auto") == 0)
-				o->log_target = LOG_TARGET_AUTO;
-			else if (strcmp(optarg, "stderr") == 0)
-				o->log_target = LOG_TARGET_STDERR;
-			else if (strcmp(optarg, "journal") == 0)
-				o->log_target = LOG_TARGET_JOURNAL;
-			else if (strcmp(optarg, "json") == 0)
-				o->log_target = LOG_TARGET_JSON;
-			else {
-				fprintf(stderr, "csms-tagd: --log-target: expected auto, stderr, journal or json\n");
-				return -EINVAL;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_SUCCESS);
-		case OPT_VERSION:
-			printf("csms-tagd %s\n", PACKAGE_VERSION);
-			exit(EXIT_SUCCESS);
-		default:
-			usage(stderr);
+	build_longopts(longopts);
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) >= 0)
+		if (parse_one(c, optarg, o, &n_modes) < 0)
 			return -EINVAL;
-		}
-	}
 	if (optind < argc) {
 		fprintf(stderr, "csms-tagd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (modes > 1) {
+	if (n_modes > 1) {
 		fprintf(stderr, "csms-tagd: choose one of --check-config, --check-credentials, --plan, "
 		        "--explain, --once, --apply-plan, --restore, --history, --status\n");
 		return -EINVAL;
@@ -425,7 +426,7 @@ static void load_clocks(const struct config *c, struct grace_clocks *clocks)
 	struct ledger *l = NULL;
 	int r;
 
-	if (!config_uses_grace(c) || !(dir = ledger_directory(c->daemon.state_directory, c->path)))
+	if (!config_uses_grace(c) || ledger_directory(c->daemon.state_directory, c->path, &dir) < 0)
 		return;
 	r = ledger_open(dir, &l);
 	if (r >= 0)
@@ -521,10 +522,10 @@ static int run_explain(const struct options *o)
 	if (get_observation(o, c, &obs) < 0)
 		goto out;
 	load_clocks(c, &clocks);
-	r = plan_explain(c, &obs, &t, o->explain_name, stdout);
+	r = plan_explain(c, &obs, &t, o->mode_arg, stdout);
 	if (r == -ENOENT)
 		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n",
-		        o->observed_path ? o->observed_path : "the project", o->explain_name);
+		        o->observed_path ? o->observed_path : "the project", o->mode_arg);
 	else if (r >= 0)
 		ret = EXIT_CLEAN;
 out:
@@ -635,9 +636,25 @@ static int run_check_credentials(const struct options *o)
 	return r < 0 ? EXIT_ERROR : EXIT_CLEAN;
 }
 
+static int run_once(const struct options *o)
+{
+	struct once_options once = {
+		.dry_run = o->dry_run,
+		.save_plan = o->save_plan,
+		.apply_plan = o->mode == MODE_APPLY_PLAN ? o->mode_arg : NULL,
+		.max_plan_age_usec = o->max_plan_age_usec ? o->max_plan_age_usec : DEFAULT_MAX_PLAN_AGE_USEC,
+	};
+
+	return daemon_run_once(o->config_path, &once);
+}
+
+static int run_daemon(const struct options *o)
+{
+	return daemon_run(o->config_path);
+}
+
 int main(int argc, char **argv)
 {
-	int r = EXIT_ERROR;
 	sigset_t mask;
 
 	/* Before anything else: a SIGHUP or SIGUSR1 (a reload, a status
@@ -671,39 +688,9 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	log_open(o.log_target);
 	log_set_max_level(o.log_level);
-	if (o.mode == MODE_CHECK_CONFIG || o.mode == MODE_PLAN || o.mode == MODE_EXPLAIN ||
-	    o.mode == MODE_STATUS || o.mode == MODE_HISTORY || o.mode == MODE_CHECK_CREDENTIALS)
+	/* Modes without an event loop take the default actions back (a
+	 * manager blocks them again for its own loop, manager.h). */
+	if (!modes[o.mode].manager)
 		(void) sigprocmask(SIG_UNBLOCK, &mask, NULL);
-
-	switch (o.mode) {
-	case MODE_CHECK_CONFIG:
-		return run_check_config(&o);
-	case MODE_PLAN:
-		return run_plan(&o);
-	case MODE_EXPLAIN:
-		return run_explain(&o);
-	case MODE_ONCE:
-	case MODE_APPLY_PLAN: {
-		struct once_options once = {
-			.dry_run = o.dry_run,
-			.save_plan = o.save_plan,
-			.apply_plan = o.apply_plan,
-			.max_plan_age_usec = o.max_plan_age_usec ? o.max_plan_age_usec : DEFAULT_MAX_PLAN_AGE_USEC,
-		};
-		r = daemon_run_once(o.config_path, &once);
-		break;
-	}
-	case MODE_RESTORE:
-		return run_restore(&o);
-	case MODE_HISTORY:
-		return run_history(&o);
-	case MODE_STATUS:
-		return run_status(&o);
-	case MODE_CHECK_CREDENTIALS:
-		return run_check_credentials(&o);
-	case MODE_DAEMON:
-		r = daemon_run(o.config_path);
-		break;
-	}
-	return r;
+	return modes[o.mode].run(&o);
 }

@@ -3,26 +3,28 @@
  * At most RESTORE_WINDOW secrets are between their read and their last
  * create, so a create never waits behind the reads of other secrets.
  *
- * One object, the restorer, owns every call (csms owner token: itself);
- * a signal cancels them all.  A create already handed to curl finishes or
- * not; running --restore again is safe, it then reports already-present.
+ * One object, the restorer, owns every call (csms owner token: itself).
+ * It runs as a job on the manager (manager.h): SIGTERM/SIGINT cancel what
+ * waits and drain the requests in flight for up to 5 s, as the daemon
+ * does; SIGHUP and SIGUSR1 are ignored.  A create already handed to curl
+ * finishes or not; running --restore again is safe, it then reports
+ * already-present.
  */
 #include "restore.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "csms.h"
 #include "ledger.h"
 #include "log.h"
+#include "manager.h"
 #include "util.h"
 
 enum { OUTCOME_FAILED = RESTORE_INVALID + 1, N_OUTCOMES };
@@ -35,7 +37,7 @@ struct create_ref {
 };
 
 struct restorer {
-	sd_event *event;
+	struct manager *manager;
 	struct config *cfg;
 	struct csms *client;
 	const struct restore_options *opt;
@@ -96,7 +98,7 @@ static void log_outcome(struct restorer *rs, size_t i, int o, const char *curren
 static void maybe_done(struct restorer *rs)
 {
 	if (rs->outstanding == 0 && rs->next == rs->set.n)
-		sd_event_exit(rs->event, 0);
+		manager_done(rs->manager);
 }
 
 static void on_tags(const struct csms_result *res, void *userdata);
@@ -199,29 +201,59 @@ static void on_auth(int r, const char *error, void *userdata)
 		log_event(LOG_ERR, MID_AUTH_FAILED, NULL, 0, "Restore: authentication failed: %s",
 		          error ? error : strerror(-r));
 		rs->failed = true;
-		sd_event_exit(rs->event, 0);
+		manager_done(rs->manager);
 		return;
 	}
 	read_next(rs);
 }
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static int restorer_start(void *job)
 {
-	struct restorer *rs = userdata;
+	struct restorer *rs = job;
 
-	log_warning("Restore interrupted by signal %u", si->ssi_signo);
-	rs->failed = true;
-	sd_event_exit(rs->event, 0);
+	csms_ensure_auth(rs->client, on_auth, rs);
 	return 0;
 }
+
+/* A signal (or a timer that could not be armed) ends the restore early:
+ * no new read or create; those already sent may finish while draining. */
+static void restorer_stop(void *job, const char *why)
+{
+	struct restorer *rs = job;
+
+	if (manager_signalled(rs->manager) || manager_broken(rs->manager)) {
+		log_warning("Restore interrupted: %s", why);
+		rs->failed = true;
+	}
+	csms_cancel(rs->client, rs);
+}
+
+static size_t restorer_pending(void *job)
+{
+	struct restorer *rs = job;
+
+	return csms_pending(rs->client);
+}
+
+static const struct job_ops restorer_ops = {
+	.name = "--restore",
+	.start = restorer_start,
+	.stop = restorer_stop,
+	.pending = restorer_pending,
+};
 
 static int read_ledger(const struct config *cfg, const struct restore_options *o,
                        struct restore_set *set, char **error)
 {
-	_cleanup_free_ char *dir = ledger_directory(cfg->daemon.state_directory, cfg->path);
+	_cleanup_free_ char *dir = NULL;
 	struct ledger *l = NULL;
-	int r = dir ? ledger_open(dir, &l) : -ENOMEM;
+	int r = ledger_directory(cfg->daemon.state_directory, cfg->path, &dir);
 
+	if (r < 0) {
+		*error = xasprintf("no deletion ledger for %s: %s", cfg->path, ledger_directory_problem(r));
+		return r;
+	}
+	r = ledger_open(dir, &l);
 	if (r < 0) {
 		*error = xasprintf("cannot open the deletion ledger in %s: %s", dir ? dir : "?", strerror(-r));
 		return r;
@@ -261,7 +293,6 @@ static int read_records(const struct config *cfg, const struct restore_options *
 
 static int setup(struct restorer *rs, char **error)
 {
-	sigset_t mask;
 	int r;
 
 	rs->group_of = calloc(rs->set.n, sizeof(*rs->group_of));
@@ -275,16 +306,9 @@ static int setup(struct restorer *rs, char **error)
 		rs->group_of[i] = i > 0 && strcmp(rs->set.items[i].secret_id,
 		                                  rs->set.items[i - 1].secret_id) == 0 ? rs->group_of[i - 1] : i;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	if ((r = sd_event_default(&rs->event)) < 0 ||
-	    (r = sd_event_add_signal(rs->event, NULL, SIGTERM, on_signal, rs)) < 0 ||
-	    (r = sd_event_add_signal(rs->event, NULL, SIGINT, on_signal, rs)) < 0)
+	if ((r = manager_new(&rs->manager)) < 0)
 		return r;
-	return csms_new(rs->event, rs->cfg, &rs->client, error);
+	return csms_new(manager_event(rs->manager), rs->cfg, &rs->client, error);
 }
 
 int restore_run(const char *config_path, const struct restore_options *o)
@@ -316,8 +340,7 @@ int restore_run(const char *config_path, const struct restore_options *o)
 		goto out;
 	}
 	log_info("Restore: %zu deleted tags to consider%s", rs.set.n, o->dry_run ? " (dry run)" : "");
-	csms_ensure_auth(rs.client, on_auth, &rs);
-	r = sd_event_loop(rs.event);
+	r = manager_run(rs.manager, &restorer_ops, &rs);
 	csms_cancel(rs.client, &rs);
 	for (int k = RESTORE_PRESENT + 1; k < N_OUTCOMES; k++)
 		not_done += rs.counts[k];
@@ -333,7 +356,7 @@ int restore_run(const char *config_path, const struct restore_options *o)
 		ret = not_done ? RESTORE_EXIT_INCOMPLETE : RESTORE_EXIT_OK;
 out:
 	csms_free(rs.client);
-	sd_event_unref(rs.event);
+	manager_free(rs.manager);
 	restore_set_clear(&rs.set);
 	free(rs.group_of);
 	free(rs.outcome);

@@ -72,3 +72,17 @@ char *unit_state_directory(const char *name)
 {
 	return name ? xasprintf("%s-%s", STATE_DIRECTORY_DEFAULT, name) : strdup(STATE_DIRECTORY_DEFAULT);
 }
+
+char *unit_state_directory_of(const char *unit)
+{
+	_cleanup_free_ char *name = NULL;
+	size_t n = strlen(unit);
+
+	if (strncmp(unit, "csms-tagd@", 10) == 0 && n > 10 + 8)
+		name = strndup(unit + 10, n - 10 - 8);
+	else if (streq_ptr(unit, UNIT_MAIN))
+		return unit_state_directory(NULL);
+	else
+		return NULL;
+	return name ? unit_state_directory(name) : NULL;
+}

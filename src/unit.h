@@ -40,4 +40,7 @@ char *unit_of_instance(const char *name);
  * systemd's StateDirectory= points. */
 char *unit_state_directory(const char *name);
 
+/* The state directory of UNIT, one of ours (unit_for_config()). */
+char *unit_state_directory_of(const char *unit);
+
 #endif

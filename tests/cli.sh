@@ -310,11 +310,14 @@ if [ -r /usr/share/zoneinfo/Europe/Berlin ]; then
 fi
 assert_exit 1 "$CSMS_TAGD" -c "$conf" --restore --since @100 --until @99 --from /dev/null
 [ ! -e "$tmpdir/p.json" ] || fail "a refused command wrote a plan"
-# Reading the journal, --restore takes the unit that runs the config
-# (csms-tagd@NAME.service for NAME.conf); for a file no unit runs it wants
-# --unit rather than reading another instance's deletions.
+# --restore reads the deletion ledger of the service that runs the config
+# it is given; a file that no unit runs has no service ledger to share and
+# must name its own state_directory.
 cp "$conf" "$tmpdir/plan.ini"
-assert_exit 1 "$CSMS_TAGD" -c "$tmpdir/plan.ini" --restore --since @100
-assert_contains "$tmpdir/err" "no csms-tagd unit runs $tmpdir/plan.ini: name the one whose deletions to undo with --unit"
+assert_exit 1 "$CSMS_TAGD" -c "$tmpdir/plan.ini" --restore --since @100 --dry-run
+assert_contains "$tmpdir/err" "no deletion ledger for $tmpdir/plan.ini: no csms-tagd unit runs this configuration"
+mkdir "$tmpdir/state"
+sed "s|^\[daemon\]\$|[daemon]\nstate_directory = $tmpdir/state|" "$conf" >"$tmpdir/plan.ini"
+assert_exit 0 "$CSMS_TAGD" -c "$tmpdir/plan.ini" --restore --since @100 --dry-run
 
 echo "cli.sh: $checks checks passed"

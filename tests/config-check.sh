@@ -220,6 +220,7 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # through util.o); config-load.o: the config files; config-settings.o:
 # ca_file (its credential files go to credential_read()); config-report.o:
 # the modes of the config files (--check-config).
+src_objs=${top_builddir:-.}/src
 allowed='config-load.o config-report.o config-settings.o credentials.o ledger.o log.o metrics-state.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in *.o; do
 	[ "$o" = main.o ] && continue

@@ -30,6 +30,10 @@ printf 'EXAMPLEAK0000000000\n' > "$work/credentials/csms-ak"
 printf 'exampleSecretKey0000000000000000000000\n' > "$work/credentials/csms-sk"
 chmod 0600 "$work/credentials"/*
 export CREDENTIALS_DIRECTORY="$work/credentials"
+# And a state directory, as StateDirectory= would make it: the demo's
+# deletion ledger must not be the host's csms-tagd.service's.
+mkdir -m 0700 "$work/state"
+export STATE_DIRECTORY="$work/state"
 
 # The shipped example policy (its commented examples made active), pointed
 # at the emulator.

@@ -11,12 +11,16 @@ the request and asserts:
     after SIGTERM, exits 0 within its stop timeout.
 Cells run concurrently, each with its own emulator.  Arguments, if any,
 select cells by "boundary/event" prefix, e.g. "delete/" or "verify/hup".
+
+The other modes run on the same manager: "modes/restore-sigint" checks that
+--restore, interrupted with a create in flight, drains like the daemon (it
+waits for the create, at most 5 s) instead of exiting at once.
 """
-import concurrent.futures, json, os, shutil, signal, sys, tempfile, time
+import concurrent.futures, json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (SEED, Daemon, Emulator, converged, sanitizer_errors, wait_until,  # noqa: E402
-                     write_config, write_creds, wrong_deletions)
+from emutest import (SEED, TAGD, Daemon, Emulator, converged, run_once, sanitizer_errors,  # noqa: E402
+                     wait_until, write_config, write_creds, wrong_deletions)
 
 JOBS = int(os.environ.get("INTERLEAVE_JOBS", "6"))
 STOP_SECONDS = 10           # the daemon's 5 s drain plus slack
@@ -167,6 +171,77 @@ def run_cell(boundary, event, sys_tags):
     return name, problems, time.monotonic() - t0
 
 
+def interrupted_restore(work, emu, conf, creds, release_after):
+    """--restore with its first create parked, SIGINT, and the create
+    released after RELEASE_AFTER seconds (None: never).  (problems, exit
+    status, seconds from the signal to the exit)."""
+    problems = []
+    emu.faults({"api": "CreateSecretTag", "kind": "hold", "count": 1})
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+    p = subprocess.Popen([TAGD, "-c", conf, "--restore", "--since", "@0", "--log-target", "stderr"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not emu.wait_parked(1, 20):
+        problems.append("no create was ever in flight")
+    p.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    if release_after is not None:
+        time.sleep(release_after)
+        if p.poll() is not None:
+            problems.append(f"exited {time.monotonic() - t0:.1f}s after SIGINT, the create still in flight")
+        emu.release()
+    try:
+        rc = p.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = None
+    took = time.monotonic() - t0
+    err = p.stderr.read()
+    emu.faults()
+    emu.release()
+    if "Stopping on signal 2" not in err or "Restore interrupted" not in err:
+        problems.append("the output does not say it stopped on SIGINT: " + err[-500:])
+    bad = sanitizer_errors(err)
+    if bad:
+        problems.append("sanitizer: " + bad[0])
+    return problems, rc, took
+
+
+def restore_sigint():
+    """(cell name, list of failures, seconds): --restore drains on SIGINT."""
+    t0 = time.monotonic()
+    work = tempfile.mkdtemp(prefix="csms-interleave.")
+    problems = []
+    emu = None
+    try:
+        emu = Emulator(work)
+        creds = write_creds(work)
+        # A request that outlives the drain: only the 5 s limit ends it.
+        conf = write_config(work, emu, extra="request_timeout = 30s")
+        if run_once(work, conf, creds) != 2 or not emu.state()["deleted"]:
+            problems.append("the pass deleted nothing to restore")
+        # The create answered within the drain: waited for, then exit 3
+        # (creates were sent, the restore was interrupted).
+        more, rc, took = interrupted_restore(work, emu, conf, creds, 1.0)
+        problems += more
+        if rc != 3 or took > 1.0 + 3:
+            problems.append(f"released create: exit {rc} after {took:.1f}s (want 3, soon after the release)")
+        # A create that never answers: the drain's 5 s limit (the pass
+        # deletes the restored tags again first).
+        if run_once(work, conf, creds) != 2:
+            problems.append("the second pass deleted nothing to restore")
+        more, rc, took = interrupted_restore(work, emu, conf, creds, None)
+        problems += more
+        if rc != 3 or not 4.5 <= took <= STOP_SECONDS:
+            problems.append(f"parked create: exit {rc} after {took:.1f}s (want 3 after the 5 s drain)")
+    except Exception as e:
+        problems.append(repr(e))
+    finally:
+        if emu is not None:
+            emu.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return "modes/restore-sigint", problems, time.monotonic() - t0
+
+
 def main(argv):
     seed = json.load(open(SEED))
     sys_tags = {s["name"]: s.get("sys_tags", {}) for s in seed["secrets"]}
@@ -185,6 +260,12 @@ def main(argv):
                for e in EVENTS]
         print(f"{b:<14}" + "".join(f"{r:>9}" for r in row))
     failed = sum(1 for p in results.values() if p)
+    if not argv or any("modes/restore-sigint".startswith(a) or a.startswith("modes/") for a in argv):
+        name, problems, took = restore_sigint()
+        results[name] = problems
+        print(("ok   " if not problems else "FAIL ") + f"{name} ({took:.1f}s)"
+              + "".join("\n     " + p for p in problems), flush=True)
+        failed = sum(1 for p in results.values() if p)
     print(f"{len(results)} cells, {failed} failed, {time.monotonic() - t0:.0f}s with {JOBS} jobs")
     return 1 if failed else 0
 

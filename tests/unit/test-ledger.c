@@ -214,23 +214,31 @@ static void test_grace_trust(void **state)
 	grace_clocks_clear(&c);
 }
 
-/* Hand runs find the service's ledger. */
+/* Hand runs find the service's ledger; a config no unit runs has none. */
+static void expect_directory(const char *state_directory, const char *config, const char *want)
+{
+	_cleanup_free_ char *d = NULL;
+
+	assert_int_equal(ledger_directory(state_directory, config, &d), 0);
+	assert_string_equal(d, want);
+}
+
 static void test_directory(void **state)
 {
-	char *d;
+	char *d = NULL;
 
 	unsetenv("STATE_DIRECTORY");
-	assert_string_equal(d = ledger_directory("/srv/x", "/etc/csms-tagd/a.conf"), "/srv/x");
-	free(d);
-	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/csms-tagd.conf"), "/var/lib/csms-tagd");
-	free(d);
-	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/prod-eu.conf"), "/var/lib/csms-tagd-prod-eu");
-	free(d);
-	assert_string_equal(d = ledger_directory(NULL, "odd"), "/var/lib/csms-tagd");
-	free(d);
+	expect_directory("/srv/x", "/etc/csms-tagd/a.conf", "/srv/x");
+	expect_directory(NULL, "/etc/csms-tagd/csms-tagd.conf", "/var/lib/csms-tagd");
+	expect_directory(NULL, "/etc/csms-tagd/prod-eu.conf", "/var/lib/csms-tagd-prod-eu");
+	expect_directory("/srv/y", "odd", "/srv/y");
+	assert_int_equal(ledger_directory(NULL, "odd", &d), -ENOENT);
+	assert_int_equal(ledger_directory(NULL, "/tmp/test.ini", &d), -ENOENT);
+	assert_null(d);
+	assert_non_null(strstr(ledger_directory_problem(-ENOENT), "state_directory"));
 	setenv("STATE_DIRECTORY", "/var/lib/csms-tagd-x:/other", 1);
-	assert_string_equal(d = ledger_directory(NULL, "/etc/csms-tagd/y.conf"), "/var/lib/csms-tagd-x");
-	free(d);
+	expect_directory(NULL, "/etc/csms-tagd/y.conf", "/var/lib/csms-tagd-x");
+	expect_directory(NULL, "odd", "/var/lib/csms-tagd-x");
 	unsetenv("STATE_DIRECTORY");
 }
 
