@@ -17,7 +17,7 @@
 #include "util.h"
 
 struct call {
-	struct csms *client;
+	struct csms_client *client;
 	enum csms_api api;
 	char *method;
 	char *url;
@@ -36,7 +36,8 @@ struct call {
 	struct call *next, *prev;
 };
 
-struct csms {
+struct csms_client {
+	struct csms iface;       /* what csms_new() hands out: the ops */
 	sd_event *event;
 	struct http *http;
 	struct auth *auth;
@@ -46,6 +47,13 @@ struct csms {
 	csms_failure_hook_t failure_hook;
 	void *failure_userdata;
 };
+
+static const struct csms_ops client_ops;
+
+static struct csms_client *client_of(const struct csms *x)
+{
+	return x ? (struct csms_client *) ((const char *) x - offsetof(struct csms_client, iface)) : NULL;
+}
 
 static const char *const csms_api_table[_API_MAX] = {
 	[API_LIST_RESOURCE_INSTANCES] = "ListResourceInstances",
@@ -71,7 +79,7 @@ int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char 
 		.max_requests_per_second = cfg->daemon.max_requests_per_second,
 		.user_agent = "csms-tagd/" PACKAGE_VERSION,
 	};
-	struct csms *c;
+	struct csms_client *c;
 	int r;
 
 	c = calloc(1, sizeof(*c));
@@ -92,16 +100,17 @@ int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char 
 	r = auth_new(cfg, c->http, &c->auth, error);
 	if (r < 0)
 		goto fail;
-	*ret = c;
+	c->iface.ops = &client_ops;
+	*ret = &c->iface;
 	return 0;
 fail:
-	csms_free(c);
+	csms_free(&c->iface);
 	return r;
 }
 
 static void call_free(struct call *call)
 {
-	struct csms *c = call->client;
+	struct csms_client *c = call->client;
 
 	if (call->prev)
 		call->prev->next = call->next;
@@ -116,8 +125,10 @@ static void call_free(struct call *call)
 	free(call);
 }
 
-void csms_free(struct csms *c)
+void csms_free(struct csms *x)
 {
+	struct csms_client *c = client_of(x);
+
 	if (!c)
 		return;
 	/* http_free drops requests without callbacks, so the calls can go. */
@@ -130,8 +141,9 @@ void csms_free(struct csms *c)
 	free(c);
 }
 
-void csms_cancel(struct csms *c, const void *owner)
+static void client_cancel(struct csms *x, const void *owner)
 {
+	struct csms_client *c = client_of(x);
 	struct call *call = c->calls, *next;
 
 	auth_cancel(c->auth, owner);
@@ -156,7 +168,7 @@ static void finish(struct call *call, const struct csms_result *res)
 {
 	csms_done_t done = call->done;
 	void *userdata = call->userdata;
-	struct csms *c = call->client;
+	struct csms_client *c = call->client;
 
 	if (res->r < 0 && !csms_result_is_gone(res) && c->failure_hook)
 		c->failure_hook(call->api, res, c->failure_userdata);
@@ -332,7 +344,7 @@ static void finish_with_answer(struct call *call, const struct http_response *re
 static void call_done(struct http_request *req, const struct http_response *resp, void *userdata)
 {
 	struct call *call = userdata;
-	struct csms *c = call->client;
+	struct csms_client *c = call->client;
 	long status = resp->curl_code == CURLE_OK ? resp->status : 0;
 	enum retry_class rc;
 
@@ -396,7 +408,7 @@ static int on_unbuildable(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static void submit(struct csms *c, enum csms_api api, const void *owner, bool ahead,
+static void submit(struct csms_client *c, enum csms_api api, const void *owner, bool ahead,
                    const char *method, char *url, char *body, csms_done_t done, void *userdata)
 {
 	struct call *call = calloc(1, sizeof(*call));
@@ -432,9 +444,10 @@ static void submit(struct csms *c, enum csms_api api, const void *owner, bool ah
 	call_start(call);
 }
 
-void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
-                                  unsigned limit, csms_done_t done, void *userdata)
+static void client_list_resource_instances(struct csms *x, const void *owner, unsigned offset,
+	                                   unsigned limit, csms_done_t done, void *userdata)
 {
+	struct csms_client *c = client_of(x);
 	/* limit and offset are strings in Huawei's API model. */
 	char *body = xasprintf("{\"action\":\"filter\",\"limit\":\"%u\",\"offset\":\"%u\"}", limit, offset);
 
@@ -443,9 +456,10 @@ void csms_list_resource_instances(struct csms *c, const void *owner, unsigned of
 	       done, userdata);
 }
 
-void csms_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
-                       csms_done_t done, void *userdata)
+static void client_list_secrets(struct csms *x, const void *owner, const char *marker, unsigned limit,
+	                        csms_done_t done, void *userdata)
 {
+	struct csms_client *c = client_of(x);
 	_cleanup_free_ char *m = marker ? uri_escape(marker) : NULL;
 	char *url = NULL;
 
@@ -456,9 +470,10 @@ void csms_list_secrets(struct csms *c, const void *owner, const char *marker, un
 	submit(c, API_LIST_SECRETS, owner, false, "GET", url, NULL, done, userdata);
 }
 
-void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
-                           csms_done_t done, void *userdata)
+static void client_list_secret_tags(struct csms *x, const void *owner, const char *secret_id,
+	                            csms_done_t done, void *userdata)
 {
+	struct csms_client *c = client_of(x);
 	_cleanup_free_ char *id = uri_escape(secret_id);
 
 	submit(c, API_LIST_SECRET_TAGS, owner, false, "GET",
@@ -473,10 +488,11 @@ static bool key_is_dot_segment(const char *key)
 	return strcmp(key, ".") == 0 || strcmp(key, "..") == 0;
 }
 
-void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
-                            const char *key, const char *value, bool ahead,
-                            csms_done_t done, void *userdata)
+static void client_delete_secret_tag(struct csms *x, const void *owner, const char *secret_id,
+	                             const char *key, const char *value, bool ahead,
+	                             csms_done_t done, void *userdata)
 {
+	struct csms_client *c = client_of(x);
 	/* Every byte of the key outside A-Z a-z 0-9 - _ . ~ is sent as %XX;
 	 * the signer canonicalises that same string (csms-api.md section 6). */
 	_cleanup_free_ char *id = uri_escape(secret_id), *k = NULL;
@@ -497,9 +513,10 @@ void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secre
 	       k ? xasprintf("%s/csms/%s/tags/%s", c->base, id, k) : NULL, NULL, done, userdata);
 }
 
-void csms_create_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+void csms_create_secret_tag(struct csms *x, const void *owner, const char *secret_id,
                             const char *key, const char *value, csms_done_t done, void *userdata)
 {
+	struct csms_client *c = client_of(x);
 	_cleanup_free_ char *id = uri_escape(secret_id);
 	json_t *body = json_pack("{s:{s:s, s:s}}", "tag", "key", key, "value", value);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -509,38 +526,63 @@ void csms_create_secret_tag(struct csms *c, const void *owner, const char *secre
 	       id && text ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, text, done, userdata);
 }
 
-void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)
+static void client_ensure_auth(struct csms *x, auth_done_t done, void *owner)
 {
+	struct csms_client *c = client_of(x);
+
 	auth_ensure(c->auth, done, owner);
 }
 
-bool csms_auth_usable(const struct csms *c)
+bool csms_auth_usable(const struct csms *x)
 {
+	const struct csms_client *c = client_of(x);
+
 	return auth_usable(c->auth);
 }
 
-void csms_set_failure_hook(struct csms *c, csms_failure_hook_t hook, void *userdata)
+void csms_set_failure_hook(struct csms *x, csms_failure_hook_t hook, void *userdata)
 {
+	struct csms_client *c = client_of(x);
+
 	c->failure_hook = hook;
 	c->failure_userdata = userdata;
 }
 
-uint64_t csms_credentials_expiry(const struct csms *c)
+uint64_t csms_credentials_expiry(const struct csms *x)
 {
+	const struct csms_client *c = client_of(x);
+
 	return auth_expiry_usec(c->auth);
 }
 
-void csms_get_stats(const struct csms *c, struct csms_stats *ret)
+void csms_get_stats(const struct csms *x, struct csms_stats *ret)
 {
+	const struct csms_client *c = client_of(x);
+
 	*ret = c->stats;
 }
 
-sd_event *csms_get_event(const struct csms *c)
+static sd_event *client_get_event(const struct csms *x)
 {
+	const struct csms_client *c = client_of(x);
+
 	return c->event;
 }
 
-size_t csms_pending(const struct csms *c)
+static size_t client_pending(const struct csms *x)
 {
+	const struct csms_client *c = client_of(x);
+
 	return http_pending(c->http);
 }
+
+static const struct csms_ops client_ops = {
+	.get_event = client_get_event,
+	.ensure_auth = client_ensure_auth,
+	.cancel = client_cancel,
+	.pending = client_pending,
+	.list_resource_instances = client_list_resource_instances,
+	.list_secrets = client_list_secrets,
+	.list_secret_tags = client_list_secret_tags,
+	.delete_secret_tag = client_delete_secret_tag,
+};

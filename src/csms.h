@@ -76,38 +76,89 @@ struct csms_stats {
 int csms_new(sd_event *event, const struct config *c, struct csms **ret, char **error);
 void csms_free(struct csms *c);
 
-/* Every call and credential wait is registered with an OWNER token (any
- * pointer that identifies who asked, e.g. the pass), and csms_cancel()
- * drops all that OWNER has outstanding: no callback reaches it afterwards.
- * A request already handed to curl is not cut in half (a DELETE either
- * happens or not); it finishes in the background without a callback. */
+/* The calls a pass makes (pass.c, observe.c, execute.c, resolve.c), as a
+ * table: the real client's (csms_new()) or a test's fake
+ * (tests/unit/test-pass.c), which embeds a struct csms with its own ops.
+ * The csms_*() functions below dispatch through it; the others (create,
+ * stats, hooks, expiry) are the real client's only.
+ *
+ * Every call and credential wait is registered with an OWNER token (any
+ * pointer that identifies who asked, e.g. the pass), and cancel drops all
+ * that OWNER has outstanding: no callback reaches it afterwards.  A
+ * request already handed to curl is not cut in half (a DELETE either
+ * happens or not); it finishes in the background without a callback.
+ * Every call completes exactly once, never from within the call. */
+struct csms_ops {
+	sd_event *(*get_event)(const struct csms *c);
+	/* Make credentials usable (auth_ensure()); DONE never runs from
+	 * within.  OWNER is the owner token and DONE's userdata. */
+	void (*ensure_auth)(struct csms *c, auth_done_t done, void *owner);
+	/* Drop every outstanding call and credential wait of OWNER, without
+	 * callbacks.  Safe from within any callback. */
+	void (*cancel)(struct csms *c, const void *owner);
+	/* HTTP requests queued or in flight (including cancelled ones still
+	 * finishing), for draining at shutdown. */
+	size_t (*pending)(const struct csms *c);
+	void (*list_resource_instances)(struct csms *c, const void *owner, unsigned offset,
+	                                unsigned limit, csms_done_t done, void *userdata);
+	void (*list_secrets)(struct csms *c, const void *owner, const char *marker, unsigned limit,
+	                     csms_done_t done, void *userdata);
+	void (*list_secret_tags)(struct csms *c, const void *owner, const char *secret_id,
+	                         csms_done_t done, void *userdata);
+	/* DeleteSecretTag.  VALUE is what was observed; it is only sent for
+	 * the keys "." and "..", which go through BatchCreateOrDeleteTags
+	 * instead.  AHEAD: start before every other queued request (a delete
+	 * right after its re-check, to keep the window between the two
+	 * short); still paced. */
+	void (*delete_secret_tag)(struct csms *c, const void *owner, const char *secret_id,
+	                          const char *key, const char *value, bool ahead,
+	                          csms_done_t done, void *userdata);
+};
 
-/* Make credentials usable (auth_ensure()); DONE never runs from within.
- * OWNER is the owner token and DONE's userdata. */
-void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner);
+/* A client, as its users see it: a client's own struct starts with this. */
+struct csms {
+	const struct csms_ops *ops;
+};
+
+static inline sd_event *csms_get_event(const struct csms *c)
+{
+	return c->ops->get_event(c);
+}
+static inline void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)
+{
+	c->ops->ensure_auth(c, done, owner);
+}
+static inline void csms_cancel(struct csms *c, const void *owner)
+{
+	c->ops->cancel(c, owner);
+}
+static inline size_t csms_pending(const struct csms *c)
+{
+	return c->ops->pending(c);
+}
+static inline void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
+                                                unsigned limit, csms_done_t done, void *userdata)
+{
+	c->ops->list_resource_instances(c, owner, offset, limit, done, userdata);
+}
+static inline void csms_list_secrets(struct csms *c, const void *owner, const char *marker,
+                                     unsigned limit, csms_done_t done, void *userdata)
+{
+	c->ops->list_secrets(c, owner, marker, limit, done, userdata);
+}
+static inline void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
+                                         csms_done_t done, void *userdata)
+{
+	c->ops->list_secret_tags(c, owner, secret_id, done, userdata);
+}
+static inline void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                                          const char *key, const char *value, bool ahead,
+                                          csms_done_t done, void *userdata)
+{
+	c->ops->delete_secret_tag(c, owner, secret_id, key, value, ahead, done, userdata);
+}
+
 bool csms_auth_usable(const struct csms *c);
-
-/* Drop every outstanding call and credential wait of OWNER, without
- * callbacks.  Safe from within any callback. */
-void csms_cancel(struct csms *c, const void *owner);
-
-/* HTTP requests queued or in flight (including cancelled ones still
- * finishing), for draining at shutdown. */
-size_t csms_pending(const struct csms *c);
-
-void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
-                                  unsigned limit, csms_done_t done, void *userdata);
-void csms_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
-                       csms_done_t done, void *userdata);
-void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
-                           csms_done_t done, void *userdata);
-/* DeleteSecretTag.  VALUE is what was observed; it is only sent for the
- * keys "." and "..", which go through BatchCreateOrDeleteTags instead.
- * AHEAD: start before every other queued request (a delete right after its
- * re-check, to keep the window between the two short); still paced. */
-void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
-                            const char *key, const char *value, bool ahead,
-                            csms_done_t done, void *userdata);
 
 /* CreateSecretTag: add KEY=VALUE to the secret (csms-api.md 2.5).  Only
  * --restore calls this (restore.h): the daemon never creates a tag.  The
@@ -115,7 +166,7 @@ void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secre
 void csms_create_secret_tag(struct csms *c, const void *owner, const char *secret_id,
                             const char *key, const char *value, csms_done_t done, void *userdata);
 
-/* Pure helpers (csms-result.c). */
+/* Pure helpers (csms-errors.c). */
 
 /* Whether a failed result means "that tag or secret does not exist"
  * (400 CSMS.0005 or 404 with a CSMS code): converged for a delete. */
@@ -143,7 +194,6 @@ void csms_set_failure_hook(struct csms *c, csms_failure_hook_t hook, void *userd
  * CLOCK_REALTIME usec; 0 when they do not or it is not known. */
 uint64_t csms_credentials_expiry(const struct csms *c);
 
-sd_event *csms_get_event(const struct csms *c);
 void csms_get_stats(const struct csms *c, struct csms_stats *ret);
 const char *csms_api_name(enum csms_api api);
 

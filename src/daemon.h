@@ -21,15 +21,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "config.h"
+#include "outcome.h"
 
-/* Exit codes of --once (documented in csms-tagd(8)).  A configuration
- * that cannot be loaded exits with EX_CONFIG (78) in both modes. */
-enum {
-	ONCE_CONVERGED = 0,
-	ONCE_ERROR = 1,         /* failed, and no DELETE was sent */
-	ONCE_CHANGED = 2,
-	ONCE_PARTIAL = 3,       /* includes failed or interrupted after a DELETE */
-};
+/* The exit codes of --once: ONCE_* (outcome.h). */
 
 /* Both run the same manager: the same pass_timeout, signal handling and
  * draining of requests in flight on SIGTERM/SIGINT.  The daemon returns 0

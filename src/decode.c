@@ -145,15 +145,12 @@ static int decode_resource(json_t *res, const struct jget_path *w, struct secret
 
 static int decode_total_count(json_t *root, int64_t *ret, char **error)
 {
-	struct jget_path w = JGET_MEMBER(NULL, "total_count");
-	json_t *v = json_object_get(root, "total_count");
+	uint64_t n = 0;
+	int r = jget_uint(root, NULL, "total_count", JGET_REQUIRED, &n, error);
 
-	if (!v || json_is_null(v))
-		return jget_bad(error, &w, "missing");
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return jget_bad(error, &w, "expected a non-negative integer");
-	*ret = (int64_t) json_integer_value(v);
-	return 0;
+	if (r >= 0)
+		*ret = (int64_t) n;
+	return r;
 }
 
 static int resources_decode(json_t *root, struct observation *tmp, int64_t *total, char **error)

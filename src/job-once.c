@@ -19,31 +19,13 @@ struct once {
 	int exit_code;
 };
 
-/* The exit code says what the pass did (csms-tagd(8)).  A pass that
- * failed or was cut short after sending a DELETE may have changed the
- * project: that is partial, never "nothing done". */
-static int once_exit_code(const struct pass_result *r)
-{
-	switch (r->outcome) {
-	case PASS_CONVERGED:
-		return ONCE_CONVERGED;
-	case PASS_CHANGED:
-		return ONCE_CHANGED;
-	case PASS_PARTIAL:
-		return ONCE_PARTIAL;
-	case PASS_FAILED:
-	case PASS_ABORTED:
-		break;
-	}
-	return r->deletes_sent ? ONCE_PARTIAL : ONCE_ERROR;
-}
-
 static void on_pass_done(const struct pass_result *r, void *userdata)
 {
 	struct once *o = userdata;
 
-	/* The pass's own log line (on stderr) says what was done. */
-	o->exit_code = once_exit_code(r);
+	/* The pass's own log line (on stderr) says what was done; the exit
+	 * code, what the pass did (csms-tagd(8), outcome.h). */
+	o->exit_code = pass_outcome_exit_code(r->outcome, r->deletes_sent);
 	daemon_end_pass(&o->d);
 	manager_done(o->d.manager);
 }

@@ -164,3 +164,89 @@ int jget_id(json_t *obj, const struct jget_path *w, const char *field, size_t ma
 	*ret = id;
 	return 0;
 }
+
+/* The member, or NULL (absent or null: *RET stays, an error unless JGET_OPTIONAL). */
+static int get_member(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+                      json_t **ret, char **error)
+{
+	json_t *v = json_object_get(obj, field);
+	struct jget_path fw = JGET_MEMBER(w, field);
+
+	*ret = v && !json_is_null(v) ? v : NULL;
+	return *ret || need == JGET_OPTIONAL ? 0 : jget_bad(error, &fw, "missing");
+}
+
+int jget_uint(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+              uint64_t *ret, char **error)
+{
+	struct jget_path fw = JGET_MEMBER(w, field);
+	json_t *v;
+	int r = get_member(obj, w, field, need, &v, error);
+
+	if (r < 0 || !v)
+		return r;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return jget_bad(error, &fw, "expected a non-negative integer");
+	*ret = (uint64_t) json_integer_value(v);
+	return 0;
+}
+
+int jget_bool(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+              bool *ret, char **error)
+{
+	struct jget_path fw = JGET_MEMBER(w, field);
+	json_t *v;
+	int r = get_member(obj, w, field, need, &v, error);
+
+	if (r < 0 || !v)
+		return r;
+	if (!json_is_boolean(v))
+		return jget_bad(error, &fw, "expected true or false");
+	*ret = json_is_true(v);
+	return 0;
+}
+
+/* V, an array of byte values, as a malloc'd string in *RET. */
+static int bytes_of(json_t *v, const struct jget_path *fw, char **ret, char **error)
+{
+	size_t n = json_array_size(v);
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *b = json_array_get(v, i);
+		json_int_t x = json_is_integer(b) ? json_integer_value(b) : -1;
+
+		if (x < 1 || x > 255) {
+			free(s);
+			return jget_bad(error, fw, "%s", json_is_integer(b) && x == 0 ? "contains a NUL byte" :
+			                "is an array but not of byte values (a field logged several times?)");
+		}
+		s[i] = (char) x;
+	}
+	s[n] = '\0';
+	*ret = s;
+	return 0;
+}
+
+int jget_bytes(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+               char **ret, char **error)
+{
+	json_t *v = json_object_get(obj, field);
+	struct jget_path fw = JGET_MEMBER(w, field);
+
+	*ret = NULL;
+	if (!v)
+		return need == JGET_REQUIRED ? jget_bad(error, &fw, "missing") : 0;
+	if (json_is_null(v))
+		return jget_bad(error, &fw, "is null (larger than journalctl's threshold: use journalctl --all)");
+	if (json_is_array(v))
+		return bytes_of(v, &fw, ret, error);
+	if (!json_is_string(v))
+		return jget_bad(error, &fw, "is neither a string nor an array of bytes");
+	if (memchr(json_string_value(v), '\0', json_string_length(v)))
+		return jget_bad(error, &fw, "contains a NUL byte");
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -52,6 +53,21 @@ int jget_string(json_t *obj, const struct jget_path *w, const char *field, enum 
  * bytes outside printable ASCII, / \ % ? #) rather than sent. */
 int jget_id(json_t *obj, const struct jget_path *w, const char *field, size_t max,
             const char **ret, char **error);
+
+/* Member FIELD of OBJ as a non-negative integer / true or false.  With
+ * JGET_OPTIONAL, absent or null leaves *RET as it was. */
+int jget_uint(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+              uint64_t *ret, char **error);
+int jget_bool(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+              bool *ret, char **error);
+
+/* Member FIELD of OBJ as a string, or as an array of byte values (1..255),
+ * the way journalctl -o json writes a value that is not UTF-8; *RET is
+ * malloc'd.  Absent gives NULL unless JGET_REQUIRED; null is refused
+ * (journalctl writes null for a value over its size threshold). */
+int jget_bytes(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,
+               char **ret, char **error);
+
 /* Member FIELD of OBJ as an object / an array: absent or null gives NULL,
  * an error unless JGET_OPTIONAL. */
 int jget_object(json_t *obj, const struct jget_path *w, const char *field, enum jget_need need,

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "strtable.h"
 #include "unit.h"
-
 #include "util.h"
 
 struct ledger {
@@ -45,7 +45,7 @@ const char *ledger_directory_problem(int r)
 	                      "[daemon] state_directory" : strerror(-r);
 }
 
-static const char *const outcome_names[_LEDGER_OUTCOME_MAX] = {
+static const char *const ledger_outcome_table[_LEDGER_OUTCOME_MAX] = {
 	[LEDGER_PENDING] = "pending",
 	[LEDGER_DELETED] = "deleted",
 	[LEDGER_ALREADY_GONE] = "already-gone",
@@ -53,18 +53,8 @@ static const char *const outcome_names[_LEDGER_OUTCOME_MAX] = {
 	[LEDGER_UNKNOWN] = "unknown",
 };
 
-const char *ledger_outcome_to_string(enum ledger_outcome o)
-{
-	return (unsigned) o < _LEDGER_OUTCOME_MAX ? outcome_names[o] : "?";
-}
-
-int ledger_outcome_from_string(const char *s)
-{
-	for (int i = 0; i < _LEDGER_OUTCOME_MAX; i++)
-		if (s && strcmp(s, outcome_names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
+STRING_TABLE_TO_STRING(ledger_outcome, enum ledger_outcome, "?")
+STRING_TABLE_FROM_STRING(ledger_outcome)
 
 static const char SCHEMA[] =
 	"CREATE TABLE deletions ("
@@ -359,7 +349,7 @@ int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
 	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ?", &s);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, outcome_names[o], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
 	sqlite3_bind_int64(s, 3, id);
 	r = exec(l, "BEGIN IMMEDIATE");
@@ -387,7 +377,7 @@ int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
 	            &s);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, outcome_names[o], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
 	sqlite3_bind_int64(s, 3, id);
 	r = step_done(l, s);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "strtable.h"
 
 static enum log_target target = LOG_TARGET_STDERR;
 static int max_level = LOG_INFO;
@@ -51,12 +52,16 @@ void log_set_pass_id(const char *id)
 	snprintf(pass_id, sizeof(pass_id), "%s", id ? id : "");
 }
 
+/* syslog(3)'s names, indexed by level. */
+static const char *const log_level_table[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+static STRING_TABLE_FROM_STRING(log_level)
+
 int log_parse_level(const char *s)
 {
-	static const char *const names[] = {
-		"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-	};
-
 	if (!s || !*s)
 		return -EINVAL;
 	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
@@ -65,10 +70,7 @@ int log_parse_level(const char *s)
 		return LOG_ERR;
 	if (strcmp(s, "warn") == 0)
 		return LOG_WARNING;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (strcmp(s, names[i]) == 0)
-			return (int) i;
-	return -EINVAL;
+	return log_level_from_string(s);
 }
 
 static const char *level_prefix(int level)

@@ -625,8 +625,8 @@ static int run_status(const struct options *o)
 	running = metrics_daemon_running(s);
 	metrics_print(s, running, now_realtime_usec(), stdout);
 	r = !running ? STATUS_NOT_RUNNING :
-	    s->outcome == METRICS_FAILED || s->outcome == METRICS_PARTIAL ||
-	    s->outcome == METRICS_ABORTED ? STATUS_UNHEALTHY : STATUS_RUNNING;
+	    s->outcome == PASS_FAILED || s->outcome == PASS_PARTIAL ||
+	    s->outcome == PASS_ABORTED ? STATUS_UNHEALTHY : STATUS_RUNNING;
 	metrics_state_free(st);
 	return r;
 }

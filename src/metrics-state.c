@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonget.h"
 #include "timefmt.h"
 #include "util.h"
 
@@ -38,48 +39,28 @@ const struct metrics_snapshot *metrics_state_snapshot(const struct metrics_state
 	return &st->s;
 }
 
-static int bad(char **error, const char *field, const char *what)
-{
-	*error = xasprintf("field \"%s\": %s", field, what);
-	return -EBADMSG;
-}
+/* Errors follow jsonget.h: "FIELD: message". */
 
 static int get_string(json_t *root, const char *key, bool nullable, const char **ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (nullable && json_is_null(v)) {
-		*ret = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return bad(error, key, nullable ? "not a string or null" : "not a string");
-	*ret = json_string_value(v);
-	return 0;
+	return jget_string(root, NULL, key, nullable ? JGET_OPTIONAL : JGET_PRESENT, STATE_MAX_BYTES,
+	                   ret, error);
 }
 
 static int get_uint(json_t *root, const char *key, uint64_t *ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return bad(error, key, "not a non-negative integer");
-	*ret = (uint64_t) json_integer_value(v);
-	return 0;
+	return jget_uint(root, NULL, key, JGET_REQUIRED, ret, error);
 }
 
 static int get_bool(json_t *root, const char *key, bool *ret, char **error)
 {
-	json_t *v = json_object_get(root, key);
-
-	if (!json_is_boolean(v))
-		return bad(error, key, "not true or false");
-	*ret = json_is_true(v);
-	return 0;
+	return jget_bool(root, NULL, key, JGET_REQUIRED, ret, error);
 }
 
+/* An RFC 3339 time, or null for "never" (0). */
 static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
 {
+	struct jget_path w = JGET_MEMBER(NULL, key);
 	const char *s;
 	int r = get_string(root, key, true, &s, error);
 
@@ -87,32 +68,34 @@ static int get_time(json_t *root, const char *key, uint64_t *ret, char **error)
 		return r;
 	*ret = 0;
 	if (s && parse_rfc3339_time(s, ret) < 0)
-		return bad(error, key, "not a time like 2026-01-31T12:00:00.000000Z");
+		return jget_bad(error, &w, "expected a time like 2026-01-31T12:00:00.000000Z");
 	return 0;
 }
 
 static int get_counts(json_t *root, const char *key, bool two, struct metrics_count **storage,
                       struct metrics_counts *ret, char **error)
 {
-	json_t *a = json_object_get(root, key), *e;
+	struct jget_path w = JGET_MEMBER(NULL, key);
+	json_t *a, *e;
 	size_t i;
+	int r = jget_array(root, NULL, key, JGET_REQUIRED, &a, error);
 
-	if (!json_is_array(a))
-		return bad(error, key, "not an array");
+	if (r < 0)
+		return r;
 	*storage = calloc(json_array_size(a) + 1, sizeof(**storage));
 	if (!*storage)
 		return -ENOMEM;
 	json_array_foreach(a, i, e) {
+		struct jget_path ew = JGET_ELEMENT(&w, i);
 		struct metrics_count *c = &(*storage)[i];
-		int r;
 
-		if (!json_is_object(e) ||
-		    (r = get_string(e, "key", false, &c->key, error)) < 0 ||
-		    (r = get_string(e, "key2", !two, &c->key2, error)) < 0 ||
-		    (r = get_uint(e, "value", &c->value, error)) < 0) {
-			free(*error);
-			return bad(error, key, "entries need key, key2 and a count");
-		}
+		if (!json_is_object(e))
+			return jget_bad(error, &ew, "expected an object with key, key2 and a count");
+		if ((r = jget_string(e, &ew, "key", JGET_PRESENT, STATE_MAX_BYTES, &c->key, error)) < 0 ||
+		    (r = jget_string(e, &ew, "key2", two ? JGET_PRESENT : JGET_OPTIONAL, STATE_MAX_BYTES,
+		                     &c->key2, error)) < 0 ||
+		    (r = jget_uint(e, &ew, "value", JGET_REQUIRED, &c->value, error)) < 0)
+			return r;
 	}
 	*ret = (struct metrics_counts) { *storage, json_array_size(a) };
 	return 0;
@@ -126,17 +109,29 @@ static int parse_instance_fields(json_t *root, struct metrics_snapshot *s, char 
 	int r = 0;
 
 	s->up = true;
-#define OPTIONAL(key, get) (json_object_get(root, key) ? (get) : 0)
-	if ((r = OPTIONAL("instance", get_string(root, "instance", true, &s->instance, error))) < 0 ||
-	    (r = OPTIONAL("project_id", get_string(root, "project_id", true, &s->project_id, error))) < 0 ||
-	    (r = OPTIONAL("region", get_string(root, "region", true, &s->region, error))) < 0 ||
-	    (r = OPTIONAL("up", get_bool(root, "up", &s->up, error))) < 0 ||
-	    (r = OPTIONAL("pid", get_uint(root, "pid", &s->pid, error))) < 0 ||
-	    (r = OPTIONAL("written", get_time(root, "written", &s->written_usec, error))) < 0 ||
-	    (r = OPTIONAL("would_delete", get_uint(root, "would_delete", &s->would_delete, error))) < 0 ||
-	    (r = OPTIONAL("pass_dry_run", get_bool(root, "pass_dry_run", &s->pass_dry_run, error))) < 0)
+	if ((r = get_string(root, "instance", true, &s->instance, error)) < 0 ||
+	    (r = get_string(root, "project_id", true, &s->project_id, error)) < 0 ||
+	    (r = get_string(root, "region", true, &s->region, error)) < 0 ||
+	    (r = jget_bool(root, NULL, "up", JGET_OPTIONAL, &s->up, error)) < 0 ||
+	    (r = jget_uint(root, NULL, "pid", JGET_OPTIONAL, &s->pid, error)) < 0 ||
+	    (r = get_time(root, "written", &s->written_usec, error)) < 0 ||
+	    (r = jget_bool(root, NULL, "pass_dry_run", JGET_OPTIONAL, &s->pass_dry_run, error)) < 0)
 		return r;
-#undef OPTIONAL
+	return 0;
+}
+
+/* The figures of counts.h. */
+static int parse_pass_counts(json_t *root, struct pass_counts *c, char **error)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		const struct count_figure *f = &count_figures[i];
+		int r;
+
+		r = jget_uint(root, NULL, f->key, f->flags & COUNT_OPTIONAL ? JGET_OPTIONAL : JGET_REQUIRED,
+		              count_ptr(c, f), error);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -147,12 +142,10 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	const char *format, *outcome;
 	int r, o;
 
-	if (!json_is_object(root))
-		return bad(error, "(top)", "not a JSON object");
 	if ((r = get_string(root, "format", false, &format, error)) < 0)
 		return r;
 	if (strcmp(format, METRICS_STATE_FORMAT) != 0)
-		return bad(error, "format", "not " METRICS_STATE_FORMAT);
+		return jget_bad(error, &JGET_MEMBER(NULL, "format"), "expected " METRICS_STATE_FORMAT);
 	if ((r = parse_instance_fields(root, s, error)) < 0 ||
 	    (r = get_string(root, "version", true, &s->version, error)) < 0 ||
 	    (r = get_string(root, "auth_method", true, &s->auth_method, error)) < 0 ||
@@ -163,18 +156,7 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_time(root, "pass_started", &s->pass_started_usec, error)) < 0 ||
 	    (r = get_time(root, "pass_finished", &s->pass_finished_usec, error)) < 0 ||
 	    (r = get_uint(root, "pass_duration_usec", &s->pass_duration_usec, error)) < 0 ||
-	    (r = get_uint(root, "planned", &s->planned, error)) < 0 ||
-	    (r = get_uint(root, "deleted", &s->deleted, error)) < 0 ||
-	    (r = get_uint(root, "kept", &s->kept, error)) < 0 ||
-	    (r = get_uint(root, "failed", &s->failed, error)) < 0 ||
-	    (r = get_uint(root, "held", &s->held, error)) < 0 ||
-	    (r = get_uint(root, "governed_secrets", &s->governed_secrets, error)) < 0 ||
-	    (r = get_uint(root, "noncompliant_tags", &s->noncompliant_tags, error)) < 0 ||
-	    (r = get_uint(root, "waiting", &s->waiting, error)) < 0 ||
-	    (r = get_uint(root, "exempted", &s->exempted, error)) < 0 ||
-	    (r = get_uint(root, "exemptions_unused", &s->exemptions_unused, error)) < 0 ||
-	    (r = get_uint(root, "required_missing", &s->required_missing, error)) < 0 ||
-	    (r = get_uint(root, "required_invalid", &s->required_invalid, error)) < 0 ||
+	    (r = parse_pass_counts(root, &s->counts, error)) < 0 ||
 	    (r = get_time(root, "last_success", &s->last_success_usec, error)) < 0 ||
 	    (r = get_time(root, "next_pass", &s->next_pass_usec, error)) < 0 ||
 	    (r = get_counts(root, "deleted_by_rule", false, &st->counts[0], &s->deleted_by_rule, error)) < 0 ||
@@ -187,47 +169,40 @@ static int parse_snapshot(struct metrics_state *st, char **error)
 	    (r = get_time(root, "credentials_expiry", &s->credentials_expiry_usec, error)) < 0)
 		return r;
 	/* Absent from the state files of older versions. */
-	if (json_object_get(root, "journal_write_failures") &&
-	    (r = get_uint(root, "journal_write_failures", &s->journal_write_failures, error)) < 0)
+	r = jget_uint(root, NULL, "journal_write_failures", JGET_OPTIONAL, &s->journal_write_failures, error);
+	if (r < 0)
 		return r;
 	/* Older daemons counted a dry run's would-be deletions as deleted. */
 	if (!json_object_get(root, "pass_dry_run") && s->dry_run) {
 		s->pass_dry_run = true;
-		s->would_delete = s->deleted;
-		s->deleted = 0;
+		s->counts.would_delete = s->counts.deleted;
+		s->counts.deleted = 0;
 	}
-	o = metrics_outcome_from_string(outcome);
+	o = pass_outcome_from_string(outcome);
 	if (o < 0)
-		return bad(error, "outcome", "not an outcome csms-tagd writes");
-	s->outcome = (enum metrics_outcome) o;
-	passes = json_object_get(root, "passes_total");
-	if (!json_is_object(passes))
-		return bad(error, "passes_total", "not an object");
-	for (o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		if ((r = get_uint(passes, metrics_outcome_to_string(o), &s->passes_total[o], error)) < 0) {
-			free(*error);
-			return bad(error, "passes_total", "needs a count for every outcome");
-		}
+		return jget_bad(error, &JGET_MEMBER(NULL, "outcome"), "not an outcome csms-tagd writes");
+	s->outcome = (enum pass_outcome) o;
+	if ((r = jget_object(root, NULL, "passes_total", JGET_REQUIRED, &passes, error)) < 0)
+		return r;
+	for (o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		if ((r = jget_uint(passes, &JGET_MEMBER(NULL, "passes_total"), pass_outcome_to_string(o),
+		                   JGET_REQUIRED, &s->passes_total[o], error)) < 0)
+			return r;
 	return 0;
 }
 
 int metrics_state_parse(const char *text, struct metrics_state **ret, char **error)
 {
 	struct metrics_state *st;
-	json_error_t jerr;
 	int r;
 
 	*error = NULL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	st->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!st->root) {
-		*error = xasprintf("line %d: %s", jerr.line, jerr.text);
-		metrics_state_free(st);
-		return -EBADMSG;
-	}
-	r = parse_snapshot(st, error);
+	r = jget_load_object(text, strlen(text), true, &st->root, error);
+	if (r >= 0)
+		r = parse_snapshot(st, error);
 	if (r < 0) {
 		metrics_state_free(st);
 		return r;
@@ -292,38 +267,57 @@ bool metrics_daemon_running(const struct metrics_snapshot *s)
 	return kill((pid_t) s->pid, 0) == 0 || errno == EPERM;
 }
 
-static void print_tags(const struct metrics_snapshot *s, FILE *f)
+static bool figure_shown(const struct metrics_snapshot *s, const struct count_figure *f)
 {
-	if (s->pass_dry_run)
-		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " would be deleted (dry run: none "
-		        "deleted), %" PRIu64 " kept, %" PRIu64 " failed, %" PRIu64 " held\n", "Tags",
-		        s->planned, s->would_delete, s->kept, s->failed, s->held);
-	else
-		fprintf(f, "%-17s: %" PRIu64 " planned, %" PRIu64 " deleted, %" PRIu64 " kept, %" PRIu64
-		        " failed, %" PRIu64 " held\n", "Tags", s->planned, s->deleted, s->kept, s->failed,
-		        s->held);
+	return !(f->flags & (s->pass_dry_run ? COUNT_WET : COUNT_DRY));
+}
+
+/* The status line of figure I, the first of its line: "N text, N text". */
+static void print_status_line(const struct metrics_snapshot *s, size_t first, FILE *f)
+{
+	const char *line = count_figures[first].status_line;
+	bool any = false, sep = false;
+
+	for (size_t i = first; i < n_count_figures; i++)
+		any = any || (streq_ptr(count_figures[i].status_line, line) && count_value(&s->counts, &count_figures[i]));
+	if ((count_figures[first].flags & COUNT_QUIET) && !any)
+		return;
+	fprintf(f, "%-17s:", line);
+	for (size_t i = first; i < n_count_figures; i++) {
+		const struct count_figure *c = &count_figures[i];
+
+		if (!streq_ptr(c->status_line, line) || !figure_shown(s, c))
+			continue;
+		fprintf(f, "%s %" PRIu64 " %s", sep ? "," : "", count_value(&s->counts, c), c->status_text);
+		sep = true;
+	}
+	fputc('\n', f);
+}
+
+/* The figures of counts.h, a line for each status_line, in the order of first mention. */
+static void print_pass_counts(const struct metrics_snapshot *s, FILE *f)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		bool first = true;
+
+		for (size_t j = 0; first && j < i; j++)
+			first = !streq_ptr(count_figures[j].status_line, count_figures[i].status_line);
+		if (first)
+			print_status_line(s, i, f);
+	}
 }
 
 static void print_last_pass(const struct metrics_snapshot *s, uint64_t now, FILE *f)
 {
 	char a[128], span[64];
 
-	fprintf(f, "%-17s: %s%s\n", "Outcome", metrics_outcome_to_string(s->outcome),
+	fprintf(f, "%-17s: %s%s\n", "Outcome", pass_outcome_to_string(s->outcome),
 	        s->pass_dry_run ? " (dry run)" : "");
 	if (s->error)
 		fprintf(f, "%-17s: %s\n", "Error", s->error);
 	fprintf(f, "%-17s: %s\n", "Finished", when(a, sizeof(a), s->pass_finished_usec, now));
 	fprintf(f, "%-17s: %s\n", "Duration", format_timespan(span, sizeof(span), s->pass_duration_usec));
-	print_tags(s, f);
-	fprintf(f, "%-17s: %" PRIu64 " secrets, %" PRIu64 " non-compliant tags\n", "Governed",
-	        s->governed_secrets, s->noncompliant_tags);
-	if (s->waiting || s->exempted || s->exemptions_unused)
-		fprintf(f, "%-17s: %" PRIu64 " waiting for their grace period, %" PRIu64
-		        " exempted, %" PRIu64 " exemptions unused\n", "Not deleted",
-		        s->waiting, s->exempted, s->exemptions_unused);
-	if (s->required_missing || s->required_invalid)
-		fprintf(f, "%-17s: %" PRIu64 " missing, %" PRIu64 " with a value not allowed\n",
-		        "Required tags", s->required_missing, s->required_invalid);
+	print_pass_counts(s, f);
 }
 
 void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now, FILE *f)
@@ -342,15 +336,15 @@ void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now,
 		        s->project_id ? s->project_id : "?", s->region ? s->region : "?");
 	fprintf(f, "%-17s: %s\n", "Version", s->version ? s->version : "?");
 	fprintf(f, "%-17s: %s\n", "Last pass", s->pass_id ? s->pass_id : "none yet");
-	if (s->outcome != METRICS_NO_PASS)
+	if (s->outcome != PASS_NONE)
 		print_last_pass(s, now, f);
 	fprintf(f, "%-17s: %s\n", "Last success", when(a, sizeof(a), s->last_success_usec, now));
 	fprintf(f, "%-17s: %s\n", "Next pass", !running ? "none: not running" :
 	        s->next_pass_usec ? when(a, sizeof(a), s->next_pass_usec, now) : "not scheduled");
 	fprintf(f, "%-17s:", "Passes");
-	for (int o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		fprintf(f, "%s %" PRIu64 " %s", o == METRICS_CONVERGED ? "" : ",", s->passes_total[o],
-		        metrics_outcome_to_string(o));
+	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		fprintf(f, "%s %" PRIu64 " %s", o == PASS_CONVERGED ? "" : ",", s->passes_total[o],
+		        pass_outcome_to_string(o));
 	fputc('\n', f);
 	print_counts(f, "Deleted by rule", &s->deleted_by_rule);
 	print_counts(f, "Requests", &s->requests_by_api);

@@ -16,28 +16,6 @@
 #include "timefmt.h"
 #include "util.h"
 
-static const char *const outcome_names[_METRICS_OUTCOME_MAX] = {
-	[METRICS_NO_PASS] = "none",
-	[METRICS_CONVERGED] = "converged",
-	[METRICS_CHANGED] = "changed",
-	[METRICS_PARTIAL] = "partial",
-	[METRICS_FAILED] = "failed",
-	[METRICS_ABORTED] = "aborted",
-};
-
-const char *metrics_outcome_to_string(enum metrics_outcome o)
-{
-	return (unsigned) o < _METRICS_OUTCOME_MAX ? outcome_names[o] : "unknown";
-}
-
-int metrics_outcome_from_string(const char *s)
-{
-	for (int i = 0; i < _METRICS_OUTCOME_MAX; i++)
-		if (streq_ptr(s, outcome_names[i]))
-			return i;
-	return -EINVAL;
-}
-
 int metrics_tally_add(struct metrics_tally *t, const char *key, const char *key2, uint64_t n)
 {
 	struct metrics_count *grown, *c;
@@ -70,11 +48,6 @@ void metrics_tally_clear(struct metrics_tally *t)
 	}
 	free(t->items);
 	*t = (struct metrics_tally) {};
-}
-
-static bool outcome_is_success(enum metrics_outcome o)
-{
-	return o == METRICS_CONVERGED || o == METRICS_CHANGED;
 }
 
 /* --- Prometheus text ------------------------------------------------------------ */
@@ -169,34 +142,27 @@ static void put_counts(struct prom *p, const char *name, const char *help, const
 	}
 }
 
+/* The figures of counts.h, a family head before each new metric. */
+static void put_pass_counts(struct prom *p, const struct pass_counts *c)
+{
+	for (size_t i = 0; i < n_count_figures; i++) {
+		const struct count_figure *f = &count_figures[i];
+
+		if (i == 0 || strcmp(f->metric, count_figures[i - 1].metric) != 0)
+			put_head(p, f->metric, "gauge", f->help);
+		put_sample(p, f->metric, f->label, f->label_value, count_value(c, f));
+	}
+}
+
 static void put_last_pass(struct prom *p, const struct metrics_snapshot *s)
 {
-	static const char *const results[] = { "planned", "deleted", "would_delete", "kept", "failed", "held" };
-	const uint64_t tags[] = { s->planned, s->deleted, s->would_delete, s->kept, s->failed, s->held };
-
 	put_gauge_seconds(p, "last_pass_timestamp_seconds", "When the last reconcile pass ended.",
 	                  s->pass_finished_usec);
 	put_gauge_seconds(p, "last_pass_duration_seconds", "How long the last reconcile pass took.",
 	                  s->pass_duration_usec);
 	put_gauge(p, "last_pass_success", "1 when the last pass converged or did all it planned, else 0.",
-	          outcome_is_success(s->outcome));
-	put_head(p, "last_pass_tags", "gauge",
-	         "Tags of the last pass planned for deletion, by what became of them (would_delete: a dry run's).");
-	for (size_t i = 0; i < ELEMENTSOF(results); i++)
-		put_sample(p, "last_pass_tags", "result", results[i], tags[i]);
-	put_gauge(p, "governed_secrets", "Secrets governed by the configuration, last pass.",
-	          s->governed_secrets);
-	put_gauge(p, "noncompliant_tags", "Tags the policy does not allow, last pass.", s->noncompliant_tags);
-	put_head(p, "last_pass_governance_tags", "gauge",
-	         "Unwanted tags of the last pass not deleted: grace period running, or kept by an exemption.");
-	put_sample(p, "last_pass_governance_tags", "kind", "waiting", s->waiting);
-	put_sample(p, "last_pass_governance_tags", "kind", "exempted", s->exempted);
-	put_head(p, "last_pass_required_tags", "gauge",
-	         "Required tags of the last pass missing, or present with a value not allowed (never created).");
-	put_sample(p, "last_pass_required_tags", "state", "missing", s->required_missing);
-	put_sample(p, "last_pass_required_tags", "state", "invalid", s->required_invalid);
-	put_gauge(p, "last_pass_unused_exemptions", "Active exemptions that kept no tag, last pass.",
-	          s->exemptions_unused);
+	          pass_outcome_is_success(s->outcome));
+	put_pass_counts(p, &s->counts);
 }
 
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
@@ -221,7 +187,7 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	put_label(p.f, s->auth_method);
 	fprintf(p.f, "\",dry_run=\"%s\"} 1\n", s->dry_run ? "yes" : "no");
 
-	if (s->outcome != METRICS_NO_PASS)
+	if (s->outcome != PASS_NONE)
 		put_last_pass(&p, s);
 	if (s->last_success_usec)
 		put_gauge_seconds(&p, "last_success_timestamp_seconds",
@@ -231,8 +197,8 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 		                  s->next_pass_usec);
 
 	put_head(&p, "passes_total", "counter", "Reconcile passes since the daemon started, by outcome.");
-	for (int o = METRICS_CONVERGED; o < _METRICS_OUTCOME_MAX; o++)
-		put_sample(&p, "passes_total", "outcome", outcome_names[o], s->passes_total[o]);
+	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		put_sample(&p, "passes_total", "outcome", pass_outcome_to_string(o), s->passes_total[o]);
 	put_counts(&p, "tags_deleted_total",
 	           "Tags deleted since the daemon started, by rule (section and key glob; never a dry run's).",
 	           "rule", NULL, &s->deleted_by_rule);
@@ -311,8 +277,8 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	char *text = NULL;
 	int r = root && passes ? 0 : -ENOMEM;
 
-	for (int o = METRICS_CONVERGED; r >= 0 && o < _METRICS_OUTCOME_MAX; o++)
-		r = set_new(passes, outcome_names[o], json_integer((json_int_t) s->passes_total[o]));
+	for (int o = PASS_CONVERGED; r >= 0 && o < _PASS_OUTCOME_MAX; o++)
+		r = set_new(passes, pass_outcome_to_string(o), json_integer((json_int_t) s->passes_total[o]));
 	if (r >= 0)
 		r = set_new(root, "format", json_string(METRICS_STATE_FORMAT));
 	if (r >= 0) r = set_new(root, "instance", string_or_null(s->instance));
@@ -325,25 +291,15 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 	if (r >= 0) r = set_new(root, "auth_method", string_or_null(s->auth_method));
 	if (r >= 0) r = set_new(root, "dry_run", json_boolean(s->dry_run));
 	if (r >= 0) r = set_new(root, "pass_id", string_or_null(s->pass_id));
-	if (r >= 0) r = set_new(root, "outcome", json_string(metrics_outcome_to_string(s->outcome)));
+	if (r >= 0) r = set_new(root, "outcome", json_string(pass_outcome_to_string(s->outcome)));
 	if (r >= 0) r = set_new(root, "error", string_or_null(s->error));
 	if (r >= 0) r = set_new(root, "pass_started", time_or_null(s->pass_started_usec));
 	if (r >= 0) r = set_new(root, "pass_finished", time_or_null(s->pass_finished_usec));
 	if (r >= 0) r = set_new(root, "pass_duration_usec", json_integer((json_int_t) s->pass_duration_usec));
-	if (r >= 0) r = set_new(root, "planned", json_integer((json_int_t) s->planned));
-	if (r >= 0) r = set_new(root, "deleted", json_integer((json_int_t) s->deleted));
-	if (r >= 0) r = set_new(root, "would_delete", json_integer((json_int_t) s->would_delete));
 	if (r >= 0) r = set_new(root, "pass_dry_run", json_boolean(s->pass_dry_run));
-	if (r >= 0) r = set_new(root, "kept", json_integer((json_int_t) s->kept));
-	if (r >= 0) r = set_new(root, "failed", json_integer((json_int_t) s->failed));
-	if (r >= 0) r = set_new(root, "held", json_integer((json_int_t) s->held));
-	if (r >= 0) r = set_new(root, "governed_secrets", json_integer((json_int_t) s->governed_secrets));
-	if (r >= 0) r = set_new(root, "noncompliant_tags", json_integer((json_int_t) s->noncompliant_tags));
-	if (r >= 0) r = set_new(root, "waiting", json_integer((json_int_t) s->waiting));
-	if (r >= 0) r = set_new(root, "exempted", json_integer((json_int_t) s->exempted));
-	if (r >= 0) r = set_new(root, "exemptions_unused", json_integer((json_int_t) s->exemptions_unused));
-	if (r >= 0) r = set_new(root, "required_missing", json_integer((json_int_t) s->required_missing));
-	if (r >= 0) r = set_new(root, "required_invalid", json_integer((json_int_t) s->required_invalid));
+	for (size_t i = 0; r >= 0 && i < n_count_figures; i++)
+		r = set_new(root, count_figures[i].key,
+		            json_integer((json_int_t) count_value(&s->counts, &count_figures[i])));
 	if (r >= 0) r = set_new(root, "last_success", time_or_null(s->last_success_usec));
 	if (r >= 0) r = set_new(root, "next_pass", time_or_null(s->next_pass_usec));
 	if (r >= 0) r = set_new(root, "passes_total", json_incref(passes));

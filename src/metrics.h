@@ -48,19 +48,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "counts.h"
+#include "outcome.h"
+
 #define METRICS_STATE_FORMAT "csms-tagd-state/1"
 #define METRICS_STATE_FILE "state.json"
 
-/* How the last pass ended. */
-enum metrics_outcome {
-	METRICS_NO_PASS,        /* none yet */
-	METRICS_CONVERGED,      /* nothing to delete */
-	METRICS_CHANGED,        /* all planned deletions done (or logged, dry run) */
-	METRICS_PARTIAL,        /* some deletions failed, or the limit held them */
-	METRICS_FAILED,         /* nothing done: auth or observation failed */
-	METRICS_ABORTED,        /* timeout or shutdown */
-	_METRICS_OUTCOME_MAX,
-};
 
 /* One labelled count: deletions by rule (KEY = the rule's label), requests by API
  * (KEY = API), errors by API and code (KEY = API, KEY2 = "CSMS.0401",
@@ -91,32 +84,21 @@ struct metrics_snapshot {
 
 	/* The last pass. */
 	const char *pass_id;            /* pass_id.h; NULL before the first */
-	enum metrics_outcome outcome;
+	enum pass_outcome outcome;     /* PASS_NONE before the first */
 	const char *error;              /* why PARTIAL/FAILED/ABORTED (redacted) */
 	uint64_t pass_started_usec;
 	uint64_t pass_finished_usec;
 	uint64_t pass_duration_usec;
-	/* Of the tags planned for deletion: deleted (in a dry run: 0, see
-	 * would_delete), kept (dropped at the re-check: now allowed or unreadable),
-	 * failed (the deletion failed, or the tag was still there after it),
-	 * held (not sent: more than max_deletes_per_pass were planned). */
-	uint64_t planned, deleted, kept, failed, held;
-	/* A dry run's planned deletions that would have been sent (deleted
-	 * is then 0): never counted as deleted, whatever dry_run says now. */
-	uint64_t would_delete;
+	/* The figures of counts.h; pass_dry_run says which of deleted and
+	 * would_delete counts: a dry run's planned deletions are never counted
+	 * as deleted, whatever dry_run says now. */
+	struct pass_counts counts;
 	bool pass_dry_run;
-	uint64_t governed_secrets;
-	uint64_t noncompliant_tags;     /* planned + waiting + exempted */
-	/* Governance (csms-tagd.conf(5)): unwanted tags whose grace period
-	 * runs, tags kept by an exemption, active exemptions that kept no
-	 * tag, and required tags missing or with a value not allowed. */
-	uint64_t waiting, exempted, exemptions_unused;
-	uint64_t required_missing, required_invalid;
 	uint64_t last_success_usec;     /* end of the last CONVERGED/CHANGED pass */
 	uint64_t next_pass_usec;
 
 	/* Since the daemon started. */
-	uint64_t passes_total[_METRICS_OUTCOME_MAX];
+	uint64_t passes_total[_PASS_OUTCOME_MAX];   /* PASS_NONE unused */
 	struct metrics_counts deleted_by_rule;
 	struct metrics_counts requests_by_api;
 	struct metrics_counts errors_by_api_code;
@@ -149,10 +131,6 @@ static inline struct metrics_counts metrics_tally_counts(const struct metrics_ta
 {
 	return (struct metrics_counts) { t->items, t->n };
 }
-
-const char *metrics_outcome_to_string(enum metrics_outcome o);
-/* Returns the outcome, or -EINVAL. */
-int metrics_outcome_from_string(const char *s);
 
 /* The Prometheus text, malloc'd in *RET.  Returns 0 or -ENOMEM. */
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret);

@@ -9,23 +9,6 @@
 #include "log.h"
 #include "util.h"
 
-static enum metrics_outcome outcome_of(enum pass_outcome o)
-{
-	switch (o) {
-	case PASS_CONVERGED:
-		return METRICS_CONVERGED;
-	case PASS_CHANGED:
-		return METRICS_CHANGED;
-	case PASS_PARTIAL:
-		return METRICS_PARTIAL;
-	case PASS_FAILED:
-		return METRICS_FAILED;
-	case PASS_ABORTED:
-		break;
-	}
-	return METRICS_ABORTED;
-}
-
 void monitor_count_failure(struct monitor *m, enum csms_api api, const struct csms_result *res)
 {
 	char buf[32];
@@ -56,27 +39,14 @@ void monitor_note_config_load(struct monitor *m, const char *error)
 
 void monitor_note_pass(struct monitor *m, const struct pass_result *r)
 {
-	m->outcome = outcome_of(r->outcome);
+	m->outcome = r->outcome;
 	snprintf(m->error, sizeof(m->error), "%s", r->failure);
 	m->pass_finished = now_realtime_usec();
 	m->pass_duration = r->duration_usec;
-	m->planned = r->planned;
-	/* A dry run sends no DELETE: its deletions are would_delete only. */
 	m->pass_dry_run = r->dry_run;
-	m->deleted = r->dry_run ? 0 : r->deleted;
-	m->would_delete = r->dry_run ? r->deleted : 0;
-	m->kept = r->kept_changed;
-	m->failed = r->delete_failed + r->still_present;
-	m->held = r->limit_exceeded ? r->planned : 0;
-	m->governed = r->governed;
-	m->noncompliant = r->planned + r->waiting + r->exempted;
-	m->waiting = r->waiting;
-	m->exempted = r->exempted;
-	m->exemptions_unused = r->exemptions_unused;
-	m->required_missing = r->required_missing;
-	m->required_invalid = r->required_invalid;
+	m->counts = r->counts;
 	m->passes_total[m->outcome]++;
-	if (m->outcome == METRICS_CONVERGED || m->outcome == METRICS_CHANGED)
+	if (pass_outcome_is_success(m->outcome))
 		m->last_success = m->pass_finished;
 	for (size_t i = 0; !r->dry_run && i < r->deleted_by_rule.n; i++)
 		(void) metrics_tally_add(&m->deleted_by_rule, r->deleted_by_rule.items[i].key, NULL,
@@ -114,20 +84,8 @@ void monitor_publish(struct monitor *m, const struct monitor_view *v)
 		.pass_started_usec = m->pass_started,
 		.pass_finished_usec = m->pass_finished,
 		.pass_duration_usec = m->pass_duration,
-		.planned = m->planned,
-		.deleted = m->deleted,
-		.would_delete = m->would_delete,
+		.counts = m->counts,
 		.pass_dry_run = m->pass_dry_run,
-		.kept = m->kept,
-		.failed = m->failed,
-		.held = m->held,
-		.governed_secrets = m->governed,
-		.noncompliant_tags = m->noncompliant,
-		.waiting = m->waiting,
-		.exempted = m->exempted,
-		.exemptions_unused = m->exemptions_unused,
-		.required_missing = m->required_missing,
-		.required_invalid = m->required_invalid,
 		.last_success_usec = m->last_success,
 		.next_pass_usec = v->scheduled ? m->next_pass : 0,
 		.deleted_by_rule = metrics_tally_counts(&m->deleted_by_rule),

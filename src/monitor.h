@@ -24,16 +24,14 @@ struct monitor {
 	char *state_path;               /* NULL: no state file (no $STATE_DIRECTORY) */
 	char *instance;                 /* unit_short_name() of the unit we run as */
 	bool write_failed;              /* warned once; quiet until a write succeeds */
-	enum metrics_outcome outcome;
+	enum pass_outcome outcome;      /* PASS_NONE before the first pass */
 	char error[256];
 	uint64_t pass_started, pass_finished, pass_duration;   /* CLOCK_REALTIME usec */
-	uint64_t planned, deleted, kept, failed, held, governed, noncompliant;
-	uint64_t would_delete;          /* of a dry run; deleted is then 0 */
-	bool pass_dry_run;
-	uint64_t waiting, exempted, exemptions_unused, required_missing, required_invalid;
+	struct pass_counts counts;      /* of the last pass (counts.h) */
+	bool pass_dry_run;              /* then would_delete counts, deleted is 0 */
 	uint64_t last_success;
 	uint64_t next_pass;             /* CLOCK_REALTIME; the manager sets it */
-	uint64_t passes_total[_METRICS_OUTCOME_MAX];
+	uint64_t passes_total[_PASS_OUTCOME_MAX];
 	struct metrics_tally deleted_by_rule;   /* the rule's section and key glob */
 	struct metrics_tally errors;            /* API, error class */
 	uint64_t calls_retired[_API_MAX];       /* requests of clients a reload replaced */

@@ -52,18 +52,6 @@ struct pass {
 	struct pass_result res;
 };
 
-const char *pass_outcome_to_string(enum pass_outcome o)
-{
-	static const char *const names[] = {
-		[PASS_CONVERGED] = "converged",
-		[PASS_CHANGED] = "changed",
-		[PASS_PARTIAL] = "partial",
-		[PASS_FAILED] = "failed",
-		[PASS_ABORTED] = "aborted",
-	};
-	return o <= PASS_ABORTED ? names[o] : "?";
-}
-
 #define set_failure(p, ...) set_first_reason((p)->res.failure, sizeof((p)->res.failure), __VA_ARGS__)
 
 /* --- ending: the one path ------------------------------------------------- */
@@ -81,6 +69,17 @@ static void release(struct pass *p)
 	execute_free(p->execute);
 	p->execute = NULL;
 	csms_cancel(p->client, p);
+}
+
+/* The fates of the planned tags, as monitoring publishes them (counts.h).
+ * A dry run sends no DELETE: its deletions are would_delete only. */
+static void count_fates(struct pass_result *r)
+{
+	r->counts.deleted = r->dry_run ? 0 : r->deleted;
+	r->counts.would_delete = r->dry_run ? r->deleted : 0;
+	r->counts.kept = r->kept_changed;
+	r->counts.failed = r->delete_failed + r->still_present;
+	r->counts.held = r->limit_exceeded ? r->counts.planned : 0;
 }
 
 static void finish(struct pass *p)
@@ -102,25 +101,27 @@ static void finish(struct pass *p)
 		else
 			r->outcome = PASS_CONVERGED;
 	}
+	count_fates(r);
 	log_event(r->outcome == PASS_FAILED ? LOG_ERR :
 	          r->outcome == PASS_PARTIAL || r->outcome == PASS_ABORTED ? LOG_WARNING : LOG_INFO,
 	          r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED ? MID_PASS_FAILED : MID_PASS_FINISHED,
 	          LOG_FIELDS({ "CSMS_PASS", p->pass_str },
 	                     { "DRY_RUN", r->dry_run ? "1" : "0" },
 	                     { "CSMS_OUTCOME", pass_outcome_to_string(r->outcome) }),
-	          "Pass %u %s: %zu secrets (%zu governed), %zu planned, %zu %s, %zu still present, "
+	          "Pass %u %s: %zu secrets (%" PRIu64 " governed), %" PRIu64 " planned, %zu %s, %zu still present, "
 	          "%zu already gone, %zu kept, %zu failed%s%s",
-	          r->number, pass_outcome_to_string(r->outcome), r->secrets, r->governed, r->planned,
+	          r->number, pass_outcome_to_string(r->outcome), r->secrets, r->counts.governed_secrets, r->counts.planned,
 	          r->deleted, r->dry_run ? "would be deleted" : "deleted", r->still_present,
 	          r->already_gone, r->kept_changed, r->delete_failed, r->failure[0] ? "; " : "", r->failure);
 	if (p->opt.ledger && ledger_pass_end(p->opt.ledger, p->opt.pass_id, now_realtime_usec(),
 	                                     pass_outcome_to_string(r->outcome), p->listing_complete) < 0)
 		log_debug("Pass %u: cannot record its end in %s", r->number, ledger_path(p->opt.ledger));
-	if (r->waiting || r->exempted || r->required_missing || r->required_invalid)
+	if (r->counts.waiting || r->counts.exempted || r->counts.required_missing || r->counts.required_invalid)
 		log_event(LOG_INFO, NULL, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
-		          "Pass %u also found: %zu deletions waiting for their grace period, %zu tags kept by "
-		          "exemptions, %zu required tags missing, %zu with a value not allowed",
-		          r->number, r->waiting, r->exempted, r->required_missing, r->required_invalid);
+		          "Pass %u also found: %" PRIu64 " deletions waiting for their grace period, %" PRIu64
+		          " tags kept by exemptions, %" PRIu64 " required tags missing, %" PRIu64
+		          " with a value not allowed", r->number, r->counts.waiting, r->counts.exempted,
+		          r->counts.required_missing, r->counts.required_invalid);
 	/* Last action: DONE may free the pass. */
 	p->done(r, p->userdata);
 }
@@ -430,15 +431,16 @@ static void plan_and_act(struct pass *p, struct observation *obs)
 		return;
 	}
 	r->secrets = p->plan.n_secrets;
-	r->governed = p->plan.n_governed;
+	r->counts.governed_secrets = p->plan.n_governed;
 	r->skipped_pending_delete = p->plan.n_pending_delete;
 	r->skipped_incomplete = p->plan.n_incomplete;
-	r->planned = p->plan.n;
-	r->waiting = p->plan.n_waiting;
-	r->exempted = p->plan.n_exempted;
-	r->exemptions_unused = p->plan.n_unused;
-	r->required_missing = p->plan.n_required_missing;
-	r->required_invalid = p->plan.n_required_invalid;
+	r->counts.planned = p->plan.n;
+	r->counts.waiting = p->plan.n_waiting;
+	r->counts.exempted = p->plan.n_exempted;
+	r->counts.noncompliant_tags = p->plan.n + p->plan.n_waiting + p->plan.n_exempted;
+	r->counts.exemptions_unused = p->plan.n_unused;
+	r->counts.required_missing = p->plan.n_required_missing;
+	r->counts.required_invalid = p->plan.n_required_invalid;
 	record_governance(&p->rec, &p->kept_before, p->previous_usec);
 	if (r->skipped_incomplete)
 		set_failure(p, "%zu governed secrets could not be read", r->skipped_incomplete);

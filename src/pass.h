@@ -29,16 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "counts.h"
 #include "csms.h"
 #include "metrics.h"
+#include "outcome.h"
 
-enum pass_outcome {
-	PASS_CONVERGED,         /* nothing to delete */
-	PASS_CHANGED,           /* deletions done (or logged, in dry-run), all fine */
-	PASS_PARTIAL,           /* some deletions failed, secrets unreadable, or limit hit */
-	PASS_FAILED,            /* nothing done: auth or observation failed */
-	PASS_ABORTED,           /* pass_abort(): timeout or shutdown */
-};
 
 struct pass_result {
 	unsigned number;
@@ -46,10 +41,13 @@ struct pass_result {
 	enum pass_outcome outcome;
 	const char *observed_by;        /* "ListResourceInstances" or "ListSecrets" */
 	size_t secrets;
-	size_t governed;
 	size_t skipped_pending_delete;
 	size_t skipped_incomplete;
-	size_t planned;
+	/* What monitoring publishes (counts.h): planned, governed and the
+	 * governance figures from the plan; the fates of the planned tags
+	 * (deleted or would_delete, kept, failed, held) derived at the finish
+	 * from the counters below.  monitor_note_pass() copies it whole. */
+	struct pass_counts counts;
 	size_t deleted;                 /* in dry-run: would be deleted */
 	size_t already_gone;
 	size_t kept_changed;            /* value corrected since observation */
@@ -57,11 +55,6 @@ struct pass_result {
 	size_t still_present;           /* deleted, but seen again on verify */
 	size_t plan_skipped;            /* --apply-plan: saved items not deleted */
 	size_t plan_excluded;           /* --apply-plan: planned now, not in the file */
-	size_t waiting;                 /* unwanted, grace period running (not deleted) */
-	size_t exempted;                /* unwanted, kept by an active exemption */
-	size_t exemptions_unused;       /* active exemptions that kept no tag */
-	size_t required_missing;        /* required tags missing (never created) */
-	size_t required_invalid;        /* required tags with a value not allowed */
 	bool limit_exceeded;            /* held: nothing deleted (plan_worst_case()) */
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */
@@ -119,6 +112,5 @@ bool pass_running(const struct pass *p);
 /* Free; a pass still running is released first, without calling DONE. */
 void pass_free(struct pass *p);
 
-const char *pass_outcome_to_string(enum pass_outcome o);
 
 #endif

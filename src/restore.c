@@ -12,9 +12,11 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
+#include "jsonget.h"
 #include "log.h"
 #include "plan.h"
 #include "records.h"
+#include "strtable.h"
 #include "util.h"
 
 #define MAX_JSON_LINE (1024u * 1024)
@@ -103,52 +105,6 @@ static void raw_clear(struct raw_record *raw)
 
 /* --- journalctl -o json --------------------------------------------------- */
 
-/* A field's value: a string, or journalctl's array of byte values for one
- * that is not UTF-8.  Returns a malloc'd string, NULL with *bad set for a
- * value that cannot be used (null: over journalctl's size threshold; an
- * array of strings: the field appears several times; a NUL byte). */
-static char *json_field(json_t *v, const char **bad)
-{
-	char *s;
-	size_t n;
-
-	if (json_is_string(v)) {
-		if (strlen(json_string_value(v)) != json_string_length(v)) {
-			*bad = "contains a NUL byte";
-			return NULL;
-		}
-		return strdup(json_string_value(v));
-	}
-	if (json_is_null(v)) {
-		*bad = "is null (larger than journalctl's threshold: use journalctl --all)";
-		return NULL;
-	}
-	if (!json_is_array(v)) {
-		*bad = "is neither a string nor an array of bytes";
-		return NULL;
-	}
-	n = json_array_size(v);
-	s = malloc(n + 1);
-	if (!s) {
-		*bad = "out of memory";
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *b = json_array_get(v, i);
-		json_int_t x = json_is_integer(b) ? json_integer_value(b) : -1;
-
-		if (x < 1 || x > 255) {
-			free(s);
-			*bad = json_is_integer(b) && x == 0 ? "contains a NUL byte" :
-			       "is an array but not of byte values (a field logged several times?)";
-			return NULL;
-		}
-		s[i] = (char) x;
-	}
-	s[n] = '\0';
-	return s;
-}
-
 static int parse_json_line(const char *line, size_t len, const char *where,
                            const struct restore_filter *flt, struct restore_set *set, char **error)
 {
@@ -176,15 +132,14 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 		r = fail_message(error, "%s: deletion record without a valid __REALTIME_TIMESTAMP", where);
 		goto out;
 	}
+	/* A value that is not UTF-8 comes as an array of bytes (jget_bytes());
+	 * an absent one is left NULL: add_record() names what is missing. */
 	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++) {
-		json_t *v = json_object_get(o, record_fields[i]);
-		const char *bad = NULL;
+		_cleanup_free_ char *why = NULL;
 
-		if (!v)
-			continue;       /* add_record() names what is missing */
-		raw.fields[i] = json_field(v, &bad);
-		if (!raw.fields[i]) {
-			r = fail_message(error, "%s: %s %s", where, record_fields[i], bad);
+		r = jget_bytes(o, NULL, record_fields[i], JGET_OPTIONAL, &raw.fields[i], &why);
+		if (r < 0) {
+			r = why ? fail_message(error, "%s: %s", where, why) : r;
 			goto out;
 		}
 	}
@@ -432,18 +387,16 @@ enum restore_verdict restore_decide(const struct deletion_record *d, const struc
 	return RESTORE_CREATE;
 }
 
-const char *restore_verdict_to_string(enum restore_verdict v)
-{
-	static const char *const names[] = {
-		[RESTORE_CREATE] = "restored",
-		[RESTORE_PRESENT] = "already-present",
-		[RESTORE_CONFLICT] = "conflict",
-		[RESTORE_SECRET_GONE] = "secret-gone",
-		[RESTORE_NO_ROOM] = "no-room",
-		[RESTORE_INVALID] = "invalid",
-	};
-	return v <= RESTORE_INVALID ? names[v] : "?";
-}
+static const char *const restore_verdict_table[] = {
+	[RESTORE_CREATE] = "restored",
+	[RESTORE_PRESENT] = "already-present",
+	[RESTORE_CONFLICT] = "conflict",
+	[RESTORE_SECRET_GONE] = "secret-gone",
+	[RESTORE_NO_ROOM] = "no-room",
+	[RESTORE_INVALID] = "invalid",
+};
+
+STRING_TABLE_TO_STRING(restore_verdict, enum restore_verdict, "?")
 
 void restore_set_clear(struct restore_set *set)
 {

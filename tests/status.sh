@@ -72,7 +72,7 @@ fi
 
 sed 's/"planned": 3/"planned": "3"/' "$state" >"$tmpdir/bad.json"
 assert_exit 1 "$CSMS_TAGD" --status --state-file "$tmpdir/bad.json"
-assert_contains "$tmpdir/err" "$tmpdir/bad.json: field \"planned\": not a non-negative integer"
+assert_contains "$tmpdir/err" "$tmpdir/bad.json: planned: expected a non-negative integer"
 assert_exit 1 "$CSMS_TAGD" --state-file "$state" --once
 assert_contains "$tmpdir/err" "--state-file and --instance go with --status"
 

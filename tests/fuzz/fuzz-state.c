@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(metrics_format_state(s, &again) == 0);
 		CHECK(metrics_state_parse(again, &st2, &error2) == 0);
 		s2 = metrics_state_snapshot(st2);
-		CHECK(s2->outcome == s->outcome && s2->planned == s->planned &&
-		      s2->deleted == s->deleted && s2->pass_finished_usec == s->pass_finished_usec &&
+		CHECK(s2->outcome == s->outcome && s2->counts.planned == s->counts.planned &&
+		      s2->counts.deleted == s->counts.deleted && s2->pass_finished_usec == s->pass_finished_usec &&
 		      s2->deleted_by_rule.n == s->deleted_by_rule.n);
 	} else
 		CHECK(r == -EBADMSG || r == -ENOMEM);

@@ -48,16 +48,18 @@ static struct metrics_snapshot sample(void)
 		.auth_method = "aksk",
 		.dry_run = false,
 		.pass_id = "0123456789abcdef0123456789abcdef-7",
-		.outcome = METRICS_PARTIAL,
+		.outcome = PASS_PARTIAL,
 		.error = "1 deletion failed: CSMS.0401",
 		.pass_started_usec = T0,
 		.pass_finished_usec = T0 + 1500 * USEC_PER_MSEC,
 		.pass_duration_usec = 1500 * USEC_PER_MSEC,
-		.planned = 6, .deleted = 4, .kept = 1, .failed = 1, .held = 0,
-		.governed_secrets = 9,
-		.noncompliant_tags = 6,
-		.waiting = 2, .exempted = 1, .exemptions_unused = 1,
-		.required_missing = 3, .required_invalid = 0,
+		.counts = {
+			.planned = 6, .deleted = 4, .kept = 1, .failed = 1, .held = 0,
+			.governed_secrets = 9,
+			.noncompliant_tags = 6,
+			.waiting = 2, .exempted = 1, .exemptions_unused = 1,
+			.required_missing = 3, .required_invalid = 0,
+		},
 		.last_success_usec = T0 - 300 * USEC_PER_SEC,
 		.next_pass_usec = T0 + 301 * USEC_PER_SEC + 500000,
 		.deleted_by_rule = { rules, ELEMENTSOF(rules) },
@@ -69,18 +71,18 @@ static struct metrics_snapshot sample(void)
 		.credentials_expiry_usec = 0,
 	};
 
-	s.passes_total[METRICS_CONVERGED] = 5;
-	s.passes_total[METRICS_CHANGED] = 1;
-	s.passes_total[METRICS_PARTIAL] = 1;
+	s.passes_total[PASS_CONVERGED] = 5;
+	s.passes_total[PASS_CHANGED] = 1;
+	s.passes_total[PASS_PARTIAL] = 1;
 	return s;
 }
 
 static void test_outcome_names(void **state)
 {
-	for (int o = 0; o < _METRICS_OUTCOME_MAX; o++)
-		assert_int_equal(metrics_outcome_from_string(metrics_outcome_to_string(o)), o);
-	assert_int_equal(metrics_outcome_from_string("fine"), -EINVAL);
-	assert_int_equal(metrics_outcome_from_string(NULL), -EINVAL);
+	for (int o = 0; o < _PASS_OUTCOME_MAX; o++)
+		assert_int_equal(pass_outcome_from_string(pass_outcome_to_string(o)), o);
+	assert_int_equal(pass_outcome_from_string("fine"), -EINVAL);
+	assert_int_equal(pass_outcome_from_string(NULL), -EINVAL);
 }
 
 /* Every series carries the instance, project and region labels. */
@@ -235,14 +237,14 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
 	r = metrics_state_snapshot(st);
 	assert_string_equal(r->pass_id, s.pass_id);
-	assert_int_equal(r->outcome, METRICS_PARTIAL);
+	assert_int_equal(r->outcome, PASS_PARTIAL);
 	assert_string_equal(r->error, s.error);
 	assert_int_equal(r->pass_started_usec, s.pass_started_usec);
 	assert_int_equal(r->pass_finished_usec, s.pass_finished_usec);
 	assert_int_equal(r->next_pass_usec, s.next_pass_usec);
 	assert_int_equal(r->credentials_expiry_usec, 0);
-	assert_int_equal(r->failed, 1);
-	assert_int_equal(r->passes_total[METRICS_CONVERGED], 5);
+	assert_int_equal(r->counts.failed, 1);
+	assert_int_equal(r->passes_total[PASS_CONVERGED], 5);
 	assert_counts_equal(&r->deleted_by_rule, &s.deleted_by_rule);
 	assert_counts_equal(&r->errors_by_api_code, &s.errors_by_api_code);
 	assert_string_equal(r->instance, "csms-tagd@prod");
@@ -277,23 +279,23 @@ static void test_state_errors(void **state)
 	char *p;
 
 	assert_parse_error("", "line 1");
-	assert_parse_error("[]", "(top)");
-	assert_parse_error("{\"format\": \"other/1\"}", "field \"format\"");
+	assert_parse_error("[]", "expected a JSON object at the top level");
+	assert_parse_error("{\"format\": \"other/1\"}", "format: expected csms-tagd-state/1");
 	assert_int_equal(metrics_format_state(&s, &text), 0);
 	p = strstr(text, "\"planned\": 6");
 	assert_non_null(p);
 	memcpy(p, "\"planned\":-6", 12);
-	assert_parse_error(text, "field \"planned\": not a non-negative integer");
+	assert_parse_error(text, "planned: expected a non-negative integer");
 	memcpy(p, "\"planned\": 6", 12);
 	p = strstr(text, "2026-11-30T00:53:21.500000Z");
 	assert_non_null(p);
 	p[10] = ' ';
-	assert_parse_error(text, "field \"pass_finished\": not a time");
+	assert_parse_error(text, "pass_finished: expected a time");
 	p[10] = 'T';
 	p = strstr(text, "\"partial\",");
 	assert_non_null(p);
 	memcpy(p, "\"partia1\"", 9);
-	assert_parse_error(text, "field \"outcome\"");
+	assert_parse_error(text, "outcome: not an outcome csms-tagd writes");
 }
 
 static size_t count_entries(const char *dir)
@@ -392,8 +394,8 @@ static void test_dry_run_pass(void **state)
 
 	s.dry_run = false;
 	s.pass_dry_run = true;
-	s.deleted = 0;
-	s.would_delete = 4;
+	s.counts.deleted = 0;
+	s.counts.would_delete = 4;
 	s.deleted_by_rule = (struct metrics_counts) {};
 	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
 	assert_non_null(strstr(text, "{" ID ",result=\"deleted\"} 0\n"));
@@ -433,8 +435,8 @@ static void test_state_older(void **state)
 	assert_int_equal(r->pid, 0);
 	assert_true(metrics_daemon_running(r));
 	assert_true(r->pass_dry_run);
-	assert_int_equal(r->would_delete, 4);
-	assert_int_equal(r->deleted, 0);
+	assert_int_equal(r->counts.would_delete, 4);
+	assert_int_equal(r->counts.deleted, 0);
 	metrics_state_free(st);
 }
 

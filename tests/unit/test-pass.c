@@ -1,8 +1,8 @@
 /* test-pass.c - the reconcile pass (and observe.c under it) driven through
  * a fake CSMS client.
  *
- * The fake replaces csms.c at link time: it implements the csms.h calls a
- * pass makes on a model project held in memory, queues every call, and
+ * The fake is a client of its own (struct csms_ops, csms.h): it implements
+ * the calls a pass makes on a model project held in memory, queues every call, and
  * answers one queued call per step, so a test decides what each answer is
  * and can stop the pass at any boundary.  It checks the client's contract
  * as it goes: every call is answered at most once, never after its owner
@@ -55,7 +55,8 @@ struct op {
 	char value[32];
 };
 
-struct csms {
+struct fake_client {
+	struct csms iface;              /* what the pass is given */
 	struct observation world;       /* the project */
 	struct fake_call *queue;        /* answered front first */
 	/* faults */
@@ -77,11 +78,11 @@ struct csms {
 	size_t n_ops;
 };
 
-static struct csms fake;
+static struct fake_client fake;
 static struct ledger *ledger;
 static char ledger_dir[64];
 
-sd_event *csms_get_event(const struct csms *c)
+static sd_event *fake_get_event(const struct csms *c)
 {
 	return event;
 }
@@ -101,32 +102,32 @@ static struct fake_call *enqueue(enum fake_kind kind, const void *owner, csms_do
 	return call;
 }
 
-void csms_ensure_auth(struct csms *c, auth_done_t done, void *owner)
+static void fake_ensure_auth(struct csms *c, auth_done_t done, void *owner)
 {
 	enqueue(FAKE_AUTH, owner, NULL, owner)->auth_done = done;
 }
 
-void csms_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
-                                  unsigned limit, csms_done_t done, void *userdata)
+static void fake_list_resource_instances(struct csms *c, const void *owner, unsigned offset,
+                                         unsigned limit, csms_done_t done, void *userdata)
 {
 	enqueue(FAKE_RI, owner, done, userdata)->offset = offset;
 }
 
-void csms_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
-                       csms_done_t done, void *userdata)
+static void fake_list_secrets(struct csms *c, const void *owner, const char *marker, unsigned limit,
+                              csms_done_t done, void *userdata)
 {
 	enqueue(FAKE_LIST, owner, done, userdata)->marker = marker ? strdup(marker) : NULL;
 }
 
-void csms_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
-                           csms_done_t done, void *userdata)
+static void fake_list_secret_tags(struct csms *c, const void *owner, const char *secret_id,
+                                  csms_done_t done, void *userdata)
 {
 	enqueue(FAKE_TAGS, owner, done, userdata)->id = strdup(secret_id);
 }
 
-void csms_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
-                            const char *key, const char *value, bool ahead,
-                            csms_done_t done, void *userdata)
+static void fake_delete_secret_tag(struct csms *c, const void *owner, const char *secret_id,
+                                   const char *key, const char *value, bool ahead,
+                                   csms_done_t done, void *userdata)
 {
 	struct fake_call *call, **p;
 
@@ -156,7 +157,7 @@ static void call_free(struct fake_call *call)
 	free(call);
 }
 
-size_t csms_pending(const struct csms *c)
+static size_t fake_pending(const struct csms *c)
 {
 	size_t n = 0;
 
@@ -165,7 +166,7 @@ size_t csms_pending(const struct csms *c)
 	return n;
 }
 
-void csms_cancel(struct csms *c, const void *owner)
+static void fake_cancel(struct csms *c, const void *owner)
 {
 	struct fake_call **p = &fake.queue;
 
@@ -334,11 +335,22 @@ static void example_world(void)
 }
 
 /* A fresh fake holding the example project (or none). */
+static const struct csms_ops fake_ops = {
+	.get_event = fake_get_event,
+	.ensure_auth = fake_ensure_auth,
+	.cancel = fake_cancel,
+	.pending = fake_pending,
+	.list_resource_instances = fake_list_resource_instances,
+	.list_secrets = fake_list_secrets,
+	.list_secret_tags = fake_list_secret_tags,
+	.delete_secret_tag = fake_delete_secret_tag,
+};
+
 static void fake_reset(bool with_example)
 {
 	assert_null(fake.queue);
 	observation_clear(&fake.world);
-	fake = (struct csms) { .ri_total_claim = -1 };
+	fake = (struct fake_client) { .iface.ops = &fake_ops, .ri_total_claim = -1 };
 	if (with_example)
 		example_world();
 }
@@ -440,7 +452,7 @@ static struct pass_result run_pass(const struct config *c, bool dry_run, int sto
 	char id[16];
 
 	snprintf(id, sizeof(id), "t-%u", ++number);
-	assert_int_equal(pass_start(&fake, c, 1, &(struct pass_options) {
+	assert_int_equal(pass_start(&fake.iface, c, 1, &(struct pass_options) {
 		.dry_run = dry_run, .ledger = ledger, .pass_id = id }, on_done, &run, &run.pass), 0);
 	for (;;) {
 		settle();
@@ -509,8 +521,8 @@ static void test_complete_observation_converges(void **state)
 	assert_int_equal(deleted_by_rule_sum, 4);
 	assert_string_equal(r.observed_by, "ListResourceInstances");
 	assert_int_equal(r.secrets, 5);
-	assert_int_equal(r.governed, 4);
-	assert_int_equal(r.planned, 4);
+	assert_int_equal(r.counts.governed_secrets, 4);
+	assert_int_equal(r.counts.planned, 4);
 	assert_int_equal(r.deleted, 4);
 	assert_int_equal(r.still_present, 0);
 	assert_true(r.deletes_sent);
@@ -811,7 +823,7 @@ static void test_dry_run_same_plan(void **state)
 	assert_int_equal(deleted_by_rule_sum, 0);
 	assert_int_equal(dry.outcome, PASS_CHANGED);
 	real = run_pass(c, false, -1, false);
-	assert_int_equal(dry.planned, real.planned);
+	assert_int_equal(dry.counts.planned, real.counts.planned);
 	assert_int_equal(dry.deleted, real.deleted);
 	config_free(c);
 }

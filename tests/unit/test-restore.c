@@ -123,10 +123,10 @@ static void test_read_json_bad(void **state)
 	} cases[] = {
 		{ "{\"a\": 1}\nnot json\n", "j.json:2: not a JSON object" },
 		{ "[1]\n", "j.json:1: not a JSON object" },
-		{ DEL("1", FIELDS("s", "n", "k", "null")), "j.json:1: CSMS_TAG_VALUE is null (larger than "
+		{ DEL("1", FIELDS("s", "n", "k", "null")), "j.json:1: CSMS_TAG_VALUE: is null (larger than "
 		  "journalctl's threshold: use journalctl --all)" },
-		{ DEL("1", FIELDS("s", "n", "k", "[\"a\", \"b\"]")), "CSMS_TAG_VALUE is an array but not of byte values" },
-		{ DEL("1", FIELDS("s", "n", "k", "[97, 0]")), "CSMS_TAG_VALUE contains a NUL byte" },
+		{ DEL("1", FIELDS("s", "n", "k", "[\"a\", \"b\"]")), "CSMS_TAG_VALUE: is an array but not of byte values" },
+		{ DEL("1", FIELDS("s", "n", "k", "[97, 0]")), "CSMS_TAG_VALUE: contains a NUL byte" },
 		{ DEL("1", FIELDS("s", "n", "k", "[97, 256]")), "not of byte values" },
 		{ DEL("1", FIELDS("s", "n", "k", "5")), "neither a string nor an array" },
 		{ DEL("1", ", \"CSMS_SECRET_ID\": \"s\", \"CSMS_SECRET_NAME\": \"n\", \"CSMS_TAG_VALUE\": \"v\""),

@@ -1,5 +1,6 @@
-/* csms-result.c - what a CSMS call's result means.  Pure; apart from the
- * client so that a fake client (tests/unit/test-pass.c) shares the rules. */
+/* csms-errors.c - what a failed CSMS call means: gone or not, its text,
+ * its error class.  Pure rules on a struct csms_result, shared by every
+ * client (csms_ops), the real one and a test's fake alike. */
 #include "csms.h"
 
 #include <errno.h>
