@@ -102,7 +102,7 @@ static bool record_intent(struct execute *x, size_t i)
 	            ledger_error(x->c.ledger)[0] ? ledger_error(x->c.ledger) : strerror(-r));
 	log_record(LOG_ERR, MID_DELETE_FAILED,
 	           LOG_FIELDS({ RECORD_SECRET_ID, it->secret_id }, { RECORD_SECRET_NAME, it->secret_name },
-	                      { RECORD_TAG_KEY, it->key }, { RECORD_PASS, x->c.rec.pass_str },
+	                      { RECORD_TAG_KEY, it->key },
 	                      { RECORD_LEDGER_PATH, ledger_path(x->c.ledger) }),
 	           "Not deleting tag %s from secret %s: its intent cannot be recorded in %s: %s",
 	           it->key, it->secret_name, ledger_path(x->c.ledger), strerror(-r));

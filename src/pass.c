@@ -38,7 +38,6 @@ struct pass {
 	bool running;
 	bool listing_complete;
 	uint64_t started;
-	char pass_str[16];
 	struct record_ctx rec;
 
 	struct resolve *resolve;        /* settling earlier intents */
@@ -105,8 +104,7 @@ static void finish(struct pass *p)
 	log_event(r->outcome == PASS_FAILED ? LOG_ERR :
 	          r->outcome == PASS_PARTIAL || r->outcome == PASS_ABORTED ? LOG_WARNING : LOG_INFO,
 	          r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED ? MID_PASS_FAILED : MID_PASS_FINISHED,
-	          LOG_FIELDS({ "CSMS_PASS", p->pass_str },
-	                     { "DRY_RUN", r->dry_run ? "1" : "0" },
+	          LOG_FIELDS({ "DRY_RUN", r->dry_run ? "1" : "0" },
 	                     { "CSMS_OUTCOME", pass_outcome_to_string(r->outcome) }),
 	          "Pass %u %s: %zu secrets (%" PRIu64 " governed), %" PRIu64 " planned, %zu %s, %zu still present, "
 	          "%zu already gone, %zu kept, %zu failed%s%s",
@@ -117,7 +115,7 @@ static void finish(struct pass *p)
 	                                     pass_outcome_to_string(r->outcome), p->listing_complete) < 0)
 		log_debug("Pass %u: cannot record its end in %s", r->number, ledger_path(p->opt.ledger));
 	if (r->counts.waiting || r->counts.exempted || r->counts.required_missing || r->counts.required_invalid)
-		log_event(LOG_INFO, NULL, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		log_event(LOG_INFO, NULL, NULL, 0,
 		          "Pass %u also found: %" PRIu64 " deletions waiting for their grace period, %" PRIu64
 		          " tags kept by exemptions, %" PRIu64 " required tags missing, %" PRIu64
 		          " with a value not allowed", r->number, r->counts.waiting, r->counts.exempted,
@@ -135,8 +133,7 @@ static void fail_pass(struct pass *p)
 /* --- plan ----------------------------------------------------------------- */
 
 #define log_grace(p, level, ...) \
-	log_event(level, MID_GRACE_STATE, LOG_FIELDS({ RECORD_PASS, (p)->pass_str }, \
-	                                             { RECORD_LEDGER_PATH, ledger_path((p)->opt.ledger) }), \
+	log_event(level, MID_GRACE_STATE, LOG_FIELDS({ RECORD_LEDGER_PATH, ledger_path((p)->opt.ledger) }), \
 	          __VA_ARGS__)
 
 /* The stored clocks, as far as they can be trusted now (grace.h).
@@ -291,7 +288,7 @@ static bool held_by_limit(struct pass *p)
 	snprintf(unread_s, sizeof(unread_s), "%zu", unread);
 	snprintf(worst_s, sizeof(worst_s), "%zu", worst);
 	log_event(LOG_WARNING, MID_DELETE_LIMIT,
-	          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "CSMS_PLANNED", planned_s },
+	          LOG_FIELDS({ "CSMS_PLANNED", planned_s },
 	                     { "CSMS_UNREAD", unread_s }, { "CSMS_WORST_CASE", worst_s },
 	                     { "CSMS_LIMIT", limit_s }),
 	          "Pass %u held: %zu deletions planned, %zu governed secrets unread (up to %u tags each): "
@@ -377,7 +374,7 @@ static int save_plan(struct pass *p)
 	snprintf(count, sizeof(count), "%zu", p->plan.n);
 	log_event(LOG_NOTICE, MID_PLAN_SAVED,
 	          LOG_FIELDS({ "CSMS_PLAN_FILE", p->opt.save_plan }, { "CSMS_PLANNED", count },
-	                     { "CSMS_CONFIG_SHA256", digest }, { "CSMS_PASS", p->pass_str }),
+	                     { "CSMS_CONFIG_SHA256", digest }),
 	          "Plan with %zu deletions saved to %s", p->plan.n, p->opt.save_plan);
 	return 0;
 }
@@ -425,7 +422,7 @@ static void plan_and_act(struct pass *p, struct observation *obs)
 		return;
 	}
 	if (p->opt.save_plan && save_plan(p) < 0) {
-		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		log_event(LOG_ERR, MID_PASS_FAILED, NULL, 0,
 		          "Pass %u: %s", p->res.number, p->res.failure);
 		fail_pass(p);
 		return;
@@ -479,11 +476,11 @@ static void on_observed(struct observe_result *o, void *userdata)
 	if (!o->complete) {
 		if (o->auth_refused)
 			log_event(LOG_ERR, MID_AUTH_FAILED,
-			          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "HTTP_STATUS", "401" }),
+			          LOG_FIELDS({ "HTTP_STATUS", "401" }),
 			          "Pass %u: the API refused our credentials (%s); check the credential files "
 			          "(with AK/SK, repeated signature failures lock the key for 5 minutes)",
 			          p->res.number, p->res.failure);
-		log_event(LOG_ERR, MID_PASS_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		log_event(LOG_ERR, MID_PASS_FAILED, NULL, 0,
 		          "Pass %u: observation failed, nothing deleted: %s", p->res.number, p->res.failure);
 		restart_clocks(p);
 		fail_pass(p);
@@ -517,7 +514,7 @@ static void on_auth_ready(int r, const char *error, void *userdata)
 
 	if (r < 0) {
 		set_failure(p, "authentication failed: %s", error ? error : strerror(-r));
-		log_event(LOG_ERR, MID_AUTH_FAILED, LOG_FIELDS({ "CSMS_PASS", p->pass_str }),
+		log_event(LOG_ERR, MID_AUTH_FAILED, NULL, 0,
 		          "Pass %u: authentication failed: %s", p->res.number, error ? error : strerror(-r));
 		fail_pass(p);
 		return;
@@ -541,7 +538,7 @@ static int on_start(sd_event_source *s, void *userdata)
 
 	p->defer = sd_event_source_disable_unref(p->defer);
 	log_event(LOG_INFO, MID_PASS_STARTED,
-	          LOG_FIELDS({ "CSMS_PASS", p->pass_str }, { "DRY_RUN", p->res.dry_run ? "1" : "0" }),
+	          LOG_FIELDS({ "DRY_RUN", p->res.dry_run ? "1" : "0" }),
 	          "Pass %u started%s", p->res.number, p->res.dry_run ? " (dry run)" : "");
 	if (p->opt.ledger) {
 		struct grace_stamp now;
@@ -577,8 +574,7 @@ int pass_start(struct csms *client, const struct config *cfg, unsigned number,
 	p->res.number = number;
 	p->res.dry_run = o->dry_run;
 	p->started = now_monotonic_usec();
-	snprintf(p->pass_str, sizeof(p->pass_str), "%u", number);
-	p->rec = (struct record_ctx) { .plan = &p->plan, .pass_str = p->pass_str, .dry_run = o->dry_run,
+	p->rec = (struct record_ctx) { .plan = &p->plan, .dry_run = o->dry_run,
 	                               .plan_path = o->only_path };
 	r = sd_event_add_defer(csms_get_event(client), &p->defer, on_start, p);
 	if (r < 0) {

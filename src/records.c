@@ -38,7 +38,6 @@ static void vrecord_item(const struct record_ctx *c, int level, const char *mid,
 	                     { RECORD_TAG_VALUE, it->value },
 	                     { RECORD_RULE, plan_item_rule_ref(c->plan, it, ref, sizeof(ref)) },
 	                     { RECORD_REASON, reason_to_string(it->reason) },
-	                     { RECORD_PASS, c->pass_str },
 	                     { RECORD_DRY_RUN, c->dry_run ? "1" : "0" },
 	                     { RECORD_LEDGER_ID, id[0] ? id : NULL },
 	                     { RECORD_LEDGER_OUTCOME, outcome },
@@ -80,7 +79,6 @@ void record_plan_skip(const struct record_ctx *c, const struct saved_item *it, c
 	                     { RECORD_RULE, it->rule },
 	                     { "CSMS_SKIP_REASON", reason },
 	                     { "CSMS_PLAN_FILE", c->plan_path },
-	                     { RECORD_PASS, c->pass_str },
 	                     { RECORD_DRY_RUN, c->dry_run ? "1" : "0" }),
 	          "Plan item %s=%s on secret %s not deleted: %s (%s)",
 	          it->key, it->value, it->secret_name, why, reason);
@@ -184,7 +182,7 @@ void record_governance(const struct record_ctx *c, const struct grace_clocks *ke
 	for (size_t i = 0; i < pl->n_unused; i++) {
 		snprintf(ref, sizeof(ref), "%s:%u", plan_file(pl, pl->unused[i].file), pl->unused[i].line);
 		log_event(LOG_WARNING, MID_EXEMPTION_UNUSED,
-		          LOG_FIELDS({ RECORD_PASS, c->pass_str }, { "CSMS_EXEMPTION", ref },
+		          LOG_FIELDS({ "CSMS_EXEMPTION", ref },
 		                     { "CSMS_EXEMPTION_NAME", pl->unused[i].name }),
 		          "Exemption \"%s\" at %s kept no tag this pass: it matches no tag the rules would delete",
 		          pl->unused[i].name, ref);
@@ -201,7 +199,7 @@ void record_governance(const struct record_ctx *c, const struct grace_clocks *ke
 		snprintf(missing, sizeof(missing), "%zu", q->n_missing);
 		snprintf(invalid, sizeof(invalid), "%zu", q->n_invalid);
 		log_event(LOG_WARNING, MID_REQUIRED_TAGS,
-		          LOG_FIELDS({ RECORD_PASS, c->pass_str }, { RECORD_SECRET_ID, q->secret_id },
+		          LOG_FIELDS({ RECORD_SECRET_ID, q->secret_id },
 		                     { RECORD_SECRET_NAME, q->secret_name }, { RECORD_RULE, ref },
 		                     { "CSMS_REQUIRED_MISSING", q->missing },
 		                     { "CSMS_REQUIRED_INVALID", q->invalid },

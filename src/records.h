@@ -30,7 +30,6 @@
 #define RECORD_TAG_VALUE        "CSMS_TAG_VALUE"
 #define RECORD_RULE             "CSMS_RULE"
 #define RECORD_REASON           "CSMS_REASON"
-#define RECORD_PASS             "CSMS_PASS"
 #define RECORD_DRY_RUN          "DRY_RUN"
 #define RECORD_LEDGER_ID        "CSMS_LEDGER_ID"
 #define RECORD_LEDGER_OUTCOME   "CSMS_LEDGER_OUTCOME"
@@ -39,7 +38,6 @@
 /* What every per-tag record of a pass names besides the tag. */
 struct record_ctx {
 	const struct plan *plan;        /* config path, rule references */
-	const char *pass_str;           /* the pass number */
 	bool dry_run;
 	const char *plan_path;          /* --apply-plan file, or NULL */
 };

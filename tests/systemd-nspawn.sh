@@ -36,11 +36,12 @@
 
 : "${CSMS_TAGD:?}"
 MID_TAG_DELETED=$(mid TAG_DELETED)
+MID_PASS_STARTED=$(mid PASS_STARTED)
 MID_TAG_WOULD_DELETE=$(mid TAG_WOULD_DELETE)
 MID_CONFIG_RELOADED=$(mid CONFIG_RELOADED)
 MID_CONFIG_REJECTED=$(mid CONFIG_REJECTED)
 MID_DAEMON_STOPPING=$(mid DAEMON_STOPPING)
-for m in "$MID_TAG_DELETED" "$MID_TAG_WOULD_DELETE" "$MID_CONFIG_RELOADED" \
+for m in "$MID_TAG_DELETED" "$MID_PASS_STARTED" "$MID_TAG_WOULD_DELETE" "$MID_CONFIG_RELOADED" \
 	"$MID_CONFIG_REJECTED" "$MID_DAEMON_STOPPING"; do
 	[ -n "$m" ] || fail "a MESSAGE_ID is missing from src/log.h"
 done
@@ -125,7 +126,7 @@ wait_until 5 "three would-delete records" journal_count_ge 3 csms-tagd@dryrun.se
 	MESSAGE_ID=$MID_TAG_WOULD_DELETE
 journal csms-tagd@dryrun.service MESSAGE_ID=$MID_TAG_WOULD_DELETE |
 	"$PY" "$NSPAWN_DIR/check.py" records "$tmpdir/expected1" \
-		--require CSMS_RULE --require CSMS_PASS DRY_RUN=1 ||
+		--require CSMS_RULE --require CSMS_PASS_ID --absent CSMS_PASS DRY_RUN=1 ||
 	fail "dry-run journal records"
 deleted_count_is 0 || fail "the dry run deleted something"
 g systemctl stop csms-tagd@dryrun.service || fail "cannot stop csms-tagd@dryrun"
@@ -169,9 +170,17 @@ emulator_deleted >"$tmpdir/deleted"
 diff -u "$tmpdir/expected1" "$tmpdir/deleted" || fail "the emulator's deletions differ from the plan"
 wait_until 5 "three tag-deleted records" journal_count_ge 3 csms-tagd.service \
 	MESSAGE_ID=$MID_TAG_DELETED
+# Pass 1's one id, as its "Pass 1 started" record gives it: INVOCATION_ID-1.
+pass1=$(journal csms-tagd.service MESSAGE_ID=$MID_PASS_STARTED | "$PY" -c '
+import json, sys
+ids = [r.get("CSMS_PASS_ID") for r in map(json.loads, sys.stdin)
+       if r.get("MESSAGE", "").startswith("Pass 1 started")]
+print(ids[0] if len(ids) == 1 else "")')
+[ "$pass1" = "$(prop csms-tagd.service InvocationID)-1" ] ||
+	fail "pass 1 started with CSMS_PASS_ID='$pass1', not INVOCATION_ID-1"
 journal csms-tagd.service MESSAGE_ID=$MID_TAG_DELETED |
 	"$PY" "$NSPAWN_DIR/check.py" records "$tmpdir/expected1" --require CSMS_RULE \
-		--require CSMS_PASS --require CSMS_REQUEST_ID DRY_RUN=0 CSMS_PASS=1 ||
+		--require CSMS_REQUEST_ID --absent CSMS_PASS DRY_RUN=0 CSMS_PASS_ID="$pass1" ||
 	fail "tag-deleted journal records"
 check "3 stray tags deleted, one journal record each with the fields"
 

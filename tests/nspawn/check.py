@@ -5,12 +5,13 @@
       STATE is the emulator's GET /_emulator/state; prints what it deleted,
       one "SECRET_ID<TAB>SECRET_NAME<TAB>KEY<TAB>VALUE" line each, sorted.
 
-  check.py records EXPECTED [--require FIELD]... [FIELD=VALUE]... < JOURNAL
+  check.py records EXPECTED [--require FIELD]... [--absent FIELD]... [FIELD=VALUE]... < JOURNAL
       JOURNAL is "journalctl -o json" output (one record per line).  Checks
       that there is exactly one record per line of EXPECTED (lines as
       printed by "deleted", matched on CSMS_SECRET_ID, CSMS_SECRET_NAME,
       CSMS_TAG_KEY, CSMS_TAG_VALUE) and no other record, that every record
-      has each --require field non-empty, that CSMS_RULE (if required) has
+      has each --require field non-empty and no --absent field at all,
+      that CSMS_RULE (if required) has
       the form FILE:LINE, and that each FIELD=VALUE holds for every record.
 
 Exits 1 with one line per problem on stderr.
@@ -43,11 +44,13 @@ def deleted():
 
 
 def records(argv):
-    expected_path, require, want = argv[0], [], {}
+    expected_path, require, absent, want = argv[0], [], [], {}
     args = iter(argv[1:])
     for a in args:
         if a == "--require":
             require.append(next(args))
+        elif a == "--absent":
+            absent.append(next(args))
         elif "=" in a:
             k, v = a.split("=", 1)
             want[k] = v
@@ -64,6 +67,9 @@ def records(argv):
         for n in require:
             if not field(rec, n):
                 problems.append("record %s lacks %s" % ("/".join(map(str, key)), n))
+        for n in absent:
+            if n in rec:
+                problems.append("record %s has %s=%r" % ("/".join(map(str, key)), n, rec[n]))
         if "CSMS_RULE" in require and field(rec, "CSMS_RULE") and \
                 not re.fullmatch(r".+:[0-9]+", field(rec, "CSMS_RULE")):
             problems.append("record %s: CSMS_RULE=%r is not FILE:LINE"
