@@ -12,7 +12,8 @@
 #   - after pass 2: the state file, csms-tagd --status and the pass's own
 #     log record agree (pass id, outcome, deleted count); STATUS= gives the
 #     next pass as an absolute UTC time; every record of the pass carries
-#     CSMS_PASS_ID=INVOCATION-1, no record outside it does; the metrics file
+#     CSMS_PASS_ID=INVOCATION-1, no record outside it does, and no record
+#     carries the retired counter CSMS_PASS=; the metrics file
 #     passes a strict parser (tests/promcheck.py) and promtool when there is
 #     one, and counts the deletions by rule (section and key glob, never
 #     FILE:LINE) and the requests by API; every series carries the
@@ -173,6 +174,9 @@ awk -v id="CSMS_PASS_ID=$INVOCATION-1" '
 	die "CSMS_PASS_ID: $(head -n 5 "$WORK/ids")"
 n=$(grep -c "CSMS_PASS_ID=$INVOCATION-1" "$WORK/daemon.err")
 check "CSMS_PASS_ID=$INVOCATION-1 on all $n records of pass 1, on no other"
+# One pass id: the retired per-process counter CSMS_PASS= is on no record.
+! grep -m 3 " CSMS_PASS=" "$WORK/daemon.err" || die "records still carry CSMS_PASS="
+check "no record carries a second pass id (CSMS_PASS=)"
 
 metrics
 [ "$(metric_value 'csms_tagd_last_pass_tags{result="deleted"}')" = "$deleted" ] ||
