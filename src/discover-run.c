@@ -1,6 +1,8 @@
 /* discover-run.c - csms-tagd --discover: the projects the configured
  * identity can use, then the organisation's member accounts as its base
- * identity sees them (discover.h), printed as tables or JSON. */
+ * identity sees them (discover.h), printed as tables or JSON.  A job on the
+ * manager (manager.h): SIGTERM/SIGINT end it ("interrupted") after the same
+ * drain as the daemon's; SIGHUP and SIGUSR1 are ignored. */
 #include "discover.h"
 
 #include <errno.h>
@@ -9,12 +11,16 @@
 #include <systemd/sd-event.h>
 
 #include "log.h"
+#include "manager.h"
 #include "util.h"
 
 #define NOT_MANAGEMENT_CODE "Organizations.1001"
 
 struct run {
-	sd_event *event;
+	struct manager *manager;
+	sd_event_source *deadline;
+	bool done;
+	struct http *http;
 	struct discover *d;             /* as the configured identity */
 	struct discover *org;           /* as its base identity (auth_base()) */
 	const struct config *c;
@@ -27,8 +33,11 @@ struct run {
 
 static void stop(struct run *run, int r)
 {
+	if (run->done)
+		return;
+	run->done = true;
 	run->r = r;
-	(void) sd_event_exit(run->event, 0);
+	manager_done(run->manager);
 }
 
 static void on_accounts(int r, const char *error, long status, const char *code,
@@ -147,10 +156,51 @@ static int print_json(const struct run *run, FILE *out)
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	log_error("Discovery: no answer within pass_timeout");
-	stop(userdata, -ETIMEDOUT);
+	struct run *run = userdata;
+
+	if (!run->done)
+		log_error("Discovery: no answer within pass_timeout");
+	stop(run, -ETIMEDOUT);
 	return 0;
 }
+
+static int run_start(void *job)
+{
+	struct run *run = job;
+	int r;
+
+	r = manager_arm(run->manager, &run->deadline, "deadline",
+	                manager_now(run->manager) + run->c->daemon.pass_timeout_usec, 0, on_deadline,
+	                run);
+	if (r < 0)
+		return r;
+	return discover_list_projects(run->d, run->c->csms.iam_endpoint, on_projects, run);
+}
+
+static void run_stop(void *job, const char *why)
+{
+	struct run *run = job;
+
+	discover_cancel(run->d);
+	discover_cancel(run->org);
+	if (!run->done)
+		log_error("Discovery: interrupted (%s)", why);
+	stop(run, -EINTR);
+}
+
+static size_t run_pending(void *job)
+{
+	struct run *run = job;
+
+	return http_pending(run->http);
+}
+
+static const struct job_ops run_ops = {
+	.name = "--discover",
+	.start = run_start,
+	.stop = run_stop,
+	.pending = run_pending,
+};
 
 int discover_run(const struct config *c, bool as_json, FILE *out)
 {
@@ -162,23 +212,22 @@ int discover_run(const struct config *c, bool as_json, FILE *out)
 	};
 	_cleanup_free_ char *error = NULL;
 	struct run run = { .c = c, .r = -EIO };
-	struct http *h = NULL;
 	struct auth *a = NULL;
 	int r;
 
-	if ((r = sd_event_new(&run.event)) < 0 ||
-	    (r = sd_event_add_time_relative(run.event, NULL, CLOCK_MONOTONIC,
-	                                    c->daemon.pass_timeout_usec, 0, on_deadline, &run)) < 0 ||
-	    (r = http_new(run.event, &ho, &h)) < 0)
+	if ((r = manager_new(&run.manager)) < 0 ||
+	    (r = http_new(manager_event(run.manager), &ho, &run.http)) < 0)
 		goto out;
-	r = auth_new(c, h, &a, &error);
+	r = auth_new(c, run.http, &a, &error);
 	if (r < 0) {
 		log_error("%s", error ? error : strerror(-r));
 		goto out;
 	}
-	if ((r = discover_new(h, a, &run.d)) < 0 || (r = discover_new(h, auth_base(a), &run.org)) < 0 ||
-	    (r = discover_list_projects(run.d, c->csms.iam_endpoint, on_projects, &run)) < 0 ||
-	    (r = sd_event_loop(run.event)) < 0)
+	if ((r = discover_new(run.http, a, &run.d)) < 0 ||
+	    (r = discover_new(run.http, auth_base(a), &run.org)) < 0)
+		goto out;
+	r = manager_run(run.manager, &run_ops, &run);
+	if (r < 0 && !run.done)
 		goto out;
 	r = run.r;
 	if (r >= 0)
@@ -187,8 +236,9 @@ out:
 	discover_free(run.d);
 	discover_free(run.org);
 	auth_free(a);
-	http_free(h);
-	sd_event_unref(run.event);
+	http_free(run.http);
+	sd_event_source_disable_unref(run.deadline);
+	manager_free(run.manager);
 	discover_projects_clear(&run.projects);
 	discover_accounts_clear(&run.accounts);
 	free(run.accounts_note);

@@ -250,6 +250,8 @@ struct discover {
 	struct http *http;
 	struct auth *auth;
 	bool busy;
+	bool sent;              /* the request is with http.h */
+	bool cancelled;         /* discover_cancel(): drop it when it ends */
 	bool retried;           /* the 401 retry of this request was made */
 	char *url;              /* the request in progress */
 	/* accounts */
@@ -289,6 +291,8 @@ static void reset(struct discover *d)
 	discover_accounts_clear(&d->accounts);
 	discover_projects_clear(&d->projects);
 	d->busy = false;
+	d->sent = false;
+	d->cancelled = false;
 }
 
 void discover_free(struct discover *d)
@@ -326,6 +330,8 @@ static int prepare(struct http_request *req, const char *method, const char *url
 {
 	struct discover *d = userdata;
 
+	if (d->cancelled)
+		return -ECANCELED;
 	return auth_prepare(req, method, url, body, body_len, headers, d->auth);
 }
 
@@ -349,6 +355,19 @@ static void on_auth(int r, const char *error, void *userdata)
 	r = http_submit(d->http, &call);
 	if (r < 0)
 		finish(d, r, "cannot queue the request", 0, NULL);
+	else
+		d->sent = true;
+}
+
+void discover_cancel(struct discover *d)
+{
+	if (!d || !d->busy)
+		return;
+	auth_cancel(d->auth, d);
+	if (d->sent)
+		d->cancelled = true;    /* on_answer() drops it */
+	else
+		reset(d);
 }
 
 static void send_request(struct discover *d)
@@ -424,6 +443,11 @@ static void on_answer(struct http_request *req, const struct http_response *resp
 	int r;
 
 	(void) req;
+	d->sent = false;
+	if (d->cancelled) {
+		reset(d);
+		return;
+	}
 	if (resp->curl_code == CURLE_OK && resp->status == 401 && !d->retried &&
 	    auth_invalidate(d->auth)) {
 		d->retried = true;

@@ -105,6 +105,13 @@ int discover_list_projects(struct discover *d, const char *iam_endpoint,
 int discover_list_accounts(struct discover *d, const char *organizations_endpoint,
                            discover_accounts_done_t done, void *userdata);
 
+/* End the listing in progress, if any, without its callback: a wait for
+ * credentials is dropped and a queued request is refused before it is
+ * sent, but one already sent is left to finish (its answer is dropped),
+ * so http_pending() drains as the manager expects (manager.h); until it
+ * has, a new listing is refused with -EBUSY. */
+void discover_cancel(struct discover *d);
+
 /* ---- csms-tagd --discover ---------------------------------------------------------------- */
 
 /* List the projects C's identity can use and, through auth_base(), the

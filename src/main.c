@@ -101,7 +101,7 @@ static const struct mode_def {
 	[MODE_HISTORY]           = { "history",           false, run_history,           false },
 	[MODE_STATUS]            = { "status",            false, run_status,            false },
 	[MODE_CHECK_CREDENTIALS] = { "check-credentials", false, run_check_credentials, true },
-	[MODE_DISCOVER]          = { "discover",          false, run_discover,          false },
+	[MODE_DISCOVER]          = { "discover",          false, run_discover,          true },
 };
 
 /* Exit codes, in the manner of terraform plan -detailed-exitcode. */

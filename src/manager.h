@@ -1,7 +1,7 @@
 /* manager.h - the one manager that runs every mode as a job on one sd_event
  * loop: the daemon's service (service.c), one pass (--once, --apply-plan:
- * job-once.c), --restore (restore-run.c) and --check-credentials
- * (credcheck.c).
+ * job-once.c), --restore (restore-run.c), --check-credentials
+ * (credcheck.c) and --discover (discover-run.c).
  *
  * Every mode gets the same signals:
  *   SIGTERM, SIGINT  the job is stopped (job_ops.stop: abort, but a request

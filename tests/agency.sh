@@ -223,4 +223,27 @@ n=$(emu_get /_emulator/state | "$PYTHON3" -c 'import json, sys
 print(json.load(sys.stdin)["counts"].get("ListAccounts", 0))')
 [ "$n" -eq 3 ] || fail "--discover: $n ListAccounts requests, want 3"
 
+# SIGINT while ListAccounts is parked: --discover runs on the manager, so it
+# stops ("interrupted"), drains the request in flight (at most 5 s) and
+# exits 1 without printing a partial list.
+echo "--- discover: SIGINT while a request is pending"
+emu_post /_emulator/faults '{"rules": [{"api": "ListAccounts", "kind": "hold", "count": 1, "hold_ms": 30000}]}' >/dev/null
+"$CSMS_TAGD" -c "$WORK/gen.conf" --discover > "$WORK/out" 2>"$WORK/err" &
+pid=$!
+i=0
+until [ "$(emu_get /_emulator/holds | "$PYTHON3" -c 'import json, sys
+print(json.load(sys.stdin)["parked"])')" = 1 ]; do
+	i=$((i + 1)); [ $i -lt 100 ] || { kill $pid; fail "--discover: ListAccounts never parked"; }
+	sleep 0.1
+done
+t0=$(date +%s)
+kill -INT $pid
+wait $pid; rc=$?
+t=$(( $(date +%s) - t0 ))
+[ $rc -eq 1 ] || { cat "$WORK/err"; fail "--discover after SIGINT: exit $rc, want 1"; }
+[ $t -le 7 ] || fail "--discover after SIGINT: took ${t}s, the drain is 5 s"
+grep -q "Discovery: interrupted" "$WORK/err" || { cat "$WORK/err"; fail "--discover: not interrupted"; }
+[ ! -s "$WORK/out" ] || { cat "$WORK/out"; fail "--discover printed a partial list after SIGINT"; }
+emu_post /_emulator/release '{}' >/dev/null
+
 echo "PASS"
