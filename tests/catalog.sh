@@ -3,7 +3,7 @@
 #
 # journalctl compiles the catalog into a scratch root (--update-catalog),
 # which must succeed silently; the compiled database must then list exactly
-# the message ids of src/log.h, each with a Subject, Defined-By: csms-tagd
+# the message ids of src/base/log.h, each with a Subject, Defined-By: csms-tagd
 # and a Documentation line.  An id line journalctl does not recognise would
 # silently become body text of the entry before it, so the number of "-- "
 # lines is checked too, and every @FIELD@ substitution must name a field
@@ -23,16 +23,16 @@ run journalctl --root="$root" --update-catalog
 [ "$rc" -eq 0 ] && [ ! -s "$tmpdir/out" ] && [ ! -s "$tmpdir/err" ] ||
 	fail "journalctl --update-catalog rejects the catalog (exit $rc)"
 
-sed -n 's/^#define MID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$top_srcdir/src/log.h" |
+sed -n 's/^#define MID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$top_srcdir/src/base/log.h" |
 	sort >"$tmpdir/ids.h"
-[ -s "$tmpdir/ids.h" ] || fail "no MID_ definitions found in src/log.h"
+[ -s "$tmpdir/ids.h" ] || fail "no MID_ definitions found in src/base/log.h"
 
 checks=$((checks + 1))
 journalctl --root="$root" --list-catalog >"$tmpdir/list" 2>&1 ||
 	fail "journalctl --list-catalog failed: $(cat "$tmpdir/list")"
 awk '{ print $1 }' "$tmpdir/list" | sort >"$tmpdir/ids.catalog"
 if ! diff -u "$tmpdir/ids.h" "$tmpdir/ids.catalog" >"$tmpdir/out"; then
-	fail "catalog ids differ from src/log.h (- log.h, + catalog)"
+	fail "catalog ids differ from src/base/log.h (- log.h, + catalog)"
 fi
 
 checks=$((checks + 1))

@@ -5,7 +5,7 @@
 # EX_CONFIG, which the units do not restart), before anything runs.  Also:
 # config paths that are not files, lines of any length, the credential
 # search path when run by hand, --no-credentials, and that only
-# src/credentials.c opens credential files.
+# src/config/credentials.c opens credential files.
 #
 # Run by `make check` with CSMS_TAGD, top_srcdir and top_builddir set.
 
@@ -210,7 +210,7 @@ the start of a line, so here it would be part of the value; put the comment on a
 sed -i '$d' "$long"
 assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 
-# --- only src/credentials.c opens a credential file -----------------------------------------
+# --- only src/config/credentials.c opens a credential file -----------------------------------------
 
 # Link level: the objects that can open or stat files at all.  A new one
 # must be looked at, and added here if it opens no credential file
@@ -222,24 +222,24 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # the modes of the config files (--check-config).
 src_objs=${top_builddir:-.}/src
 allowed='config-load.o config-report.o config-settings.o credentials.o ledger.o log.o metrics-state.o planfile.o restore-run.o util.o'
-openers=$(cd "$src_objs" && for o in *.o; do
-	[ "$o" = main.o ] && continue
+openers=$(cd "$src_objs" && for o in */*.o; do
+	[ "$o" = cli/main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |
 		grep -qxE '(open|open64|openat|openat64|fopen|fopen64|creat|read_file|read_fd|stat|stat64|lstat|fstat|fstat64|fstatat|fstatat64|access|faccessat)' &&
-		echo "$o"
-done | tr '\n' ' ')
+		basename "$o"
+done | sort | tr '\n' ' ')
 checks=$((checks + 1))
 [ "$openers" = "$allowed " ] || fail "objects that open or stat files: '$openers', expected '$allowed '"
 # Source level: in those, no open, read or stat takes a credential field.
 checks=$((checks + 1))
-if grep -nE '\b(open|openat|fopen|read_file|read_fd|stat|lstat|access)\(' "$top_srcdir"/src/*.c |
+if grep -nE '\b(open|openat|fopen|read_file|read_fd|stat|lstat|access)\(' "$top_srcdir"/src/*/*.c |
 	grep -v '^[^:]*/credentials\.c:' |
 	grep -E 'key_file|token_file|password_file|security_token|token_path|credential'; then
-	fail "a credential file is opened outside src/credentials.c"
+	fail "a credential file is opened outside src/config/credentials.c"
 fi
 # And every credential read goes through credential_read().
 checks=$((checks + 1))
-callers=$(grep -lE '\bcredential_read\(' "$top_srcdir"/src/*.c | xargs -n1 basename | tr '\n' ' ')
+callers=$(grep -lE '\bcredential_read\(' "$top_srcdir"/src/*/*.c | xargs -n1 basename | tr '\n' ' ')
 [ "$callers" = "auth.c config-settings.c credentials.c " ] || fail "credential_read() callers: $callers"
 
 echo "config-check.sh: $checks checks passed"

@@ -5,8 +5,8 @@
 #     included, except "referenced manual not found": whether other pages
 #     are installed on this machine is not the page's fault.  Instead, every
 #     .Xr to a csms-tagd page must name a page in man/;
-#   - csms-tagd(8) lists every MESSAGE_ID of src/log.h and every journal
-#     field the sources log (the names in each LOG_FIELDS() of src/*.c).
+#   - csms-tagd(8) lists every MESSAGE_ID of src/base/log.h and every journal
+#     field the sources log (the names in each LOG_FIELDS() of src/*/*.c).
 # Skips only when mandoc is missing.
 
 . "${top_srcdir:?}/tests/lib.sh"
@@ -37,15 +37,15 @@ done
 
 page8="$mandir/csms-tagd.8"
 [ -f "$page8" ] || fail "no csms-tagd.8"
-sed -n 's/^#define MID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$top_srcdir/src/log.h" >"$tmpdir/ids"
-[ -s "$tmpdir/ids" ] || fail "no MID_ definitions in src/log.h"
+sed -n 's/^#define MID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$top_srcdir/src/base/log.h" >"$tmpdir/ids"
+[ -s "$tmpdir/ids" ] || fail "no MID_ definitions in src/base/log.h"
 while read -r id; do
 	checks=$((checks + 1))
 	grep -q "^\.It $id Ta " "$page8" || fail "csms-tagd.8 does not list MESSAGE_ID $id"
 done <"$tmpdir/ids"
 
 # The field names inside every LOG_FIELDS(...) of the sources.
-"${PYTHON3:-python3}" - "$top_srcdir"/src/*.c >"$tmpdir/fields" <<'PY'
+"${PYTHON3:-python3}" - "$top_srcdir"/src/*/*.c >"$tmpdir/fields" <<'PY'
 import re, sys
 names = set()
 for path in sys.argv[1:]:
@@ -58,7 +58,7 @@ for path in sys.argv[1:]:
         names.update(re.findall(r'\{\s*"([A-Z][A-Z0-9_]*)"\s*,', text[m.end():i]))
 print("\n".join(sorted(names)))
 PY
-[ -s "$tmpdir/fields" ] || fail "no journal fields found in src/*.c"
+[ -s "$tmpdir/fields" ] || fail "no journal fields found in src/*/*.c"
 while read -r field; do
 	checks=$((checks + 1))
 	grep -q "^\.It Va .*\<$field\>" "$page8" || fail "csms-tagd.8 does not document the journal field $field"

@@ -43,7 +43,7 @@ MID_CONFIG_REJECTED=$(mid CONFIG_REJECTED)
 MID_DAEMON_STOPPING=$(mid DAEMON_STOPPING)
 for m in "$MID_TAG_DELETED" "$MID_PASS_STARTED" "$MID_TAG_WOULD_DELETE" "$MID_CONFIG_RELOADED" \
 	"$MID_CONFIG_REJECTED" "$MID_DAEMON_STOPPING"; do
-	[ -n "$m" ] || fail "a MESSAGE_ID is missing from src/log.h"
+	[ -n "$m" ] || fail "a MESSAGE_ID is missing from src/base/log.h"
 done
 
 [ -x "$CSMS_TAGD" ] || fail "CSMS_TAGD=$CSMS_TAGD is not an executable"

@@ -6,7 +6,7 @@
 #                                       and saved crashes (fast; for make check)
 #
 # TARGET is a name like fuzz-canonical; default: every tests/fuzz/fuzz-*.c.
-# The targets are built straight from the sources: every src/*.c except
+# The targets are built straight from the sources: every src/*/*.c except
 # main.c goes into an archive, so each target links only the modules it
 # needs.  Build directory: $FUZZ_BUILD_DIR, or a temporary one (removed
 # when everything passed).  A crash input is kept in
@@ -79,7 +79,7 @@ fi
 # UBSan findings abort, so libFuzzer reports them like any crash.
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 # SYSCONFDIR as the Makefile passes it: credentials.c needs it.
-CFLAGS_FUZZ="-std=gnu11 -g -O1 -fno-omit-frame-pointer $SAN -I$srcdir/src -DSYSCONFDIR=\"/etc\" $cflags_deps"
+CFLAGS_FUZZ="-std=gnu11 -g -O1 -fno-omit-frame-pointer $SAN -I$srcdir/src/base -I$srcdir/src/config -I$srcdir/src/cloud -I$srcdir/src/observe -I$srcdir/src/plan -I$srcdir/src/execute -I$srcdir/src/records -I$srcdir/src/monitor -I$srcdir/src/cli -DSYSCONFDIR=\"/etc\" $cflags_deps"
 
 # Compile every module but main.c.  One that does not compile here (an I/O
 # module wanting the generated autoconfig.h, or a file being edited) is left
@@ -88,8 +88,8 @@ build_library() {
 	mkdir -p "$build/obj"
 	rm -f "$build/libcsms-fuzz.a" "$build/compile.log"
 	left_out=
-	newest_header=$(ls -t "$srcdir"/src/*.h | head -n 1)
-	for src in "$srcdir"/src/*.c; do
+	newest_header=$(ls -t "$srcdir"/src/*/*.h | head -n 1)
+	for src in "$srcdir"/src/*/*.c; do
 		name=$(basename "$src" .c)
 		[ "$name" = main ] && continue
 		obj=$build/obj/$name.o

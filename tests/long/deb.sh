@@ -31,7 +31,7 @@
 
 MID_TAG_DELETED=$(mid TAG_DELETED)
 MID_PASS_FINISHED=$(mid PASS_FINISHED)
-[ -n "$MID_TAG_DELETED" ] && [ -n "$MID_PASS_FINISHED" ] || fail "message ids are missing from src/log.h"
+[ -n "$MID_TAG_DELETED" ] && [ -n "$MID_PASS_FINISHED" ] || fail "message ids are missing from src/base/log.h"
 command -v dpkg-buildpackage >/dev/null 2>&1 || skip "dpkg-dev not installed (.ci/install-deps)"
 command -v lintian >/dev/null 2>&1 || skip "lintian not installed (.ci/install-deps)"
 

@@ -22,7 +22,7 @@ SECRETS=2500
 TAGS=20                         # CSMS's limit of tags per secret
 TOTAL=$((SECRETS * TAGS))
 MID_TAG_DELETED=$(mid TAG_DELETED)
-[ -n "$MID_TAG_DELETED" ] || fail "MID_TAG_DELETED is missing from src/log.h"
+[ -n "$MID_TAG_DELETED" ] || fail "MID_TAG_DELETED is missing from src/base/log.h"
 [ -x "$CSMS_TAGD" ] || fail "CSMS_TAGD=$CSMS_TAGD is not an executable"
 
 # gl SECONDS CMD...: like g, for the commands that read 50,000 of anything.

@@ -15,7 +15,7 @@
 #   journal_count_is N UNIT..., journal_count_ge, emulator_state,
 #   emulator_deleted, deleted_count_is N, deleted_count_ge, sig UNIT SIGNAL,
 #   wait_until SECONDS WHAT CMD..., check TEXT, elapsed,
-#   mid NAME          csms-tagd's message id MID_NAME, from src/log.h
+#   mid NAME          csms-tagd's message id MID_NAME, from src/base/log.h
 #   AK, SK            the AK/SK pair of tests/nspawn/seed.json
 #
 # The sourcing script re-runs itself in a private mount namespace first.
@@ -49,7 +49,7 @@ SK=nspawnTestSecretKey000000000000000000
 
 # csms-tagd's message ids, from the header that defines them.
 mid() {
-	sed -n "s/^#define MID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$top_srcdir/src/log.h"
+	sed -n "s/^#define MID_$1 *\"\([0-9a-f]\{32\}\)\".*/\1/p" "$top_srcdir/src/base/log.h"
 }
 
 MACHINE="csms-tagd-test-$$"

@@ -40,6 +40,7 @@
 #include "plan.h"
 #include "plan-view.h"
 #include "restore.h"
+#include "status.h"
 #include "unit.h"
 #include "util.h"
 #include "values.h"
@@ -109,14 +110,6 @@ enum {
 	EXIT_CLEAN = 0,
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2,
-};
-
-/* --status, in the manner of systemctl is-active (csms-tagd(8)). */
-enum {
-	STATUS_RUNNING = 0,
-	STATUS_UNKNOWN = 1,     /* no state file can be read */
-	STATUS_UNHEALTHY = 2,   /* running, but the last pass did not succeed */
-	STATUS_NOT_RUNNING = 3,
 };
 
 static void usage(FILE *f)
@@ -588,47 +581,9 @@ static int run_history(const struct options *o)
 	return history_run(o->config_path, &ho) == 0 ? EXIT_CLEAN : EXIT_ERROR;
 }
 
-static int status_unreadable(const char *path, int r, const char *error, const struct options *o,
-                             const char *unit)
-{
-	if (r == -ENOENT)
-		fprintf(stderr, "csms-tagd: %s does not exist: %s has not run yet (systemctl status %s), "
-		        "or writes its state elsewhere (--state-file)\n", path, unit, unit);
-	else if (r == -EACCES)
-		fprintf(stderr, "csms-tagd: %s: permission denied: %s runs as a dynamic user, whose state "
-		        "directory only root can enter (/var/lib/private); run sudo csms-tagd --status%s%s, "
-		        "or, without root, systemctl status %s or the metrics file\n", path, unit,
-		        o->instance ? " --instance " : "", o->instance ? o->instance : "", unit);
-	else
-		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
-	return r == -ENOENT ? STATUS_NOT_RUNNING : STATUS_UNKNOWN;
-}
-
 static int run_status(const struct options *o)
 {
-	_cleanup_free_ char *path = NULL, *dir = NULL, *unit = NULL, *error = NULL;
-	const struct metrics_snapshot *s;
-	struct metrics_state *st;
-	bool running;
-	int r;
-
-	if (o->instance && !(dir = unit_state_directory(o->instance)))
-		return STATUS_UNKNOWN;
-	path = o->state_file ? strdup(o->state_file) : state_file_path(dir, METRICS_STATE_FILE);
-	unit = unit_of_instance(o->instance);
-	if (!path || !unit)
-		return STATUS_UNKNOWN;
-	r = metrics_state_read(path, &st, &error);
-	if (r < 0)
-		return status_unreadable(path, r, error, o, unit);
-	s = metrics_state_snapshot(st);
-	running = metrics_daemon_running(s);
-	metrics_print(s, running, now_realtime_usec(), stdout);
-	r = !running ? STATUS_NOT_RUNNING :
-	    s->outcome == PASS_FAILED || s->outcome == PASS_PARTIAL ||
-	    s->outcome == PASS_ABORTED ? STATUS_UNHEALTHY : STATUS_RUNNING;
-	metrics_state_free(st);
-	return r;
+	return status_run(o->state_file, o->instance);
 }
 
 static int run_check_credentials(const struct options *o)
