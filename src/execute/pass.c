@@ -499,7 +499,7 @@ static void on_resolved(size_t resolved, void *userdata)
 	struct pass *p = userdata;
 	int r;
 
-	p->res.resolved = resolved;
+	p->res.counts.resolved = resolved;
 	r = observe_start(p->client, p->cfg->daemon.observe, p->cfg->daemon.max_parallel_requests,
 	                  p->res.number, on_observed, p, &p->observe);
 	if (r < 0) {

@@ -59,7 +59,6 @@ struct pass_result {
 	bool deletes_sent;              /* a DELETE was sent: the project may have changed */
 	bool throttled;                 /* a request ended in 429 */
 	bool store_failed;              /* the ledger could not keep the clocks */
-	size_t resolved;                /* pending intents of earlier passes settled */
 	char failure[256];              /* why FAILED / PARTIAL, for STATUS= */
 	uint64_t duration_usec;
 	/* Tags really deleted (not in a dry run, not seen again on verify),

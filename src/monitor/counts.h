@@ -69,7 +69,10 @@ enum {
 	X(required_invalid, "last_pass_required_tags", "state", "invalid", NULL,                   \
 	  "Required tags", "with a value not allowed", 0)                                          \
 	X(exemptions_unused, "last_pass_unused_exemptions", NULL, NULL,                            \
-	  "Active exemptions that kept no tag, last pass.", "Not deleted", "exemptions unused", 0)
+	  "Active exemptions that kept no tag, last pass.", "Not deleted", "exemptions unused", 0)  \
+	X(resolved, "last_pass_resolved_deletions", NULL, NULL,                                    \
+	  "Deletions an earlier pass left pending (killed, stopped, reply lost), settled by the last pass.", \
+	  "Ledger", "interrupted deletions settled", COUNT_QUIET | COUNT_OPTIONAL)
 
 struct pass_counts {
 #define COUNT_FIELD(field, ...) uint64_t field;

@@ -702,7 +702,7 @@ static void test_interrupted_intents_resolved(void **state)
 	set_world_tag("id-a", "stray", NULL);
 	fake.n_ops = 0;
 	r = run_pass(c, false, -1, false);
-	assert_int_equal(r.resolved, 2);
+	assert_int_equal(r.counts.resolved, 2);
 	assert_int_equal(ledger_count(LEDGER_PENDING), 0);
 	assert_int_equal(ledger_query(ledger, &(struct ledger_query) { 0 }, &l), 0);
 	assert_int_equal(l.n, 3);       /* + the new pass's deletion of junk */
