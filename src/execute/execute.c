@@ -6,6 +6,7 @@
  */
 #include "execute.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,30 +84,50 @@ static void finish(struct execute *x)
 
 /* --- the ledger ----------------------------------------------------------- */
 
-/* Make item I's intent durable; false: it must not be sent. */
-static bool record_intent(struct execute *x, size_t i)
-{
-	const struct plan_item *it = &x->c.plan->items[i];
-	char ref[300];
-	struct ledger_deletion d = {
-		.pass_id = (char *) x->c.pass_id, .secret_id = it->secret_id,
-		.secret_name = it->secret_name, .key = it->key, .value = it->value,
-		.rule = (char *) plan_item_rule_ref(x->c.plan, it, ref, sizeof(ref)),
-		.reason = (char *) reason_to_string(it->reason), .intent_usec = now_realtime_usec(),
-	};
-	int r = ledger_intent(x->c.ledger, &d, &x->ledger_id[i]);
+/* Intents written in one transaction: one fsync for up to this many
+ * deletions instead of one each (make bench: the ledger's cost). */
+#define INTENT_BATCH 256
 
-	if (r >= 0)
-		return true;
+/* Make the intents of items ITEMS[N] durable, in one transaction; on
+ * failure none is recorded and each is logged: none may be sent. */
+static int record_intents(struct execute *x, const size_t *items, size_t n)
+{
+	struct ledger_deletion d[INTENT_BATCH];
+	int64_t ids[INTENT_BATCH];
+	char refs[INTENT_BATCH][300];
+	uint64_t now = now_realtime_usec();
+	int r;
+
+	assert(n <= INTENT_BATCH);
+	for (size_t k = 0; k < n; k++) {
+		const struct plan_item *it = &x->c.plan->items[items[k]];
+
+		d[k] = (struct ledger_deletion) {
+			.pass_id = (char *) x->c.pass_id, .secret_id = it->secret_id,
+			.secret_name = it->secret_name, .key = it->key, .value = it->value,
+			.rule = (char *) plan_item_rule_ref(x->c.plan, it, refs[k], sizeof(refs[k])),
+			.reason = (char *) reason_to_string(it->reason), .intent_usec = now,
+		};
+	}
+	r = ledger_intents(x->c.ledger, d, n, ids);
+	if (r >= 0) {
+		for (size_t k = 0; k < n; k++)
+			x->ledger_id[items[k]] = ids[k];
+		return 0;
+	}
 	set_failure(x, "cannot record deletions in the ledger %s: %s", ledger_path(x->c.ledger),
 	            ledger_error(x->c.ledger)[0] ? ledger_error(x->c.ledger) : strerror(-r));
-	log_record(LOG_ERR, MID_DELETE_FAILED,
-	           LOG_FIELDS({ RECORD_SECRET_ID, it->secret_id }, { RECORD_SECRET_NAME, it->secret_name },
-	                      { RECORD_TAG_KEY, it->key },
-	                      { RECORD_LEDGER_PATH, ledger_path(x->c.ledger) }),
-	           "Not deleting tag %s from secret %s: its intent cannot be recorded in %s: %s",
-	           it->key, it->secret_name, ledger_path(x->c.ledger), strerror(-r));
-	return false;
+	for (size_t k = 0; k < n; k++) {
+		const struct plan_item *it = &x->c.plan->items[items[k]];
+
+		log_record(LOG_ERR, MID_DELETE_FAILED,
+		           LOG_FIELDS({ RECORD_SECRET_ID, it->secret_id }, { RECORD_SECRET_NAME, it->secret_name },
+		                      { RECORD_TAG_KEY, it->key },
+		                      { RECORD_LEDGER_PATH, ledger_path(x->c.ledger) }),
+		           "Not deleting tag %s from secret %s: its intent cannot be recorded in %s: %s",
+		           it->key, it->secret_name, ledger_path(x->c.ledger), strerror(-r));
+	}
+	return r;
 }
 
 /* Record item I's outcome O; a deleted or gone tag loses its clock in the
@@ -226,14 +247,16 @@ static void on_delete(const struct csms_result *r, void *userdata)
 	execute_step(x);
 }
 
-static void delete_group(struct execute *x, const struct group *g, bool ahead)
+/* Send the DELETEs of items ITEMS[N], their intents made durable first. */
+static void send_deletes(struct execute *x, const size_t *items, size_t n, bool ahead)
 {
-	for (size_t i = g->first; i < g->last; i++) {
+	bool recorded = n == 0 || record_intents(x, items, n) >= 0;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = items[k];
 		const struct plan_item *it = &x->c.plan->items[i];
 
-		if (x->state[i] != ITEM_PENDING)
-			continue;
-		if (!record_intent(x, i)) {
+		if (!recorded) {
 			set_item(x, i, ITEM_SKIPPED);
 			continue;
 		}
@@ -242,6 +265,37 @@ static void delete_group(struct execute *x, const struct group *g, bool ahead)
 		csms_delete_secret_tag(x->c.client, x, it->secret_id, it->key, it->value, ahead,
 		                       on_delete, &x->item_refs[i]);
 	}
+}
+
+/* The pending items of groups [FIRST, LAST) that need no re-check (all of
+ * them, for a group just re-checked: ANY_GROUP), in batches of INTENT_BATCH. */
+static void delete_groups(struct execute *x, size_t first, size_t last, bool any_group, bool ahead)
+{
+	size_t items[INTENT_BATCH], n = 0;
+
+	for (size_t gi = first; gi < last; gi++) {
+		const struct group *g = &x->groups[gi];
+
+		if (g->recheck && !any_group)
+			continue;
+		for (size_t i = g->first; i < g->last; i++) {
+			if (x->state[i] != ITEM_PENDING)
+				continue;
+			if (n == INTENT_BATCH) {
+				send_deletes(x, items, n, ahead);
+				n = 0;
+			}
+			items[n++] = i;
+		}
+	}
+	send_deletes(x, items, n, ahead);
+}
+
+static void delete_group(struct execute *x, const struct group *g, bool ahead)
+{
+	size_t gi = (size_t) (g - x->groups);
+
+	delete_groups(x, gi, gi + 1, true, ahead);
 }
 
 /* --- re-check ------------------------------------------------------------- */
@@ -334,9 +388,7 @@ void execute_run(struct execute *x, execute_done_t done, void *userdata)
 	x->userdata = userdata;
 	/* Deletions that need no re-check go to the queue at once; a secret
 	 * with a value-dependent one waits for its re-check. */
-	for (size_t g = 0; g < x->n_groups; g++)
-		if (!x->groups[g].recheck)
-			delete_group(x, &x->groups[g], false);
+	delete_groups(x, 0, x->n_groups, false, false);
 	execute_step(x);
 }
 

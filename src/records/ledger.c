@@ -300,15 +300,12 @@ void ledger_close(struct ledger *l)
 const char *ledger_path(const struct ledger *l) { return l->path; }
 const char *ledger_error(const struct ledger *l) { return l->error; }
 
-int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *ret_id)
+static int insert_intent(struct ledger *l, sqlite3_stmt *s, const struct ledger_deletion *d,
+                         int64_t *ret_id)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
-	               " intent_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
-	if (r < 0)
-		return r;
+	sqlite3_reset(s);
 	bind_str(s, 1, d->pass_id);
 	bind_str(s, 2, d->secret_id);
 	bind_str(s, 3, d->secret_name);
@@ -317,14 +314,41 @@ int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *re
 	bind_str(s, 6, d->rule);
 	bind_str(s, 7, d->reason);
 	sqlite3_bind_int64(s, 8, (sqlite3_int64) d->intent_usec);
+	r = step_done(l, s);
+	if (r >= 0)
+		*ret_id = sqlite3_last_insert_rowid(l->db);
+	return r;
+}
+
+int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, int64_t *ret_ids)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
+	               " intent_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	if (r < 0)
+		return r;
 	/* The one write that must be on disk before we act on it. */
 	r = exec(l, "PRAGMA synchronous = FULL");
 	if (r >= 0)
-		r = step_done(l, s);
+		r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = insert_intent(l, s, &d[i], &ret_ids[i]);
 	if (r >= 0)
-		*ret_id = sqlite3_last_insert_rowid(l->db);
+		r = exec(l, "COMMIT");
+	if (r < 0)
+		(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+out:
 	(void) exec(l, "PRAGMA synchronous = NORMAL");
 	return r;
+}
+
+int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *ret_id)
+{
+	return ledger_intents(l, d, 1, ret_id);
 }
 
 static int drop_clock(struct ledger *l, const uint8_t *digest)

@@ -109,6 +109,12 @@ const char *ledger_error(const struct ledger *l);
  * returns 0.  *RET_ID names it for ledger_outcome(). */
 int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *ret_id);
 
+/* The same for the N intents D[], in one transaction: all are durable, with
+ * their ids in RET_IDS[], or none is recorded.  One commit (one fsync) for
+ * a batch is what keeps a pass of many deletions from waiting on the disk
+ * for each; the caller sends none of them before this returns 0. */
+int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, int64_t *ret_ids);
+
 /* Set the outcome of intent ID (at AT_USEC) and, when DROP_CLOCK is not
  * NULL, drop that grace clock, in one transaction.  -ENOENT: no such
  * intent. */

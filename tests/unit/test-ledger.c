@@ -44,6 +44,28 @@ static struct ledger_deletion sample(const char *key, const char *value)
 	};
 }
 
+/* A batch of intents is one transaction: all there, in order, pending. */
+static void test_intents_batch(void **state)
+{
+	struct ledger *l;
+	struct ledger_list pending = {};
+	struct ledger_deletion d[3] = { sample("a", "1"), sample("b", "2"), sample("c", "3") };
+	int64_t ids[3] = { 0 };
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intents(l, d, 3, ids), 0);
+	assert_true(ids[0] > 0 && ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
+	assert_int_equal(ledger_intents(l, d, 0, ids), 0);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(pending.v[i].key, d[i].key);
+		assert_string_equal(pending.v[i].value, d[i].value);
+	}
+	ledger_list_clear(&pending);
+	ledger_close(l);
+}
+
 static void test_intent_outcome(void **state)
 {
 	struct ledger *l;
@@ -355,6 +377,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_intent_outcome, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intents_batch, setup, teardown),
 		cmocka_unit_test(test_outcome_strings),
 		cmocka_unit_test_setup_teardown(test_clocks_with_outcome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),
