@@ -215,13 +215,13 @@ assert_exit 0 "$CSMS_TAGD" --check-config -c "$long"
 # Link level: the objects that can open or stat files at all.  A new one
 # must be looked at, and added here if it opens no credential file
 # (planfile.o: plan files and the config digest; restore-run.o: --from;
-# ledger.o: whether the state directory is there (SQLite opens the database
-# itself); metrics-state.o: reads the state file back (metrics.o writes
+# ledger-dir.o: whether the state directory is there; ledger.o: the owner of
+# the database's files (SQLite opens them itself); metrics-state.o: reads the state file back (metrics.o writes
 # through util.o); config-load.o: the config files; config-settings.o:
 # ca_file (its credential files go to credential_read()); config-report.o:
 # the modes of the config files (--check-config).
 src_objs=${top_builddir:-.}/src
-allowed='config-load.o config-report.o config-settings.o credentials.o ledger.o log.o metrics-state.o planfile.o restore-run.o util.o'
+allowed='config-load.o config-report.o config-settings.o credentials.o ledger-dir.o ledger.o log.o metrics-state.o planfile.o restore-run.o util.o'
 openers=$(cd "$src_objs" && for o in */*.o; do
 	[ "$o" = cli/main.o ] && continue
 	nm -u "$o" | awk '{print $2}' |

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "strtable.h"
-#include "unit.h"
 #include "util.h"
 
 struct ledger {
@@ -21,29 +20,6 @@ struct ledger {
 	char error[256];
 	bool clocks_stale;      /* a clock save failed: ledger_clocks_load() */
 };
-
-int ledger_directory(const char *state_directory, const char *config_path, char **ret)
-{
-	const char *env = getenv("STATE_DIRECTORY");
-	_cleanup_free_ char *unit = NULL;
-
-	if (state_directory)
-		*ret = strdup(state_directory);
-	else if (env && *env)
-		*ret = xasprintf("%.*s", (int) strcspn(env, ":"), env);
-	else if (!config_path || !(unit = unit_for_config(config_path)))
-		return -ENOENT;
-	else
-		*ret = unit_state_directory_of(unit);
-	return *ret ? 0 : -ENOMEM;
-}
-
-const char *ledger_directory_problem(int r)
-{
-	return r == -ENOENT ? "no csms-tagd unit runs this configuration (only csms-tagd.conf and "
-	                      "NAME.conf have one), so it has no service ledger to share: set "
-	                      "[daemon] state_directory" : strerror(-r);
-}
 
 static const char *const ledger_outcome_table[_LEDGER_OUTCOME_MAX] = {
 	[LEDGER_PENDING] = "pending",
@@ -238,15 +214,6 @@ static int setup(struct ledger *l)
 	if (r >= 0)
 		r = create_or_check_schema(l);
 	return r;
-}
-
-int ledger_check_directory(const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 int ledger_open(const char *dir, struct ledger **ret)
