@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	} else {
-		CHECK(r == -EINVAL || r == -ENOMEM);
+		CHECK(r == -EBADMSG || r == -ENOMEM);
 		CHECK(error || r == -ENOMEM);
 		CHECK(sp.n == 0 && !sp.items);
 	}

@@ -155,8 +155,15 @@ deleted_count_is 2 || fail "deleted: $(emulator_deleted)"
 [[ $(prop csms-tagd@b.service StatusText) == *"; next at "* ]] || fail "b: $(prop csms-tagd@b.service StatusText)"
 [[ $(prop csms-tagd@a.service StatusText) == *"systemctl reload csms-tagd@a" ]] ||
 	fail "a's advice does not name its unit: $(prop csms-tagd@a.service StatusText)"
-g test -s /var/lib/private/csms-tagd-b/grace-clocks || fail "b keeps no grace clocks"
-g cat /var/lib/private/csms-tagd-b/grace-clocks >"$tmpdir/clocks"
+# b's grace clocks, as its ledger holds them (SQLite, read by Python's module).
+clocks() {
+	g "$PY" -c '
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+for d, t in db.execute("SELECT hex(digest), first_seen_usec FROM grace_clocks ORDER BY digest"):
+    print(d, t)' /var/lib/private/csms-tagd-b/ledger.db
+}
+clocks >"$tmpdir/clocks" && [ -s "$tmpdir/clocks" ] || fail "b keeps no grace clocks"
 check "$v0 installed; csms-tagd, @a (dry run), @b (grace 1h) run with policy drop-ins; a's advice names csms-tagd@a"
 
 # --- 3. monitoring ---------------------------------------------------------------------------
@@ -261,7 +268,7 @@ upgraded_checks() {
 		i=$((i + 1))
 		wait_until 20 "$u on the new binary" running_new "$u" "$(echo "$old" | sed -n "${i}p")"
 	done
-	g cmp -s /var/lib/private/csms-tagd-b/grace-clocks - <"$tmpdir/clocks" ||
+	clocks | cmp -s - "$tmpdir/clocks" ||
 		fail "$how: b's grace clocks changed"
 }
 
@@ -363,7 +370,7 @@ links=$(g find /etc/systemd/system -name 'csms-tagd*')
 for f in $E/credentials/csms-ak $E/credentials/a/csms-sk $E/credentials/b/csms-ak; do
 	g test -f "$f" || fail "purge removed $f"
 done
-g test -f /var/lib/private/csms-tagd-b/grace-clocks || fail "purge removed the state of enabled b"
+g test -f /var/lib/private/csms-tagd-b/ledger.db || fail "purge removed the state of enabled b"
 grep -q 'keeping /var/lib/private/csms-tagd-b: csms-tagd@b.service is running or enabled' "$tmpdir/apt.log" ||
 	fail "purge did not say what it kept: $(tail -n 10 "$tmpdir/apt.log")"
 check "purge: no enable link left, credentials kept, the enabled instances' state kept and named"
