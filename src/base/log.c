@@ -18,6 +18,8 @@
 static enum log_target target = LOG_TARGET_STDERR;
 static int max_level = LOG_INFO;
 static char pass_id[128];       /* log_set_pass_id(); "" when unset */
+static const struct log_context base_context = { .pass_id = pass_id };
+static const struct log_context *context = &base_context;   /* log_push_context() */
 static uint64_t write_failures; /* log_write_failures() */
 
 /* systemd sets $JOURNAL_STREAM to "DEVICE:INODE" of the stream it connected
@@ -50,6 +52,19 @@ int log_get_max_level(void) { return max_level; }
 void log_set_pass_id(const char *id)
 {
 	snprintf(pass_id, sizeof(pass_id), "%s", id ? id : "");
+}
+
+const struct log_context *log_push_context(const struct log_context *c)
+{
+	const struct log_context *previous = context;
+
+	context = c ? c : &base_context;
+	return previous;
+}
+
+void log_pop_context(const struct log_context *previous)
+{
+	context = previous ? previous : &base_context;
 }
 
 /* syslog(3)'s names, indexed by level. */
@@ -90,7 +105,12 @@ static void write_stderr(int level, const char *message, const struct log_field 
 	FILE *f = stderr;
 
 	flockfile(f);
-	fprintf(f, "csms-tagd: %s%s", level_prefix(level), message);
+	/* Many targets' passes interleave: a line without its target is no
+	 * use to the reader. */
+	if (context->target && context->target[0])
+		fprintf(f, "csms-tagd: %s[%s] %s", level_prefix(level), context->target, message);
+	else
+		fprintf(f, "csms-tagd: %s%s", level_prefix(level), message);
 	for (size_t i = 0; i < n; i++) {
 		char *v;
 
@@ -214,8 +234,8 @@ static void vlog_event(int level, const char *message_id, const struct log_field
 		return;
 	}
 
-	struct log_field clean[n_fields + 2];
-	char *values[n_fields + 2];
+	struct log_field clean[n_fields + 6];
+	char *values[n_fields + 6];
 	size_t n = 0;
 	for (size_t i = 0; i < n_fields; i++) {
 		values[n] = redact_dup(fields[i].value);
@@ -227,10 +247,16 @@ static void vlog_event(int level, const char *message_id, const struct log_field
 		values[n] = NULL;
 		clean[n++] = (struct log_field) { LOG_FIELD_REDACTED, redacted };
 	}
-	if (pass_id[0]) {
-		values[n] = NULL;
-		clean[n++] = (struct log_field) { LOG_FIELD_PASS_ID, pass_id };
-	}
+	const struct log_field ctx[] = {
+		{ LOG_FIELD_PASS_ID, context->pass_id }, { LOG_FIELD_TARGET, context->target },
+		{ LOG_FIELD_ACCOUNT, context->account }, { LOG_FIELD_REGION, context->region },
+		{ LOG_FIELD_PROJECT, context->project },
+	};
+	for (size_t i = 0; i < sizeof(ctx) / sizeof(ctx[0]); i++)
+		if (ctx[i].value && ctx[i].value[0]) {
+			values[n] = NULL;
+			clean[n++] = ctx[i];
+		}
 	if (target == LOG_TARGET_JOURNAL)
 		write_journal(level, message_id, message, clean, n);
 	else if (target == LOG_TARGET_JSON)

@@ -56,6 +56,12 @@ enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL, LOG_TA
 #define MID_TAG_GRACE          "0dfd5c00b1d94c439f3076ccfc5df468"
 #define MID_GRACE_STATE        "3fbbe184121f46968a384348d6b5fe35"
 #define MID_REQUIRED_TAGS      "8835f5a9d7f24c0f803025545e70a69c"
+/* Organisation mode (org.h, org-discover.h). */
+#define MID_TARGET_ADDED      "349f64dfd1e248adbf8aecd7eeeea1a2"
+#define MID_TARGET_DROPPED    "88c23ebe26bd4e90982f29becfe432a4"
+#define MID_TARGET_FAILING    "e2e667b3c0c34618ac01caef837f9793"
+#define MID_TARGET_RECOVERED  "a691d2b1a6e1497681b3f7e5e03adb5b"
+#define MID_DISCOVERY_DONE    "6cd0e1ef5cf349d7904ed24bca7b7bae"
 
 struct log_field {
 	const char *name;       /* e.g. "CSMS_SECRET_ID" */
@@ -73,12 +79,39 @@ int log_get_max_level(void);
 /* "debug", "info", "notice", "warning", "err"/"error", "crit", or 0..7. */
 int log_parse_level(const char *s);
 
-/* While a pass runs, the manager sets its identifier (pass-id.h) here, and
- * every record, whoever logs it (pass, observation, client, credentials,
- * manager), carries it as CSMS_PASS_ID=, so "journalctl CSMS_PASS_ID=..."
- * finds the whole pass of that run and no other.  NULL or "" clears it.
- * Callers never pass a LOG_FIELD_PASS_ID field themselves. */
+/* Whose work is being logged: every record, whoever logs it (pass,
+ * observation, client, credentials, manager), carries the context in force
+ * as fields -- CSMS_PASS_ID= (pass-id.h), so "journalctl CSMS_PASS_ID=..."
+ * finds the whole pass of that run and no other, and in organisation mode
+ * CSMS_TARGET=, CSMS_ACCOUNT=, CSMS_REGION=, CSMS_PROJECT= (NULL or "":
+ * left out).  Callers never pass these fields themselves.
+ *
+ * One process may run many passes at once (one per target), so the
+ * context is not a global setting but what the code running now works
+ * for: whoever calls into a pass from the loop -- the CSMS client's
+ * callbacks (csms_set_log_context()), the pass's own start, the manager's
+ * time limit -- pushes that pass's context for the stretch and pops it. */
 #define LOG_FIELD_PASS_ID "CSMS_PASS_ID"
+#define LOG_FIELD_TARGET  "CSMS_TARGET"
+#define LOG_FIELD_ACCOUNT "CSMS_ACCOUNT"
+#define LOG_FIELD_REGION  "CSMS_REGION"
+#define LOG_FIELD_PROJECT "CSMS_PROJECT"
+
+struct log_context {
+	const char *pass_id;
+	const char *target;
+	const char *account;
+	const char *region;
+	const char *project;
+};
+
+/* Make C (NULL: none) the context until the matching log_pop_context(),
+ * which gets the returned previous one back.  C must outlive the stretch. */
+const struct log_context *log_push_context(const struct log_context *c);
+void log_pop_context(const struct log_context *previous);
+
+/* The single-target form: the pass id of the one context the process has
+ * between pushes; NULL or "" clears it. */
 void log_set_pass_id(const char *id);
 
 /* Log MESSAGE (printf FMT) at LEVEL with MESSAGE_ID (may be NULL) and FIELDS. */

@@ -17,6 +17,7 @@
 #include "monitor.h"
 #include "pass-id.h"
 #include "pass.h"
+#include "util.h"
 
 struct daemon {
 	struct manager *manager;
@@ -33,7 +34,23 @@ struct daemon {
 	char pass_id[PASS_ID_MAX];      /* of the last pass started */
 	struct monitor mon;
 	char *unit;                     /* the unit we run as (unit.h), for advice */
+	char last_status[1024];         /* the last STATUS= sent */
 };
+
+#define FAILURE_RETRY_USEC     (30 * USEC_PER_SEC) /* first retry after a failed pass */
+#define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC)  /* a reloaded config's first pass */
+#define GRACE_USEC             (5 * USEC_PER_SEC)  /* slack beyond pass_timeout */
+
+/* When the next pass is due after a good one: interval plus random jitter. */
+uint64_t daemon_next_interval(const struct config *c);
+/* After FAILURES consecutive failed passes: sooner than the interval,
+ * backing off (30 s, doubling, at most the interval). */
+uint64_t daemon_failure_delay(const struct config *c, unsigned failures);
+
+/* STATUS= (printf FMT), kept in d->last_status: with the count of journal
+ * records that could not be written, when any, and redacted (STATUS= is
+ * world-readable and quotes servers). */
+void daemon_notify_status(struct daemon *d, const char *fmt, ...) _printf_(2, 3);
 
 /* Set up D for the config at PATH: manager, pass IDs, the config and its
  * client, (SERVICE) the state file, then the ledger (DRY_RUN: optional).
@@ -43,7 +60,8 @@ int daemon_setup(struct daemon *d, const char *path, bool service, bool dry_run)
 void daemon_clear(struct daemon *d);
 
 /* Load the config at d->path with its client (failures counted by the
- * monitor); *ERROR says why not. */
+ * monitor); *ERROR says why not.  An organisation-mode config has no one
+ * client (*RET_CLIENT NULL): its targets have theirs (org.h). */
 int daemon_load(struct daemon *d, struct config **ret_cfg, struct csms **ret_client, char **error);
 
 /* Start pass d->pass_number + 1 with O (ledger and pass ID filled in

@@ -5,6 +5,8 @@
 #include "daemon-internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,41 @@ uint64_t daemon_realtime_of(struct daemon *d, uint64_t usec)
 	uint64_t t = manager_now(d->manager), real = now_realtime_usec();
 
 	return usec >= t ? real + (usec - t) : real - (t - usec);
+}
+
+uint64_t daemon_next_interval(const struct config *c)
+{
+	const struct daemon_settings *ds = &c->daemon;
+
+	return ds->interval_usec + (ds->jitter_usec ? random_below(ds->jitter_usec) : 0);
+}
+
+uint64_t daemon_failure_delay(const struct config *c, unsigned failures)
+{
+	uint64_t delay = FAILURE_RETRY_USEC, interval = c->daemon.interval_usec;
+
+	for (unsigned i = 1; i < failures && delay < interval; i++)
+		delay *= 2;
+	return delay < interval ? delay : interval;
+}
+
+void daemon_notify_status(struct daemon *d, const char *fmt, ...)
+{
+	uint64_t lost = log_write_failures();
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(d->last_status, sizeof(d->last_status), fmt, ap);
+	va_end(ap);
+	/* A journal that drops records must be seen where the operator looks
+	 * first; the ledger still has every deletion. */
+	n = strlen(d->last_status);
+	if (lost && n < sizeof(d->last_status))
+		snprintf(d->last_status + n, sizeof(d->last_status) - n,
+		         "; %" PRIu64 " journal records could not be written", lost);
+	redact(d->last_status);
+	(void) sd_notifyf(false, "STATUS=%s", d->last_status);
 }
 
 static void on_call_failed(enum csms_api api, const struct csms_result *res, void *userdata)
@@ -60,6 +97,11 @@ int daemon_load(struct daemon *d, struct config **ret_cfg, struct csms **ret_cli
 	r = config_load(d->path, CONFIG_CHECK_CREDENTIALS, &cfg, error);
 	if (r < 0)
 		return r;
+	*ret_client = NULL;
+	if (cfg->organisation) {
+		*ret_cfg = cfg;
+		return 0;
+	}
 	r = csms_new(manager_event(d->manager), cfg, ret_client, error);
 	if (r < 0) {
 		config_free(cfg);

@@ -37,6 +37,7 @@ struct once_options {
 	const char *save_plan;          /* --save-plan FILE (with dry_run) */
 	const char *apply_plan;         /* --apply-plan FILE */
 	uint64_t max_plan_age_usec;     /* --max-plan-age */
+	const char *target_glob;        /* --target: organisation mode only */
 };
 
 /* One pass, then exit; returns one of the ONCE_* codes (or EX_CONFIG).

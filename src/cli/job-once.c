@@ -6,9 +6,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "daemon-internal.h"
 #include "log.h"
+#include "org-once.h"
 #include "planfile.h"
 #include "util.h"
 
@@ -100,6 +102,16 @@ int daemon_run_once(const char *path, const struct once_options *opt)
 	int code;
 
 	code = daemon_setup(&o.d, path, false, opt->dry_run);
+	if (code == 0 && o.d.cfg->organisation) {
+		code = org_once_run(&o.d, opt, opt->target_glob);
+		daemon_clear(&o.d);
+		return code;
+	}
+	if (code == 0 && opt->target_glob) {
+		log_error("--target needs a configuration with [target] or [discover] sections; %s governs "
+		          "one project", path);
+		code = EX_USAGE;
+	}
 	if (code == 0) {
 		(void) manager_run(o.d.manager, &once_ops, &o);
 		code = o.exit_code;

@@ -14,13 +14,11 @@
 #include "advice.h"
 #include "daemon-internal.h"
 #include "log.h"
+#include "org-service.h"
 #include "redact.h"
 #include "unit.h"
 #include "util.h"
 
-#define FAILURE_RETRY_USEC   (30 * USEC_PER_SEC)  /* first retry after a failed pass */
-#define RELOAD_PASS_DELAY_USEC (1 * USEC_PER_SEC) /* a reloaded config's first pass */
-#define GRACE_USEC           (5 * USEC_PER_SEC)   /* slack beyond pass_timeout */
 
 struct service {
 	struct daemon d;
@@ -34,30 +32,9 @@ struct service {
 	uint64_t next_pass_usec;        /* CLOCK_MONOTONIC */
 	uint64_t auth_started_usec;     /* the credential request in flight */
 	uint64_t next_auth_usec;        /* its retry, when none is in flight */
-	char last_status[1024];
 };
 
-static void notify_status(struct service *s, const char *fmt, ...) _printf_(2, 3);
-static void notify_status(struct service *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	uint64_t lost = log_write_failures();
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(s->last_status, sizeof(s->last_status), fmt, ap);
-	va_end(ap);
-	/* A journal that drops records must be seen where the operator looks
-	 * first; the ledger still has every deletion. */
-	n = strlen(s->last_status);
-	if (lost && n < sizeof(s->last_status))
-		snprintf(s->last_status + n, sizeof(s->last_status) - n,
-		         "; %" PRIu64 " journal records could not be written", lost);
-	/* STATUS= is world-readable (systemctl status): it quotes the server. */
-	redact(s->last_status);
-	(void) sd_notifyf(false, "STATUS=%s", s->last_status);
-}
+#define notify_status(s, ...) daemon_notify_status(&(s)->d, __VA_ARGS__)
 
 static void publish(struct service *s)
 {
@@ -82,23 +59,6 @@ static void schedule_pass(struct service *s, uint64_t delay)
 	s->d.mon.next_pass = daemon_realtime_of(&s->d, s->next_pass_usec);
 	(void) manager_arm(s->d.manager, &s->pass_timer, "pass", s->next_pass_usec, USEC_PER_MSEC,
 	                   on_pass_timer, s);
-}
-
-static uint64_t next_interval(const struct service *s)
-{
-	const struct daemon_settings *ds = &s->d.cfg->daemon;
-
-	return ds->interval_usec + (ds->jitter_usec ? random_below(ds->jitter_usec) : 0);
-}
-
-/* After failures, try again sooner than the interval, backing off. */
-static uint64_t failure_delay(const struct service *s)
-{
-	uint64_t delay = FAILURE_RETRY_USEC, interval = s->d.cfg->daemon.interval_usec;
-
-	for (unsigned i = 1; i < s->consecutive_failures && delay < interval; i++)
-		delay *= 2;
-	return delay < interval ? delay : interval;
 }
 
 static void wait_for_credentials(struct service *s);
@@ -162,10 +122,10 @@ static void on_pass_done(const struct pass_result *r, void *userdata)
 	monitor_note_pass(&s->d.mon, r);
 	if (r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED) {
 		s->consecutive_failures++;
-		delay = failure_delay(s);
+		delay = daemon_failure_delay(s->d.cfg, s->consecutive_failures);
 	} else {
 		s->consecutive_failures = 0;
-		delay = next_interval(s);
+		delay = daemon_next_interval(s->d.cfg);
 	}
 	/* R lives in the pass: use it all before it is freed.  The pass has
 	 * ended (released its client), so a pending config may apply now. */
@@ -284,7 +244,7 @@ static void service_reload(void *job)
 		/* STATUS= is world-readable and the error may quote a file. */
 		redact(error);
 		(void) sd_notifyf(false, "%sSTATUS=%s (reload rejected: %s)", s->ready ? "READY=1\n" : "",
-		                  s->last_status, error ? error : strerror(-r));
+		                  s->d.last_status, error ? error : strerror(-r));
 		publish(s);
 		return;
 	}
@@ -357,6 +317,11 @@ int daemon_run(const char *path)
 	int code;
 
 	code = daemon_setup(&s.d, path, true, false);
+	if (code == 0 && s.d.cfg->organisation) {
+		code = org_service_run(&s.d);
+		daemon_clear(&s.d);
+		return code;
+	}
 	if (code == 0)
 		code = manager_run(s.d.manager, &service_ops, &s) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	/* Monitoring sees a stopped daemon as down (csms_tagd_up 0, --status

@@ -532,11 +532,21 @@ static void on_auth_ready(int r, const char *error, void *userdata)
 	}
 }
 
+static void start(struct pass *p);
+
 static int on_start(sd_event_source *s, void *userdata)
 {
 	struct pass *p = userdata;
+	const struct log_context *previous = log_push_context(p->opt.log_context);
 
 	p->defer = sd_event_source_disable_unref(p->defer);
+	start(p);
+	log_pop_context(previous);
+	return 0;
+}
+
+static void start(struct pass *p)
+{
 	log_event(LOG_INFO, MID_PASS_STARTED,
 	          LOG_FIELDS({ "DRY_RUN", p->res.dry_run ? "1" : "0" }),
 	          "Pass %u started%s", p->res.number, p->res.dry_run ? " (dry run)" : "");
@@ -551,7 +561,6 @@ static int on_start(sd_event_source *s, void *userdata)
 			          ledger_path(p->opt.ledger));
 	}
 	csms_ensure_auth(p->client, on_auth_ready, p);
-	return 0;
 }
 
 /* --- life cycle ----------------------------------------------------------- */

@@ -71,6 +71,7 @@ struct pass;
 typedef void (*pass_done_t)(const struct pass_result *res, void *userdata);
 
 struct saved_plan;
+struct log_context;
 struct ledger;
 
 struct pass_options {
@@ -93,6 +94,10 @@ struct pass_options {
 	 * or kept records.  The deletion limit applies to what is left. */
 	const struct saved_plan *only;
 	const char *only_path;
+	/* The log context of the pass's records (log.h), pushed while its own
+	 * start runs; its CSMS calls push it through the client
+	 * (csms_set_log_context()).  NULL: the process's one context. */
+	const struct log_context *log_context;
 };
 
 /* Start pass NUMBER with options O (copied; what they point to must
