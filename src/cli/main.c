@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "observation.h"
+#include "org-targets.h"
 #include "plan.h"
 #include "plan-view.h"
 #include "restore.h"
@@ -65,6 +66,7 @@ struct options {
 	const char *save_plan;
 	uint64_t max_plan_age_usec;
 	const char *since, *until, *secret_glob, *from, *unit;
+	const char *target_glob;        /* --target: organisation mode */
 	int log_level;
 	enum log_target log_target;
 };
@@ -73,7 +75,6 @@ typedef int (*mode_run_t)(const struct options *o);
 static int run_daemon(const struct options *o);
 static int run_check_config(const struct options *o);
 static int run_plan(const struct options *o);
-static int run_explain(const struct options *o);
 static int run_once(const struct options *o);
 static int run_restore(const struct options *o);
 static int run_history(const struct options *o);
@@ -95,7 +96,7 @@ static const struct mode_def {
 	[MODE_DAEMON]            = { NULL,                false, run_daemon,            true },
 	[MODE_CHECK_CONFIG]      = { "check-config",      false, run_check_config,      false },
 	[MODE_PLAN]              = { "plan",              false, run_plan,              false },
-	[MODE_EXPLAIN]           = { "explain",           true,  run_explain,           false },
+	[MODE_EXPLAIN]           = { "explain",           true,  run_plan,              false },
 	[MODE_ONCE]              = { "once",              false, run_once,              true },
 	[MODE_APPLY_PLAN]        = { "apply-plan",        true,  run_once,              true },
 	[MODE_RESTORE]           = { "restore",           false, run_restore,           true },
@@ -148,6 +149,10 @@ static void usage(FILE *f)
 		"                           with Z or +HH:MM, or @EPOCH\n"
 		"      --secret GLOB        with --restore, --history: only secrets whose name\n"
 		"                           matches (--since also goes with --history)\n"
+		"      --target GLOB        with a config of many targets: only those whose\n"
+		"                           name, account or project matches (--plan,\n"
+		"                           --explain, --once, --apply-plan, --restore,\n"
+		"                           --history, --status)\n"
 		"      --from FILE|-        with --restore: read journalctl -o json output\n"
 		"                           instead of the deletion ledger\n"
 		"      --unit UNIT          with --restore: read the journal of UNIT (e.g.\n"
@@ -182,6 +187,7 @@ static const struct opt {
 	{ "since",          OPT_STRING, offsetof(struct options, since) },
 	{ "until",          OPT_STRING, offsetof(struct options, until) },
 	{ "secret",         OPT_STRING, offsetof(struct options, secret_glob) },
+	{ "target",         OPT_STRING, offsetof(struct options, target_glob) },
 	{ "from",           OPT_STRING, offsetof(struct options, from) },
 	{ "unit",           OPT_STRING, offsetof(struct options, unit) },
 	{ "state-file",     OPT_STRING, offsetof(struct options, state_file) },
@@ -315,6 +321,13 @@ static int check_options(const struct options *o)
 		fprintf(stderr, "csms-tagd: --since and --secret go with --restore or --history\n");
 		return -EINVAL;
 	}
+	if (o->target_glob && o->mode != MODE_PLAN && o->mode != MODE_EXPLAIN && o->mode != MODE_ONCE &&
+	    o->mode != MODE_APPLY_PLAN && o->mode != MODE_RESTORE && o->mode != MODE_HISTORY &&
+	    o->mode != MODE_STATUS) {
+		fprintf(stderr, "csms-tagd: --target goes with --plan, --explain, --once, --apply-plan, "
+		        "--restore, --history or --status\n");
+		return -EINVAL;
+	}
 	if ((o->until || o->from || o->unit) && o->mode != MODE_RESTORE) {
 		fprintf(stderr, "csms-tagd: --until, --from and --unit go with --restore\n");
 		return -EINVAL;
@@ -418,24 +431,27 @@ static void warn_exemptions(const struct config *c)
 
 /* The grace clocks as the daemon stored them in its ledger: --plan and
  * --explain show the due times the next pass would judge by. */
-static void load_clocks(const struct config *c, struct grace_clocks *clocks)
+static void load_clocks(const struct config *c, const char *target, struct grace_clocks *clocks)
 {
 	_cleanup_free_ char *dir = NULL;
 	struct grace_clocks kept = {};
 	struct grace_stamp stamp;
-	struct ledger *l = NULL;
+	struct ledger *l = NULL, *scoped = NULL;
 	int r;
 
 	if (!config_uses_grace(c) || ledger_directory(c->daemon.state_directory, c->path, &dir) < 0)
 		return;
 	r = ledger_open(dir, &l);
+	if (r >= 0 && target)
+		r = ledger_target(l, target, NULL, NULL, NULL, &scoped);
 	if (r >= 0)
-		r = ledger_clocks_load(l, now_realtime_usec(), clocks, &kept, NULL, &stamp);
+		r = ledger_clocks_load(scoped ? scoped : l, now_realtime_usec(), clocks, &kept, NULL, &stamp);
 	/* No state directory yet: no pass has run, no clock has started. */
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "csms-tagd: warning: the ledger in %s: %s; every grace period is shown as "
 		        "starting now\n", dir, strerror(-r));
 	grace_clocks_clear(&kept);
+	ledger_close(scoped);
 	ledger_close(l);
 }
 
@@ -471,20 +487,30 @@ static int run_check_config(const struct options *o)
 	return EXIT_CLEAN;
 }
 
-static int run_plan(const struct options *o)
+/* The plan (--plan) or the explanation (--explain) of one project: C is
+ * the config, or a target's view (TARGET its key, for its grace clocks).
+ * With JSON_OUT (--plan --json of targets) the plan is appended there,
+ * else printed.  Returns EXIT_CLEAN, EXIT_CHANGES or EXIT_ERROR. */
+static int plan_one(const struct options *o, const struct config *c, const char *target, json_t *json_out)
 {
 	struct observation obs = {};
 	struct plan plan = {};
-	struct config *c = NULL;
 	struct grace_clocks clocks = {};
 	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
-	int ret = EXIT_ERROR;
+	int ret = EXIT_ERROR, r;
 
-	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
-		return EXIT_ERROR;
 	if (get_observation(o, c, &obs) < 0)
 		goto out;
-	load_clocks(c, &clocks);
+	load_clocks(c, target, &clocks);
+	if (o->mode == MODE_EXPLAIN) {
+		r = plan_explain(c, &obs, &t, o->mode_arg, stdout);
+		if (r == -ENOENT)
+			fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n",
+			        o->observed_path ? o->observed_path : "the project", o->mode_arg);
+		/* Of many targets, those without the secret are no error. */
+		ret = r >= 0 || (r == -ENOENT && target) ? EXIT_CLEAN : EXIT_ERROR;
+		goto out;
+	}
 	if (plan_compute(c, &obs, &t, &plan) < 0) {
 		fprintf(stderr, "csms-tagd: out of memory\n");
 		goto out;
@@ -492,12 +518,21 @@ static int run_plan(const struct options *o)
 	if (o->json) {
 		json_t *j = plan_to_json(&plan);
 
-		if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) < 0) {
-			json_decref(j);
+		if (!j)
 			goto out;
+		if (json_out) {
+			if (json_array_append_new(json_out, json_pack("{s:s, s:o, s:s, s:s, s:o}",
+			    "target", c->csms.target_name, "account_id", c->csms.account_id ?
+			    json_string(c->csms.account_id) : json_null(), "region", c->csms.region,
+			    "project_id", c->csms.project_id, "plan", j)) < 0)
+				goto out;
+		} else {
+			r = json_dumpf(j, stdout, JSON_INDENT(2));
+			json_decref(j);
+			if (r < 0)
+				goto out;
+			putchar('\n');
 		}
-		putchar('\n');
-		json_decref(j);
 	} else
 		plan_print_table(&plan, stdout);
 	ret = plan.n > 0 ? EXIT_CHANGES : EXIT_CLEAN;
@@ -505,32 +540,80 @@ out:
 	plan_clear(&plan);
 	grace_clocks_clear(&clocks);
 	observation_clear(&obs);
-	config_free(c);
 	return ret;
 }
 
-static int run_explain(const struct options *o)
+/* --plan/--explain of every selected target, one after the other: a hand
+ * run, read-only, where one target's failure does not hide the others'. */
+static int plan_targets(const struct options *o, const struct config *c)
 {
-	struct observation obs = {};
+	struct org_selection sel = {};
+	json_t *all = o->json && o->mode == MODE_PLAN ? json_array() : NULL;
+	int ret = EXIT_CLEAN;
+	size_t n;
+
+	if ((o->json && o->mode == MODE_PLAN && !all) || org_select(c, o->target_glob, &sel) < 0) {
+		fprintf(stderr, "csms-tagd: out of memory\n");
+		json_decref(all);
+		return EXIT_ERROR;
+	}
+	n = sel.n;
+	if (!n)
+		fprintf(stderr, "csms-tagd: no target of %s matches %s%s\n", c->path,
+		        o->target_glob ? o->target_glob : "*", sel.no_ledger && c->discover.enabled ?
+		        " (no discovery has run yet: csms-tagd --discover shows what it would find)" : "");
+	if (o->observed_path && n != 1) {
+		fprintf(stderr, "csms-tagd: --observed is one project's listing: give --target naming "
+		        "exactly one target (%zu match)\n", n);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct config *view = NULL;
+		char what[512];
+		int r;
+
+		if (config_target_view(c, &sel.v[i], &view) < 0) {
+			ret = EXIT_ERROR;
+			break;
+		}
+		if (!o->json)
+			printf("%sTarget %s%s:\n", i ? "\n" : "", target_describe(&sel.v[i], what, sizeof(what)),
+			       sel.v[i].discovered ? ", discovered" : "");
+		r = plan_one(o, view, sel.v[i].project_id, all);
+		config_free(view);
+		if (r == EXIT_ERROR)
+			ret = EXIT_ERROR;
+		else if (r == EXIT_CHANGES && ret == EXIT_CLEAN)
+			ret = EXIT_CHANGES;
+	}
+	if (all) {
+		json_t *root = json_pack("{s:o}", "targets", all);
+
+		if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0)
+			ret = EXIT_ERROR;
+		putchar('\n');
+		json_decref(root);
+	}
+	org_selection_clear(&sel);
+	return n ? ret : EXIT_ERROR;
+}
+
+/* --plan and --explain. */
+static int run_plan(const struct options *o)
+{
 	struct config *c = NULL;
-	struct grace_clocks clocks = {};
-	struct plan_time t = { .now_usec = now_realtime_usec(), .clocks = &clocks };
-	int ret = EXIT_ERROR, r;
+	int ret;
 
 	if (load_config(o->config_path, o->observed_path ? 0 : CONFIG_CHECK_CREDENTIALS, &c) < 0)
 		return EXIT_ERROR;
-	if (get_observation(o, c, &obs) < 0)
-		goto out;
-	load_clocks(c, &clocks);
-	r = plan_explain(c, &obs, &t, o->mode_arg, stdout);
-	if (r == -ENOENT)
-		fprintf(stderr, "csms-tagd: %s: no secret named '%s'\n",
-		        o->observed_path ? o->observed_path : "the project", o->mode_arg);
-	else if (r >= 0)
-		ret = EXIT_CLEAN;
-out:
-	grace_clocks_clear(&clocks);
-	observation_clear(&obs);
+	if (c->organisation)
+		ret = plan_targets(o, c);
+	else if (o->target_glob) {
+		fprintf(stderr, "csms-tagd: --target needs a configuration with [target] or [discover] "
+		        "sections; %s governs one project\n", c->path);
+		ret = EXIT_ERROR;
+	} else
+		ret = plan_one(o, c, NULL, NULL);
 	config_free(c);
 	return ret;
 }
@@ -610,6 +693,7 @@ static int run_once(const struct options *o)
 		.save_plan = o->save_plan,
 		.apply_plan = o->mode == MODE_APPLY_PLAN ? o->mode_arg : NULL,
 		.max_plan_age_usec = o->max_plan_age_usec ? o->max_plan_age_usec : DEFAULT_MAX_PLAN_AGE_USEC,
+		.target_glob = o->target_glob,
 	};
 
 	return daemon_run_once(o->config_path, &once);
