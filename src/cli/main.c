@@ -65,6 +65,7 @@ struct options {
 	const char *save_plan;
 	uint64_t max_plan_age_usec;
 	const char *since, *until, *secret_glob, *from, *unit;
+	const char *target_glob;        /* --target GLOB */
 	int log_level;
 	enum log_target log_target;
 };
@@ -148,6 +149,8 @@ static void usage(FILE *f)
 		"                           with Z or +HH:MM, or @EPOCH\n"
 		"      --secret GLOB        with --restore, --history: only secrets whose name\n"
 		"                           matches (--since also goes with --history)\n"
+		"      --target GLOB        with --restore, --history: only deletions made for\n"
+		"                           targets whose name or project id matches\n"
 		"      --from FILE|-        with --restore: read journalctl -o json output\n"
 		"                           instead of the deletion ledger\n"
 		"      --unit UNIT          with --restore: read the journal of UNIT (e.g.\n"
@@ -182,6 +185,7 @@ static const struct opt {
 	{ "since",          OPT_STRING, offsetof(struct options, since) },
 	{ "until",          OPT_STRING, offsetof(struct options, until) },
 	{ "secret",         OPT_STRING, offsetof(struct options, secret_glob) },
+	{ "target",         OPT_STRING, offsetof(struct options, target_glob) },
 	{ "from",           OPT_STRING, offsetof(struct options, from) },
 	{ "unit",           OPT_STRING, offsetof(struct options, unit) },
 	{ "state-file",     OPT_STRING, offsetof(struct options, state_file) },
@@ -313,6 +317,10 @@ static int check_options(const struct options *o)
 	}
 	if ((o->since || o->secret_glob) && o->mode != MODE_RESTORE && o->mode != MODE_HISTORY) {
 		fprintf(stderr, "csms-tagd: --since and --secret go with --restore or --history\n");
+		return -EINVAL;
+	}
+	if (o->target_glob && o->mode != MODE_RESTORE && o->mode != MODE_HISTORY) {
+		fprintf(stderr, "csms-tagd: --target goes with --restore or --history\n");
 		return -EINVAL;
 	}
 	if ((o->until || o->from || o->unit) && o->mode != MODE_RESTORE) {
@@ -554,7 +562,8 @@ static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 static int run_restore(const struct options *o)
 {
 	struct restore_options ro = {
-		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
+		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit,
+		            .target_glob = o->target_glob },
 		.from = o->from,
 		.dry_run = o->dry_run,
 	};
@@ -574,7 +583,8 @@ static int run_restore(const struct options *o)
 
 static int run_history(const struct options *o)
 {
-	struct history_options ho = { .secret_glob = o->secret_glob, .json = o->json };
+	struct history_options ho = { .secret_glob = o->secret_glob, .target_glob = o->target_glob,
+	                              .json = o->json };
 
 	if (o->since && parse_restore_time("--since", o->since, &ho.since_usec) < 0)
 		return EXIT_ERROR;
