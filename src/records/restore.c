@@ -233,6 +233,8 @@ int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, stru
 		.since_usec = flt->since_usec,
 		.until_usec = flt->until_usec == UINT64_MAX ? 0 : flt->until_usec,
 		.secret_glob = flt->secret_glob, .deleted_only = true,
+		/* The file's rows of every target, whichever handle L is. */
+		.target_glob = flt->target_glob ? flt->target_glob : "*",
 	};
 	struct ledger_list list = {};
 	int r;

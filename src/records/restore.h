@@ -71,7 +71,8 @@ struct restore_set {
 int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
                       struct restore_set *set, char **error);
 
-/* The same from the ledger L (its "deleted" rows; FLT->unit is not used). */
+/* The same from the ledger L (its "deleted" rows, of every target that
+ * FLT->target_glob selects, whichever target L is; FLT->unit is not used). */
 struct ledger;
 int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, struct restore_set *set,
                         char **error);
