@@ -20,6 +20,8 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "log.h"
+#include "records.h"
 #include "util.h"
 
 static char dir[64];
@@ -784,6 +786,73 @@ static void test_targets_save_load(void **state)
 	ledger_close(a);
 }
 
+/* The records written from OUT's call, as JSON lines. */
+static char *records_of(void (*fn)(void))
+{
+	char path[] = "/tmp/test-ledger-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	char *text = NULL;
+	size_t len;
+
+	assert_true(fd >= 0 && saved >= 0);
+	log_open(LOG_TARGET_JSON);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	fn();
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	close(fd);
+	assert_int_equal(read_file(path, 65536, &text, &len), 0);
+	unlink(path);
+	return text;
+}
+
+static void resolve_two(void)
+{
+	struct ledger_deletion d = sample("k", "v");
+
+	d.target = d.target_name = d.account_id = d.region = "";
+	record_resolved(&d, LEDGER_DELETED, "absent");
+	d.target = "b100";
+	d.target_name = "acme-prod/cn-north-4";
+	d.account_id = "a0001";
+	d.region = "cn-north-4";
+	record_resolved(&d, LEDGER_FAILED, "present");
+}
+
+static void pass_fields(void)
+{
+	struct csms_settings one = { .region = "cn-north-4", .project_id = "b0" };
+	struct csms_settings view = { .region = "cn-north-4", .project_id = "b100", .account_id = "a0001",
+	                              .target_name = "acme-prod/cn-north-4" };
+
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS(&one)), "single");
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS(&view)), "organisation");
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS((const struct csms_settings *) NULL)), "none");
+}
+
+/* Records name their target in organisation mode only. */
+static void test_records_name_target(void **state)
+{
+	_cleanup_free_ char *resolved = records_of(resolve_two), *fields = records_of(pass_fields);
+	char *second = strchr(resolved, '\n');
+	const char *org;
+
+	assert_non_null(second);
+	*second++ = '\0';
+	assert_null(strstr(resolved, "CSMS_TARGET"));
+	assert_null(strstr(resolved, "CSMS_PROJECT"));
+	assert_non_null(strstr(second, "\"CSMS_TARGET\":\"acme-prod/cn-north-4\""));
+	assert_non_null(strstr(second, "\"CSMS_ACCOUNT\":\"a0001\""));
+	assert_non_null(strstr(second, "\"CSMS_REGION\":\"cn-north-4\""));
+	assert_non_null(strstr(second, "\"CSMS_PROJECT\":\"b100\""));
+	org = strstr(fields, "organisation");
+	assert_non_null(org);
+	assert_null(strstr(fields, "\"CSMS_PROJECT\":\"b0\""));
+	assert_non_null(strstr(fields, "\"CSMS_PROJECT\":\"b100\""));
+	assert_int_equal(strstr(fields, "CSMS_TARGET") < org, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +872,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1_fails_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets_save_load, setup, teardown),
+		cmocka_unit_test(test_records_name_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
