@@ -14,8 +14,11 @@ the ledger) must bring every tag back with its value.
     with value= and under a grace period
   8 restore: each secret's creates right after its own read
   - --restore --from /dev/zero fails at once
+  - a ledger shared with another target (issue 17): --history shows the
+    target, --target narrows; --restore leaves that target's rows out and
+    refuses a --target that selects them
 """
-import json, os, signal, subprocess, sys, time
+import json, os, signal, sqlite3, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from emutest import (TAGD, Daemon, check, emulator_deletions, ledger_rows, output,  # noqa: E402
@@ -182,8 +185,47 @@ def from_dev_zero(work, emu, creds):
           f"--from /dev/zero fails at once ({time.monotonic() - t0:.1f}s)")
 
 
+def other_targets(work, emu, creds):
+    conf = write_config(work, emu)
+    run_once(work, conf, creds)
+    deleted = emulator_deletions(emu)
+    db = sqlite3.connect(os.path.join(work, "ledger.db"), timeout=10)
+    with db:
+        db.execute("INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason, intent_usec,"
+                   " outcome, outcome_usec, target, target_name, account_id, region)"
+                   " SELECT pass_id, secret_id, secret_name, key, 'prod-value', rule, reason, intent_usec + 1,"
+                   " outcome, outcome_usec, 'b1000000000000000000000000000001', 'acme-prod/cn-north-4',"
+                   " 'a0001', 'cn-north-4' FROM deletions ORDER BY id LIMIT 1")
+    db.close()
+    hist = subprocess.run([TAGD, "-c", conf, "--history"], capture_output=True, text=True, timeout=60)
+    lines = hist.stdout.splitlines()
+    check(hist.returncode == 0 and "TARGET" in lines[0] and lines[-1] == "14 deletions" and
+          sum("acme-prod/cn-north-4" in x for x in lines) == 1 and
+          sum(x.split()[4] == "-" for x in lines[1:-1]) == 13,
+          f"--history: a TARGET column when the rows are of two targets ({hist.returncode}: {lines[:2]})")
+    hist = subprocess.run([TAGD, "-c", conf, "--history", "--json", "--target", "acme-*"],
+                          capture_output=True, text=True, timeout=60)
+    rows = json.loads(hist.stdout) if hist.returncode == 0 else []
+    check(len(rows) == 1 and rows[0]["target"] == "b1000000000000000000000000000001" and
+          rows[0]["account_id"] == "a0001" and rows[0]["region"] == "cn-north-4" and rows[0]["value"] == "prod-value",
+          f"--history --json --target: that target's row with its fields ({hist.returncode})")
+    hist = subprocess.run([TAGD, "-c", conf, "--history", "--json"], capture_output=True, text=True, timeout=60)
+    rows = json.loads(hist.stdout) if hist.returncode == 0 else []
+    check(len(rows) == 14 and sum(r["target"] == "" and r["target_name"] == "" for r in rows) == 13,
+          "--history --json: every row has its target fields")
+    p = restore(work, conf, creds, "--dry-run")
+    check(p.returncode == 0 and p.stdout.count("would-restore") == len(deleted) == 13 and
+          "prod-value" not in p.stderr and "1 deletions made for other targets" in p.stderr,
+          f"--restore: the other target's deletion is left out, with a notice ({p.returncode})")
+    p = restore(work, conf, creds, "--target", "acme-*")
+    check(p.returncode == 1 and "governs one project" in p.stderr and not p.stdout,
+          f"--restore --target OTHER: refused, nothing done ({p.returncode}: {p.stderr.strip()[-200:]})")
+    p = subprocess.run([TAGD, "-c", conf, "--plan", "--target", "x"], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "--target goes with" in p.stderr, "--target goes with --restore or --history")
+
+
 for fn in (lost_reply, in_flight(signal.SIGTERM), in_flight(signal.SIGKILL), log_level_warning,
            hand_run, ak_as_value, changed_value_exempt, changed_value_grace, restore_right_after_read,
-           from_dev_zero):
+           from_dev_zero, other_targets):
     scenario(fn, prefix="csms-records.")
 sys.exit(report())

@@ -637,7 +637,8 @@ static int parse_restore_time(const char *opt, const char *s, uint64_t *ret)
 static int run_restore(const struct options *o)
 {
 	struct restore_options ro = {
-		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit },
+		.filter = { .until_usec = UINT64_MAX, .secret_glob = o->secret_glob, .unit = o->unit,
+		            .target_glob = o->target_glob },
 		.from = o->from,
 		.dry_run = o->dry_run,
 	};
@@ -657,7 +658,8 @@ static int run_restore(const struct options *o)
 
 static int run_history(const struct options *o)
 {
-	struct history_options ho = { .secret_glob = o->secret_glob, .json = o->json };
+	struct history_options ho = { .secret_glob = o->secret_glob, .target_glob = o->target_glob,
+	                              .json = o->json };
 
 	if (o->since && parse_restore_time("--since", o->since, &ho.since_usec) < 0)
 		return EXIT_ERROR;

@@ -25,6 +25,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "manager.h"
+#include "records.h"
 #include "util.h"
 
 enum { OUTCOME_FAILED = RESTORE_INVALID + 1, N_OUTCOMES };
@@ -38,10 +39,10 @@ struct create_ref {
 
 struct restorer {
 	struct manager *manager;
-	struct config *cfg;
+	const struct config *cfg;
 	struct csms *client;
 	const struct restore_options *opt;
-	struct restore_set set;
+	struct restore_set *set;
 	size_t *group_of;       /* item -> first item of its secret */
 	int *outcome;           /* per item: enum restore_verdict or OUTCOME_FAILED */
 	struct create_ref *refs;        /* per item: callback context of its calls */
@@ -62,7 +63,7 @@ static const char *outcome_name(int o)
 static void log_outcome(struct restorer *rs, size_t i, int o, const char *current,
                         const struct csms_result *res, const char *detail)
 {
-	const struct deletion_record *d = &rs->set.items[i];
+	const struct deletion_record *d = &rs->set->items[i];
 	char deleted_at[32], status[16] = "";
 
 	snprintf(deleted_at, sizeof(deleted_at), "%" PRIu64, d->realtime_usec);
@@ -87,7 +88,9 @@ static void log_outcome(struct restorer *rs, size_t i, int o, const char *curren
 	                     { "CSMS_CURRENT_VALUE", current },
 	                     { "CSMS_REQUEST_ID", res ? res->request_id : NULL },
 	                     { "HTTP_STATUS", status[0] ? status : NULL },
-	                     { "CSMS_ERROR_CODE", res ? res->error_code : NULL }),
+	                     { "CSMS_ERROR_CODE", res ? res->error_code : NULL },
+	                     { RECORD_TARGET, d->target_name[0] ? d->target_name : NULL },
+	                     { RECORD_PROJECT, d->target[0] ? d->target : NULL }),
 	          o == RESTORE_CREATE ? "Restored tag %s=%s on secret %s%s%s" :
 	          "Did not restore tag %s=%s on secret %s: %s%s",
 	          d->key, d->value, d->secret_name,
@@ -97,7 +100,7 @@ static void log_outcome(struct restorer *rs, size_t i, int o, const char *curren
 
 static void maybe_done(struct restorer *rs)
 {
-	if (rs->outstanding == 0 && rs->next == rs->set.n)
+	if (rs->outstanding == 0 && rs->next == rs->set->n)
 		manager_done(rs->manager);
 }
 
@@ -106,14 +109,14 @@ static void on_tags(const struct csms_result *res, void *userdata);
 /* Read the next secrets while the window allows. */
 static void read_next(struct restorer *rs)
 {
-	while (!rs->failed && rs->secrets_open < RESTORE_WINDOW && rs->next < rs->set.n) {
+	while (!rs->failed && rs->secrets_open < RESTORE_WINDOW && rs->next < rs->set->n) {
 		size_t i = rs->next;
 
-		while (rs->next < rs->set.n && rs->group_of[rs->next] == i)
+		while (rs->next < rs->set->n && rs->group_of[rs->next] == i)
 			rs->next++;
 		rs->secrets_open++;
 		rs->outstanding++;
-		csms_list_secret_tags(rs->client, rs, rs->set.items[i].secret_id, on_tags, &rs->refs[i]);
+		csms_list_secret_tags(rs->client, rs, rs->set->items[i].secret_id, on_tags, &rs->refs[i]);
 	}
 	maybe_done(rs);
 }
@@ -149,8 +152,8 @@ static void decide_secret(struct restorer *rs, size_t first, const struct tag_li
 {
 	size_t creating = 0;
 
-	for (size_t i = first; i < rs->set.n && rs->group_of[i] == first; i++) {
-		const struct deletion_record *d = &rs->set.items[i];
+	for (size_t i = first; i < rs->set->n && rs->group_of[i] == first; i++) {
+		const struct deletion_record *d = &rs->set->items[i];
 		enum restore_verdict v = restore_decide(d, tags, creating);
 		const struct tag *t = tags ? tag_list_find(tags, d->key) : NULL;
 
@@ -187,7 +190,7 @@ static void on_tags(const struct csms_result *res, void *userdata)
 	else {
 		snprintf(detail, sizeof(detail), " (cannot read the secret's tags: %s)",
 		         csms_result_describe(res, why, sizeof(why)));
-		for (size_t i = first; i < rs->set.n && rs->group_of[i] == first; i++)
+		for (size_t i = first; i < rs->set->n && rs->group_of[i] == first; i++)
 			log_outcome(rs, i, OUTCOME_FAILED, NULL, res, detail);
 	}
 	secret_done(rs, first);
@@ -291,55 +294,60 @@ static int read_records(const struct config *cfg, const struct restore_options *
 	return r;
 }
 
+static bool same_secret(const struct deletion_record *a, const struct deletion_record *b)
+{
+	return strcmp(a->target, b->target) == 0 && strcmp(a->secret_id, b->secret_id) == 0;
+}
+
 static int setup(struct restorer *rs, char **error)
 {
 	int r;
 
-	rs->group_of = calloc(rs->set.n, sizeof(*rs->group_of));
-	rs->outcome = calloc(rs->set.n, sizeof(*rs->outcome));
-	rs->refs = calloc(rs->set.n, sizeof(*rs->refs));
-	rs->creating = calloc(rs->set.n, sizeof(*rs->creating));
+	rs->group_of = calloc(rs->set->n, sizeof(*rs->group_of));
+	rs->outcome = calloc(rs->set->n, sizeof(*rs->outcome));
+	rs->refs = calloc(rs->set->n, sizeof(*rs->refs));
+	rs->creating = calloc(rs->set->n, sizeof(*rs->creating));
 	if (!rs->group_of || !rs->outcome || !rs->refs || !rs->creating)
 		return -ENOMEM;
-	for (size_t i = 0; i < rs->set.n; i++) {
+	for (size_t i = 0; i < rs->set->n; i++) {
 		rs->refs[i] = (struct create_ref) { rs, i };
-		rs->group_of[i] = i > 0 && strcmp(rs->set.items[i].secret_id,
-		                                  rs->set.items[i - 1].secret_id) == 0 ? rs->group_of[i - 1] : i;
+		rs->group_of[i] = i > 0 && same_secret(&rs->set->items[i], &rs->set->items[i - 1]) ?
+		                  rs->group_of[i - 1] : i;
 	}
 	if ((r = manager_new(&rs->manager)) < 0)
 		return r;
 	return csms_new(manager_event(rs->manager), rs->cfg, &rs->client, error);
 }
 
-int restore_run(const char *config_path, const struct restore_options *o)
+int restore_read(const struct config *cfg, const struct restore_options *o, struct restore_set *set)
+{
+	int r = read_records(cfg, o, set);
+
+	if (r >= 0)
+		restore_select(set);
+	return r;
+}
+
+int restore_apply(const struct config *cfg, const struct restore_options *o, struct restore_set *set)
 {
 	_cleanup_free_ char *error = NULL;
-	struct restorer rs = { .opt = o };
+	struct restorer rs = { .opt = o, .cfg = cfg, .set = set };
 	size_t not_done = 0;
 	int r, ret = RESTORE_EXIT_ERROR;
 
-	r = config_load(config_path, CONFIG_CHECK_CREDENTIALS, &rs.cfg, &error);
-	if (r < 0) {
-		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
-		return EX_CONFIG;
-	}
-	if (read_records(rs.cfg, o, &rs.set) < 0)
-		goto out;
-	restore_select(&rs.set);
-	if (rs.set.n == 0) {
+	if (set->n == 0) {
 		/* sd-journal skips files it may not read without an error. */
 		log_notice("Restore: no deletion records in the window%s; nothing to do",
 		           !o->from && o->from_journal && geteuid() != 0 ?
 		           " (reading the system journal needs root or the group systemd-journal)" : "");
-		ret = RESTORE_EXIT_OK;
-		goto out;
+		return RESTORE_EXIT_OK;
 	}
 	r = setup(&rs, &error);
 	if (r < 0) {
 		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
 		goto out;
 	}
-	log_info("Restore: %zu deleted tags to consider%s", rs.set.n, o->dry_run ? " (dry run)" : "");
+	log_info("Restore: %zu deleted tags to consider%s", set->n, o->dry_run ? " (dry run)" : "");
 	r = manager_run(rs.manager, &restorer_ops, &rs);
 	csms_cancel(rs.client, &rs);
 	for (int k = RESTORE_PRESENT + 1; k < N_OUTCOMES; k++)
@@ -357,11 +365,64 @@ int restore_run(const char *config_path, const struct restore_options *o)
 out:
 	csms_free(rs.client);
 	manager_free(rs.manager);
-	restore_set_clear(&rs.set);
 	free(rs.group_of);
 	free(rs.outcome);
 	free(rs.refs);
 	free(rs.creating);
-	config_free(rs.cfg);
+	return ret;
+}
+
+/* A single-target configuration has a client for the default target only:
+ * other targets' records (a ledger or journal shared with an organisation
+ * daemon) are left out, or, when --target asked for them, refused. */
+static int only_default_target(const struct restore_options *o, struct restore_set *set)
+{
+	_cleanup_(restore_set_clear) struct restore_set mine = {};
+	const struct deletion_record *other = NULL;
+	int r;
+
+	for (size_t i = 0; !other && i < set->n; i++)
+		if (set->items[i].target[0])
+			other = &set->items[i];
+	if (!other)
+		return 0;
+	if (o->filter.target_glob) {
+		fprintf(stderr, "csms-tagd: --target %s selects deletions made for target %s (project %s): "
+		        "this configuration governs one project; restore them with the configuration that "
+		        "governs that target\n", o->filter.target_glob,
+		        other->target_name[0] ? other->target_name : other->target, other->target);
+		return -EXDEV;
+	}
+	r = restore_set_take_target(set, "", &mine);
+	if (r < 0)
+		return r;
+	log_notice("Restore: %zu deletions made for other targets (organisation mode) left out: this "
+	           "configuration governs one project", set->n);
+	restore_set_clear(set);
+	*set = mine;
+	mine = (struct restore_set) {};
+	return 0;
+}
+
+int restore_run(const char *config_path, const struct restore_options *o)
+{
+	_cleanup_free_ char *error = NULL;
+	_cleanup_(restore_set_clear) struct restore_set set = {};
+	struct config *cfg = NULL;
+	int r, ret = RESTORE_EXIT_ERROR;
+
+	r = config_load(config_path, CONFIG_CHECK_CREDENTIALS, &cfg, &error);
+	if (r < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", error ? error : strerror(-r));
+		return EX_CONFIG;
+	}
+	r = restore_read(cfg, o, &set);
+	if (r >= 0)
+		r = only_default_target(o, &set);
+	if (r == -ENOMEM)
+		fprintf(stderr, "csms-tagd: %s\n", strerror(-r));
+	if (r >= 0)
+		ret = restore_apply(cfg, o, &set);
+	config_free(cfg);
 	return ret;
 }

@@ -125,6 +125,9 @@ struct csms_settings {
 	char *sts_endpoint;     /* effective: https://sts.{region}.myhuaweicloud.com by default */
 	char *organizations_endpoint; /* effective: https://organizations.myhuaweicloud.com */
 	char *ca_file;          /* NULL: system trust store */
+	char *account_id;       /* target views (organisation mode) fill these; NULL otherwise */
+	char *account_name;
+	char *target_name;
 };
 
 /* [auth] of method agency: assume NAME of account ACCOUNT_ID (or, with
@@ -157,6 +160,18 @@ struct auth_settings {
 	/* agency method: BASE (aksk or ecs, default aksk) assumes AGENCY. */
 	enum auth_method base;
 	struct agency_settings agency;
+};
+
+/* One target of organisation mode: an (account, region, project). */
+struct target {
+	char *name;
+	char *account_id;       /* NULL: the base identity's own account */
+	char *account_name;     /* may be NULL */
+	char *region;
+	char *project_id;
+	char *project_name;     /* may be NULL (explicit targets) */
+	bool discovered;
+	unsigned line, file;    /* explicit ones: the [target] header */
 };
 
 struct daemon_settings {

@@ -105,7 +105,8 @@ static void finish(struct pass *p)
 	          r->outcome == PASS_PARTIAL || r->outcome == PASS_ABORTED ? LOG_WARNING : LOG_INFO,
 	          r->outcome == PASS_FAILED || r->outcome == PASS_ABORTED ? MID_PASS_FAILED : MID_PASS_FINISHED,
 	          LOG_FIELDS({ "DRY_RUN", r->dry_run ? "1" : "0" },
-	                     { "CSMS_OUTCOME", pass_outcome_to_string(r->outcome) }),
+	                     { "CSMS_OUTCOME", pass_outcome_to_string(r->outcome) },
+	                     RECORD_TARGET_FIELDS(&p->cfg->csms)),
 	          "Pass %u %s: %zu secrets (%" PRIu64 " governed), %" PRIu64 " planned, %zu %s, %zu still present, "
 	          "%zu already gone, %zu kept, %zu failed%s%s",
 	          r->number, pass_outcome_to_string(r->outcome), r->secrets, r->counts.governed_secrets, r->counts.planned,
@@ -548,7 +549,8 @@ static int on_start(sd_event_source *s, void *userdata)
 static void start(struct pass *p)
 {
 	log_event(LOG_INFO, MID_PASS_STARTED,
-	          LOG_FIELDS({ "DRY_RUN", p->res.dry_run ? "1" : "0" }),
+	          LOG_FIELDS({ "DRY_RUN", p->res.dry_run ? "1" : "0" },
+	                     RECORD_TARGET_FIELDS(&p->cfg->csms)),
 	          "Pass %u started%s", p->res.number, p->res.dry_run ? " (dry run)" : "");
 	if (p->opt.ledger) {
 		struct grace_stamp now;
@@ -584,7 +586,7 @@ int pass_start(struct csms *client, const struct config *cfg, unsigned number,
 	p->res.dry_run = o->dry_run;
 	p->started = now_monotonic_usec();
 	p->rec = (struct record_ctx) { .plan = &p->plan, .dry_run = o->dry_run,
-	                               .plan_path = o->only_path };
+	                               .plan_path = o->only_path, .target = &cfg->csms };
 	r = sd_event_add_defer(csms_get_event(client), &p->defer, on_start, p);
 	if (r < 0) {
 		free(p);

@@ -21,8 +21,10 @@ static int print_json(const struct ledger_list *l)
 	for (size_t i = 0; rows && i < l->n; i++) {
 		const struct ledger_deletion *d = &l->v[i];
 		char intent[32], outcome[32];
-		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o}",
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o}",
 		                      "id", (json_int_t) d->id,
+		                      "target", d->target, "target_name", d->target_name,
+		                      "account_id", d->account_id, "region", d->region,
 		                      "intent_time", format_utc_time(intent, sizeof(intent), d->intent_usec),
 		                      "outcome", ledger_outcome_to_string(d->outcome),
 		                      "secret_id", d->secret_id, "secret_name", d->secret_name,
@@ -46,17 +48,47 @@ static int print_json(const struct ledger_list *l)
 	return 0;
 }
 
+/* Whether the rows are of more than one target. */
+static bool many_targets(const struct ledger_list *l)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (strcmp(l->v[i].target, l->v[0].target) != 0)
+			return true;
+	return false;
+}
+
+static const char *target_label(const struct ledger_deletion *d)
+{
+	return d->target_name[0] ? d->target_name : d->target[0] ? d->target : "-";
+}
+
 static void print_table(const struct ledger_list *l)
 {
-	printf("%-20s  %-12s  %s\n", "INTENT (UTC)", "OUTCOME", "SECRET  KEY=VALUE  RULE (REASON)  PASS");
+	bool targets = many_targets(l);
+	int width = 6;
+
+	for (size_t i = 0; targets && i < l->n; i++) {
+		int w = (int) strlen(target_label(&l->v[i]));
+
+		width = w > width ? w : width;
+	}
+	if (targets)
+		printf("%-20s  %-12s  %-*s  %s\n", "INTENT (UTC)", "OUTCOME", width, "TARGET",
+		       "SECRET  KEY=VALUE  RULE (REASON)  PASS");
+	else
+		printf("%-20s  %-12s  %s\n", "INTENT (UTC)", "OUTCOME", "SECRET  KEY=VALUE  RULE (REASON)  PASS");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct ledger_deletion *d = &l->v[i];
 		_cleanup_free_ char *name = escape_for_log(d->secret_name), *key = escape_for_log(d->key),
-		                    *value = escape_for_log(d->value);
+		                    *value = escape_for_log(d->value),
+		                    *target = targets ? escape_for_log(target_label(d)) : NULL;
 		char t[32];
 
-		printf("%-20s  %-12s  %s  %s=%s  %s (%s)  %s\n", format_utc_time(t, sizeof(t), d->intent_usec),
-		       ledger_outcome_to_string(d->outcome), name ? name : "?", key ? key : "?",
+		printf("%-20s  %-12s  ", format_utc_time(t, sizeof(t), d->intent_usec),
+		       ledger_outcome_to_string(d->outcome));
+		if (targets)
+			printf("%-*s  ", width, target ? target : "?");
+		printf("%s  %s=%s  %s (%s)  %s\n", name ? name : "?", key ? key : "?",
 		       value ? value : "?", d->rule, d->reason, d->pass_id);
 	}
 	printf("%zu deletions\n", l->n);
@@ -65,7 +97,9 @@ static void print_table(const struct ledger_list *l)
 int history_run(const char *config_path, const struct history_options *o)
 {
 	_cleanup_free_ char *error = NULL, *dir = NULL;
-	struct ledger_query q = { .since_usec = o->since_usec, .secret_glob = o->secret_glob };
+	/* One ledger holds every target's rows: all of them, unless --target. */
+	struct ledger_query q = { .since_usec = o->since_usec, .secret_glob = o->secret_glob,
+	                          .target_glob = o->target_glob ? o->target_glob : "*" };
 	struct ledger_list list = {};
 	struct config *cfg = NULL;
 	struct ledger *l = NULL;

@@ -1,10 +1,9 @@
 /* ledger.c - the write-ahead deletion ledger (SQLite, WAL).  See ledger.h. */
-#include "ledger.h"
+#include "ledger-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +12,6 @@
 
 #include "strtable.h"
 #include "util.h"
-
-struct ledger {
-	sqlite3 *db;
-	char *path;
-	char error[256];
-	bool clocks_stale;      /* a clock save failed: ledger_clocks_load() */
-};
 
 static const char *const ledger_outcome_table[_LEDGER_OUTCOME_MAX] = {
 	[LEDGER_PENDING] = "pending",
@@ -31,106 +23,6 @@ static const char *const ledger_outcome_table[_LEDGER_OUTCOME_MAX] = {
 
 STRING_TABLE_TO_STRING(ledger_outcome, enum ledger_outcome, "?")
 STRING_TABLE_FROM_STRING(ledger_outcome)
-
-static const char SCHEMA[] =
-	"CREATE TABLE deletions ("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" pass_id TEXT NOT NULL, secret_id TEXT NOT NULL, secret_name TEXT NOT NULL,"
-	" key TEXT NOT NULL, value TEXT NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL,"
-	" intent_usec INTEGER NOT NULL,"
-	" outcome TEXT NOT NULL DEFAULT 'pending',"
-	" outcome_usec INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX deletions_pending ON deletions(outcome) WHERE outcome = 'pending';"
-	"CREATE INDEX deletions_time ON deletions(intent_usec);"
-	"CREATE TABLE grace_clocks (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
-	" WITHOUT ROWID;"
-	"CREATE TABLE exempt_kept (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
-	" WITHOUT ROWID;"
-	"CREATE TABLE clock_stamp (one INTEGER PRIMARY KEY CHECK (one = 1),"
-	" realtime_usec INTEGER NOT NULL, boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL);"
-	"CREATE TABLE passes ("
-	" pass_id TEXT PRIMARY KEY, started_usec INTEGER NOT NULL,"
-	" started_boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL,"
-	" finished_usec INTEGER NOT NULL DEFAULT 0, outcome TEXT,"
-	" listing_complete INTEGER NOT NULL DEFAULT 0);"
-	"PRAGMA user_version = 1;";
-
-/* SQLite's result codes as errno, keeping the text for ledger_error(). */
-static int fail(struct ledger *l, int rc)
-{
-	snprintf(l->error, sizeof(l->error), "%s", l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_FORMAT:
-		return -EBADMSG;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_CANTOPEN:
-		return -EACCES;
-	case SQLITE_IOERR:
-		return -EIO;
-	default:
-		return -EPROTO;
-	}
-}
-
-static int exec(struct ledger *l, const char *sql)
-{
-	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? 0 : fail(l, rc);
-}
-
-static void finalizep(sqlite3_stmt **s)
-{
-	sqlite3_finalize(*s);
-}
-#define _cleanup_stmt_ _cleanup_(finalizep)
-
-static int prepare(struct ledger *l, const char *sql, sqlite3_stmt **ret)
-{
-	int rc = sqlite3_prepare_v2(l->db, sql, -1, ret, NULL);
-
-	return rc == SQLITE_OK ? 0 : fail(l, rc);
-}
-
-/* Run S to its end (no rows expected). */
-static int step_done(struct ledger *l, sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-
-	return rc == SQLITE_DONE ? 0 : fail(l, rc);
-}
-
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-	/* Exact bytes: SQLite does not check or change TEXT. */
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static char *column_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	int n = sqlite3_column_bytes(s, i);
-	char *v = malloc((size_t) n + 1);
-
-	if (!v)
-		return NULL;
-	memcpy(v, t ? (const char *) t : "", (size_t) n);
-	v[n] = '\0';
-	return v;
-}
 
 /* SQLite creates LEDGER_FILE-wal and -shm beside the database, owned by
  * whoever opens it first.  After a hand run as root the service's dynamic
@@ -153,51 +45,6 @@ static void give_to_directory_owner(const char *dir, const char *db)
 	}
 }
 
-static int schema_version(struct ledger *l, int *ret)
-{
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "PRAGMA user_version", &s);
-
-	if (r < 0)
-		return r;
-	if (sqlite3_step(s) != SQLITE_ROW)
-		return fail(l, sqlite3_errcode(l->db));
-	*ret = sqlite3_column_int(s, 0);
-	return 0;
-}
-
-static int check_version(struct ledger *l, int version)
-{
-	if (version <= LEDGER_SCHEMA_VERSION)
-		return 0;
-	snprintf(l->error, sizeof(l->error), "schema version %d is newer than this csms-tagd's (%d)",
-	         version, LEDGER_SCHEMA_VERSION);
-	return -EPROTONOSUPPORT;
-}
-
-static int create_or_check_schema(struct ledger *l)
-{
-	int r, version;
-
-	r = schema_version(l, &version);
-	if (r < 0 || (r = check_version(l, version)) < 0 || version == LEDGER_SCHEMA_VERSION)
-		return r;
-	r = exec(l, "BEGIN IMMEDIATE");
-	if (r < 0)
-		return r;
-	/* Another process (a hand run beside the service) may have created
-	 * it while we waited for the lock. */
-	r = schema_version(l, &version);
-	if (r >= 0)
-		r = check_version(l, version);
-	if (r >= 0 && version < LEDGER_SCHEMA_VERSION)
-		r = exec(l, SCHEMA);
-	if (r >= 0)
-		return exec(l, "COMMIT");
-	(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
-}
-
 static int setup(struct ledger *l)
 {
 	int r;
@@ -206,66 +53,107 @@ static int setup(struct ledger *l)
 	/* WAL: readers (--history, --restore) never block the daemon, and a
 	 * commit is one append; NORMAL is crash-safe in WAL mode and only an
 	 * intent needs FULL (ledger_intent()). */
-	r = exec(l, "PRAGMA journal_mode = WAL");
+	r = ledger_exec(l, "PRAGMA journal_mode = WAL");
 	if (r >= 0)
-		r = exec(l, "PRAGMA synchronous = NORMAL");
+		r = ledger_exec(l, "PRAGMA synchronous = NORMAL");
 	if (r >= 0)
-		r = exec(l, "PRAGMA foreign_keys = ON");
+		r = ledger_exec(l, "PRAGMA foreign_keys = ON");
 	if (r >= 0)
-		r = create_or_check_schema(l);
+		r = ledger_schema_setup(l);
 	return r;
+}
+
+/* A new handle on D (taking a reference) for target KEY. */
+static int handle_new(struct ledger_db *d, const char *key, const char *name, const char *account_id,
+                      const char *region, struct ledger **ret)
+{
+	struct ledger *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	*l = (struct ledger) {
+		.d = d, .db = d->db,
+		.target = strdup(key), .target_name = strdup(name ? name : ""),
+		.account_id = strdup(account_id ? account_id : ""), .region = strdup(region ? region : ""),
+	};
+	d->n_ref++;
+	if (!l->target || !l->target_name || !l->account_id || !l->region) {
+		ledger_close(l);
+		return -ENOMEM;
+	}
+	*ret = l;
+	return 0;
 }
 
 int ledger_open(const char *dir, struct ledger **ret)
 {
-	struct ledger *l = calloc(1, sizeof(*l));
+	struct ledger_db *d = calloc(1, sizeof(*d));
+	struct ledger *l = NULL;
 	int rc, r;
 
-	if (!l)
+	if (!d)
 		return -ENOMEM;
-	l->path = xasprintf("%s/%s", dir, LEDGER_FILE);
-	if (!l->path) {
-		free(l);
-		return -ENOMEM;
+	d->path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	r = d->path ? handle_new(d, "", NULL, NULL, NULL, &l) : -ENOMEM;
+	if (r < 0) {
+		free(d->path);
+		free(d);
+		return r;
 	}
 	r = ledger_check_directory(dir);
 	if (r < 0) {
 		snprintf(l->error, sizeof(l->error), "%s: %s", dir, strerror(-r));
 		goto fail;
 	}
-	rc = sqlite3_open_v2(l->path, &l->db,
+	rc = sqlite3_open_v2(d->path, &d->db,
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	l->db = d->db;
 	if (rc != SQLITE_OK) {
-		r = fail(l, rc);
+		r = ledger_fail(l, rc);
 		goto fail;
 	}
-	(void) chmod(l->path, 0600);
+	(void) chmod(d->path, 0600);
 	/* Switching to WAL takes a lock SQLite does not wait for: two runs
 	 * opening a new ledger at once retry for a few seconds. */
 	for (int i = 0; (r = setup(l)) == -EBUSY && i < 100; i++)
 		usleep(50 * 1000);
-	give_to_directory_owner(dir, l->path);
+	give_to_directory_owner(dir, d->path);
 	if (r < 0)
 		goto fail;
 	*ret = l;
 	return 0;
 fail:
-	/* Keep the message for the caller. */
 	ledger_close(l);
 	return r;
+}
+
+int ledger_target(struct ledger *l, const char *key, const char *name, const char *account_id,
+                  const char *region, struct ledger **ret)
+{
+	if (!key)
+		return -EINVAL;
+	return handle_new(l->d, key, name, account_id, region, ret);
 }
 
 void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
-	sqlite3_close(l->db);
-	free(l->path);
+	if (--l->d->n_ref == 0) {
+		sqlite3_close(l->d->db);
+		free(l->d->path);
+		free(l->d);
+	}
+	free(l->target);
+	free(l->target_name);
+	free(l->account_id);
+	free(l->region);
 	free(l);
 }
 
-const char *ledger_path(const struct ledger *l) { return l->path; }
+const char *ledger_path(const struct ledger *l) { return l->d->path; }
 const char *ledger_error(const struct ledger *l) { return l->error; }
+const char *ledger_target_key(const struct ledger *l) { return l->target; }
 
 static int insert_intent(struct ledger *l, sqlite3_stmt *s, const struct ledger_deletion *d,
                          int64_t *ret_id)
@@ -273,15 +161,20 @@ static int insert_intent(struct ledger *l, sqlite3_stmt *s, const struct ledger_
 	int r;
 
 	sqlite3_reset(s);
-	bind_str(s, 1, d->pass_id);
-	bind_str(s, 2, d->secret_id);
-	bind_str(s, 3, d->secret_name);
-	bind_str(s, 4, d->key);
-	bind_str(s, 5, d->value);
-	bind_str(s, 6, d->rule);
-	bind_str(s, 7, d->reason);
+	ledger_bind_str(s, 1, d->pass_id);
+	ledger_bind_str(s, 2, d->secret_id);
+	ledger_bind_str(s, 3, d->secret_name);
+	ledger_bind_str(s, 4, d->key);
+	ledger_bind_str(s, 5, d->value);
+	ledger_bind_str(s, 6, d->rule);
+	ledger_bind_str(s, 7, d->reason);
 	sqlite3_bind_int64(s, 8, (sqlite3_int64) d->intent_usec);
-	r = step_done(l, s);
+	/* The target is the handle's, whatever D says. */
+	ledger_bind_str(s, 9, l->target);
+	ledger_bind_str(s, 10, l->target_name);
+	ledger_bind_str(s, 11, l->account_id);
+	ledger_bind_str(s, 12, l->region);
+	r = ledger_step_done(l, s);
 	if (r >= 0)
 		*ret_id = sqlite3_last_insert_rowid(l->db);
 	return r;
@@ -292,24 +185,25 @@ int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, 
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
-	               " intent_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	r = ledger_prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
+	               " intent_usec, target, target_name, account_id, region)"
+	               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	if (r < 0)
 		return r;
 	/* The one write that must be on disk before we act on it. */
-	r = exec(l, "PRAGMA synchronous = FULL");
+	r = ledger_exec(l, "PRAGMA synchronous = FULL");
 	if (r >= 0)
-		r = exec(l, "BEGIN IMMEDIATE");
+		r = ledger_exec(l, "BEGIN IMMEDIATE");
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n && r >= 0; i++)
 		r = insert_intent(l, s, &d[i], &ret_ids[i]);
 	if (r >= 0)
-		r = exec(l, "COMMIT");
+		r = ledger_exec(l, "COMMIT");
 	if (r < 0)
-		(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		ledger_rollback(l);
 out:
-	(void) exec(l, "PRAGMA synchronous = NORMAL");
+	(void) ledger_exec(l, "PRAGMA synchronous = NORMAL");
 	return r;
 }
 
@@ -321,12 +215,13 @@ int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *re
 static int drop_clock(struct ledger *l, const uint8_t *digest)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "DELETE FROM grace_clocks WHERE digest = ?", &s);
+	int r = ledger_prepare(l, "DELETE FROM grace_clocks WHERE target = ? AND digest = ?", &s);
 
 	if (r < 0)
 		return r;
-	sqlite3_bind_blob(s, 1, digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
-	return step_done(l, s);
+	ledger_bind_str(s, 1, l->target);
+	sqlite3_bind_blob(s, 2, digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
+	return ledger_step_done(l, s);
 }
 
 int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
@@ -337,23 +232,24 @@ int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
 
 	if ((unsigned) o >= _LEDGER_OUTCOME_MAX)
 		return -EINVAL;
-	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ?", &s);
+	r = ledger_prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND target = ?", &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
 	sqlite3_bind_int64(s, 3, id);
-	r = exec(l, "BEGIN IMMEDIATE");
+	ledger_bind_str(s, 4, l->target);
+	r = ledger_exec(l, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = step_done(l, s);
+	r = ledger_step_done(l, s);
 	if (r >= 0 && sqlite3_changes(l->db) == 0)
 		r = -ENOENT;
 	if (r >= 0 && clock)
 		r = drop_clock(l, clock);
 	if (r >= 0)
-		return exec(l, "COMMIT");
-	(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		return ledger_exec(l, "COMMIT");
+	ledger_rollback(l);
 	return r;
 }
 
@@ -364,14 +260,15 @@ int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
 
 	if ((unsigned) o >= _LEDGER_OUTCOME_MAX || o == LEDGER_PENDING)
 		return -EINVAL;
-	r = prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND outcome = 'pending'",
-	            &s);
+	r = ledger_prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND target = ?"
+	                   " AND outcome = 'pending'", &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
 	sqlite3_bind_int64(s, 3, id);
-	r = step_done(l, s);
+	ledger_bind_str(s, 4, l->target);
+	r = ledger_step_done(l, s);
 	if (r >= 0 && sqlite3_changes(l->db) == 0)
 		return -EALREADY;
 	return r;
@@ -389,24 +286,32 @@ void ledger_list_clear(struct ledger_list *list)
 		free(d->value);
 		free(d->rule);
 		free(d->reason);
+		free(d->target);
+		free(d->target_name);
+		free(d->account_id);
+		free(d->region);
 	}
 	free(list->v);
 	*list = (struct ledger_list) {};
 }
 
 #define DELETION_COLUMNS "id, pass_id, secret_id, secret_name, key, value, rule, reason, " \
-	"intent_usec, outcome, outcome_usec"
+	"intent_usec, outcome, outcome_usec, target, target_name, account_id, region"
 
 /* Read the current row of S (DELETION_COLUMNS) into D. */
 static int row_to_deletion(sqlite3_stmt *s, struct ledger_deletion *d)
 {
 	char **strs[] = { &d->pass_id, &d->secret_id, &d->secret_name, &d->key, &d->value,
 	                  &d->rule, &d->reason };
+	char **target[] = { &d->target, &d->target_name, &d->account_id, &d->region };
 	int o;
 
 	*d = (struct ledger_deletion) { .id = sqlite3_column_int64(s, 0) };
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
-		if (!(*strs[i] = column_dup(s, (int) i + 1)))
+		if (!(*strs[i] = ledger_column_dup(s, (int) i + 1)))
+			return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(target); i++)
+		if (!(*target[i] = ledger_column_dup(s, (int) i + 11)))
 			return -ENOMEM;
 	d->intent_usec = (uint64_t) sqlite3_column_int64(s, 8);
 	o = ledger_outcome_from_string((const char *) sqlite3_column_text(s, 9));
@@ -431,6 +336,16 @@ static int list_push(struct ledger_list *list, struct ledger_deletion **ret)
 	return 0;
 }
 
+/* Whether the current row of S (DELETION_COLUMNS) is of a target whose
+ * key or name matches GLOB. */
+static bool target_matches(sqlite3_stmt *s, const char *glob)
+{
+	const char *key = (const char *) sqlite3_column_text(s, 11);
+	const char *name = (const char *) sqlite3_column_text(s, 12);
+
+	return fnmatch(glob, key ? key : "", 0) == 0 || (name && *name && fnmatch(glob, name, 0) == 0);
+}
+
 /* Collect the rows of S that pass Q (NULL: all) into RET. */
 static int collect(struct ledger *l, sqlite3_stmt *s, const struct ledger_query *q,
                    struct ledger_list *ret)
@@ -443,6 +358,8 @@ static int collect(struct ledger *l, sqlite3_stmt *s, const struct ledger_query 
 
 		if (q && q->secret_glob && fnmatch(q->secret_glob, name ? name : "", 0) != 0)
 			continue;
+		if (q && q->target_glob && !target_matches(s, q->target_glob))
+			continue;
 		if (q && q->limit && ret->n == q->limit)
 			return -E2BIG;
 		r = list_push(ret, &d);
@@ -451,27 +368,33 @@ static int collect(struct ledger *l, sqlite3_stmt *s, const struct ledger_query 
 		if (r < 0)
 			return r;
 	}
-	return rc == SQLITE_DONE ? 0 : fail(l, rc);
+	return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc);
 }
 
 int ledger_pending(struct ledger *l, struct ledger_list *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE outcome = 'pending' "
-	                   "ORDER BY id", &s);
+	int r = ledger_prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE target = ? AND "
+	                   "outcome = 'pending' ORDER BY id", &s);
 
-	return r < 0 ? r : collect(l, s, NULL, ret);
+	if (r < 0)
+		return r;
+	ledger_bind_str(s, 1, l->target);
+	return collect(l, s, NULL, ret);
 }
 
 int ledger_query(struct ledger *l, const struct ledger_query *q, struct ledger_list *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE intent_usec >= ?1 "
+	int r = ledger_prepare(l, "SELECT " DELETION_COLUMNS " FROM deletions WHERE intent_usec >= ?1 "
 	                   "AND (?2 = 0 OR intent_usec <= ?2) AND (?3 = 0 OR outcome = 'deleted') "
-	                   "ORDER BY id", &s);
+	                   "AND (?4 IS NULL OR target = ?4) ORDER BY id", &s);
 
 	if (r < 0)
 		return r;
+	/* Without a glob, this handle's rows; with one, collect() matches. */
+	if (!q->target_glob)
+		ledger_bind_str(s, 4, l->target);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64) q->since_usec);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) q->until_usec);
 	sqlite3_bind_int(s, 3, q->deleted_only);
@@ -483,14 +406,15 @@ static int load_set(struct ledger *l, const char *table, uint64_t now_usec, stru
                     size_t *future)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	_cleanup_free_ char *sql = xasprintf("SELECT digest, first_seen_usec FROM %s", table);
+	_cleanup_free_ char *sql = xasprintf("SELECT digest, first_seen_usec FROM %s WHERE target = ?", table);
 	int rc, r;
 
 	if (!sql)
 		return -ENOMEM;
-	r = prepare(l, sql, &s);
+	r = ledger_prepare(l, sql, &s);
 	if (r < 0)
 		return r;
+	ledger_bind_str(s, 1, l->target);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint64_t t = (uint64_t) sqlite3_column_int64(s, 1);
 
@@ -505,7 +429,7 @@ static int load_set(struct ledger *l, const char *table, uint64_t now_usec, stru
 			return r;
 	}
 	if (rc != SQLITE_DONE)
-		return fail(l, rc);
+		return ledger_fail(l, rc);
 	grace_clocks_sort(ret);
 	return 0;
 }
@@ -513,16 +437,18 @@ static int load_set(struct ledger *l, const char *table, uint64_t now_usec, stru
 static int load_stamp(struct ledger *l, struct grace_stamp *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int rc, r = prepare(l, "SELECT realtime_usec, boottime_usec, boot_id FROM clock_stamp", &s);
+	int rc, r = ledger_prepare(l, "SELECT realtime_usec, boottime_usec, boot_id FROM clock_stamp "
+	                               "WHERE target = ?", &s);
 
 	*ret = (struct grace_stamp) {};
 	if (r < 0)
 		return r;
+	ledger_bind_str(s, 1, l->target);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc != SQLITE_ROW)
-		return fail(l, rc);
+		return ledger_fail(l, rc);
 	ret->realtime_usec = (uint64_t) sqlite3_column_int64(s, 0);
 	ret->boottime_usec = (uint64_t) sqlite3_column_int64(s, 1);
 	snprintf(ret->boot_id, sizeof(ret->boot_id), "%s", (const char *) sqlite3_column_text(s, 2));
@@ -559,20 +485,27 @@ int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks 
 
 static int insert_set(struct ledger *l, const char *table, const struct grace_clocks *c)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	_cleanup_free_ char *del = xasprintf("DELETE FROM %s", table);
-	_cleanup_free_ char *ins = xasprintf("INSERT OR REPLACE INTO %s VALUES (?, ?)", table);
+	_cleanup_stmt_ sqlite3_stmt *d = NULL, *s = NULL;
+	_cleanup_free_ char *del = xasprintf("DELETE FROM %s WHERE target = ?", table);
+	_cleanup_free_ char *ins = xasprintf("INSERT OR REPLACE INTO %s (target, digest, first_seen_usec)"
+	                                     " VALUES (?, ?, ?)", table);
 	int r;
 
 	if (!del || !ins)
 		return -ENOMEM;
-	r = exec(l, del);
+	r = ledger_prepare(l, del, &d);
+	if (r >= 0) {
+		ledger_bind_str(d, 1, l->target);
+		r = ledger_step_done(l, d);
+	}
 	if (r >= 0)
-		r = prepare(l, ins, &s);
+		r = ledger_prepare(l, ins, &s);
+	if (r >= 0)
+		ledger_bind_str(s, 1, l->target);
 	for (size_t i = 0; r >= 0 && c && i < c->n; i++) {
-		sqlite3_bind_blob(s, 1, c->v[i].digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64) c->v[i].first_seen_usec);
-		r = step_done(l, s);
+		sqlite3_bind_blob(s, 2, c->v[i].digest, GRACE_DIGEST_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64) c->v[i].first_seen_usec);
+		r = ledger_step_done(l, s);
 		sqlite3_reset(s);
 	}
 	return r;
@@ -581,20 +514,22 @@ static int insert_set(struct ledger *l, const char *table, const struct grace_cl
 static int save_stamp(struct ledger *l, const struct grace_stamp *st)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "INSERT OR REPLACE INTO clock_stamp VALUES (1, ?, ?, ?)", &s);
+	int r = ledger_prepare(l, "INSERT OR REPLACE INTO clock_stamp (target, realtime_usec,"
+	                               " boottime_usec, boot_id) VALUES (?, ?, ?, ?)", &s);
 
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64) st->realtime_usec);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64) st->boottime_usec);
-	bind_str(s, 3, st->boot_id);
-	return step_done(l, s);
+	ledger_bind_str(s, 1, l->target);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) st->realtime_usec);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64) st->boottime_usec);
+	ledger_bind_str(s, 4, st->boot_id);
+	return ledger_step_done(l, s);
 }
 
 int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
                        const struct grace_clocks *kept, const struct grace_stamp *stamp)
 {
-	int r = exec(l, "BEGIN IMMEDIATE");
+	int r = ledger_exec(l, "BEGIN IMMEDIATE");
 
 	if (r >= 0) {
 		r = insert_set(l, "grace_clocks", clocks);
@@ -603,9 +538,9 @@ int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
 		if (r >= 0)
 			r = save_stamp(l, stamp);
 		if (r >= 0)
-			r = exec(l, "COMMIT");
+			r = ledger_exec(l, "COMMIT");
 		if (r < 0)
-			(void) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+			ledger_rollback(l);
 	}
 	l->clocks_stale = r < 0;
 	return r;
@@ -614,32 +549,34 @@ int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
 int ledger_pass_begin(struct ledger *l, const struct ledger_pass *p)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "INSERT OR REPLACE INTO passes (pass_id, started_usec, started_boottime_usec,"
-	                   " boot_id) VALUES (?, ?, ?, ?)", &s);
+	int r = ledger_prepare(l, "INSERT OR REPLACE INTO passes (pass_id, started_usec,"
+	                          " started_boottime_usec, boot_id, target) VALUES (?, ?, ?, ?, ?)", &s);
 
 	if (r < 0)
 		return r;
-	bind_str(s, 1, p->pass_id);
+	ledger_bind_str(s, 1, p->pass_id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64) p->started_usec);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64) p->started_boottime_usec);
-	bind_str(s, 4, p->boot_id);
-	return step_done(l, s);
+	ledger_bind_str(s, 4, p->boot_id);
+	ledger_bind_str(s, 5, l->target);
+	return ledger_step_done(l, s);
 }
 
 int ledger_pass_end(struct ledger *l, const char *pass_id, uint64_t finished_usec,
                     const char *outcome, bool listing_complete)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = prepare(l, "UPDATE passes SET finished_usec = ?, outcome = ?, listing_complete = ? "
-	                   "WHERE pass_id = ?", &s);
+	int r = ledger_prepare(l, "UPDATE passes SET finished_usec = ?, outcome = ?, listing_complete = ? "
+	                   "WHERE pass_id = ? AND target = ?", &s);
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64) finished_usec);
-	bind_str(s, 2, outcome);
+	ledger_bind_str(s, 2, outcome);
 	sqlite3_bind_int(s, 3, listing_complete);
-	bind_str(s, 4, pass_id);
-	r = step_done(l, s);
+	ledger_bind_str(s, 4, pass_id);
+	ledger_bind_str(s, 5, l->target);
+	r = ledger_step_done(l, s);
 	if (r >= 0 && sqlite3_changes(l->db) == 0)
 		return -ENOENT;
 	return r;
@@ -650,25 +587,26 @@ int ledger_last_observing_pass(struct ledger *l, const char *pass_id, struct led
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	r = prepare(l, "SELECT pass_id, started_usec, started_boottime_usec, boot_id, finished_usec,"
+	r = ledger_prepare(l, "SELECT pass_id, started_usec, started_boottime_usec, boot_id, finished_usec,"
 	               " outcome, listing_complete FROM passes WHERE listing_complete = 1 AND"
-	               " finished_usec > 0 AND pass_id != ?1 ORDER BY finished_usec DESC, rowid DESC"
+	               " finished_usec > 0 AND pass_id != ?1 AND target = ?2 ORDER BY finished_usec DESC, rowid DESC"
 	               " LIMIT 1", &s);
 	if (r < 0)
 		return r;
-	bind_str(s, 1, pass_id ? pass_id : "");
+	ledger_bind_str(s, 1, pass_id ? pass_id : "");
+	ledger_bind_str(s, 2, l->target);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
-		return fail(l, rc);
+		return ledger_fail(l, rc);
 	*ret = (struct ledger_pass) {
-		.pass_id = column_dup(s, 0),
+		.pass_id = ledger_column_dup(s, 0),
 		.started_usec = (uint64_t) sqlite3_column_int64(s, 1),
 		.started_boottime_usec = (uint64_t) sqlite3_column_int64(s, 2),
-		.boot_id = column_dup(s, 3),
+		.boot_id = ledger_column_dup(s, 3),
 		.finished_usec = (uint64_t) sqlite3_column_int64(s, 4),
-		.outcome = column_dup(s, 5),
+		.outcome = ledger_column_dup(s, 5),
 		.listing_complete = true,
 	};
 	if (!ret->pass_id || !ret->boot_id || !ret->outcome) {

@@ -14,12 +14,21 @@
  * disagree; and the pass history (when passes started and ended, by the
  * wall clock and by CLOCK_BOOTTIME), which the grace rules read.
  *
+ * One file holds every target's rows (organisation mode: one daemon,
+ * many accounts, regions and projects): each row names its target by key
+ * (the project id; "" for the single-target default), and a handle
+ * (ledger_target()) reads and writes only its target's rows, so two
+ * targets never see each other's pending intents, grace clocks, stamps or
+ * passes.  ledger_open() gives the default handle: with one target,
+ * everything is as it was before targets.
+ *
  * Values are stored exactly as read (never redacted, escaped or cut):
  * the file is root- or service-only (0600 in a 0700 directory).
  *
  * Schema versioned by PRAGMA user_version (LEDGER_SCHEMA_VERSION): a newer
- * one is refused (-EPROTONOSUPPORT), a file that is not a database
- * (-EBADMSG).  Helpers do not log; every error is a negative errno, and
+ * one is refused (-EPROTONOSUPPORT), an older one is migrated in place in
+ * one transaction (ledger-schema.c: version 1's rows become target ""), a
+ * file that is not a database (-EBADMSG).  Helpers do not log; every error is a negative errno, and
  * ledger_error() has SQLite's text of the last failure for the caller's
  * one message.
  */
@@ -32,7 +41,7 @@
 #include "grace.h"
 
 #define LEDGER_FILE "ledger.db"
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 
 struct ledger;
 
@@ -68,7 +77,8 @@ const char *ledger_outcome_to_string(enum ledger_outcome o);
 int ledger_outcome_from_string(const char *s);
 
 /* One deletion.  Strings are owned by the list they come from; for
- * ledger_intent() they are the caller's. */
+ * ledger_intent() they are the caller's, and the four target fields are
+ * not read: a row's target is always its handle's. */
 struct ledger_deletion {
 	int64_t id;
 	char *pass_id;
@@ -81,6 +91,10 @@ struct ledger_deletion {
 	uint64_t intent_usec;   /* CLOCK_REALTIME */
 	enum ledger_outcome outcome;
 	uint64_t outcome_usec;  /* 0 while pending */
+	char *target;           /* the target's key (project id); "" single-target */
+	char *target_name;      /* "" when unnamed (single-target) */
+	char *account_id;       /* "" when unknown */
+	char *region;           /* "" when unknown */
 };
 
 struct ledger_list {
@@ -96,7 +110,22 @@ void ledger_list_clear(struct ledger_list *l);
  * a database, or corrupt), -EPROTONOSUPPORT (newer schema),
  * -EROFS/-EACCES/... (cannot be written), -ENOMEM. */
 int ledger_open(const char *dir, struct ledger **ret);
+/* Close handle L.  The connection is shared by every handle on it and
+ * closed with the last of them, in any order. */
 void ledger_close(struct ledger *l);
+
+/* Another handle on L's database (the same connection: the caller's
+ * thread only), scoped to target KEY ("" is the single-target default,
+ * the one ledger_open() gives): every call on it reads and writes that
+ * target's rows only.  NAME, ACCOUNT_ID and REGION (NULL: "") are written
+ * with each intent, for --history and audits.  Each handle has its own
+ * ledger_error() and its own failed-save state (ledger_clocks_load()).
+ * Close it with ledger_close(), before or after L.  0, -EINVAL (KEY NULL),
+ * -ENOMEM. */
+int ledger_target(struct ledger *l, const char *key, const char *name, const char *account_id,
+                  const char *region, struct ledger **ret);
+/* The handle's target key ("" for ledger_open()'s). */
+const char *ledger_target_key(const struct ledger *l);
 
 /* Whether DIR is there for a ledger: 0, -ENOENT, -ENOTDIR ... (for
  * --check-config). */
@@ -105,8 +134,8 @@ const char *ledger_path(const struct ledger *l);
 /* SQLite's message for the last failure ("" when none). */
 const char *ledger_error(const struct ledger *l);
 
-/* Record an intent (D's id and outcome are ignored); durable when it
- * returns 0.  *RET_ID names it for ledger_outcome(). */
+/* Record an intent (D's id, outcome and target fields are ignored: the
+ * target is L's); durable when it returns 0.  *RET_ID names it for ledger_outcome(). */
 int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *ret_id);
 
 /* The same for the N intents D[], in one transaction: all are durable, with
@@ -116,8 +145,8 @@ int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *re
 int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, int64_t *ret_ids);
 
 /* Set the outcome of intent ID (at AT_USEC) and, when DROP_CLOCK is not
- * NULL, drop that grace clock, in one transaction.  -ENOENT: no such
- * intent. */
+ * NULL, drop that grace clock of L's target, in one transaction.
+ * -ENOENT: no such intent of L's target. */
 int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
                    const uint8_t *drop_clock);
 
@@ -127,7 +156,7 @@ int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t
  * has the last word.  -EALREADY: it has an outcome by now. */
 int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec);
 
-/* The intents without an outcome, oldest first. */
+/* The intents of L's target without an outcome, oldest first. */
 int ledger_pending(struct ledger *l, struct ledger_list *ret);
 
 struct ledger_query {
@@ -135,13 +164,16 @@ struct ledger_query {
 	uint64_t until_usec;            /* inclusive; 0: no end */
 	const char *secret_glob;        /* fnmatch(3) on the name; NULL: all */
 	bool deleted_only;              /* only LEDGER_DELETED */
+	/* NULL: L's target only; else every target whose key or name matches
+	 * (fnmatch(3)), "*": all of them. */
+	const char *target_glob;
 	size_t limit;                   /* 0: none; more matches: -E2BIG */
 };
 
 /* The deletions matching Q, in intent order. */
 int ledger_query(struct ledger *l, const struct ledger_query *q, struct ledger_list *ret);
 
-/* The governance state of the last pass, saved whole: CLOCKS, the grace
+/* The governance state of L's target's last pass, saved whole: CLOCKS, the grace
  * clocks (grace.h); KEPT, the tags an exemption kept then (digests as for
  * clocks, with the time first kept), so that "an exemption keeps this
  * tag" is journaled when it starts, not every pass.
@@ -158,7 +190,7 @@ int ledger_clocks_load(struct ledger *l, uint64_t now_usec, struct grace_clocks 
 int ledger_clocks_save(struct ledger *l, const struct grace_clocks *clocks,
                        const struct grace_clocks *kept, const struct grace_stamp *stamp);
 
-/* Pass history. */
+/* Pass history, per target: two targets' passes may share an id. */
 struct ledger_pass {
 	char *pass_id;
 	uint64_t started_usec;          /* CLOCK_REALTIME */
@@ -177,5 +209,18 @@ int ledger_pass_end(struct ledger *l, const char *pass_id, uint64_t finished_use
  * complete, into *RET (free with ledger_pass_clear()); -ENOENT: none. */
 int ledger_last_observing_pass(struct ledger *l, const char *pass_id, struct ledger_pass *ret);
 void ledger_pass_clear(struct ledger_pass *p);
+
+/* The targets discovery found (organisation mode), for --check-config
+ * and for the records of targets that appeared or were dropped since.
+ * Save: the N targets T[] replace the stored set in one transaction
+ * (keyed by project id; a target already stored keeps the time it was
+ * first seen, all are last seen at NOW_USEC, which is also the stamp).
+ * Load: into *RET (malloc'd, in the order saved; line and file 0; free
+ * each with target_clear() (config.h), then the array), *N, and the last
+ * save's time in *RET_SAVED_USEC (0: never saved, and no targets).  The
+ * table is the file's, not a target's: any handle reads the same. */
+struct target;
+int ledger_targets_save(struct ledger *l, const struct target *t, size_t n, uint64_t now_usec);
+int ledger_targets_load(struct ledger *l, struct target **ret, size_t *n, uint64_t *ret_saved_usec);
 
 #endif

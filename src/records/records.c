@@ -11,6 +11,11 @@
 #include "policy.h"
 #include "values.h"
 
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
 static void vrecord_item(const struct record_ctx *c, int level, const char *mid,
                          const struct plan_item *it, const struct csms_result *r, int64_t ledger_id,
                          const char *outcome, const char *text)
@@ -50,7 +55,8 @@ static void vrecord_item(const struct record_ctx *c, int level, const char *mid,
 	                     { "CSMS_EXEMPTION_EXPIRES", expires[0] ? expires : NULL },
 	                     { "CSMS_GRACE", grace[0] ? grace : NULL },
 	                     { "CSMS_FIRST_SEEN", first_seen[0] ? first_seen : NULL },
-	                     { "CSMS_DUE", due[0] ? due : NULL }),
+	                     { "CSMS_DUE", due[0] ? due : NULL },
+	                     RECORD_TARGET_FIELDS(c->target)),
 	          "%s", text ? text : "?");
 }
 
@@ -79,7 +85,8 @@ void record_plan_skip(const struct record_ctx *c, const struct saved_item *it, c
 	                     { RECORD_RULE, it->rule },
 	                     { "CSMS_SKIP_REASON", reason },
 	                     { "CSMS_PLAN_FILE", c->plan_path },
-	                     { RECORD_DRY_RUN, c->dry_run ? "1" : "0" }),
+	                     { RECORD_DRY_RUN, c->dry_run ? "1" : "0" },
+	                     RECORD_TARGET_FIELDS(c->target)),
 	          "Plan item %s=%s on secret %s not deleted: %s (%s)",
 	          it->key, it->value, it->secret_name, why, reason);
 }
@@ -100,7 +107,11 @@ void record_resolved(const struct ledger_deletion *d, enum ledger_outcome o, con
 	                      { RECORD_DRY_RUN, "0" },
 	                      { RECORD_LEDGER_ID, id },
 	                      { RECORD_LEDGER_OUTCOME, ledger_outcome_to_string(o) },
-	                      { "CSMS_INTENT_PASS_ID", d->pass_id }),
+	                      { "CSMS_INTENT_PASS_ID", d->pass_id },
+	                      { RECORD_TARGET, nonempty(d->target_name) },
+	                      { RECORD_ACCOUNT, nonempty(d->account_id) },
+	                      { RECORD_REGION, nonempty(d->region) },
+	                      { RECORD_PROJECT, nonempty(d->target) }),
 	           "Deletion of tag %s=%s from secret %s (pass %s, interrupted) resolved: %s (%s)",
 	           d->key, d->value, d->secret_name, d->pass_id, ledger_outcome_to_string(o), how);
 }
@@ -183,7 +194,8 @@ void record_governance(const struct record_ctx *c, const struct grace_clocks *ke
 		snprintf(ref, sizeof(ref), "%s:%u", plan_file(pl, pl->unused[i].file), pl->unused[i].line);
 		log_event(LOG_WARNING, MID_EXEMPTION_UNUSED,
 		          LOG_FIELDS({ "CSMS_EXEMPTION", ref },
-		                     { "CSMS_EXEMPTION_NAME", pl->unused[i].name }),
+		                     { "CSMS_EXEMPTION_NAME", pl->unused[i].name },
+		                     RECORD_TARGET_FIELDS(c->target)),
 		          "Exemption \"%s\" at %s kept no tag this pass: it matches no tag the rules would delete",
 		          pl->unused[i].name, ref);
 	}
@@ -204,7 +216,8 @@ void record_governance(const struct record_ctx *c, const struct grace_clocks *ke
 		                     { "CSMS_REQUIRED_MISSING", q->missing },
 		                     { "CSMS_REQUIRED_INVALID", q->invalid },
 		                     { "CSMS_REQUIRED_MISSING_COUNT", missing },
-		                     { "CSMS_REQUIRED_INVALID_COUNT", invalid }),
+		                     { "CSMS_REQUIRED_INVALID_COUNT", invalid },
+		                     RECORD_TARGET_FIELDS(c->target)),
 		          "Secret %s lacks required tags (%s): %s%s%s%s%s; they are reported, never created",
 		          q->secret_name, ref, q->missing ? "missing " : "", q->missing ? q->missing : "",
 		          q->missing && q->invalid ? "; " : "", q->invalid ? "value not allowed " : "",

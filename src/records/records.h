@@ -34,12 +34,37 @@
 #define RECORD_LEDGER_ID        "CSMS_LEDGER_ID"
 #define RECORD_LEDGER_OUTCOME   "CSMS_LEDGER_OUTCOME"
 #define RECORD_LEDGER_PATH      "CSMS_LEDGER"
+/* Organisation mode: which target a record is about (its name, account id,
+ * region, project id).  Single-target records do not have them. */
+#define RECORD_TARGET           "CSMS_TARGET"
+#define RECORD_ACCOUNT          "CSMS_ACCOUNT"
+#define RECORD_REGION           "CSMS_REGION"
+#define RECORD_PROJECT          "CSMS_PROJECT"
+
+/* The four as LOG_FIELDS() entries for target settings T (a struct
+ * csms_settings *: a config view's csms; NULL or without a target_name:
+ * single-target, all four omitted). */
+#define RECORD_TARGET_FIELDS(t) \
+	{ RECORD_TARGET, record_target_of(t) ? (t)->target_name : NULL }, \
+	{ RECORD_ACCOUNT, record_target_of(t) ? (t)->account_id : NULL }, \
+	{ RECORD_REGION, record_target_of(t) ? (t)->region : NULL }, \
+	{ RECORD_PROJECT, record_target_of(t) ? (t)->project_id : NULL }
+
+static inline bool record_target_of(const struct csms_settings *t)
+{
+	return t && t->target_name;
+}
 
 /* What every per-tag record of a pass names besides the tag. */
 struct record_ctx {
 	const struct plan *plan;        /* config path, rule references */
 	bool dry_run;
 	const char *plan_path;          /* --apply-plan file, or NULL */
+	/* The target's settings (its config view's csms): when TARGET_NAME is
+	 * set (organisation mode), every record names the target with
+	 * RECORD_TARGET, _ACCOUNT (when not the base identity's own),
+	 * _REGION and _PROJECT.  NULL: none, as with one target. */
+	const struct csms_settings *target;
 };
 
 /* A per-tag record about plan item IT: MID at LEVEL, with the answer R
@@ -54,7 +79,8 @@ void record_plan_skip(const struct record_ctx *c, const struct saved_item *it, c
                       const char *why);
 
 /* A ledger row resolved outside a pass's plan (an intent left pending by
- * a crash or an abort, resolved by reading the secret): one record. */
+ * a crash or an abort, resolved by reading the secret): one record, with
+ * the row's target fields (those not "") as RECORD_TARGET, ... */
 void record_resolved(const struct ledger_deletion *d, enum ledger_outcome o, const char *how);
 
 /* The governance findings of a plan, as transitions only: a tag that

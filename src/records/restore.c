@@ -31,12 +31,15 @@ struct raw_record {
 	const char *unit;
 	const char *redacted;   /* LOG_FIELD_REDACTED */
 	uint64_t realtime_usec;
-	char *fields[4];        /* secret id, secret name, key, value */
+	char *fields[6];        /* secret id, secret name, key, value; target key, name */
 };
 
+/* The fields a deletion record must have ... */
 static const char *const record_fields[4] = {
 	RECORD_SECRET_ID, RECORD_SECRET_NAME, RECORD_TAG_KEY, RECORD_TAG_VALUE,
 };
+/* ... and those it has in organisation mode (fields[4], [5]). */
+static const char *const target_fields[2] = { RECORD_PROJECT, RECORD_TARGET };
 
 /* Whether redaction withheld the value (LOG_FIELD_REDACTED, "A,B"). */
 static bool value_withheld(const char *redacted)
@@ -76,6 +79,12 @@ static int add_record(struct restore_set *set, const struct restore_filter *flt,
 		                    raw->fields[2], raw->fields[1]);
 	if (flt->secret_glob && fnmatch(flt->secret_glob, raw->fields[1], 0) != 0)
 		return 0;
+	for (size_t i = 4; i < 6; i++)
+		if (!raw->fields[i] && !(raw->fields[i] = strdup("")))
+			return -ENOMEM;
+	if (flt->target_glob && fnmatch(flt->target_glob, raw->fields[4], 0) != 0 &&
+	    !(raw->fields[5][0] && fnmatch(flt->target_glob, raw->fields[5], 0) == 0))
+		return 0;
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 64;
 		void *p = reallocarray(set->items, cap, sizeof(*set->items));
@@ -89,6 +98,7 @@ static int add_record(struct restore_set *set, const struct restore_filter *flt,
 	*d = (struct deletion_record) {
 		.secret_id = raw->fields[0], .secret_name = raw->fields[1],
 		.key = raw->fields[2], .value = raw->fields[3],
+		.target = raw->fields[4], .target_name = raw->fields[5],
 		.realtime_usec = raw->realtime_usec,
 		.seq = set->n - 1,
 	};
@@ -134,10 +144,11 @@ static int parse_json_line(const char *line, size_t len, const char *where,
 	}
 	/* A value that is not UTF-8 comes as an array of bytes (jget_bytes());
 	 * an absent one is left NULL: add_record() names what is missing. */
-	for (size_t i = 0; i < ELEMENTSOF(record_fields); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(raw.fields); i++) {
 		_cleanup_free_ char *why = NULL;
 
-		r = jget_bytes(o, NULL, record_fields[i], JGET_OPTIONAL, &raw.fields[i], &why);
+		r = jget_bytes(o, NULL, i < 4 ? record_fields[i] : target_fields[i - 4], JGET_OPTIONAL,
+		               &raw.fields[i], &why);
 		if (r < 0) {
 			r = why ? fail_message(error, "%s: %s", where, why) : r;
 			goto out;
@@ -222,6 +233,8 @@ int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, stru
 		.since_usec = flt->since_usec,
 		.until_usec = flt->until_usec == UINT64_MAX ? 0 : flt->until_usec,
 		.secret_glob = flt->secret_glob, .deleted_only = true,
+		/* The file's rows of every target, whichever handle L is. */
+		.target_glob = flt->target_glob ? flt->target_glob : "*",
 	};
 	struct ledger_list list = {};
 	int r;
@@ -239,11 +252,11 @@ int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, stru
 		struct raw_record raw = {
 			.message_id = MID_TAG_DELETED, .dry_run = "0", .unit = flt->unit,
 			.realtime_usec = d->intent_usec,
-			.fields = { d->secret_id, d->secret_name, d->key, d->value },
+			.fields = { d->secret_id, d->secret_name, d->key, d->value, d->target, d->target_name },
 		};
 
 		/* Moved into the set (or freed with RAW). */
-		d->secret_id = d->secret_name = d->key = d->value = NULL;
+		d->secret_id = d->secret_name = d->key = d->value = d->target = d->target_name = NULL;
 		r = add_record(set, flt, &raw, ledger_path(l), error);
 		raw_clear(&raw);
 		if (r < 0)
@@ -308,8 +321,8 @@ int restore_read_journal(const struct restore_filter *flt, struct restore_set *s
 			continue;
 		if (raw.realtime_usec > flt->until_usec)
 			break;
-		for (size_t i = 0; i < ELEMENTSOF(record_fields); i++)
-			raw.fields[i] = journal_field(j, record_fields[i]);
+		for (size_t i = 0; i < ELEMENTSOF(raw.fields); i++)
+			raw.fields[i] = journal_field(j, i < 4 ? record_fields[i] : target_fields[i - 4]);
 		snprintf(where, sizeof(where), "journal entry at @%" PRIu64 ".%06" PRIu64,
 		         raw.realtime_usec / USEC_PER_SEC, raw.realtime_usec % USEC_PER_SEC);
 		r = add_record(set, flt, &raw, where, error);
@@ -329,8 +342,10 @@ out:
 static int record_cmp(const void *a, const void *b)
 {
 	const struct deletion_record *x = a, *y = b;
-	int r = strcmp(x->secret_id, y->secret_id);
+	int r = strcmp(x->target, y->target);
 
+	if (r == 0)
+		r = strcmp(x->secret_id, y->secret_id);
 	if (r == 0)
 		r = strcmp(x->key, y->key);
 	if (r == 0)
@@ -347,6 +362,8 @@ static void record_clear(struct deletion_record *d)
 	free(d->secret_name);
 	free(d->key);
 	free(d->value);
+	free(d->target);
+	free(d->target_name);
 }
 
 void restore_select(struct restore_set *set)
@@ -358,6 +375,7 @@ void restore_select(struct restore_set *set)
 	qsort(set->items, set->n, sizeof(*set->items), record_cmp);
 	for (size_t i = 0; i < set->n; i++) {
 		bool superseded = i + 1 < set->n &&
+		                  strcmp(set->items[i].target, set->items[i + 1].target) == 0 &&
 		                  strcmp(set->items[i].secret_id, set->items[i + 1].secret_id) == 0 &&
 		                  strcmp(set->items[i].key, set->items[i + 1].key) == 0;
 
@@ -404,4 +422,26 @@ void restore_set_clear(struct restore_set *set)
 		record_clear(&set->items[i]);
 	free(set->items);
 	memset(set, 0, sizeof(*set));
+}
+
+int restore_set_take_target(struct restore_set *set, const char *key, struct restore_set *ret)
+{
+	size_t n = 0, out = 0;
+
+	*ret = (struct restore_set) {};
+	for (size_t i = 0; i < set->n; i++)
+		n += strcmp(set->items[i].target, key) == 0;
+	if (n == 0)
+		return 0;
+	ret->items = calloc(n, sizeof(*ret->items));
+	if (!ret->items)
+		return -ENOMEM;
+	ret->cap = n;
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->items[i].target, key) == 0)
+			ret->items[ret->n++] = set->items[i];
+		else
+			set->items[out++] = set->items[i];
+	set->n = out;
+	return 0;
 }

@@ -18,6 +18,16 @@
  * (restore_decide()).  This is the only code path that creates a tag
  * (csms_create_secret_tag()), and it runs only on the explicit --restore
  * command.
+ *
+ * Targets (organisation mode): a record names its target -- in the ledger
+ * by its row's target, in the journal by RECORD_PROJECT (the key) and
+ * RECORD_TARGET (the name); records without them are the single-target
+ * default's (key "").  A target's tags can only be recreated with a client
+ * for that target, so restore_run() of a single-target configuration
+ * considers only the default's records, and refuses a --target that
+ * selects another target's; a caller that governs many targets splits the
+ * selected set by target (restore_set_take_target()) and restores each
+ * part with that target's configuration view (restore_apply()).
  */
 #ifndef CSMS_RESTORE_H
 #define CSMS_RESTORE_H
@@ -33,6 +43,8 @@ struct deletion_record {
 	char *secret_name;
 	char *key;
 	char *value;
+	char *target;           /* the target's key (project id); "" single-target */
+	char *target_name;      /* "" when unknown */
 	uint64_t realtime_usec; /* when it was logged */
 	size_t seq;             /* order read, for equal times */
 };
@@ -42,6 +54,7 @@ struct restore_filter {
 	uint64_t until_usec;    /* inclusive; UINT64_MAX: no end */
 	const char *secret_glob;        /* fnmatch(3) on the secret name; NULL: all */
 	const char *unit;       /* _SYSTEMD_UNIT that must match; NULL: any */
+	const char *target_glob;        /* fnmatch(3) on the target key or name; NULL: all */
 };
 
 struct restore_set {
@@ -58,7 +71,8 @@ struct restore_set {
 int restore_read_json(FILE *f, const char *name, const struct restore_filter *flt,
                       struct restore_set *set, char **error);
 
-/* The same from the ledger L (its "deleted" rows; FLT->unit is not used). */
+/* The same from the ledger L (its "deleted" rows, of every target that
+ * FLT->target_glob selects, whichever target L is; FLT->unit is not used). */
 struct ledger;
 int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, struct restore_set *set,
                         char **error);
@@ -66,8 +80,8 @@ int restore_read_ledger(struct ledger *l, const struct restore_filter *flt, stru
 /* The same from the local journal (sd-journal), entries of FLT->unit. */
 int restore_read_journal(const struct restore_filter *flt, struct restore_set *set, char **error);
 
-/* Keep, per secret id and key, only the latest deletion; sort by secret id,
- * then key. */
+/* Keep, per target, secret id and key, only the latest deletion; sort by
+ * target key, secret id, then key. */
 void restore_select(struct restore_set *set);
 
 enum restore_verdict {
@@ -90,6 +104,11 @@ const char *restore_verdict_to_string(enum restore_verdict v);
 
 void restore_set_clear(struct restore_set *set);
 
+/* Move the records of target KEY ("" the single-target default's) out of
+ * SET into *RET (cleared first), in their order.  0 or -ENOMEM (SET is
+ * unchanged then). */
+int restore_set_take_target(struct restore_set *set, const char *key, struct restore_set *ret);
+
 struct restore_options {
 	struct restore_filter filter;
 	const char *from;       /* journalctl -o json file, "-" for stdin; NULL: see UNIT */
@@ -104,8 +123,24 @@ enum {
 	RESTORE_EXIT_INCOMPLETE = 3,    /* some conflicts or failures */
 };
 
-/* The --restore command (restore-run.c): returns one of the codes above,
- * or EX_CONFIG when the configuration cannot be loaded. */
+/* The --restore command (restore-run.c), for a single-target
+ * configuration: returns one of the codes above, or EX_CONFIG when the
+ * configuration cannot be loaded.  Without O->filter.target_glob only the
+ * default target's records are restored (others are counted in a notice);
+ * a target glob that selects another target's records is refused
+ * (RESTORE_EXIT_ERROR, nothing done). */
 int restore_run(const char *config_path, const struct restore_options *o);
+
+/* Its parts, for a caller that governs many targets.  Read the records O
+ * names (CFG's ledger: every target's rows; or the journal) into SET,
+ * selected (restore_select()): 0, or a negative errno with the message on
+ * stderr. */
+struct config;
+int restore_read(const struct config *cfg, const struct restore_options *o, struct restore_set *set);
+/* Restore SET -- selected records of one target -- with a client of CFG
+ * (that target's configuration, or its view), on a manager of its own
+ * (signals end it as for --restore), and log the summary.  Returns one of
+ * the codes above.  SET is left to the caller. */
+int restore_apply(const struct config *cfg, const struct restore_options *o, struct restore_set *set);
 
 #endif

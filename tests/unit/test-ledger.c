@@ -1,7 +1,9 @@
 /* test-ledger.c - the deletion ledger: schema creation and version check,
  * intents and outcomes (values byte for byte), pending intents, queries,
  * grace clocks in the outcome's transaction, pass history, and clear
- * errors for a corrupt, newer or unwritable database. */
+ * errors for a corrupt, newer or unwritable database; targets in one file
+ * (handles that never see each other's rows), the migration of a
+ * version-1 file, the discovered targets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ledger.h"
+#include "log.h"
+#include "records.h"
 #include "util.h"
 
 static char dir[64];
@@ -373,6 +378,481 @@ static void test_file_modes(void **state)
 	ledger_close(l);
 }
 
+/* --- targets (organisation mode) ------------------------------------------ */
+
+static struct ledger_deletion sample_of(const char *pass_id, const char *key)
+{
+	struct ledger_deletion d = sample(key, "v");
+
+	d.pass_id = (char *) pass_id;
+	/* Ignored on write: the handle's target is the row's. */
+	d.target = "not-this";
+	d.region = "nor-this";
+	return d;
+}
+
+/* Two targets in one file never see each other's pending intents,
+ * outcomes, clocks, kept tags, stamps or passes; the default handle sees
+ * neither.  The connection outlives whichever handle closes first. */
+static void test_targets_isolated(void **state)
+{
+	struct ledger *l, *a, *b;
+	struct ledger_list pa = {}, pb = {}, p0 = {};
+	struct ledger_deletion da = sample_of("p-1", "a-key"), db = sample_of("p-1", "b-key");
+	struct grace_clocks ca = {}, back = {}, kept = {};
+	struct grace_stamp sa = { 7, 8, "boot-a" }, st;
+	struct ledger_pass p = {};
+	uint8_t dig[GRACE_DIGEST_LEN];
+	int64_t ida, idb;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_string_equal(ledger_target_key(l), "");
+	assert_int_equal(ledger_target(l, NULL, NULL, NULL, NULL, &a), -EINVAL);
+	assert_int_equal(ledger_target(l, "b100a", "acme-prod/cn-north-4", "a0001", "cn-north-4", &a), 0);
+	assert_int_equal(ledger_target(a, "b200b", "acme-dev/ap-southeast-1", NULL, "ap-southeast-1", &b), 0);
+	assert_string_equal(ledger_target_key(a), "b100a");
+	assert_string_equal(ledger_path(a), ledger_path(l));
+
+	assert_int_equal(ledger_intent(a, &da, &ida), 0);
+	assert_int_equal(ledger_intent(b, &db, &idb), 0);
+	assert_int_equal(ledger_pending(a, &pa), 0);
+	assert_int_equal(ledger_pending(b, &pb), 0);
+	assert_int_equal(ledger_pending(l, &p0), 0);
+	assert_int_equal(pa.n, 1);
+	assert_int_equal(pb.n, 1);
+	assert_int_equal(p0.n, 0);
+	assert_string_equal(pa.v[0].key, "a-key");
+	assert_string_equal(pa.v[0].target, "b100a");
+	assert_string_equal(pa.v[0].target_name, "acme-prod/cn-north-4");
+	assert_string_equal(pa.v[0].account_id, "a0001");
+	assert_string_equal(pa.v[0].region, "cn-north-4");
+	assert_string_equal(pb.v[0].key, "b-key");
+	assert_string_equal(pb.v[0].account_id, "");
+	ledger_list_clear(&pa);
+	ledger_list_clear(&pb);
+	ledger_list_clear(&p0);
+	/* One target cannot settle the other's intents. */
+	assert_int_equal(ledger_outcome(a, idb, LEDGER_DELETED, 10, NULL), -ENOENT);
+	assert_int_equal(ledger_resolve(a, idb, LEDGER_DELETED, 10), -EALREADY);
+	assert_int_equal(ledger_outcome(l, ida, LEDGER_DELETED, 10, NULL), -ENOENT);
+	assert_int_equal(ledger_pending(b, &pb), 0);
+	assert_int_equal(pb.n, 1);
+	ledger_list_clear(&pb);
+
+	/* Clocks, kept tags and stamps are per target. */
+	grace_digest("id-1", "a-key", "v", dig);
+	assert_int_equal(grace_clocks_add(&ca, dig, 100), 0);
+	assert_int_equal(ledger_clocks_save(a, &ca, &ca, &sa), 0);
+	assert_int_equal(ledger_clocks_save(b, NULL, NULL, &(struct grace_stamp) { 1, 2, "boot-b" }), 0);
+	assert_int_equal(ledger_clocks_load(b, 1000, &back, &kept, NULL, &st), 0);
+	assert_int_equal(back.n + kept.n, 0);
+	assert_string_equal(st.boot_id, "boot-b");
+	assert_int_equal(ledger_clocks_load(l, 1000, &back, &kept, NULL, &st), 0);
+	assert_int_equal(back.n + kept.n, 0);
+	assert_true(st.realtime_usec == 0);
+	assert_int_equal(ledger_clocks_load(a, 1000, &back, &kept, NULL, &st), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(kept.n, 1);
+	assert_string_equal(st.boot_id, "boot-a");
+	grace_clocks_clear(&back);
+	grace_clocks_clear(&kept);
+	/* B's outcome with A's digest drops nothing of A's. */
+	assert_int_equal(ledger_outcome(b, idb, LEDGER_DELETED, 20, dig), 0);
+	assert_int_equal(ledger_clocks_load(a, 1000, &back, &kept, NULL, &st), 0);
+	assert_int_equal(back.n, 1);
+	grace_clocks_clear(&back);
+	grace_clocks_clear(&kept);
+	/* B's saving replaces B's set only. */
+	assert_int_equal(ledger_clocks_save(b, NULL, NULL, &st), 0);
+	assert_int_equal(ledger_clocks_load(a, 1000, &back, &kept, NULL, &st), 0);
+	assert_int_equal(back.n, 1);
+	grace_clocks_clear(&back);
+	grace_clocks_clear(&kept);
+	grace_clocks_clear(&ca);
+
+	/* Passes: the same id in two targets is two passes. */
+	assert_int_equal(ledger_pass_begin(a, &(struct ledger_pass) { .pass_id = "p-1", .started_usec = 10,
+	                                   .boot_id = "b" }), 0);
+	assert_int_equal(ledger_pass_begin(b, &(struct ledger_pass) { .pass_id = "p-1", .started_usec = 11,
+	                                   .boot_id = "b" }), 0);
+	assert_int_equal(ledger_pass_end(a, "p-1", 12, "changed", true), 0);
+	assert_int_equal(ledger_pass_end(l, "p-1", 12, "changed", true), -ENOENT);
+	assert_int_equal(ledger_last_observing_pass(b, NULL, &p), -ENOENT);
+	assert_int_equal(ledger_last_observing_pass(l, NULL, &p), -ENOENT);
+	assert_int_equal(ledger_last_observing_pass(a, NULL, &p), 0);
+	assert_true(p.started_usec == 10);
+	ledger_pass_clear(&p);
+
+	/* Closing the first handle leaves the others working. */
+	ledger_close(l);
+	assert_int_equal(ledger_pending(a, &pa), 0);
+	assert_int_equal(pa.n, 1);
+	ledger_list_clear(&pa);
+	ledger_close(a);
+	assert_int_equal(ledger_intent(b, &db, &idb), 0);
+	ledger_close(b);
+}
+
+/* A query names its targets by glob on key or name; without one, only
+ * the handle's. */
+static void test_query_targets(void **state)
+{
+	struct ledger *l, *a, *b;
+	struct ledger_list all = {};
+	struct ledger_deletion d = sample_of("p-1", "k");
+	int64_t id;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_target(l, "b100a", "acme-prod/cn-north-4", "a0001", "cn-north-4", &a), 0);
+	assert_int_equal(ledger_target(l, "b200b", "acme-dev/cn-north-4", "a0002", "cn-north-4", &b), 0);
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	assert_int_equal(ledger_intent(a, &d, &id), 0);
+	assert_int_equal(ledger_intent(b, &d, &id), 0);
+	assert_int_equal(ledger_intent(b, &d, &id), 0);
+
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 1);
+	assert_string_equal(all.v[0].target, "");
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(b, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 2);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .target_glob = "*" }, &all), 0);
+	assert_int_equal(all.n, 4);
+	assert_string_equal(all.v[0].target, "");
+	assert_string_equal(all.v[1].target, "b100a");
+	assert_string_equal(all.v[1].target_name, "acme-prod/cn-north-4");
+	ledger_list_clear(&all);
+	/* By name ... */
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .target_glob = "acme-prod/*" }, &all), 0);
+	assert_int_equal(all.n, 1);
+	assert_string_equal(all.v[0].target, "b100a");
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(a, &(struct ledger_query) { .target_glob = "*/cn-north-4" }, &all), 0);
+	assert_int_equal(all.n, 3);
+	ledger_list_clear(&all);
+	/* ... or by key. */
+	assert_int_equal(ledger_query(a, &(struct ledger_query) { .target_glob = "b2*" }, &all), 0);
+	assert_int_equal(all.n, 2);
+	assert_string_equal(all.v[0].account_id, "a0002");
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_query(a, &(struct ledger_query) { .target_glob = "nothing" }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_query(a, &(struct ledger_query) { .target_glob = "*", .limit = 3 }, &all),
+	                 -E2BIG);
+	ledger_list_clear(&all);
+	ledger_close(b);
+	ledger_close(a);
+	ledger_close(l);
+}
+
+/* The schema of version 1, as csms-tagd wrote it before targets. */
+static const char SCHEMA_V1[] =
+	"CREATE TABLE deletions ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" pass_id TEXT NOT NULL, secret_id TEXT NOT NULL, secret_name TEXT NOT NULL,"
+	" key TEXT NOT NULL, value TEXT NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL,"
+	" intent_usec INTEGER NOT NULL,"
+	" outcome TEXT NOT NULL DEFAULT 'pending',"
+	" outcome_usec INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX deletions_pending ON deletions(outcome) WHERE outcome = 'pending';"
+	"CREATE INDEX deletions_time ON deletions(intent_usec);"
+	"CREATE TABLE grace_clocks (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE exempt_kept (digest BLOB PRIMARY KEY, first_seen_usec INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE clock_stamp (one INTEGER PRIMARY KEY CHECK (one = 1),"
+	" realtime_usec INTEGER NOT NULL, boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL);"
+	"CREATE TABLE passes ("
+	" pass_id TEXT PRIMARY KEY, started_usec INTEGER NOT NULL,"
+	" started_boottime_usec INTEGER NOT NULL, boot_id TEXT NOT NULL,"
+	" finished_usec INTEGER NOT NULL DEFAULT 0, outcome TEXT,"
+	" listing_complete INTEGER NOT NULL DEFAULT 0);"
+	"PRAGMA user_version = 1;";
+
+static int user_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A version-1 file is migrated in place: every row is the default
+ * target's, ids go on, clocks, stamp and passes are kept. */
+static void test_migrate_v1(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct ledger_list pending = {}, all = {};
+	struct grace_clocks clocks = {}, kept = {};
+	struct grace_stamp st;
+	struct ledger_pass p = {};
+	struct ledger_deletion d = sample("new", "v");
+	struct ledger *l, *a;
+	uint8_t dig[GRACE_DIGEST_LEN];
+	uint64_t t;
+	int64_t id;
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	grace_digest("id-1", "old", "1", dig);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, SCHEMA_V1, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason, intent_usec,"
+		" outcome, outcome_usec) VALUES ('p-1', 'id-1', 'app-db', 'old', '1', 'x.conf:3', 'no-rule', 100,"
+		" 'deleted', 110);"
+		"INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason, intent_usec)"
+		" VALUES ('p-2', 'id-1', 'app-db', 'left', '2', 'x.conf:3', 'no-rule', 200);"
+		"INSERT INTO exempt_kept VALUES (x'00', 5);"
+		"INSERT INTO clock_stamp VALUES (1, 300, 30, 'boot-1');"
+		"INSERT INTO passes VALUES ('p-1', 90, 9, 'boot-1', 120, 'changed', 1);"
+		"INSERT INTO passes VALUES ('p-3', 95, 9, 'boot-1', 120, 'clean', 1);"
+		"INSERT INTO passes VALUES ('p-2', 190, 19, 'boot-1', 0, NULL, 0);", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO grace_clocks VALUES (?, 50)", -1, &s, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_blob(s, 1, dig, GRACE_DIGEST_LEN, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(user_version(path), LEDGER_SCHEMA_VERSION);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 1);
+	assert_string_equal(pending.v[0].key, "left");
+	assert_string_equal(pending.v[0].target, "");
+	assert_string_equal(pending.v[0].region, "");
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { .deleted_only = true }, &all), 0);
+	assert_int_equal(all.n, 1);
+	assert_true(all.v[0].id == 1 && all.v[0].outcome_usec == 110);
+	ledger_list_clear(&all);
+	assert_int_equal(ledger_clocks_load(l, 1000, &clocks, &kept, NULL, &st), 0);
+	assert_int_equal(clocks.n, 1);
+	assert_int_equal(grace_clocks_find(&clocks, dig, &t), 0);
+	assert_true(t == 50);
+	assert_int_equal(kept.n, 0);    /* not a digest of ours: restarts */
+	assert_true(st.realtime_usec == 300 && st.boottime_usec == 30);
+	assert_string_equal(st.boot_id, "boot-1");
+	grace_clocks_clear(&clocks);
+	/* Equal finishing times: the later row still wins. */
+	assert_int_equal(ledger_last_observing_pass(l, "p-2", &p), 0);
+	assert_string_equal(p.pass_id, "p-3");
+	ledger_pass_clear(&p);
+	/* It goes on as a version-2 file: ids continue, intents settle. */
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	assert_true(id == 3);
+	assert_int_equal(ledger_resolve(l, pending.v[0].id, LEDGER_DELETED, 400), 0);
+	ledger_list_clear(&pending);
+	assert_int_equal(ledger_pass_end(l, "p-2", 500, "changed", true), 0);
+	/* Another target sees none of it. */
+	assert_int_equal(ledger_target(l, "b100a", "t", NULL, NULL, &a), 0);
+	assert_int_equal(ledger_query(a, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 0);
+	assert_int_equal(ledger_clocks_load(a, 1000, &clocks, &kept, NULL, &st), 0);
+	assert_int_equal(clocks.n, 0);
+	assert_int_equal(ledger_last_observing_pass(a, NULL, &p), -ENOENT);
+	ledger_close(a);
+	ledger_close(l);
+	/* Opened again: nothing more to do. */
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_query(l, &(struct ledger_query) { 0 }, &all), 0);
+	assert_int_equal(all.n, 3);
+	ledger_list_clear(&all);
+	ledger_close(l);
+}
+
+/* A migration that fails leaves the version-1 file as it was. */
+static void test_migrate_v1_fails_whole(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	struct ledger *l = NULL;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, SCHEMA_V1, NULL, NULL, NULL), SQLITE_OK);
+	/* A name the migration needs, taken: it fails halfway. */
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE targets (x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(ledger_open(dir, &l) < 0);
+	assert_null(l);
+	assert_int_equal(user_version(path), 1);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* Still version 1's deletions: no target column. */
+	assert_int_not_equal(sqlite3_exec(db, "SELECT target FROM deletions", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT one FROM clock_stamp", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void targets_clear(struct target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].name);
+		free(t[i].account_id);
+		free(t[i].account_name);
+		free(t[i].region);
+		free(t[i].project_id);
+		free(t[i].project_name);
+	}
+	free(t);
+}
+
+static uint64_t first_seen(const char *project_id)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, LEDGER_FILE);
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	uint64_t t = 0;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT first_seen_usec FROM targets WHERE project_id = ?",
+	                                    -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, project_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		t = (uint64_t) sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return t;
+}
+
+/* The discovered targets: saved whole, in order, NULLs kept. */
+static void test_targets_save_load(void **state)
+{
+	struct target two[] = {
+		{ .name = "org-m0001/cn-north-4", .account_id = "a0001", .account_name = "org-m0001",
+		  .region = "cn-north-4", .project_id = "b100", .project_name = "cn-north-4", .discovered = true },
+		{ .name = "self/ap-southeast-1", .region = "ap-southeast-1", .project_id = "b200",
+		  .project_name = "ap-southeast-1", .discovered = true },
+	};
+	struct target next[] = {
+		two[1],
+		{ .name = "prod-bj", .account_id = "a0003", .region = "cn-north-4", .project_id = "b300",
+		  .line = 4, .file = 1 },
+	};
+	struct target *t = NULL;
+	struct ledger *l, *a;
+	uint64_t saved;
+	size_t n;
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_targets_load(l, &t, &n, &saved), 0);
+	assert_int_equal(n, 0);
+	assert_true(saved == 0);
+	targets_clear(t, n);
+	assert_int_equal(ledger_targets_save(l, &(struct target) { .name = "x", .region = "r" }, 1, 5), -EINVAL);
+	assert_int_equal(ledger_targets_save(l, two, 2, 1000), 0);
+	assert_int_equal(ledger_targets_load(l, &t, &n, &saved), 0);
+	assert_int_equal(n, 2);
+	assert_true(saved == 1000);
+	assert_string_equal(t[0].name, "org-m0001/cn-north-4");
+	assert_string_equal(t[0].account_id, "a0001");
+	assert_string_equal(t[0].account_name, "org-m0001");
+	assert_string_equal(t[0].project_id, "b100");
+	assert_string_equal(t[0].project_name, "cn-north-4");
+	assert_true(t[0].discovered);
+	assert_null(t[1].account_id);
+	assert_null(t[1].account_name);
+	assert_string_equal(t[1].region, "ap-southeast-1");
+	targets_clear(t, n);
+	/* A target gone, one new: the one still there keeps its first sighting. */
+	assert_int_equal(ledger_target(l, "b200", "self/ap-southeast-1", NULL, "ap-southeast-1", &a), 0);
+	assert_int_equal(ledger_targets_save(a, next, 2, 2000), 0);
+	assert_int_equal(ledger_targets_load(l, &t, &n, &saved), 0);
+	assert_int_equal(n, 2);
+	assert_true(saved == 2000);
+	assert_string_equal(t[0].project_id, "b200");
+	assert_string_equal(t[1].project_id, "b300");
+	assert_null(t[1].project_name);
+	assert_false(t[1].discovered);
+	assert_int_equal(t[1].line, 0);
+	targets_clear(t, n);
+	assert_true(first_seen("b200") == 1000);
+	assert_true(first_seen("b300") == 2000);
+	assert_true(first_seen("b100") == 0);
+	/* None left. */
+	assert_int_equal(ledger_targets_save(l, NULL, 0, 3000), 0);
+	assert_int_equal(ledger_targets_load(a, &t, &n, &saved), 0);
+	assert_int_equal(n, 0);
+	assert_true(saved == 3000);
+	targets_clear(t, n);
+	ledger_close(l);
+	ledger_close(a);
+}
+
+/* The records written from OUT's call, as JSON lines. */
+static char *records_of(void (*fn)(void))
+{
+	char path[] = "/tmp/test-ledger-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	char *text = NULL;
+	size_t len;
+
+	assert_true(fd >= 0 && saved >= 0);
+	log_open(LOG_TARGET_JSON);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	fn();
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	close(fd);
+	assert_int_equal(read_file(path, 65536, &text, &len), 0);
+	unlink(path);
+	return text;
+}
+
+static void resolve_two(void)
+{
+	struct ledger_deletion d = sample("k", "v");
+
+	d.target = d.target_name = d.account_id = d.region = "";
+	record_resolved(&d, LEDGER_DELETED, "absent");
+	d.target = "b100";
+	d.target_name = "acme-prod/cn-north-4";
+	d.account_id = "a0001";
+	d.region = "cn-north-4";
+	record_resolved(&d, LEDGER_FAILED, "present");
+}
+
+static void pass_fields(void)
+{
+	struct csms_settings one = { .region = "cn-north-4", .project_id = "b0" };
+	struct csms_settings view = { .region = "cn-north-4", .project_id = "b100", .account_id = "a0001",
+	                              .target_name = "acme-prod/cn-north-4" };
+
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS(&one)), "single");
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS(&view)), "organisation");
+	log_event(LOG_ERR, NULL, LOG_FIELDS(RECORD_TARGET_FIELDS((const struct csms_settings *) NULL)), "none");
+}
+
+/* Records name their target in organisation mode only. */
+static void test_records_name_target(void **state)
+{
+	_cleanup_free_ char *resolved = records_of(resolve_two), *fields = records_of(pass_fields);
+	char *second = strchr(resolved, '\n');
+	const char *org;
+
+	assert_non_null(second);
+	*second++ = '\0';
+	assert_null(strstr(resolved, "CSMS_TARGET"));
+	assert_null(strstr(resolved, "CSMS_PROJECT"));
+	assert_non_null(strstr(second, "\"CSMS_TARGET\":\"acme-prod/cn-north-4\""));
+	assert_non_null(strstr(second, "\"CSMS_ACCOUNT\":\"a0001\""));
+	assert_non_null(strstr(second, "\"CSMS_REGION\":\"cn-north-4\""));
+	assert_non_null(strstr(second, "\"CSMS_PROJECT\":\"b100\""));
+	org = strstr(fields, "organisation");
+	assert_non_null(org);
+	assert_null(strstr(fields, "\"CSMS_PROJECT\":\"b0\""));
+	assert_non_null(strstr(fields, "\"CSMS_PROJECT\":\"b100\""));
+	assert_int_equal(strstr(fields, "CSMS_TARGET") < org, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +867,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root_run_leaves_files_to_owner, setup, teardown),
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test_setup_teardown(test_clocks_stale_after_failed_save, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targets_isolated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_targets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1_fails_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targets_save_load, setup, teardown),
+		cmocka_unit_test(test_records_name_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

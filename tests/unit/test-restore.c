@@ -1,6 +1,6 @@
 /* test-restore.c - undo: time arguments, the journalctl -o json record
  * reader (byte-array values, filters, bad input), the choice of the latest
- * deletion, and the restore decision. */
+ * deletion, and the restore decision; the records' targets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ledger.h"
 #include "log.h"
 #include "observation.h"
 #include "restore.h"
@@ -168,6 +169,98 @@ static void test_select_latest(void **state)
 	restore_set_clear(&set);
 }
 
+#define TARGET(key, name) ", \"CSMS_PROJECT\": \"" key "\", \"CSMS_TARGET\": \"" name "\""
+
+/* Records name their target (organisation mode); the filter selects by
+ * key or name; the latest wins per target; a set splits by target. */
+static void test_targets(void **state)
+{
+	static const char text[] =
+		DEL("100", FIELDS("s1", "app-a", "k", "\"default\""))
+		DEL("200", FIELDS("s1", "app-a", "k", "\"prod\"") TARGET("b100", "acme-prod/cn-north-4"))
+		DEL("300", FIELDS("s1", "app-a", "k", "\"dev\"") TARGET("b200", "acme-dev/cn-north-4"))
+		DEL("150", FIELDS("s1", "app-a", "k", "\"prod-older\"") TARGET("b100", "acme-prod/cn-north-4"));
+	struct restore_set set = {}, part = {};
+	struct restore_filter f = all;
+
+	assert_int_equal(read_text(text, &all, &set, NULL), 0);
+	assert_int_equal(set.n, 4);
+	assert_string_equal(set.items[0].target, "");
+	assert_string_equal(set.items[0].target_name, "");
+	assert_string_equal(set.items[1].target, "b100");
+	assert_string_equal(set.items[1].target_name, "acme-prod/cn-north-4");
+	/* One key of one secret id in three targets: three deletions. */
+	restore_select(&set);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.items[0].value, "default");
+	assert_string_equal(set.items[1].value, "prod");
+	assert_string_equal(set.items[2].value, "dev");
+	assert_int_equal(restore_set_take_target(&set, "b100", &part), 0);
+	assert_int_equal(part.n, 1);
+	assert_string_equal(part.items[0].value, "prod");
+	assert_int_equal(set.n, 2);
+	assert_string_equal(set.items[0].target, "");
+	assert_string_equal(set.items[1].target, "b200");
+	restore_set_clear(&part);
+	assert_int_equal(restore_set_take_target(&set, "none", &part), 0);
+	assert_int_equal(part.n, 0);
+	assert_int_equal(set.n, 2);
+	restore_set_clear(&set);
+
+	f.target_glob = "acme-*";
+	assert_int_equal(read_text(text, &f, &set, NULL), 0);
+	assert_int_equal(set.n, 3);
+	restore_set_clear(&set);
+	f.target_glob = "b2*";
+	assert_int_equal(read_text(text, &f, &set, NULL), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.items[0].value, "dev");
+	restore_set_clear(&set);
+	/* "" is the single-target default's key. */
+	f.target_glob = "";
+	assert_int_equal(read_text(text, &f, &set, NULL), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.items[0].value, "default");
+	restore_set_clear(&set);
+}
+
+/* The ledger reader: every target's deleted rows, with their target. */
+static void test_read_ledger_targets(void **state)
+{
+	char dir[] = "/tmp/test-restore.XXXXXX", cmd[64];
+	struct ledger_deletion d = { .pass_id = "p", .secret_id = "s1", .secret_name = "app-a", .key = "k",
+	                             .value = "v", .rule = "x:1", .reason = "no-rule", .intent_usec = 10 };
+	struct restore_filter f = all;
+	struct restore_set set = {};
+	struct ledger *l, *a;
+	int64_t id;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_target(l, "b100", "acme-prod/cn-north-4", "a1", "cn-north-4", &a), 0);
+	assert_int_equal(ledger_intent(l, &d, &id), 0);
+	assert_int_equal(ledger_outcome(l, id, LEDGER_DELETED, 11, NULL), 0);
+	assert_int_equal(ledger_intent(a, &d, &id), 0);
+	assert_int_equal(ledger_outcome(a, id, LEDGER_DELETED, 11, NULL), 0);
+	assert_int_equal(ledger_intent(a, &d, &id), 0);     /* pending: not a deletion */
+	/* Every target's, whichever handle reads. */
+	assert_int_equal(restore_read_ledger(l, &f, &set, NULL), 0);
+	assert_int_equal(set.n, 2);
+	assert_string_equal(set.items[0].target, "");
+	assert_string_equal(set.items[1].target, "b100");
+	assert_string_equal(set.items[1].target_name, "acme-prod/cn-north-4");
+	restore_set_clear(&set);
+	f.target_glob = "*prod*";
+	assert_int_equal(restore_read_ledger(l, &f, &set, NULL), 0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.items[0].target, "b100");
+	restore_set_clear(&set);
+	ledger_close(l);
+	ledger_close(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_decide(void **state)
 {
 	struct deletion_record d = { .secret_id = "s", .secret_name = "n", .key = "k", .value = "v" };
@@ -203,6 +296,8 @@ int main(void)
 		cmocka_unit_test(test_read_json_bad),
 		cmocka_unit_test(test_select_latest),
 		cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_targets),
+		cmocka_unit_test(test_read_ledger_targets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
