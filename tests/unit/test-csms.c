@@ -6,7 +6,10 @@
  * but 400 when X-Project-Id is not PROJECT (so every 200 shows the client
  * signed its own project with the shared auth), 429 with Retry-After: 1 to
  * the first request of a project starting "7" (throttled), and after
- * 300 ms for the secret "slow".  Without python3 the test is skipped (77).
+ * 300 ms for the secret "slow".  Then, against the CSMS emulator with the
+ * organisation seed (tests/data/org-seed.json), which checks signatures
+ * and temporary keys itself: agency auths of two member accounts over one
+ * shared ECS base identity.  Without python3 the test is skipped (77).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "auth.h"
 #include "csms.h"
@@ -392,6 +396,186 @@ static void test_shared_invalid(void **state)
 	free(error);
 }
 
+/* --- the organisation emulator ------------------------------------------------ */
+
+#define PROD_ACCOUNT    "a0000000000000000000000000000002"
+#define PROD_PROJECT    "b2000000000000000000000000000001"
+#define DEV_ACCOUNT     "a0000000000000000000000000000003"
+#define DEV_PROJECT     "b3000000000000000000000000000001"
+
+static pid_t emu_pid;
+static char emu_base[64];
+
+static const char *srcdir(void)
+{
+	const char *e = getenv("top_srcdir");
+
+	return e && *e ? e : ".";
+}
+
+static int emu_start(void **state)
+{
+	const char *python = getenv("PYTHON3") && *getenv("PYTHON3") ? getenv("PYTHON3") : "python3";
+	_cleanup_free_ char *script = xasprintf("%s/tests/emulator/csms-emulator.py", srcdir());
+	_cleanup_free_ char *seed = xasprintf("%s/tests/data/org-seed.json", srcdir());
+	_cleanup_free_ char *portfile = xasprintf("%s/emu-port", tmpdir);
+
+	if (!script || !seed || !portfile)
+		return -1;
+	emu_pid = spawn_tied((char *const[]) { (char *) python, script, (char *) "--seed", seed,
+	                                       (char *) "--port", (char *) "0",
+	                                       (char *) "--port-file", portfile, NULL });
+	if (emu_pid < 0)
+		return -1;
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *text = NULL;
+		int status;
+
+		if (read_file(portfile, 64, &text, NULL) == 0 && atoi(text) > 0) {
+			snprintf(emu_base, sizeof(emu_base), "http://127.0.0.1:%d", atoi(text));
+			return 0;
+		}
+		if (waitpid(emu_pid, &status, WNOHANG) == emu_pid) {
+			emu_pid = 0;
+			return -1;
+		}
+		usleep(50 * 1000);
+	}
+	return -1;
+}
+
+static int emu_stop(void **state)
+{
+	if (emu_pid > 0) {
+		kill(emu_pid, SIGTERM);
+		waitpid(emu_pid, NULL, 0);
+	}
+	return 0;
+}
+
+static size_t sink(char *d, size_t size, size_t n, void *u)
+{
+	return fwrite(d, size, n, u);
+}
+
+/* Requests the emulator counted for API. */
+static long emu_count(const char *api)
+{
+	_cleanup_free_ char *u = xasprintf("%s/_emulator/state", emu_base);
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	CURL *e = curl_easy_init();
+	json_t *j;
+	long n;
+
+	assert_non_null(f);
+	assert_non_null(e);
+	curl_easy_setopt(e, CURLOPT_URL, u);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_cleanup(e);
+	fclose(f);
+	j = json_loads(buf, 0, NULL);
+	free(buf);
+	assert_non_null(j);
+	n = (long) json_integer_value(json_object_get(json_object_get(j, "counts"), api));
+	json_decref(j);
+	return n;
+}
+
+/* The view of target (ACCOUNT, PROJECT) under an agency config with an ECS
+ * base identity.  Borrowed strings. */
+static struct config org_cfg(const char *account, const char *project, char *external_id_file)
+{
+	struct config c = {
+		.csms = {
+			.region = (char *) "cn-north-4",
+			.project_id = (char *) project,
+			.endpoint = emu_base,
+			.iam_endpoint = emu_base,
+			.sts_endpoint = emu_base,
+			.metadata_endpoint = emu_base,
+		},
+		.auth = {
+			.method = AUTH_AGENCY,
+			.base = AUTH_ECS,
+			.agency = {
+				.name = (char *) "tag-keeper",
+				.account_id = (char *) account,
+				.external_id_file = external_id_file,
+			},
+		},
+	};
+
+	return c;
+}
+
+static void on_secrets(const struct csms_result *res, void *userdata)
+{
+	struct got *g = userdata;
+
+	g->done = true;
+	g->r = res->r;
+	g->status = res->status;
+}
+
+/* Two member accounts' agencies over one ECS base identity: one metadata
+ * fetch for both, each assumed once, and each target's requests signed
+ * with its agency's keys and its own project id (the emulator checks). */
+static void test_agency_shared_base(void **state)
+{
+	_cleanup_free_ char *ext = xasprintf("%s/external-id", tmpdir);
+	struct http_options o = { .user_agent = "csms-tagd-test" };
+	struct config prod = org_cfg(PROD_ACCOUNT, PROD_PROJECT, NULL);
+	struct config dev;
+	struct http *h;
+	struct http_lane *lp, *ld;
+	struct auth *base = NULL, *ap = NULL, *ad = NULL;
+	struct csms *cp = NULL, *cd = NULL;
+	struct got gp = { 0 }, gd = { 0 }, wp = { 0 }, wd = { 0 };
+	char *error = NULL;
+	long meta0 = emu_count("MetadataSecurityKey"), assume0 = emu_count("AssumeAgency");
+
+	assert_non_null(ext);
+	assert_int_equal(write_file(ext, "acme-ext-0001\n"), 0);
+	dev = org_cfg(DEV_ACCOUNT, DEV_PROJECT, ext);
+	assert_int_equal(http_new(event, &o, &h), 0);
+	assert_int_equal(http_lane_new(h, 20, &lp), 0);
+	assert_int_equal(http_lane_new(h, 20, &ld), 0);
+	assert_int_equal(auth_new_base_identity(&prod, h, &base, &error), 0);
+	assert_int_equal(auth_new_with_base(&prod, h, base, &ap, &error), 0);
+	assert_int_equal(auth_new_with_base(&dev, h, base, &ad, &error), 0);
+	assert_int_equal(csms_new_shared(event, &prod, h, lp, ap, &cp, &error), 0);
+	assert_int_equal(csms_new_shared(event, &dev, h, ld, ad, &cd, &error), 0);
+	assert_null(error);
+
+	csms_ensure_auth(cp, on_auth, &wp);
+	csms_ensure_auth(cd, on_auth, &wd);
+	run_until_done((struct got *[]) { &wp, &wd }, 2, 10 * USEC_PER_SEC);
+	assert_true(wp.done && wd.done);
+	assert_int_equal(wp.r, 0);
+	assert_int_equal(wd.r, 0);
+	assert_int_equal(emu_count("MetadataSecurityKey") - meta0, 1);
+	assert_int_equal(emu_count("AssumeAgency") - assume0, 2);
+
+	csms_list_secrets(cp, &gp, NULL, 10, on_secrets, &gp);
+	csms_list_secrets(cd, &gd, NULL, 10, on_secrets, &gd);
+	run_until_done((struct got *[]) { &gp, &gd }, 2, 10 * USEC_PER_SEC);
+	assert_int_equal(gp.r, 0);
+	assert_int_equal(gp.status, 200);
+	assert_int_equal(gd.r, 0);
+	assert_int_equal(gd.status, 200);
+
+	csms_free(cp);
+	csms_free(cd);
+	auth_free(ap);
+	auth_free(ad);
+	auth_free(base);
+	http_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +584,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_throttle_pauses_lane, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_free_one_client, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_owned_client, loop_setup, loop_teardown),
+	};
+	const struct CMUnitTest org[] = {
+		cmocka_unit_test_setup_teardown(test_agency_shared_base, loop_setup, loop_teardown),
 	};
 	const char *python = getenv("PYTHON3") && *getenv("PYTHON3") ? getenv("PYTHON3") : "python3";
 	_cleanup_free_ char *check = xasprintf("command -v '%s' >/dev/null 2>&1", python);
@@ -422,6 +609,8 @@ int main(void)
 		return 1;
 	}
 	r = cmocka_run_group_tests(tests, server_start, server_stop);
+	if (r == 0)
+		r = cmocka_run_group_tests(org, emu_start, emu_stop);
 	rm = xasprintf("rm -rf '%s'", tmpdir);
 	if (rm && system(rm) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
