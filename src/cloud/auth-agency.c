@@ -54,6 +54,8 @@ static int agency_setup(struct auth *a, const struct config *c, char **error)
 	if (s->external_id_file &&
 	    (r = auth_credential_load("external_id_file", s->external_id_file, &a->external_id, error)) < 0)
 		return r;
+	if (a->base)
+		return 0;       /* auth_new_with_base(): a shared one */
 	return auth_new_base(c, c->auth.base, a->http, &a->base, error);
 }
 
@@ -125,7 +127,7 @@ static int base_prepare(struct http_request *req, const char *method, const char
 {
 	struct auth *a = userdata;
 
-	return auth_prepare(req, method, url, body, body_len, headers, a->base);
+	return auth_prepare_project(a->base, NULL, method, url, body, body_len, headers);
 }
 
 static void on_base_ready(int r, const char *error, void *userdata)

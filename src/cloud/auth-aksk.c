@@ -81,8 +81,8 @@ static int url_parts(const char *url, char **ret_host, char **ret_path, char **r
 	return 0;
 }
 
-int auth_sign_headers(struct auth *a, const char *method, const char *url, const char *body,
-                      size_t body_len, struct curl_slist **headers)
+int auth_sign_headers(struct auth *a, const char *project_id, const char *method, const char *url,
+                      const char *body, size_t body_len, struct curl_slist **headers)
 {
 	_cleanup_free_ char *host = NULL, *path = NULL, *query = NULL, *authz = NULL;
 	struct sign_header sh[5];
@@ -94,9 +94,12 @@ int auth_sign_headers(struct auth *a, const char *method, const char *url, const
 	};
 	const char *ctype = header_find(*headers, "Content-Type");
 	char date[17];
+	const char *project = project_id ? project_id : a->global ? NULL : a->project_id;
 	size_t n = 0;
 	int r;
 
+	if (project && (!*project || auth_has_control_chars(project, strlen(project))))
+		return -EINVAL;
 	r = url_parts(url, &host, &path, &query);
 	if (r < 0)
 		return r;
@@ -105,8 +108,8 @@ int auth_sign_headers(struct auth *a, const char *method, const char *url, const
 	sign_format_date(time(NULL), date);
 	sh[n++] = (struct sign_header) { "Host", host };
 	sh[n++] = (struct sign_header) { SIGN_DATE_HEADER, date };
-	if (!a->global)
-		sh[n++] = (struct sign_header) { "X-Project-Id", a->project_id };
+	if (project)
+		sh[n++] = (struct sign_header) { "X-Project-Id", project };
 	if (ctype)
 		sh[n++] = (struct sign_header) { "Content-Type", ctype };
 	if (a->security_token)
@@ -116,7 +119,7 @@ int auth_sign_headers(struct auth *a, const char *method, const char *url, const
 	if (r < 0)
 		return r;
 	if ((r = auth_header_append(headers, SIGN_DATE_HEADER, date)) < 0 ||
-	    (!a->global && (r = auth_header_append(headers, "X-Project-Id", a->project_id)) < 0) ||
+	    (project && (r = auth_header_append(headers, "X-Project-Id", project)) < 0) ||
 	    (a->security_token &&
 	     (r = auth_header_append(headers, "X-Security-Token", a->security_token)) < 0) ||
 	    (r = auth_header_append(headers, "Authorization", authz)) < 0)

@@ -36,9 +36,10 @@ struct auth_ops {
 	bool (*usable)(const struct auth *a);
 	/* Whether they must be fetched before use. */
 	bool (*needs_refresh)(const struct auth *a);
-	/* Add the headers of one request (auth_prepare()). */
-	int (*prepare)(struct auth *a, const char *method, const char *url, const char *body,
-	               size_t body_len, struct curl_slist **headers);
+	/* Add the headers of one request (auth_prepare_project()) for
+	 * PROJECT_ID: its X-Project-Id; NULL = the auth's own. */
+	int (*prepare)(struct auth *a, const char *project_id, const char *method, const char *url,
+	               const char *body, size_t body_len, struct curl_slist **headers);
 	/* Retry a failed fetch at once rather than after the hold-off: re-reading
 	 * a file locks no account out. */
 	bool no_holdoff;
@@ -66,10 +67,11 @@ struct auth {
 	char *user;
 	char *domain;
 	char *token_path;               /* token method: re-read on refresh */
-	bool global;                    /* sign without X-Project-Id (agency's base) */
+	bool global;                    /* no X-Project-Id of its own (agency's base) */
 
 	/* agency method */
 	struct auth *base;              /* the identity that assumes the agency */
+	bool base_borrowed;             /* auth_new_with_base(): not ours to free */
 	char *assume_url;               /* STS v5 or IAM v3.0 */
 	struct agency_settings agency;  /* session_name and duration filled in */
 	char *external_id;              /* secret */
@@ -152,14 +154,17 @@ int auth_new_base(const struct config *c, enum auth_method method, struct http *
 
 /* ---- auth-token.c ---------------------------------------------------------------- */
 
-/* Send a->token as X-Auth-Token (token and password methods). */
-int auth_token_header(struct auth *a, const char *method, const char *url, const char *body,
-                      size_t body_len, struct curl_slist **headers);
+/* Send a->token as X-Auth-Token (token and password methods).  The token
+ * is scoped to a->project_id: another PROJECT_ID is refused (-ENOKEY). */
+int auth_token_header(struct auth *a, const char *project_id, const char *method, const char *url,
+                      const char *body, size_t body_len, struct curl_slist **headers);
 
 /* ---- auth-aksk.c ---------------------------------------------------------------- */
 
-/* Sign a request with a->ak, a->sk (and a->security_token). */
-int auth_sign_headers(struct auth *a, const char *method, const char *url, const char *body,
-                      size_t body_len, struct curl_slist **headers);
+/* Sign a request with a->ak, a->sk (and a->security_token), with
+ * X-Project-Id PROJECT_ID; NULL: a->project_id, or none for a global auth
+ * (a base identity). */
+int auth_sign_headers(struct auth *a, const char *project_id, const char *method, const char *url,
+                      const char *body, size_t body_len, struct curl_slist **headers);
 
 #endif

@@ -47,10 +47,13 @@ static bool token_needs_refresh(const struct auth *a)
 }
 
 /* The token as X-Auth-Token (the password method sends its token so too). */
-int auth_token_header(struct auth *a, const char *method, const char *url, const char *body,
-                      size_t body_len, struct curl_slist **headers)
+int auth_token_header(struct auth *a, const char *project_id, const char *method, const char *url,
+                      const char *body, size_t body_len, struct curl_slist **headers)
 {
 	(void) method, (void) url, (void) body, (void) body_len;
+	/* A project-scoped token is no use in another project. */
+	if (project_id && (!a->project_id || strcmp(project_id, a->project_id) != 0))
+		return -ENOKEY;
 	return auth_header_append(headers, "X-Auth-Token", a->token);
 }
 

@@ -187,7 +187,8 @@ static void auth_destroy(struct auth *a)
 	free(a->user);
 	free(a->domain);
 	free(a->token_path);
-	auth_free(a->base);
+	if (!a->base_borrowed)
+		auth_free(a->base);
 	auth_secret_replace(&a->external_id, NULL);
 	free(a->assume_url);
 	agency_settings_free(&a->agency);
@@ -196,7 +197,7 @@ static void auth_destroy(struct auth *a)
 }
 
 static int auth_new_method(const struct config *c, enum auth_method method, bool global,
-                           struct http *h, struct auth **ret, char **error)
+                           struct http *h, struct auth *base, struct auth **ret, char **error)
 {
 	struct auth *a;
 	int r;
@@ -209,6 +210,9 @@ static int auth_new_method(const struct config *c, enum auth_method method, bool
 	a->global = global;
 	a->http = h;
 	a->waiters_tail = &a->waiters;
+	/* The agency method's setup makes a base of its own unless given one. */
+	a->base = base;
+	a->base_borrowed = base != NULL;
 	if (c->csms.project_id && !(a->project_id = strdup(c->csms.project_id))) {
 		r = -ENOMEM;
 		goto fail;
@@ -240,7 +244,23 @@ fail:
 
 int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
 {
-	return auth_new_method(c, c->auth.method, false, h, ret, error);
+	return auth_new_method(c, c->auth.method, false, h, NULL, ret, error);
+}
+
+int auth_new_with_base(const struct config *c, struct http *h, struct auth *base,
+                       struct auth **ret, char **error)
+{
+	if (c->auth.method != AUTH_AGENCY || !base || !base->global) {
+		*error = strdup("only the agency method assumes through a shared base identity");
+		return -EINVAL;
+	}
+	return auth_new_method(c, AUTH_AGENCY, false, h, base, ret, error);
+}
+
+int auth_new_base_identity(const struct config *c, struct http *h, struct auth **ret, char **error)
+{
+	return auth_new_base(c, c->auth.method == AUTH_AGENCY ? c->auth.base : c->auth.method, h,
+	                     ret, error);
 }
 
 int auth_new_base(const struct config *c, enum auth_method method, struct http *h,
@@ -251,15 +271,18 @@ int auth_new_base(const struct config *c, enum auth_method method, struct http *
 		                   auth_method_to_string(method));
 		return -EINVAL;
 	}
-	return auth_new_method(c, method, true, h, ret, error);
+	return auth_new_method(c, method, true, h, NULL, ret, error);
 }
 
 void auth_free(struct auth *a)
 {
 	if (!a || a->dead)
 		return;
-	/* Our own requests (IAM, metadata) must not call back into freed memory. */
+	/* Our own requests (IAM, metadata) must not call back into freed
+	 * memory, nor a shared base identity's answer. */
 	http_cancel_for(a->http, a);
+	if (a->base_borrowed)
+		auth_cancel(a->base, a);
 	if (a->busy > 0) {
 		a->dead = true;
 		/* Turning a source off never fails but after a fork. */
@@ -513,13 +536,18 @@ void auth_cancel(struct auth *a, const void *userdata)
 
 /* --- requests ------------------------------------------------------------------ */
 
+int auth_prepare_project(struct auth *a, const char *project_id, const char *method,
+                         const char *url, const char *body, size_t body_len,
+                         struct curl_slist **headers)
+{
+	if (!auth_usable(a))
+		return -ENOKEY;
+	return a->ops->prepare(a, project_id, method, url, body, body_len, headers);
+}
+
 int auth_prepare(struct http_request *req, const char *method, const char *url,
                  const char *body, size_t body_len, struct curl_slist **headers, void *userdata)
 {
-	struct auth *a = userdata;
-
 	(void) req;
-	if (!auth_usable(a))
-		return -ENOKEY;
-	return a->ops->prepare(a, method, url, body, body_len, headers);
+	return auth_prepare_project(userdata, NULL, method, url, body, body_len, headers);
 }

@@ -69,9 +69,18 @@ void auth_cancel(struct auth *a, const void *userdata);
  * key or a bad signature and retrying would only count towards the lockout. */
 bool auth_invalidate(struct auth *a);
 
-/* Add the authentication headers for one request (http_prepare_t shape;
- * USERDATA is the struct auth).  Fails with -ENOKEY when no usable
- * credentials are held. */
+/* Add the authentication headers for one request to project PROJECT_ID:
+ * AK/SK methods sign it with X-Project-Id PROJECT_ID, so one struct auth
+ * per account serves all of that account's projects; NULL = A's own
+ * ([csms] project_id of the config it was made from; none for a base
+ * identity).  The token methods' token is scoped to their own project:
+ * another PROJECT_ID is refused.  Fails with -ENOKEY when no usable
+ * credentials are held, -EINVAL for a bad URL or project id. */
+int auth_prepare_project(struct auth *a, const char *project_id, const char *method,
+                         const char *url, const char *body, size_t body_len,
+                         struct curl_slist **headers);
+/* auth_prepare_project() with A's own project, in http_prepare_t shape
+ * (USERDATA is the struct auth). */
 int auth_prepare(struct http_request *req, const char *method, const char *url,
                  const char *body, size_t body_len, struct curl_slist **headers, void *userdata);
 
@@ -79,6 +88,26 @@ int auth_prepare(struct http_request *req, const char *method, const char *url,
  * (which signs without X-Project-Id; for account-wide APIs such as
  * Organizations), else A itself. */
 struct auth *auth_base(struct auth *a);
+
+/* Many accounts, one base identity.  Ownership: an auth from auth_new()
+ * owns everything it uses but H; an agency auth from auth_new_with_base()
+ * BORROWS its base, which must outlive it (free the agency auths first; each
+ * cancels its own waits on the base when freed).  A 401 from STS/IAM to one
+ * of them renews the shared base for all.
+ *
+ * The base identity of C: [auth] base when the method is agency, else C's
+ * own method, which must be aksk or ecs (else -EINVAL).  It sends no
+ * X-Project-Id of its own (STS, IAM, Organizations are account-wide), but
+ * signs one given to auth_prepare_project(), so it can also serve the
+ * projects of its own account.  Errors as auth_new(). */
+int auth_new_base_identity(const struct config *c, struct http *h, struct auth **ret, char **error);
+/* As auth_new() for C's agency method (the agency named by C: agency_name
+ * in agency_account_id), assuming it through BASE (made by
+ * auth_new_base_identity()) rather than through a base of its own: N
+ * accounts need one ECS metadata fetch, not N.  -EINVAL unless C's method is
+ * agency and BASE a base identity. */
+int auth_new_with_base(const struct config *c, struct http *h, struct auth *base,
+                       struct auth **ret, char **error);
 
 /* Whether credentials are held and not expired (for READY=1 and STATUS). */
 bool auth_usable(const struct auth *a);

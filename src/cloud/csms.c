@@ -1,4 +1,11 @@
-/* csms.c - the CSMS API client. */
+/* csms.c - the CSMS API client.
+ *
+ * A client either owns its transport and credentials (csms_new(): one
+ * target, as the daemon always was) or borrows them (csms_new_shared(): one
+ * of many targets over one http, its account's lane and its account's
+ * auth).  Both are the same code: only csms_free() differs, which frees
+ * what is owned, or else takes back just this client's own requests and
+ * credential waits, so the other clients on the shared parts go on. */
 #include "csms.h"
 
 #include <jansson.h>
@@ -36,13 +43,25 @@ struct call {
 	struct call *next, *prev;
 };
 
+/* A csms_ensure_auth() waiting on the (maybe shared) auth. */
+struct auth_wait {
+	struct csms_client *client;
+	auth_done_t done;
+	void *owner;
+	struct auth_wait *next, *prev;
+};
+
 struct csms_client {
 	struct csms iface;       /* what csms_new() hands out: the ops */
 	sd_event *event;
 	struct http *http;
+	struct http_lane *lane; /* NULL: the default lane */
 	struct auth *auth;
+	bool owned;             /* http and auth are ours (csms_new()) */
+	char *project_id;       /* X-Project-Id of every request */
 	char *base;             /* {endpoint}/v1/{project_id} */
 	struct call *calls;     /* every live call */
+	struct auth_wait *auth_waits;
 	struct csms_stats stats;
 	csms_failure_hook_t failure_hook;
 	void *failure_userdata;
@@ -70,6 +89,32 @@ const char *csms_api_name(enum csms_api api)
 	return csms_api_to_string(api);
 }
 
+/* The client for CFG's target, without its http and auth yet. */
+static int client_new(sd_event *event, const struct config *cfg, struct csms_client **ret,
+                      char **error)
+{
+	struct csms_client *c;
+
+	if (!cfg->csms.endpoint || !cfg->csms.project_id) {
+		*error = strdup("[csms] endpoint and project_id are needed");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->iface.ops = &client_ops;
+	c->event = sd_event_ref(event);
+	/* config_load() stored the endpoint normalised (no trailing '/'). */
+	c->base = xasprintf("%s/v1/%s", cfg->csms.endpoint, cfg->csms.project_id);
+	c->project_id = strdup(cfg->csms.project_id);
+	if (!c->base || !c->project_id) {
+		csms_free(&c->iface);
+		return -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
 int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char **error)
 {
 	struct http_options ho = {
@@ -82,16 +127,10 @@ int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char 
 	struct csms_client *c;
 	int r;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->event = sd_event_ref(event);
-	/* config_load() stored the endpoint normalised (no trailing '/'). */
-	c->base = xasprintf("%s/v1/%s", cfg->csms.endpoint, cfg->csms.project_id);
-	if (!c->base) {
-		r = -ENOMEM;
-		goto fail;
-	}
+	r = client_new(event, cfg, &c, error);
+	if (r < 0)
+		return r;
+	c->owned = true;
 	r = http_new(event, &ho, &c->http);
 	if (r < 0) {
 		*error = xasprintf("cannot set up HTTP: %s", strerror(-r));
@@ -100,12 +139,31 @@ int csms_new(sd_event *event, const struct config *cfg, struct csms **ret, char 
 	r = auth_new(cfg, c->http, &c->auth, error);
 	if (r < 0)
 		goto fail;
-	c->iface.ops = &client_ops;
 	*ret = &c->iface;
 	return 0;
 fail:
 	csms_free(&c->iface);
 	return r;
+}
+
+int csms_new_shared(sd_event *event, const struct config *cfg, struct http *h,
+                    struct http_lane *lane, struct auth *a, struct csms **ret, char **error)
+{
+	struct csms_client *c;
+	int r;
+
+	if (!h || !a) {
+		*error = strdup("a shared client needs an http and an auth");
+		return -EINVAL;
+	}
+	r = client_new(event, cfg, &c, error);
+	if (r < 0)
+		return r;
+	c->http = h;
+	c->lane = lane;
+	c->auth = a;
+	*ret = &c->iface;
+	return 0;
 }
 
 static void call_free(struct call *call)
@@ -125,17 +183,46 @@ static void call_free(struct call *call)
 	free(call);
 }
 
+static void auth_wait_free(struct auth_wait *w)
+{
+	struct csms_client *c = w->client;
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		c->auth_waits = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	free(w);
+}
+
 void csms_free(struct csms *x)
 {
 	struct csms_client *c = client_of(x);
 
 	if (!c)
 		return;
-	/* http_free drops requests without callbacks, so the calls can go. */
-	auth_free(c->auth);
-	http_free(c->http);
-	while (c->calls)
+	if (c->owned) {
+		/* Both drop their requests and waiters without callbacks. */
+		auth_free(c->auth);
+		http_free(c->http);
+		c->auth = NULL;
+		c->http = NULL;
+	}
+	/* Shared: only this client's requests and waits are taken back (a
+	 * request in flight is cut off: its call is going away). */
+	while (c->auth_waits) {
+		auth_cancel(c->auth, c->auth_waits);
+		auth_wait_free(c->auth_waits);
+	}
+	while (c->calls) {
+		if (c->calls->in_http)
+			http_cancel_for(c->http, c->calls);
+		if (c->calls->in_auth)
+			auth_cancel(c->auth, c->calls);
 		call_free(c->calls);
+	}
+	free(c->project_id);
 	free(c->base);
 	sd_event_unref(c->event);
 	free(c);
@@ -146,7 +233,13 @@ static void client_cancel(struct csms *x, const void *owner)
 	struct csms_client *c = client_of(x);
 	struct call *call = c->calls, *next;
 
-	auth_cancel(c->auth, owner);
+	for (struct auth_wait *w = c->auth_waits, *wn; w; w = wn) {
+		wn = w->next;
+		if (w->owner != owner)
+			continue;
+		auth_cancel(c->auth, w);
+		auth_wait_free(w);
+	}
 	for (; call; call = next) {
 		next = call->next;
 		if (call->owner != owner || call->cancelled)
@@ -194,7 +287,9 @@ static int call_prepare(struct http_request *req, const char *method, const char
 
 	if (call->cancelled)
 		return -ECANCELED;
-	return auth_prepare(req, method, url, body, body_len, headers, call->client->auth);
+	(void) req;
+	return auth_prepare_project(call->client->auth, call->client->project_id, method, url,
+	                            body, body_len, headers);
 }
 
 static void call_done(struct http_request *req, const struct http_response *resp, void *userdata);
@@ -209,6 +304,7 @@ static void call_start(struct call *call)
 		.content_type = call->body ? "application/json;charset=UTF-8" : NULL,
 		.prepare = call_prepare,
 		.ahead = call->ahead,
+		.lane = call->client->lane,
 		.done = call_done,
 		.userdata = call,
 	};
@@ -341,6 +437,13 @@ static void finish_with_answer(struct call *call, const struct http_response *re
 	free(a.error);
 }
 
+/* After a 429: hold the client's lane, or, on the default lane, the whole
+ * http (a single-target client is the only one on it). */
+static int hold_back(struct csms_client *c, uint64_t until)
+{
+	return c->lane ? http_lane_pause(c->lane, until) : http_pause(c->http, until);
+}
+
 static void call_done(struct http_request *req, const struct http_response *resp, void *userdata)
 {
 	struct call *call = userdata;
@@ -380,7 +483,7 @@ static void call_done(struct http_request *req, const struct http_response *resp
 		if (call->attempts < RETRY_MAX_ATTEMPTS) {
 			uint64_t delay = retry_delay_usec(call->attempts, resp->retry_after_usec,
 			                                  (double) random_below(1u << 20) / (1u << 20));
-			if (rc == RETRY_THROTTLED && http_pause(c->http, now_monotonic_usec() + delay) < 0) {
+			if (rc == RETRY_THROTTLED && hold_back(c, now_monotonic_usec() + delay) < 0) {
 				fail_now(call, -EIO, "cannot hold requests back after a throttled answer");
 				return;
 			}
@@ -526,11 +629,36 @@ void csms_create_secret_tag(struct csms *x, const void *owner, const char *secre
 	       id && text ? xasprintf("%s/csms/%s/tags", c->base, id) : NULL, text, done, userdata);
 }
 
+static void on_client_auth(int r, const char *error, void *userdata)
+{
+	struct auth_wait *w = userdata;
+	auth_done_t done = w->done;
+	void *owner = w->owner;
+
+	auth_wait_free(w);
+	done(r, error, owner);
+}
+
+/* Waits go through a record of the client's own, so that csms_free() of a
+ * client on a shared auth can take back its waits and no other's. */
 static void client_ensure_auth(struct csms *x, auth_done_t done, void *owner)
 {
 	struct csms_client *c = client_of(x);
+	struct auth_wait *w = calloc(1, sizeof(*w));
 
-	auth_ensure(c->auth, done, owner);
+	if (!w) {
+		done(-ENOMEM, "out of memory", owner);
+		return;
+	}
+	w->client = c;
+	w->done = done;
+	w->owner = owner;
+	w->next = c->auth_waits;
+	if (c->auth_waits)
+		c->auth_waits->prev = w;
+	c->auth_waits = w;
+	/* Linked first: auth_ensure() may call back from within. */
+	auth_ensure(c->auth, on_client_auth, w);
 }
 
 bool csms_auth_usable(const struct csms *x)
@@ -572,8 +700,15 @@ static sd_event *client_get_event(const struct csms *x)
 static size_t client_pending(const struct csms *x)
 {
 	const struct csms_client *c = client_of(x);
+	size_t n = 0;
 
-	return http_pending(c->http);
+	if (c->owned)
+		return http_pending(c->http);
+	/* On a shared http: this client's own requests (cancelled ones still
+	 * finishing included). */
+	for (const struct call *call = c->calls; call; call = call->next)
+		n += call->in_http;
+	return n;
 }
 
 static const struct csms_ops client_ops = {

@@ -6,8 +6,10 @@
  * Retry policy (retry.h has the pure schedule):
  *   - transport errors, timeouts, 500/502/503/504: retried with exponential
  *     backoff and full jitter;
- *   - 429: retried after Retry-After (or the backoff), and the whole client
- *     pauses for that long, so a throttled project is not hammered;
+ *   - 429: retried after Retry-After (or the backoff), and the client's
+ *     lane pauses for that long (its account: the rate limit is per
+ *     account), so a throttled account is not hammered while the others go
+ *     on; a client on the default lane pauses the whole http;
  *   - 401: credentials refreshed once (auth_invalidate + auth_ensure) and the
  *     call retried once; never for static AK/SK, where repeated signature
  *     failures would lock the key;
@@ -72,8 +74,23 @@ struct csms_stats {
 	uint64_t auth_refreshes;
 };
 
-/* Create a client for config C on EVENT.  Reads credentials (auth_new). */
+/* Create a client for config C on EVENT, with an http and credentials of
+ * its own (http_new() from C's [daemon] limits, auth_new()). */
 int csms_new(sd_event *event, const struct config *c, struct csms **ret, char **error);
+/* A client for target view CFG ([csms] endpoint and project_id) over a
+ * shared H, LANE (its account's; NULL = the default lane) and A (its
+ * account's credentials; every request is signed with CFG's project id,
+ * auth_prepare_project()).  It owns none of them: they must outlive it.
+ * A 429 pauses LANE only (http_lane_pause(); with LANE NULL, the whole H);
+ * csms_pending() counts its own requests.  Returns 0, -ENOMEM, or -EINVAL
+ * with *ERROR set. */
+int csms_new_shared(sd_event *event, const struct config *cfg, struct http *h,
+                    struct http_lane *lane, struct auth *a, struct csms **ret, char **error);
+/* Free the client.  An owned one (csms_new()) frees its http and auth,
+ * dropping everything on them; a shared one cancels its own calls only,
+ * queued and in flight, and its own waits for credentials, without
+ * callbacks: the other clients on H and A go on.  Safe from within its
+ * callbacks. */
 void csms_free(struct csms *c);
 
 /* The calls a pass makes (pass.c, observe.c, execute.c, resolve.c), as a
@@ -97,7 +114,8 @@ struct csms_ops {
 	 * callbacks.  Safe from within any callback. */
 	void (*cancel)(struct csms *c, const void *owner);
 	/* HTTP requests queued or in flight (including cancelled ones still
-	 * finishing), for draining at shutdown. */
+	 * finishing), for draining at shutdown: the whole http's for an owned
+	 * client, the client's own for a shared one. */
 	size_t (*pending)(const struct csms *c);
 	void (*list_resource_instances)(struct csms *c, const void *owner, unsigned offset,
 	                                unsigned limit, csms_done_t done, void *userdata);

@@ -1,9 +1,12 @@
 /* http.c - HTTP requests on libcurl's multi interface, driven by sd_event:
- * the queue, pacing and the client.  One request's curl handle is
- * http-easy.c, curl's sockets and timers on sd_event are http-curl.c.
+ * requests, the start loop, pacing over all lanes and the client.  The
+ * lanes and the choice among them are http-lane.c, one request's curl
+ * handle is http-easy.c, curl's sockets and timers on sd_event are
+ * http-curl.c.
  *
- * A request lives in exactly one list at a time: urgent, ahead or queue (waiting),
- * running (handed to curl), completed (answer in, callback not yet called).
+ * A request lives in exactly one list at a time: urgent or a lane's ahead
+ * or queue list (waiting), running (handed to curl), completed (answer in,
+ * callback not yet called).
  * Callbacks into the user (prepare, done) are only made from http_process(),
  * which runs from sd_event handlers, never from the public entry points.
  * The user may free the whole client from any callback: http_free() then
@@ -115,7 +118,7 @@ uint64_t http_next_start_usec(uint64_t last_start, double rate, uint64_t pause_u
 
 /* --- requests -------------------------------------------------------------- */
 
-static void request_free(struct http_request *r)
+void http_request_free(struct http_request *r)
 {
 	if (!r)
 		return;
@@ -172,13 +175,13 @@ int http_submit(struct http *h, const struct http_call *call)
 		r->content_type = strdup(call->content_type);
 	if (!r->method || !r->url || (call->body && !r->body) ||
 	    (call->content_type && !r->content_type)) {
-		request_free(r);
+		http_request_free(r);
 		return -ENOMEM;
 	}
 	/* Nothing would start the request without the kick. */
 	rk = sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 	if (rk < 0) {
-		request_free(r);
+		http_request_free(r);
 		return rk;
 	}
 	/* Only now, when success is certain, take over the caller's headers. */
@@ -188,7 +191,10 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->userdata = call->userdata;
 	r->priority = call->priority;
 	r->no_proxy = call->no_proxy;
-	http_list_append(r->priority ? &h->urgent : call->ahead ? &h->ahead : &h->queue, r);
+	if (r->priority)
+		http_list_append(&h->urgent, r);
+	else
+		http_lane_enqueue(h, call->lane, r, call->ahead);
 	return 0;
 }
 
@@ -218,7 +224,7 @@ static bool request_start(struct http *h, struct http_request *r)
 		q = r->prepare(r, r->method, r->url, r->body, r->body_len, &r->headers, r->userdata);
 		h->preparing = NULL;
 		if (h->dead || h->preparing_dropped) {
-			request_free(r);
+			http_request_free(r);
 			return false;
 		}
 		if (q < 0) {
@@ -278,31 +284,43 @@ static int arm_pace_timer(struct http *h, uint64_t when)
  * so that its caller learns it rather than waits for ever. */
 static void fail_queued(struct http *h, const char *error)
 {
-	struct http_request *r;
-
-	while ((r = http_list_pop(&h->ahead)) || (r = http_list_pop(&h->queue)))
-		http_request_fail(r, CURLE_FAILED_INIT, error);
+	http_lanes_fail_all(h, CURLE_FAILED_INIT, error);
 }
 
-/* Start queued requests while the limits allow. */
+/* Nothing may start before WHEN (the global pace or pause, or every lane's
+ * own): wake up then. */
+static void wait_until(struct http *h, uint64_t when)
+{
+	if (arm_pace_timer(h, when) < 0)
+		fail_queued(h, "cannot arm the timer that paces requests");
+}
+
+/* Start queued requests while the limits allow: credential requests first,
+ * then the lanes' requests (http-lane.c picks which), each start within
+ * the global rate and pause and its lane's own. */
 static void start_ready(struct http *h)
 {
 	while (!h->dead && h->running.n < h->max_parallel) {
 		struct http_request *r = http_list_pop(&h->urgent);
 
 		if (!r) {
-			uint64_t now, next;
+			uint64_t now, global, lanes;
 
-			if (!h->ahead.head && !h->queue.head)
+			if (!http_lanes_queued(h))
 				break;
 			now = now_monotonic_usec();
-			next = http_next_start_usec(h->last_start, h->rate, h->pause_until);
-			if (next > now) {
-				if (arm_pace_timer(h, next) < 0)
-					fail_queued(h, "cannot arm the timer that paces requests");
+			global = http_next_start_usec(h->last_start, h->rate, h->pause_until);
+			if (global > now) {
+				lanes = http_lanes_earliest(h);
+				wait_until(h, lanes > global ? lanes : global);
 				break;
 			}
-			r = http_list_pop(h->ahead.head ? &h->ahead : &h->queue);
+			r = http_lanes_pick(h, now, &lanes);
+			if (!r) {
+				if (lanes != UINT64_MAX)
+					wait_until(h, lanes);
+				break;
+			}
 			h->last_start = now;
 		}
 		request_start(h, r);
@@ -333,7 +351,7 @@ static void dispatch_one(struct http *h)
 	};
 
 	r->done(r, &resp, r->userdata);
-	request_free(r);
+	http_request_free(r);
 }
 
 static void http_destroy(struct http *h);
@@ -384,6 +402,9 @@ int http_new(sd_event *event, const struct http_options *o, struct http **ret)
 		h->max_parallel = MAX_PARALLEL_LIMIT;
 	h->rate = o->max_requests_per_second > 0 && isfinite(o->max_requests_per_second)
 	          ? o->max_requests_per_second : 0;
+	/* The default lane has no rate or pause of its own: the http's are
+	 * what hold it, as before lanes. */
+	http_lane_init(h, &h->default_lane, 0);
 	if ((o->ca_file && !(h->ca_file = strdup(o->ca_file))) ||
 	    (o->user_agent && !(h->user_agent = strdup(o->user_agent))))
 		goto oom;
@@ -410,7 +431,7 @@ static void drop_list(struct req_list *l)
 	struct http_request *r;
 
 	while ((r = http_list_pop(l)))
-		request_free(r);
+		http_request_free(r);
 }
 
 void http_cancel_all(struct http *h)
@@ -420,8 +441,7 @@ void http_cancel_all(struct http *h)
 	if (h->preparing)
 		h->preparing_dropped = true;
 	drop_list(&h->urgent);
-	drop_list(&h->ahead);
-	drop_list(&h->queue);
+	http_lanes_drop_all(h);
 	drop_list(&h->running);
 	drop_list(&h->completed);
 }
@@ -433,7 +453,7 @@ static void drop_matching(struct req_list *l, void *userdata)
 	for (; r; r = next) {
 		next = r->next;
 		if (r->userdata == userdata)
-			request_free(r);
+			http_request_free(r);
 	}
 }
 
@@ -444,8 +464,7 @@ void http_cancel_for(struct http *h, void *userdata)
 	if (h->preparing && h->preparing->userdata == userdata)
 		h->preparing_dropped = true;
 	drop_matching(&h->urgent, userdata);
-	drop_matching(&h->ahead, userdata);
-	drop_matching(&h->queue, userdata);
+	http_lanes_drop_for(h, userdata);
 	drop_matching(&h->running, userdata);
 	drop_matching(&h->completed, userdata);
 }
@@ -453,6 +472,7 @@ void http_cancel_for(struct http *h, void *userdata)
 static void http_destroy(struct http *h)
 {
 	http_cancel_all(h);
+	http_lanes_free_all(h);
 	/* curl may still report sockets of cached connections as it closes
 	 * them, so the socket list is cleared only afterwards. */
 	if (h->multi)
@@ -495,7 +515,7 @@ int http_pause(struct http *h, uint64_t until_usec)
 
 size_t http_pending(const struct http *h)
 {
-	return h->urgent.n + h->ahead.n + h->queue.n + h->running.n + h->completed.n +
+	return h->urgent.n + http_lanes_count(h) + h->running.n + h->completed.n +
 	       (h->preparing ? 1 : 0);
 }
 

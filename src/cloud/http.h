@@ -10,6 +10,17 @@
  * spaced 1/rate apart; 0 = unlimited).  http_pause() holds every new start
  * until a time, which is how a 429's Retry-After slows the whole client.
  *
+ * Lanes (http_lane_new()) split that FIFO, for one process that talks to
+ * many accounts: each lane is a FIFO of its own with its own rate and pause
+ * (http_lane_pause(): a 429 slows its account only), and the starts go
+ * round-robin over the lanes that may start now, so a lane with a thousand
+ * requests queued never holds up one with a single request.  The http's
+ * own options stay the caps over everything: max_parallel connections and
+ * max_requests_per_second as the total rate of all lanes together;
+ * http_pause() holds every lane.  A request without a lane (NULL) goes to
+ * the default lane, which has no rate or pause of its own: an http that
+ * never makes a lane behaves exactly as without lanes.
+ *
  * A request's prepare callback runs right before it starts (not when it is
  * queued), so signatures and X-Sdk-Date are fresh however long it waited.
  * TLS peer and host verification are always on.  Connections are reused.
@@ -31,6 +42,7 @@
 
 struct http;
 struct http_request;
+struct http_lane;
 
 struct http_options {
 	const char *ca_file;            /* NULL: system trust store */
@@ -82,8 +94,10 @@ struct http_call {
 	                         * http_pause() holds it (it does not go to CSMS);
 	                         * it still counts towards max_parallel */
 	bool ahead;             /* starts before every other queued CSMS request
-	                         * (a DELETE right after its re-check), but is
-	                         * paced and paused like them */
+	                         * of its lane (a DELETE right after its
+	                         * re-check), but is paced and paused like them */
+	struct http_lane *lane; /* the lane it queues on; NULL = the default lane.
+	                         * Not for priority requests, which have none */
 	bool no_proxy;          /* never through a proxy, whatever http_proxy,
 	                         * https_proxy, ALL_PROXY and NO_PROXY say: the
 	                         * ECS metadata service is link-local plain HTTP,
@@ -114,7 +128,21 @@ sd_event *http_get_event(const struct http *h);
  * (the pause is set all the same). */
 int http_pause(struct http *h, uint64_t until_usec);
 
-size_t http_pending(const struct http *h);   /* queued + in flight */
+size_t http_pending(const struct http *h);   /* queued (every lane) + in flight */
+
+/* A new lane on H whose requests start at most RATE per second (<= 0 or
+ * NaN = no rate of its own; the http's total rate still holds it).  The
+ * lane belongs to H: free it with http_lane_free() before http_free(H), or
+ * leave it to http_free(H), which frees every lane left.  Returns 0,
+ * -EINVAL (H freed or NULL) or -ENOMEM. */
+int http_lane_new(struct http *h, double rate, struct http_lane **ret);
+/* Drop L's queued requests without callbacks and free it.  Its requests in
+ * flight are not its any more: they finish and are called back as usual.
+ * NULL: nothing.  Safe from callbacks. */
+void http_lane_free(struct http_lane *l);
+/* As http_pause(), for lane L only: its requests do not start before
+ * monotonic time UNTIL_USEC (0 clears); the other lanes go on. */
+int http_lane_pause(struct http_lane *l, uint64_t until_usec);
 
 struct http_stats {
 	uint64_t started;       /* requests sent */

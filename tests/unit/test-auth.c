@@ -413,11 +413,26 @@ static struct curl_slist *prepare(struct auth *a, const char *method, const char
 	return l;
 }
 
+/* auth_prepare_project() for PROJECT_ID, as prepare(). */
+static struct curl_slist *prepare_for(struct auth *a, const char *project_id, const char *method,
+                                      const char *url, const char *body)
+{
+	struct curl_slist *l = NULL;
+
+	if (body)
+		l = curl_slist_append(NULL, "Content-Type: application/json;charset=UTF-8");
+	assert_int_equal(auth_prepare_project(a, project_id, method, url, body,
+	                                      body ? strlen(body) : 0, &l), 0);
+	return l;
+}
+
 /* Recompute the Authorization for what auth_prepare() sent, with HOST as the
- * Host header, PATH and QUERY as on the wire, and compare. */
-static void check_signature(const struct curl_slist *l, const char *ak, const char *sk,
-                            const char *method, const char *host, const char *path,
-                            const char *query, const char *body, const char *security_token)
+ * Host header, PATH and QUERY as on the wire, and X-Project-Id PROJECT, and
+ * compare. */
+static void check_signature_in(const struct curl_slist *l, const char *project, const char *ak,
+                               const char *sk, const char *method, const char *host,
+                               const char *path, const char *query, const char *body,
+                               const char *security_token)
 {
 	struct sign_header sh[5];
 	size_t n = 0;
@@ -434,10 +449,10 @@ static void check_signature(const struct curl_slist *l, const char *ak, const ch
 
 	assert_non_null(date);
 	assert_int_equal(strlen(date), 16);
-	assert_string_equal(hdr(l, "X-Project-Id"), PROJECT);
+	assert_string_equal(hdr(l, "X-Project-Id"), project);
 	sh[n++] = (struct sign_header) { "host", host };
 	sh[n++] = (struct sign_header) { "x-sdk-date", date };
-	sh[n++] = (struct sign_header) { "x-project-id", PROJECT };
+	sh[n++] = (struct sign_header) { "x-project-id", project };
 	if (body)
 		sh[n++] = (struct sign_header) { "content-type", "application/json;charset=UTF-8" };
 	if (security_token) {
@@ -449,6 +464,30 @@ static void check_signature(const struct curl_slist *l, const char *ak, const ch
 	assert_int_equal(sign_authorization(&sr, ak, sk, &want), 0);
 	assert_string_equal(hdr(l, "Authorization"), want);
 	assert_null(hdr(l, "X-Auth-Token"));
+}
+
+static void check_signature(const struct curl_slist *l, const char *ak, const char *sk,
+                            const char *method, const char *host, const char *path,
+                            const char *query, const char *body, const char *security_token)
+{
+	check_signature_in(l, PROJECT, ak, sk, method, host, path, query, body, security_token);
+}
+
+/* The shape of the official vectors' Authorization (signing-vectors.md):
+ * "SDK-HMAC-SHA256 Access=AK, SignedHeaders=SIGNED, Signature=<64 hex>". */
+static void check_authorization_shape(const struct curl_slist *l, const char *ak,
+                                      const char *signed_headers)
+{
+	_cleanup_free_ char *head = xasprintf("SDK-HMAC-SHA256 Access=%s, SignedHeaders=%s, Signature=",
+	                                      ak, signed_headers);
+	const char *v = hdr(l, "Authorization");
+
+	assert_non_null(v);
+	assert_non_null(head);
+	assert_memory_equal(v, head, strlen(head));
+	v += strlen(head);
+	assert_int_equal(strlen(v), 64);
+	assert_int_equal(strspn(v, "0123456789abcdef"), 64);
 }
 
 /* --- credential files ----------------------------------------------------------------- */
@@ -681,6 +720,123 @@ static void test_agency_setup(void **state)
 	                   "SignedHeaders=content-type;host;x-sdk-date,") != NULL);
 	curl_slist_free_all(l);
 	fix_free(&f);
+}
+
+#define OTHER_PROJECT   "fedcba9876543210fedcba9876543210"
+
+/* One auth per account serves all its projects: each request is signed
+ * with the X-Project-Id its client names. */
+static void test_project_signing(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKTEST123\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "sk/with+chars=\n");
+	_cleanup_free_ char *pw = write_cred_str("tokfile", "a-token\n");
+	const char *u = "https://kms.example.com/v1/" OTHER_PROJECT "/secrets?limit=10";
+	struct config c = cfg_for(AUTH_AKSK);
+	struct curl_slist *l = NULL;
+	struct auth *base = NULL;
+	char *error = NULL;
+	struct fix f;
+
+	assert_int_equal(aksk_fix(&f, ak, sk, NULL, &error), 0);
+	l = prepare_for(f.a, OTHER_PROJECT, "GET", u, NULL);
+	check_signature_in(l, OTHER_PROJECT, "AKTEST123", "sk/with+chars=", "GET", "kms.example.com",
+	                   "/v1/" OTHER_PROJECT "/secrets", "limit=10", NULL, NULL);
+	check_authorization_shape(l, "AKTEST123", "host;x-project-id;x-sdk-date");
+	/* Sent once, the given one. */
+	{
+		size_t n = 0;
+
+		for (struct curl_slist *i = l; i; i = i->next)
+			n += strncasecmp(i->data, "X-Project-Id:", 13) == 0;
+		assert_int_equal(n, 1);
+	}
+	curl_slist_free_all(l);
+	/* NULL: the auth's own project. */
+	l = prepare_for(f.a, NULL, "POST", "https://kms.example.com/v1/p/csms/x/tags", "{}");
+	check_signature(l, "AKTEST123", "sk/with+chars=", "POST", "kms.example.com",
+	                "/v1/p/csms/x/tags", NULL, "{}", NULL);
+	check_authorization_shape(l, "AKTEST123", "content-type;host;x-project-id;x-sdk-date");
+	curl_slist_free_all(l);
+	/* A project id that would split the header: refused, nothing added. */
+	l = NULL;
+	assert_int_equal(auth_prepare_project(f.a, "p\r\nX-Evil: 1", "GET", u, NULL, 0, &l), -EINVAL);
+	assert_int_equal(auth_prepare_project(f.a, "", "GET", u, NULL, 0, &l), -EINVAL);
+	assert_null(l);
+	fix_free(&f);
+
+	/* A base identity has no project of its own, but signs a given one. */
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	f.h = new_http();
+	assert_int_equal(auth_new_base_identity(&c, f.h, &base, &error), 0);
+	assert_true(auth_base(base) == base);
+	l = prepare_for(base, NULL, "GET", "https://iam.example.com/v3/auth/projects", NULL);
+	assert_null(hdr(l, "X-Project-Id"));
+	check_authorization_shape(l, "AKTEST123", "host;x-sdk-date");
+	curl_slist_free_all(l);
+	l = prepare_for(base, OTHER_PROJECT, "GET", u, NULL);
+	check_signature_in(l, OTHER_PROJECT, "AKTEST123", "sk/with+chars=", "GET", "kms.example.com",
+	                   "/v1/" OTHER_PROJECT "/secrets", "limit=10", NULL, NULL);
+	curl_slist_free_all(l);
+	auth_free(base);
+	http_free(f.h);
+
+	/* A project-scoped token serves its own project only. */
+	c = cfg_for(AUTH_TOKEN);
+	c.auth.token_file = pw;
+	assert_int_equal(fix_new(&f, &c, &error), 0);
+	assert_int_equal(ensure(f.a, NULL), 0);
+	l = prepare_for(f.a, PROJECT, "GET", u, NULL);
+	assert_string_equal(hdr(l, "X-Auth-Token"), "a-token");
+	curl_slist_free_all(l);
+	l = NULL;
+	assert_int_equal(auth_prepare_project(f.a, OTHER_PROJECT, "GET", u, NULL, 0, &l), -ENOKEY);
+	assert_null(l);
+	fix_free(&f);
+}
+
+/* Agency auths of many accounts over one base identity, which they borrow. */
+static void test_agency_shared_base(void **state)
+{
+	_cleanup_free_ char *ak = write_cred_str("ak", "AKBASE\n");
+	_cleanup_free_ char *sk = write_cred_str("sk", "base-secret\n");
+	struct config c = cfg_for(AUTH_AGENCY);
+	struct auth *base = NULL, *a1 = NULL, *a2 = NULL, *x = NULL;
+	struct curl_slist *l;
+	char *error = NULL;
+	struct http *h = new_http();
+
+	c.csms.sts_endpoint = emu_base;
+	c.auth.agency.name = (char *) "tag-keeper";
+	c.auth.agency.account_id = (char *) "a1";
+	c.auth.access_key_file = ak;
+	c.auth.secret_key_file = sk;
+	assert_int_equal(auth_new_base_identity(&c, h, &base, &error), 0);
+	assert_int_equal(auth_new_with_base(&c, h, base, &a1, &error), 0);
+	c.auth.agency.account_id = (char *) "a2";
+	assert_int_equal(auth_new_with_base(&c, h, base, &a2, &error), 0);
+	assert_true(auth_base(a1) == base);
+	assert_true(auth_base(a2) == base);
+	assert_false(auth_usable(a1));
+	/* Not an agency, or not a base identity: refused. */
+	assert_int_equal(auth_new_with_base(&c, h, a1, &x, &error), -EINVAL);
+	assert_non_null(error);
+	free(error);
+	error = NULL;
+	c.auth.method = AUTH_AKSK;
+	assert_int_equal(auth_new_with_base(&c, h, base, &x, &error), -EINVAL);
+	free(error);
+	assert_null(x);
+	/* Freeing an agency auth leaves the shared base as it was. */
+	auth_free(a1);
+	assert_true(auth_usable(base));
+	l = prepare(base, "POST", "https://sts.example.com/v5/agencies/assume", "{}");
+	assert_null(hdr(l, "X-Project-Id"));
+	curl_slist_free_all(l);
+	auth_free(a2);
+	auth_free(base);
+	http_free(h);
 }
 
 /* A quarter of the life, at most 15 minutes; and the method refreshes by
@@ -1241,6 +1397,8 @@ int main(void)
 		T(test_settings_missing),
 		T(test_aksk_headers),
 		T(test_agency_setup),
+		T(test_project_signing),
+		T(test_agency_shared_base),
 		T(test_agency_margin),
 		T(test_ensure_loop_finished),
 		T(test_host_values),

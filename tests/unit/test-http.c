@@ -824,6 +824,233 @@ static void test_pause(void **state)
 	ctx_free(c);
 }
 
+/* --- lanes ------------------------------------------------------------------- */
+
+static struct http_lane *lane_new(struct ctx *c, double rate)
+{
+	struct http_lane *l = NULL;
+
+	assert_int_equal(http_lane_new(c->http, rate, &l), 0);
+	assert_non_null(l);
+	return l;
+}
+
+static void submit_lane(struct ctx *c, struct http_lane *l, const char *u, struct result *res)
+{
+	struct http_call call = { .method = "GET", .url = u, .lane = l };
+
+	submit_full(c, &call, res);
+}
+
+/* How many of N results started before R. */
+static size_t started_before(const struct result *rs, size_t n, const struct result *r)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (rs[i].prepared_at < r->prepared_at)
+			k++;
+	return k;
+}
+
+/* A lane with a long queue does not hold up one with a single request,
+ * whether the long one is the default lane or a lane of its own. */
+static void test_lane_fairness(void **state)
+{
+	struct http_options o = defaults;
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct result many[40] = { 0 }, one = { 0 };
+
+	o.max_parallel = 1;
+	for (int round = 0; round < 2; round++) {
+		struct ctx *c = ctx_new(&o);
+		struct http_lane *big = round == 0 ? NULL : lane_new(c, 0), *small = lane_new(c, 0);
+
+		for (size_t i = 0; i < ELEMENTSOF(many); i++)
+			submit_lane(c, big, u, &many[i]);
+		submit_lane(c, small, u, &one);
+		assert_int_equal(http_pending(c->http), ELEMENTSOF(many) + 1);
+		run_until(c, ELEMENTSOF(many) + 1, 10 * USEC_PER_SEC);
+		assert_int_equal(c->n_done, ELEMENTSOF(many) + 1);
+		assert_int_equal(one.status, 200);
+		/* Its lane's first turn comes second. */
+		assert_true(started_before(many, ELEMENTSOF(many), &one) <= 1);
+		/* Within a lane: first in, first out. */
+		for (size_t i = 1; i < ELEMENTSOF(many); i++)
+			assert_true(many[i - 1].prepared_at <= many[i].prepared_at);
+		for (size_t i = 0; i < ELEMENTSOF(many); i++)
+			result_clear(&many[i]);
+		result_clear(&one);
+		ctx_free(c);
+	}
+}
+
+/* A lane's own rate paces it alone; an unlimited lane beside it goes. */
+static void test_lane_rate(void **state)
+{
+	struct http_options o = defaults;
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct result slow[4] = { 0 }, fast[4] = { 0 };
+	struct ctx *c;
+	struct http_lane *ls, *lf;
+
+	o.max_parallel = 8;
+	c = ctx_new(&o);
+	ls = lane_new(c, 20);           /* 50 ms apart */
+	lf = lane_new(c, 0);
+	for (size_t i = 0; i < ELEMENTSOF(slow); i++) {
+		submit_lane(c, ls, u, &slow[i]);
+		submit_lane(c, lf, u, &fast[i]);
+	}
+	run_until(c, 8, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 8);
+	for (size_t i = 1; i < ELEMENTSOF(slow); i++)
+		assert_true(slow[i].prepared_at - slow[i - 1].prepared_at >= 49 * USEC_PER_MSEC);
+	assert_true(slow[3].prepared_at - slow[0].prepared_at < 600 * USEC_PER_MSEC);
+	/* The other lane did not wait for the slow one's pace. */
+	for (size_t i = 0; i < ELEMENTSOF(fast); i++)
+		assert_true(fast[i].prepared_at < slow[1].prepared_at);
+	for (size_t i = 0; i < ELEMENTSOF(slow); i++) {
+		result_clear(&slow[i]);
+		result_clear(&fast[i]);
+	}
+	ctx_free(c);
+}
+
+/* The http's rate is the cap over all lanes together. */
+static void test_lane_global_cap(void **state)
+{
+	struct http_options o = defaults;
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct result r[6] = { 0 };
+	uint64_t t[ELEMENTSOF(r)];
+	struct ctx *c;
+	struct http_lane *a, *b;
+
+	o.max_parallel = 8;
+	o.max_requests_per_second = 20;
+	c = ctx_new(&o);
+	a = lane_new(c, 0);
+	b = lane_new(c, 100);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		submit_lane(c, i % 2 ? a : b, u, &r[i]);
+	run_until(c, ELEMENTSOF(r), 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, ELEMENTSOF(r));
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		t[i] = r[i].prepared_at;
+	/* Sorted, every start is 50 ms after the one before, whatever its lane. */
+	for (size_t i = 1; i < ELEMENTSOF(t); i++)
+		for (size_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			uint64_t x = t[j];
+
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	for (size_t i = 1; i < ELEMENTSOF(t); i++)
+		assert_true(t[i] - t[i - 1] >= 49 * USEC_PER_MSEC);
+	assert_true(t[5] - t[0] < 600 * USEC_PER_MSEC);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		result_clear(&r[i]);
+	ctx_free(c);
+}
+
+/* A lane's pause holds that lane only; http_pause() holds every lane. */
+static void test_lane_pause(void **state)
+{
+	struct ctx *c = ctx_new(&defaults);
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct http_lane *held = lane_new(c, 0), *other = lane_new(c, 0);
+	struct result h = { 0 }, o = { 0 }, d = { 0 }, g[2] = { 0 };
+	uint64_t t0 = now_monotonic_usec();
+
+	assert_int_equal(http_lane_pause(held, t0 + 300 * USEC_PER_MSEC), 0);
+	/* A shorter pause does not cut it short. */
+	assert_int_equal(http_lane_pause(held, t0 + 10 * USEC_PER_MSEC), 0);
+	submit_lane(c, held, u, &h);
+	submit_lane(c, other, u, &o);
+	submit_lane(c, NULL, u, &d);
+	run_until(c, 3, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 3);
+	assert_true(o.prepared_at - t0 < 200 * USEC_PER_MSEC);
+	assert_true(d.prepared_at - t0 < 200 * USEC_PER_MSEC);
+	assert_true(h.prepared_at - t0 >= 300 * USEC_PER_MSEC);
+	assert_int_equal(h.status, 200);
+
+	/* Cleared: at once.  The global pause holds a lane too. */
+	assert_int_equal(http_lane_pause(held, now_monotonic_usec() + 10 * USEC_PER_SEC), 0);
+	assert_int_equal(http_lane_pause(held, 0), 0);
+	t0 = now_monotonic_usec();
+	assert_int_equal(http_pause(c->http, t0 + 300 * USEC_PER_MSEC), 0);
+	submit_lane(c, held, u, &g[0]);
+	submit_lane(c, other, u, &g[1]);
+	run_until(c, 5, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 5);
+	for (size_t i = 0; i < ELEMENTSOF(g); i++)
+		assert_true(g[i].prepared_at - t0 >= 300 * USEC_PER_MSEC);
+	result_clear(&h);
+	result_clear(&o);
+	result_clear(&d);
+	for (size_t i = 0; i < ELEMENTSOF(g); i++)
+		result_clear(&g[i]);
+	ctx_free(c);
+}
+
+/* Queued lane requests count as pending, and go with http_cancel_for(),
+ * http_cancel_all() and http_lane_free(), without callbacks. */
+static void test_lane_cancel(void **state)
+{
+	struct http_options o = defaults;
+	_cleanup_free_ char *slow = url(port_http, false, "/sleep/200");
+	_cleanup_free_ char *u = url(port_http, false, "/echo");
+	struct result busy = { 0 }, q[6] = { 0 }, after = { 0 };
+	struct ctx *c;
+	struct http_lane *a, *b;
+
+	o.max_parallel = 1;
+	c = ctx_new(&o);
+	a = lane_new(c, 0);
+	b = lane_new(c, 0);
+	/* One in flight holds the only slot; the rest wait in the lanes. */
+	submit_lane(c, NULL, slow, &busy);
+	run_for(30 * USEC_PER_MSEC);
+	for (size_t i = 0; i < ELEMENTSOF(q); i++)
+		submit_lane(c, i < 3 ? a : b, u, &q[i]);
+	assert_int_equal(http_pending(c->http), 7);
+	http_cancel_for(c->http, &q[1]);
+	http_cancel_for(c->http, &q[4]);
+	assert_int_equal(http_pending(c->http), 5);
+	/* Lane a goes with its queue. */
+	http_lane_free(a);
+	assert_int_equal(http_pending(c->http), 3);
+	run_until(c, 3, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 3);
+	assert_true(busy.done && q[3].done && q[5].done);
+	assert_false(q[0].done || q[1].done || q[2].done || q[4].done);
+	assert_int_equal(http_pending(c->http), 0);
+
+	/* cancel_all empties the lanes too; the lane is still usable. */
+	submit_lane(c, NULL, slow, &after);
+	run_for(30 * USEC_PER_MSEC);
+	result_clear(&q[3]);
+	result_clear(&q[5]);
+	submit_lane(c, b, u, &q[3]);
+	submit_lane(c, b, u, &q[5]);
+	assert_int_equal(http_pending(c->http), 3);
+	http_cancel_all(c->http);
+	assert_int_equal(http_pending(c->http), 0);
+	submit_lane(c, b, u, &q[0]);
+	run_until(c, 4, 5 * USEC_PER_SEC);
+	assert_int_equal(c->n_done, 4);
+	assert_true(q[0].done);
+	assert_false(after.done || q[3].done || q[5].done);
+	result_clear(&busy);
+	result_clear(&after);
+	for (size_t i = 0; i < ELEMENTSOF(q); i++)
+		result_clear(&q[i]);
+	/* http_free() frees lane b, still there. */
+	ctx_free(c);
+}
+
 static void test_body_cap(void **state)
 {
 	struct http_options o = defaults;
@@ -1164,6 +1391,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pacing, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_ahead, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_pause, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_lane_fairness, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_lane_rate, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_lane_global_cap, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_lane_pause, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_lane_cancel, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_body_cap, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_answer_headers, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_no_redirects, loop_setup, loop_teardown),
