@@ -13,18 +13,14 @@
 #include "util.h"
 
 #define MEMBERS_IN_FLIGHT 4     /* member accounts listed at once */
-/* The config view of an account without a project: its credentials sign
- * account-wide requests (no X-Project-Id), so the project is never sent. */
-#define NO_PROJECT "-"
 
 /* The credentials and listing of one account. */
 struct lister {
 	struct org_discovery *d;
 	char *account_id;               /* NULL: the base identity's own account */
 	char *account_name;
-	struct config *view;
-	struct auth *auth;
-	struct discover *client;
+	struct config *view;            /* for its endpoints */
+	struct discover *client;        /* with the org's credentials of the account */
 };
 
 struct org_discovery {
@@ -57,15 +53,15 @@ static void lister_free(struct lister *l)
 	if (!l)
 		return;
 	discover_free(l->client);
-	auth_free(l->auth);
 	config_free(l->view);
 	free(l->account_id);
 	free(l->account_name);
 	free(l);
 }
 
-/* Credentials of ACCOUNT_ID (NULL: the base identity) that sign
- * account-wide requests (IAM, Organizations). */
+/* A lister of ACCOUNT_ID (NULL: the base identity's), with the org's
+ * credentials of that account: account-wide requests (IAM,
+ * Organizations) carry no project. */
 static int lister_new(struct org_discovery *d, const char *account_id, const char *account_name,
                       struct lister **ret, char **error)
 {
@@ -73,9 +69,10 @@ static int lister_new(struct org_discovery *d, const char *account_id, const cha
 		.name = (char *) "discovery",
 		.account_id = (char *) account_id,
 		.region = d->cfg->discover.regions[0],
-		.project_id = (char *) NO_PROJECT,
+		.project_id = (char *) ORG_NO_PROJECT,
 	};
 	struct lister *l = calloc(1, sizeof(*l));
+	struct auth *auth;
 	int r;
 
 	if (!l || (account_id && !(l->account_id = strdup(account_id))) ||
@@ -86,11 +83,9 @@ static int lister_new(struct org_discovery *d, const char *account_id, const cha
 	l->d = d;
 	r = config_target_view(d->cfg, &t, &l->view);
 	if (r >= 0)
-		r = auth_new(l->view, org_http(d->org), &l->auth, error);
-	if (r >= 0) {
-		auth_sign_globally(l->auth);
-		r = discover_new(org_http(d->org), l->auth, &l->client);
-	}
+		r = org_account_auth(d->org, account_id, t.region, &auth, NULL, error);
+	if (r >= 0)
+		r = discover_new(org_http(d->org), auth, &l->client);
 	if (r < 0) {
 		lister_free(l);
 		return r;

@@ -28,6 +28,7 @@ struct org {
 	const struct config *cfg;
 	struct org_options opt;
 	struct http *http;
+	struct auth *base;              /* the base identity every account's agency is assumed with */
 	struct org_account *accounts;
 	struct org_target **targets;
 	size_t n_targets, cap_targets;
@@ -67,47 +68,89 @@ enum target_state target_state_of(const struct pass_result *r)
 
 /* --- accounts ----------------------------------------------------------------- */
 
-static void account_free(struct org_account *a)
+static void account_free(struct org *o, struct org_account *a)
 {
 	if (!a)
 		return;
-	auth_free(a->auth);
+	if (a->auth != o->base)
+		auth_free(a->auth);
 	http_lane_free(a->lane);
 	free(a->id);
 	free(a);
 }
 
-/* The account of T, made on first use from T's VIEW (whose [auth] is
- * that account's: the base identity, or the agency assumed in it). */
-static int account_get(struct org *o, const struct target *t, const struct config *view,
+/* A config view of ACCOUNT_ID (NULL: the base identity's) in REGION
+ * without a project: what its credentials are made from.  They sign only
+ * the project each request names (auth_set_global()). */
+static int account_view(struct org *o, const char *account_id, const char *region, struct config **ret)
+{
+	struct target t = {
+		.name = (char *) "account",
+		.account_id = (char *) account_id,
+		.region = (char *) region,
+		.project_id = (char *) ORG_NO_PROJECT,
+	};
+
+	return config_target_view(o->cfg, &t, ret);
+}
+
+/* A new account ID; its credentials from VIEW. */
+static int account_new(struct org *o, const char *id, const struct config *view,
                        struct org_account **ret, char **error)
 {
 	struct org_account *a;
 	int r;
 
-	for (a = o->accounts; a; a = a->next)
-		if (streq_ptr(a->id, t->account_id)) {
-			*ret = a;
-			return 0;
-		}
+	/* One base identity for all accounts: one ECS metadata fetch, one
+	 * set of keys, however many agencies it assumes. */
+	if (!o->base) {
+		r = auth_new_base_identity(view, o->http, &o->base, error);
+		if (r < 0)
+			return r;
+	}
 	a = calloc(1, sizeof(*a));
-	if (!a || (t->account_id && !(a->id = strdup(t->account_id)))) {
-		account_free(a);
+	if (!a || (id && !(a->id = strdup(id)))) {
+		free(a);
 		return -ENOMEM;
 	}
 	r = http_lane_new(o->http, o->cfg->daemon.max_requests_per_second, &a->lane);
-	if (r < 0) {
-		account_free(a);
-		return r;
+	if (r >= 0) {
+		if (!id)
+			a->auth = o->base;
+		else if ((r = auth_new_with_base(view, o->http, o->base, &a->auth, error)) >= 0)
+			auth_set_global(a->auth);
 	}
-	r = auth_new(view, o->http, &a->auth, error);
 	if (r < 0) {
-		account_free(a);
+		account_free(o, a);
 		return r;
 	}
 	a->next = o->accounts;
 	o->accounts = a;
 	*ret = a;
+	return 0;
+}
+
+int org_account_auth(struct org *o, const char *account_id, const char *region, struct auth **ret,
+                     struct http_lane **ret_lane, char **error)
+{
+	struct org_account *a;
+	struct config *view = NULL;
+	int r;
+
+	for (a = o->accounts; a; a = a->next)
+		if (streq_ptr(a->id, account_id))
+			break;
+	if (!a) {
+		r = account_view(o, account_id, region, &view);
+		if (r >= 0)
+			r = account_new(o, account_id, view, &a, error);
+		config_free(view);
+		if (r < 0)
+			return r;
+	}
+	*ret = a->auth;
+	if (ret_lane)
+		*ret_lane = a->lane;
 	return 0;
 }
 
@@ -137,7 +180,9 @@ static void on_call_failed(enum csms_api api, const struct csms_result *res, voi
 
 int org_add(struct org *o, const struct target *src, struct org_target **ret, char **error)
 {
+	struct http_lane *lane;
 	struct org_target *t;
+	struct auth *auth;
 	int r;
 
 	if (org_find(o, src->project_id))
@@ -160,11 +205,10 @@ int org_add(struct org *o, const struct target *src, struct org_target **ret, ch
 		r = config_target_view(o->cfg, &t->t, &t->view);
 	if (r < 0)
 		goto fail;
-	r = account_get(o, &t->t, t->view, &t->account, error);
+	r = org_account_auth(o, t->t.account_id, t->t.region, &auth, &lane, error);
 	if (r < 0)
 		goto fail;
-	r = csms_new_shared(manager_event(o->manager), t->view, o->http, t->account->lane,
-	                    t->account->auth, &t->client, error);
+	r = csms_new_shared(manager_event(o->manager), t->view, o->http, lane, auth, &t->client, error);
 	if (r < 0)
 		goto fail;
 	t->log = (struct log_context) {
@@ -413,8 +457,9 @@ void org_free(struct org *o)
 		struct org_account *a = o->accounts;
 
 		o->accounts = a->next;
-		account_free(a);
+		account_free(o, a);
 	}
+	auth_free(o->base);
 	http_free(o->http);
 	sd_event_source_disable_unref(o->kick);
 	free(o);
@@ -453,6 +498,11 @@ size_t org_running(const struct org *o)
 size_t org_queued(const struct org *o)
 {
 	return o ? o->n_queued : 0;
+}
+
+struct http *org_http(struct org *o)
+{
+	return o->http;
 }
 
 size_t org_pending(const struct org *o)

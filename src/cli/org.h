@@ -36,8 +36,15 @@
 #include "pass-id.h"
 #include "pass.h"
 
+struct auth;
+struct http;
+struct http_lane;
 struct org;
 struct org_account;
+
+/* The project of a config view that stands for an account, not a target
+ * (org_account_auth()): never sent. */
+#define ORG_NO_PROJECT "-"
 
 /* What a target's last pass says about it (STATUS=, metrics, --status). */
 enum target_state {
@@ -58,7 +65,6 @@ struct org_target {
 	struct org *org;
 	struct target t;                /* a copy of its own */
 	struct config *view;            /* config_target_view() */
-	struct org_account *account;
 	struct csms *client;
 	struct ledger *ledger;          /* scoped to the target; NULL: dry run without ledger */
 	struct log_context log;         /* its records' CSMS_TARGET, ... (log.h) */
@@ -123,6 +129,16 @@ void org_abort(struct org *o, const char *why);
 /* HOLD: start no queued pass (a reload waits for the running ones to
  * end); false: start them again. */
 void org_hold(struct org *o, bool hold);
+
+/* The credentials and request lane of ACCOUNT_ID (NULL: the base
+ * identity's own account), made on first use with the STS/IAM endpoints of
+ * REGION: the base identity itself, or the agency it assumes in that
+ * account.  They sign no project but the one a request names.  Owned by
+ * the org.  Discovery lists accounts with them too. */
+int org_account_auth(struct org *o, const char *account_id, const char *region, struct auth **ret,
+                     struct http_lane **ret_lane, char **error);
+/* The pool every target's requests go through. */
+struct http *org_http(struct org *o);
 
 size_t org_n_targets(const struct org *o);
 struct org_target *org_target_at(struct org *o, size_t i);

@@ -242,6 +242,11 @@ fail:
 	return r;
 }
 
+void auth_set_global(struct auth *a)
+{
+	a->global = true;
+}
+
 int auth_new(const struct config *c, struct http *h, struct auth **ret, char **error)
 {
 	return auth_new_method(c, c->auth.method, false, h, NULL, ret, error);

@@ -109,6 +109,12 @@ int auth_new_base_identity(const struct config *c, struct http *h, struct auth *
 int auth_new_with_base(const struct config *c, struct http *h, struct auth *base,
                        struct auth **ret, char **error);
 
+/* From now on A sends no X-Project-Id of its own, only the one given to
+ * auth_prepare_project(): one account's credentials shared by its
+ * targets' clients (which always give theirs) and by discovery's
+ * account-wide listings (IAM, Organizations), which must carry none. */
+void auth_set_global(struct auth *a);
+
 /* Whether credentials are held and not expired (for READY=1 and STATUS). */
 bool auth_usable(const struct auth *a);
 

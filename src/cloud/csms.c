@@ -65,6 +65,7 @@ struct csms_client {
 	struct csms_stats stats;
 	csms_failure_hook_t failure_hook;
 	void *failure_userdata;
+	const struct log_context *log_context;  /* pushed around every callback */
 };
 
 static const struct csms_ops client_ops;
@@ -263,10 +264,13 @@ static void finish(struct call *call, const struct csms_result *res)
 	void *userdata = call->userdata;
 	struct csms_client *c = call->client;
 
+	const struct log_context *previous = log_push_context(c->log_context);
+
 	if (res->r < 0 && !csms_result_is_gone(res) && c->failure_hook)
 		c->failure_hook(call->api, res, c->failure_userdata);
 	call_free(call);
 	done(res, userdata);
+	log_pop_context(previous);
 }
 
 static void fail_now(struct call *call, int r, const char *message)
@@ -635,8 +639,11 @@ static void on_client_auth(int r, const char *error, void *userdata)
 	auth_done_t done = w->done;
 	void *owner = w->owner;
 
+	const struct log_context *previous = log_push_context(w->client->log_context);
+
 	auth_wait_free(w);
 	done(r, error, owner);
+	log_pop_context(previous);
 }
 
 /* Waits go through a record of the client's own, so that csms_free() of a
@@ -659,6 +666,11 @@ static void client_ensure_auth(struct csms *x, auth_done_t done, void *owner)
 	c->auth_waits = w;
 	/* Linked first: auth_ensure() may call back from within. */
 	auth_ensure(c->auth, on_client_auth, w);
+}
+
+void csms_set_log_context(struct csms *x, const struct log_context *ctx)
+{
+	client_of(x)->log_context = ctx;
 }
 
 bool csms_auth_usable(const struct csms *x)

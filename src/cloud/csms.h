@@ -178,6 +178,13 @@ static inline void csms_delete_secret_tag(struct csms *c, const void *owner, con
 
 bool csms_auth_usable(const struct csms *c);
 
+/* Every callback of C's calls and credential waits runs with CTX as the
+ * log context (log.h): the records of whatever the callee logs carry its
+ * target and pass.  CTX (NULL: none) must outlive the client; its fields
+ * may change between callbacks (a new pass id).  The real client's only. */
+struct log_context;
+void csms_set_log_context(struct csms *c, const struct log_context *ctx);
+
 /* CreateSecretTag: add KEY=VALUE to the secret (csms-api.md 2.5).  Only
  * --restore calls this (restore.h): the daemon never creates a tag.  The
  * API may overwrite a key that exists, so the caller reads the tags first. */
