@@ -24,6 +24,7 @@
 #include "csms.h"
 #include "ledger.h"
 #include "log.h"
+#include "org-targets.h"
 #include "manager.h"
 #include "records.h"
 #include "util.h"
@@ -404,6 +405,52 @@ static int only_default_target(const struct restore_options *o, struct restore_s
 	return 0;
 }
 
+/* Organisation mode: each target's records with that target's client, one
+ * target after the other; records of a target the configuration no longer
+ * has (nor its last discovery) cannot be sent anywhere and are reported. */
+static int restore_targets(const struct config *cfg, const struct restore_options *o,
+                           struct restore_set *set)
+{
+	struct org_selection sel = {};
+	int ret = RESTORE_EXIT_OK, r;
+
+	if (org_select(cfg, NULL, &sel) < 0) {
+		fprintf(stderr, "csms-tagd: %s\n", strerror(ENOMEM));
+		return RESTORE_EXIT_ERROR;
+	}
+	for (size_t i = 0; i < sel.n && set->n; i++) {
+		_cleanup_(restore_set_clear) struct restore_set mine = {};
+		struct config *view = NULL;
+		char what[512];
+
+		r = restore_set_take_target(set, sel.v[i].project_id, &mine);
+		if (r >= 0 && !mine.n)
+			continue;
+		if (r >= 0)
+			r = config_target_view(cfg, &sel.v[i], &view);
+		if (r < 0) {
+			ret = RESTORE_EXIT_ERROR;
+			break;
+		}
+		log_info("Restore: %zu deletions of target %s", mine.n,
+		         target_describe(&sel.v[i], what, sizeof(what)));
+		r = restore_apply(view, o, &mine);
+		config_free(view);
+		if (r != RESTORE_EXIT_OK)
+			ret = r == RESTORE_EXIT_ERROR && ret == RESTORE_EXIT_OK ? RESTORE_EXIT_ERROR :
+			      RESTORE_EXIT_INCOMPLETE;
+	}
+	if (set->n) {
+		log_error("Restore: %zu deletions were made for targets this configuration no longer has "
+		          "(the first: %s, project %s): not restored", set->n,
+		          set->items[0].target_name[0] ? set->items[0].target_name : set->items[0].target,
+		          set->items[0].target);
+		ret = RESTORE_EXIT_INCOMPLETE;
+	}
+	org_selection_clear(&sel);
+	return ret;
+}
+
 int restore_run(const char *config_path, const struct restore_options *o)
 {
 	_cleanup_free_ char *error = NULL;
@@ -417,6 +464,11 @@ int restore_run(const char *config_path, const struct restore_options *o)
 		return EX_CONFIG;
 	}
 	r = restore_read(cfg, o, &set);
+	if (r >= 0 && cfg->organisation) {
+		ret = restore_targets(cfg, o, &set);
+		config_free(cfg);
+		return ret;
+	}
 	if (r >= 0)
 		r = only_default_target(o, &set);
 	if (r == -ENOMEM)
