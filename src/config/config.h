@@ -27,15 +27,26 @@
  * Value lists may continue on indented lines.  The format is documented in
  * csms-tagd.conf(5).
  *
+ * Organisation mode (at least one [target "NAME"] or a [discover]
+ * section): the file governs many targets, each a project in a region of
+ * an account (struct target); [csms] then has no region and project_id,
+ * and config_target_view() makes each target's config.  Governance
+ * sections scoped by "/accounts", "/regions", "/projects" (and exemptions
+ * by account, region, project) apply to the targets their scope admits
+ * (struct scope); a target no section applies to is never touched.
+ *
  * Refused because they would delete tags their author meant to keep: a
  * " #comment" in a value, a ',' in a value list, a rule or a glob section
- * that an earlier one makes unreachable (glob_covers(), values.h), and a
+ * that an earlier one makes unreachable (glob_covers(), values.h; for
+ * scoped sections, in every target it would apply to), a scope without
+ * targets (it would be ignored), and a
  * max_requests_per_second at which a pass cannot finish in pass_timeout.
  *
  * Modules: ini-reader.h (inih, line numbers, the header grammar), values.h
  * (value syntaxes), credentials.h (credential files); this file is the
  * model and its whole contract, config-parser.h names the modules that
- * read it (loader, syntax, settings, governance, exemptions), and
+ * read it (loader, syntax, settings, governance, exemptions, scopes,
+ * targets, discovery, views), and
  * config-report.h is what --check-config prints about it.
  */
 #ifndef CSMS_CONFIG_H
