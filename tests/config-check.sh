@@ -41,6 +41,25 @@ expected: csms-tagd: $message"
 		fail "--once with $f: no 'Cannot start: $message' in: $(cat "$tmpdir/err")"
 }
 
+# --- organisation mode ---------------------------------------------------------
+
+# A target makes it an organisation: [csms] project_id is then per target,
+# and one token cannot serve many projects.
+printf '[csms]\nproject_id = 5e5a7c1d2b3f4e6a8c9d0e1f2a3b4c5d\n[auth]\nmethod = ecs\n[target "a"]\nregion = cn-north-4\nproject_id = b1\n' >"$tmpdir/org-csms.conf"
+expect_refused "$tmpdir/org-csms.conf" "$tmpdir/org-csms.conf:2: project_id is set per target ([target] or [discover]); remove it from [csms]"
+printf '[auth]\nmethod = token\ntoken_file = token\n[discover]\nregions = cn-north-4\n' >"$tmpdir/org-token.conf"
+expect_refused "$tmpdir/org-token.conf" "$tmpdir/org-token.conf:2: method token cannot be used with [target] or [discover] sections: one token cannot serve many projects; use aksk, ecs or agency"
+# With one target a scope would be ignored.
+printf '%s\n[secrets "*"]\n/accounts = acme\nowner = *\n' "$prologue" >"$tmpdir/scope-single.conf"
+expect_refused "$tmpdir/scope-single.conf" "$tmpdir/scope-single.conf:$((prologue_lines + 2)): /accounts, /regions and /projects scope a section to targets: they need [target] or [discover] sections"
+# --check-config lists the targets and what applies to each.
+printf '[auth]\nmethod = ecs\n[target "a"]\nregion = cn-north-4\nproject_id = b1\n[target "b"]\naccount_name = acme\nregion = cn-east-3\nproject_id = b2\n[discover]\nregions = cn-north-4\n[secrets "*"]\n/accounts = acme\nowner = *\n' >"$tmpdir/org.conf"
+assert_exit 0 "$CSMS_TAGD" --check-config -c "$tmpdir/org.conf"
+assert_contains "$tmpdir/out" "    a: project b1 in cn-north-4, the base identity's own account"
+assert_contains "$tmpdir/out" "      not touched: no governance section applies"
+assert_contains "$tmpdir/out" "      governed by [secrets \"*\"] at $tmpdir/org.conf:12"
+assert_contains "$tmpdir/out" "  discover regions:  cn-north-4"
+
 # --- mistakes that would delete tags their author wanted kept -------------------
 
 # NAME, line within BODY, BODY, message after "FILE:LINE: ".

@@ -472,7 +472,10 @@ static int run_check_config(const struct options *o)
 	printf("  governed sections: %zu (%zu exact, %zu glob)\n", c->n_sections, c->n_sections - globs, globs);
 	printf("  auth method:       %s\n", auth_method_to_string(c->auth.method));
 	printf("  endpoint:          %s\n", c->csms.endpoint);
-	printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
+	if (c->organisation)
+		config_print_targets(c, stdout);
+	else
+		printf("  project:           %s (%s)\n", c->csms.project_id, c->csms.region);
 	printf("  dry run:           %s\n", c->daemon.dry_run ? "yes" : "no");
 	printf("  deletion limit:    %u per pass\n", c->daemon.max_deletes_per_pass);
 	if (c->daemon.state_directory && (r = ledger_check_directory(c->daemon.state_directory)) < 0) {

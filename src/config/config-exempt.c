@@ -16,6 +16,9 @@ static const char *const exempt_key_table[N_EXEMPT_KEYS] = {
 	[EXEMPT_VALUE] = "value",
 	[EXEMPT_REASON] = "reason",
 	[EXEMPT_EXPIRES] = "expires",
+	[EXEMPT_ACCOUNT] = "account",
+	[EXEMPT_REGION] = "region",
+	[EXEMPT_PROJECT] = "project",
 };
 static STRING_TABLE_FROM_STRING(exempt_key)
 
@@ -83,7 +86,7 @@ int cfg_add_exemption_entry(struct parser *p, const char *key, const char *value
 
 	if (k < 0)
 		return cfg_fail(p, p->line, "unknown key '%s' in [exempt \"%s\"] (secret, key, value, reason, "
-		                "expires)", cfg_quote(&q, key), e->name);
+		                "expires, account, region, project)", cfg_quote(&q, key), e->name);
 	if (p->exempt_line[k])
 		return cfg_fail(p, p->line, "duplicate key '%s' in [exempt] (first at line %u)", key, p->exempt_line[k]);
 	p->exempt_line[k] = p->line;
@@ -101,13 +104,20 @@ int cfg_add_exemption_entry(struct parser *p, const char *key, const char *value
 		return e->reason ? 0 : cfg_fail_oom(p);
 	case EXEMPT_EXPIRES:
 		return parse_expires(p, e, value);
+	case EXEMPT_ACCOUNT:
+		return cfg_scope_set_one(p, &e->scope, SCOPE_ACCOUNTS, key, value);
+	case EXEMPT_REGION:
+		return cfg_scope_set_one(p, &e->scope, SCOPE_REGIONS, key, value);
+	case EXEMPT_PROJECT:
+		return cfg_scope_set_one(p, &e->scope, SCOPE_PROJECTS, key, value);
 	case N_EXEMPT_KEYS:
 		break;
 	}
 	return -EINVAL;         /* not reached: exempt_key_from_string() found the key */
 }
 
-/* The [exempt] section just ended: everything but value is mandatory. */
+/* The [exempt] section just ended: everything but value and the scope is
+ * mandatory. */
 int cfg_finish_exemption(struct parser *p)
 {
 	const struct exemption *e;
@@ -115,9 +125,25 @@ int cfg_finish_exemption(struct parser *p)
 	if (p->section != SECTION_EXEMPT)
 		return 0;
 	e = current_exemption(p);
-	for (size_t k = 0; k < N_EXEMPT_KEYS; k++)
+	for (size_t k = 0; k <= EXEMPT_EXPIRES; k++)
 		if (k != EXEMPT_VALUE && !p->exempt_line[k])
 			return cfg_fail(p, e->line, "[exempt] needs %s = ... (an exemption names secret, key, reason "
 			                "and expires; value is optional)", exempt_key_table[k]);
+	return 0;
+}
+
+int cfg_check_exemptions(struct parser *p)
+{
+	for (size_t i = 0; i < p->c->n_exemptions; i++) {
+		const struct exemption *e = &p->c->exemptions[i];
+
+		/* With one target the scope would be ignored, and the exemption
+		 * would keep tags where its author did not mean it to. */
+		if (!p->c->organisation && e->scope.line) {
+			cfg_in_file(p, e->file);
+			return cfg_fail(p, e->scope.line, "account, region and project scope an exemption to "
+			                "targets: they need [target] or [discover] sections");
+		}
+	}
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* config-governance.c - [secret "NAME"] and [secrets "GLOB"]: the
  * sections, their rules, "/grace" and "/required", and the checks that
- * every rule and section can apply.  See config.h. */
+ * every rule and section can apply (to the targets of its scope,
+ * config-scope.c).  See config.h. */
 #include "config-parser.h"
 
 #include <errno.h>
@@ -116,7 +117,11 @@ static int add_section_setting(struct parser *p, const char *key, const char *va
 	struct section *sec = current_section(p);
 	char hi[32];
 	QUOTED(q);
+	int r;
 
+	r = cfg_scope_setting(p, &sec->scope, key, value);
+	if (r != -ENOENT)
+		return r;
 	if (streq_ptr(key, "/grace")) {
 		if (p->grace_line)
 			return cfg_fail(p, p->line, "duplicate /grace in this section (first at line %u)", p->grace_line);
@@ -138,8 +143,9 @@ static int add_section_setting(struct parser *p, const char *key, const char *va
 		p->list_key = "/required";
 		return cfg_list_add_line(p, value, false);
 	}
-	return cfg_fail(p, p->line, "unknown section setting '%s': keys starting with '/' are /grace and "
-	                "/required (a rule for a key starting with '/' writes it %%2F)", cfg_quote(&q, key));
+	return cfg_fail(p, p->line, "unknown section setting '%s': keys starting with '/' are /grace, "
+	                "/required, /accounts, /regions and /projects (a rule for a key starting with '/' "
+	                "writes it %%2F)", cfg_quote(&q, key));
 }
 
 /* A required key must be kept when present: a rule of its section must
@@ -204,23 +210,61 @@ int cfg_add_rule(struct parser *p, const char *raw_key, const char *value)
 
 /* A glob section governs the secrets it matches that no exact section and
  * no earlier glob section governs: one whose every name an earlier glob
- * section matches too governs nothing. */
-static int check_new_glob_section(struct parser *p, const char *pattern, const char *raw_name)
+ * section matches too, for every target it applies to, governs nothing.
+ * Judged once the section is read: its scope is part of it. */
+static int check_glob_section(struct parser *p, const struct section *sec, size_t index)
 {
 	QUOTED(q);
 	QUOTED(q2);
 
-	for (size_t i = 0; i < p->c->n_sections; i++) {
+	for (size_t i = 0; i < index; i++) {
 		const struct section *earlier = &p->c->sections[i];
 		char at[PATH_MAX + 16];
 
-		if (earlier->is_glob && glob_covers(earlier->pattern, pattern))
-			return cfg_fail(p, p->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at %s "
-			                "comes first and governs every secret it would match; put the more specific "
-			                "section first", cfg_quote(&q, raw_name), cfg_quote(&q2, earlier->pattern),
-			                cfg_earlier_at(p, earlier->file, earlier->line, at, sizeof(at)));
+		if (earlier->is_glob && glob_covers(earlier->pattern, sec->pattern) &&
+		    scope_covers(&earlier->scope, &sec->scope))
+			return cfg_fail(p, sec->line, "section [secrets \"%s\"] can never apply: [secrets \"%s\"] at %s "
+			                "comes first and governs every secret it would match%s; put the more specific "
+			                "section first", cfg_quote(&q, p->govern_name), cfg_quote(&q2, earlier->pattern),
+			                cfg_earlier_at(p, earlier->file, earlier->line, at, sizeof(at)),
+			                scope_is_empty(&sec->scope) ? "" : " in every target it would apply to");
 	}
 	return 0;
+}
+
+/* The same name twice: the first section governs that secret (or those
+ * names) in every target both apply to, so the second is a duplicate
+ * unless its scope reaches targets the first does not. */
+static int check_duplicate_section(struct parser *p, const struct section *sec, size_t index)
+{
+	const char *kind = sec->is_glob ? "secrets" : "secret";
+	QUOTED(q);
+
+	for (size_t i = 0; i < index; i++) {
+		const struct section *e = &p->c->sections[i];
+		char at[PATH_MAX + 16];
+
+		if (e->is_glob == sec->is_glob && strcmp(e->pattern, sec->pattern) == 0 &&
+		    scope_covers(&e->scope, &sec->scope))
+			return cfg_fail(p, sec->line, "duplicate section [%s \"%s\"] (first at %s)%s",
+			                kind, cfg_quote(&q, p->govern_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
+			                e->file == p->file ? "" : AMBIGUOUS);
+	}
+	return 0;
+}
+
+int cfg_finish_govern(struct parser *p)
+{
+	const struct section *sec;
+	int r;
+
+	if (p->section != SECTION_GOVERN)
+		return 0;
+	sec = current_section(p);
+	r = check_duplicate_section(p, sec, p->govern);
+	if (r >= 0 && sec->is_glob)
+		r = check_glob_section(p, sec, p->govern);
+	return r;
 }
 
 int cfg_add_section(struct parser *p, bool is_glob, const char *raw_name)
@@ -243,17 +287,12 @@ int cfg_add_section(struct parser *p, bool is_glob, const char *raw_name)
 	else if (!is_glob && has_glob_chars(pattern))
 		r = cfg_fail(p, p->line, "[secret \"%s\"] governs one secret by its exact name; "
 		             "for a glob write [secrets \"...\"]", cfg_quote(&q, raw_name));
-	for (size_t i = 0; r == 0 && i < p->c->n_sections; i++) {
-		const struct section *e = &p->c->sections[i];
-		char at[PATH_MAX + 16];
-
-		if (e->is_glob == is_glob && strcmp(e->pattern, pattern) == 0)
-			r = cfg_fail(p, p->line, "duplicate section [%s \"%s\"] (first at %s)%s",
-			             kind, cfg_quote(&q, raw_name), cfg_earlier_at(p, e->file, e->line, at, sizeof(at)),
-			             e->file == p->file ? "" : AMBIGUOUS);
+	if (r == 0) {
+		/* Messages about the whole section quote it as written. */
+		free(p->govern_name);
+		if (!(p->govern_name = strdup(raw_name)))
+			r = cfg_fail_oom(p);
 	}
-	if (r == 0 && is_glob)
-		r = check_new_glob_section(p, pattern, raw_name);
 	if (r == 0 && !(sections = realloc(p->c->sections, (p->c->n_sections + 1) * sizeof(*sections))))
 		r = cfg_fail_oom(p);
 	if (r < 0) {
@@ -263,6 +302,7 @@ int cfg_add_section(struct parser *p, bool is_glob, const char *raw_name)
 	p->c->sections = sections;
 	p->govern = p->c->n_sections++;
 	p->grace_line = 0;
+	memset(p->scope_line, 0, sizeof(p->scope_line));
 	sections[p->govern] = (struct section) {
 		.is_glob = is_glob, .pattern = pattern, .line = p->line, .file = p->file,
 	};
@@ -275,8 +315,15 @@ int cfg_check_governance(struct parser *p)
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < p->c->n_sections; i++) {
-		cfg_in_file(p, p->c->sections[i].file);
-		r = check_required(p, &p->c->sections[i]);
+		const struct section *sec = &p->c->sections[i];
+
+		cfg_in_file(p, sec->file);
+		r = check_required(p, sec);
+		/* With one target a scope would be ignored: the section would
+		 * govern where its author said it should not. */
+		if (r >= 0 && !p->c->organisation && sec->scope.line)
+			r = cfg_fail(p, sec->scope.line, "/accounts, /regions and /projects scope a section to "
+			             "targets: they need [target] or [discover] sections");
 	}
 	return r;
 }

@@ -35,6 +35,14 @@ static int enter_section(struct parser *p, const char *word, const char *name)
 	if (streq_ptr(word, "secret") || streq_ptr(word, "secrets"))
 		return cfg_fail(p, p->line, "[%s] needs a quoted name: [%s \"%s\"]", word, word,
 		                word[6] == 's' ? "GLOB" : "NAME");
+	if (name && streq_ptr(word, "target"))
+		return cfg_add_target(p, name);
+	if (streq_ptr(word, "target"))
+		return cfg_fail(p, p->line, "[target] needs a quoted name: [target \"NAME\"]");
+	if (!name && streq_ptr(word, "discover"))
+		return cfg_enter_discover(p);
+	if (streq_ptr(word, "discover"))
+		return cfg_fail(p, p->line, "[discover] takes no name: write [discover]");
 	if (!name && cfg_enter_named_section(p, word) == 0)
 		return 0;
 	if (p->r < 0)
@@ -64,15 +72,30 @@ static int header_problem(struct parser *p, enum ini_header_problem problem)
 	return cfg_fail(p, p->line, "section header: expected [NAME] or [secret \"NAME\"] or [secrets \"GLOB\"]");
 }
 
+/* The section being read ends (at the next header or the end of its
+ * file): the checks that need all of it. */
+static int finish_section(struct parser *p)
+{
+	int r = cfg_list_finish(p);
+
+	if (r >= 0)
+		r = cfg_finish_exemption(p);
+	if (r >= 0)
+		r = cfg_finish_govern(p);
+	if (r >= 0)
+		r = cfg_finish_target(p);
+	if (r >= 0)
+		r = cfg_finish_discover(p);
+	return r;
+}
+
 static int on_section(void *userdata, unsigned line, const struct ini_header *h)
 {
 	struct parser *p = userdata;
 	int r;
 
 	p->line = line;
-	r = cfg_list_finish(p);
-	if (r >= 0)
-		r = cfg_finish_exemption(p);
+	r = finish_section(p);
 	if (r < 0)
 		return r;
 	if (h->problem != INI_HEADER_OK)
@@ -103,6 +126,10 @@ static int on_entry(void *userdata, unsigned line, const char *key, const char *
 		return cfg_add_rule(p, key, value);
 	if (p->section == SECTION_EXEMPT)
 		return cfg_add_exemption_entry(p, key, value);
+	if (p->section == SECTION_TARGET)
+		return cfg_add_target_entry(p, key, value);
+	if (p->section == SECTION_DISCOVER)
+		return cfg_set_discover(p, key, value);
 	return cfg_set_setting(p, key, value);
 }
 
@@ -145,8 +172,12 @@ static const struct ini_callbacks callbacks = {
 
 static int finish(struct parser *p)
 {
-	int r = cfg_check_governance(p);
+	int r;
 
+	p->c->organisation = p->c->n_targets > 0 || p->c->discover.enabled;
+	r = cfg_check_governance(p);
+	if (r >= 0)
+		r = cfg_check_exemptions(p);
 	if (r >= 0)
 		r = cfg_check_settings(p);
 	return r;
@@ -180,10 +211,8 @@ static int fail_line(struct parser *p, const struct ini_error *e)
 /* A file ends: what is open in it ends with it. */
 static int finish_file(struct parser *p)
 {
-	int r = cfg_list_finish(p);
+	int r = finish_section(p);
 
-	if (r >= 0)
-		r = cfg_finish_exemption(p);
 	p->section = SECTION_NONE;
 	return r;
 }
@@ -288,6 +317,7 @@ static int load(const char *name, const char *text, size_t len, const char *path
 	}
 	free(p.setting_line);
 	free(p.setting_file);
+	free(p.govern_name);
 	if (r < 0) {
 		config_free(p.c);
 		if (error)

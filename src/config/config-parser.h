@@ -7,6 +7,10 @@
  *   config-settings.c    [csms], [auth], [daemon] and their checks
  *   config-governance.c  [secret]/[secrets] sections, rules, /grace, /required
  *   config-exempt.c      [exempt] sections
+ *   config-scope.c       scoping of sections and exemptions to targets
+ *   config-target.c      [target "NAME"] sections (and the target model)
+ *   config-discover.c    the [discover] section
+ *   config-view.c        a target's view of an organisation's config
  *
  * Every cfg_* function that fails records the first error in the parser
  * ("FILE:LINE: message", FILE the file being read: cfg_in_file()) and
@@ -37,6 +41,8 @@ enum section_kind {
 	SECTION_DAEMON,
 	SECTION_GOVERN,
 	SECTION_EXEMPT,
+	SECTION_TARGET,
+	SECTION_DISCOVER,
 };
 #define N_NAMED_SECTIONS (SECTION_DAEMON + 1)
 
@@ -46,6 +52,34 @@ enum list_target {
 	LIST_RULE,
 	LIST_PROTECT,
 	LIST_REQUIRED,
+	LIST_SCOPE,             /* "/accounts" etc.: p->scope_dimension */
+	LIST_DISCOVER_REGIONS,
+	LIST_DISCOVER_ACCOUNTS,
+};
+
+/* The dimensions of a scope (struct scope). */
+enum scope_dimension {
+	SCOPE_ACCOUNTS,
+	SCOPE_REGIONS,
+	SCOPE_PROJECTS,
+	N_SCOPE_DIMENSIONS,
+};
+
+/* The keys of a [target "NAME"] section. */
+enum target_key {
+	TARGET_ACCOUNT_ID,
+	TARGET_ACCOUNT_NAME,
+	TARGET_REGION,
+	TARGET_PROJECT_ID,
+	N_TARGET_KEYS,
+};
+
+/* The keys of [discover]. */
+enum discover_key {
+	DISCOVER_REGIONS,
+	DISCOVER_ACCOUNTS,
+	DISCOVER_INTERVAL,
+	N_DISCOVER_KEYS,
 };
 
 /* The keys of an [exempt "NAME"] section. */
@@ -55,6 +89,9 @@ enum exempt_key {
 	EXEMPT_VALUE,
 	EXEMPT_REASON,
 	EXEMPT_EXPIRES,
+	EXEMPT_ACCOUNT,         /* the scope: optional */
+	EXEMPT_REGION,
+	EXEMPT_PROJECT,
 	N_EXEMPT_KEYS,
 };
 
@@ -71,8 +108,13 @@ struct parser {
 
 	enum section_kind section;
 	size_t govern;                  /* index into c->sections */
+	char *govern_name;              /* its name as written (malloc'd) */
 	unsigned exempt_line[N_EXEMPT_KEYS];    /* of the current [exempt], 0: unset */
 	unsigned grace_line;            /* "/grace" of the current section */
+	unsigned scope_line[N_SCOPE_DIMENSIONS];        /* "/accounts" ... of the current section */
+	enum scope_dimension scope_dimension;   /* LIST_SCOPE: the list being read */
+	unsigned target_line[N_TARGET_KEYS];    /* of the current [target], 0: unset */
+	unsigned discover_line[N_DISCOVER_KEYS];        /* of [discover], 0: unset */
 	unsigned section_line[N_NAMED_SECTIONS];
 	unsigned section_file[N_NAMED_SECTIONS];
 	unsigned *setting_line;         /* per entry of the settings table (cfg_n_settings), 0 when unset */
@@ -136,6 +178,15 @@ int cfg_list_finish(struct parser *p);
 
 /* ---- config-settings.c ------------------------------------------------------ */
 
+/* Values shared with [target] and [discover], checked as in [csms] and
+ * [auth] (KEY names the key in messages): *RET is malloc'd on success. */
+int cfg_region(struct parser *p, unsigned line, const char *value, char **ret);
+int cfg_project_id(struct parser *p, const char *value, char **ret);
+int cfg_account_id(struct parser *p, const char *key, const char *value, char **ret);
+int cfg_iam_name(struct parser *p, const char *key, const char *value, size_t min, char **ret);
+int cfg_timespan(struct parser *p, const char *key, const char *value, uint64_t min, uint64_t max,
+                 uint64_t *ret);
+
 extern const size_t cfg_n_settings;
 void cfg_set_defaults(struct config *c);
 /* [csms], [auth] or [daemon] named WORD begins; -ENOENT if WORD is none. */
@@ -151,6 +202,10 @@ int cfg_add_section(struct parser *p, bool is_glob, const char *raw_name);
 int cfg_add_rule(struct parser *p, const char *raw_key, const char *value);
 int cfg_rule_add_value(struct parser *p, unsigned line, const char *raw);
 int cfg_required_add(struct parser *p, unsigned line, const char *raw);
+/* The governance section being read, if any, ends: the checks that need
+ * all of it (duplicates and unreachable sections, which depend on the
+ * scope). */
+int cfg_finish_govern(struct parser *p);
 /* The checks of the sections once every file is read. */
 int cfg_check_governance(struct parser *p);
 
@@ -160,5 +215,47 @@ int cfg_add_exemption(struct parser *p, const char *raw_name);
 int cfg_add_exemption_entry(struct parser *p, const char *key, const char *value);
 /* The [exempt] section being read, if any, ends. */
 int cfg_finish_exemption(struct parser *p);
+/* Once every file is read: scoping needs organisation mode. */
+int cfg_check_exemptions(struct parser *p);
+
+/* ---- config-scope.c --------------------------------------------------------- */
+
+/* KEY of a governance section ("/accounts", "/regions", "/projects"):
+ * -ENOENT (no error recorded) when it is none of them. */
+int cfg_scope_setting(struct parser *p, struct scope *s, const char *key, const char *value);
+/* One element of the LIST_SCOPE list being read, into S. */
+int cfg_scope_add(struct parser *p, struct scope *s, unsigned line, const char *raw);
+/* account, region or project of an exemption: one glob in DIMENSION. */
+int cfg_scope_set_one(struct parser *p, struct scope *s, enum scope_dimension dimension,
+                      const char *key, const char *value);
+/* Whether every target B admits, A admits too.  Sound, not complete (as
+ * glob_covers()): true only when that is certain. */
+bool scope_covers(const struct scope *a, const struct scope *b);
+bool scope_is_empty(const struct scope *s);
+void scope_clear(struct scope *s);
+
+/* ---- config-target.c -------------------------------------------------------- */
+
+int cfg_add_target(struct parser *p, const char *raw_name);
+int cfg_add_target_entry(struct parser *p, const char *key, const char *value);
+/* The [target] section being read, if any, ends. */
+int cfg_finish_target(struct parser *p);
+/* Once every file is read and the settings are final. */
+int cfg_check_targets(struct parser *p);
+
+/* ---- config-discover.c ------------------------------------------------------ */
+
+int cfg_enter_discover(struct parser *p);
+int cfg_set_discover(struct parser *p, const char *key, const char *value);
+int cfg_discover_add(struct parser *p, unsigned line, const char *raw);
+/* The [discover] section being read, if any, ends. */
+int cfg_finish_discover(struct parser *p);
+/* Once every file is read and the settings are final. */
+int cfg_check_discover(struct parser *p);
+
+/* ---- config-view.c ---------------------------------------------------------- */
+
+/* config_free() of a view. */
+void cfg_view_free(struct config *v);
 
 #endif

@@ -1,5 +1,5 @@
-/* config-report.c - where a configuration came from, and whether the
- * service can read it.  See config-report.h. */
+/* config-report.c - where a configuration came from, what applies to
+ * each target, and whether the service can read it.  See config-report.h. */
 #include "config-report.h"
 
 #include <pwd.h>
@@ -37,6 +37,94 @@ void config_print_sources(const struct config *c, FILE *f)
 
 		print_header(f, "exempt", e->name, config_file_name(c, e->file), e->line);
 	}
+}
+
+static void print_optional(FILE *f, const char *label, const char *value)
+{
+	_cleanup_free_ char *v = value ? escape_for_log(value) : NULL;
+
+	if (value)
+		fprintf(f, ", %s %s", label, v ? v : "?");
+}
+
+void config_print_target(const struct config *c, const struct target *t, FILE *f)
+{
+	_cleanup_free_ char *name = escape_for_log(t->name);
+	size_t n = 0;
+
+	fprintf(f, "    %s: project %s in %s", name ? name : "?", t->project_id, t->region);
+	print_optional(f, "project name", t->project_name);
+	if (!t->account_id && !t->account_name)
+		fputs(", the base identity's own account", f);
+	print_optional(f, "account", t->account_id);
+	print_optional(f, "account name", t->account_name);
+	fputc('\n', f);
+	if (!t->discovered) {
+		_cleanup_free_ char *path = escape_for_log(config_file_name(c, t->file));
+
+		fprintf(f, "      defined at %s:%u\n", path ? path : "?", t->line);
+	}
+	for (size_t i = 0; i < c->n_sections; i++) {
+		const struct section *s = &c->sections[i];
+		_cleanup_free_ char *pattern = NULL, *path = NULL;
+
+		if (!scope_matches(&s->scope, t))
+			continue;
+		pattern = escape_for_log(s->pattern);
+		path = escape_for_log(config_file_name(c, s->file));
+		fprintf(f, "      %s [%s \"%s\"] at %s:%u\n", n++ == 0 ? "governed by" : "           ",
+		        s->is_glob ? "secrets" : "secret", pattern ? pattern : "?", path ? path : "?", s->line);
+	}
+	if (n == 0)
+		fputs("      not touched: no governance section applies\n", f);
+	n = 0;
+	for (size_t i = 0; i < c->n_exemptions; i++) {
+		const struct exemption *e = &c->exemptions[i];
+		_cleanup_free_ char *en = NULL, *path = NULL;
+
+		if (!scope_matches(&e->scope, t))
+			continue;
+		en = escape_for_log(e->name);
+		path = escape_for_log(config_file_name(c, e->file));
+		fprintf(f, "      %s [exempt \"%s\"] at %s:%u\n", n++ == 0 ? "exemptions " : "           ",
+		        en ? en : "?", path ? path : "?", e->line);
+	}
+}
+
+static void print_list(FILE *f, const char *first, char *const *v, size_t n)
+{
+	bool any = false;
+
+	if (first) {
+		fputs(first, f);
+		any = true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *e = escape_for_log(v[i]);
+
+		fprintf(f, "%s%s", any ? " | " : "", e ? e : "?");
+		any = true;
+	}
+}
+
+void config_print_targets(const struct config *c, FILE *f)
+{
+	const struct discover_settings *d = &c->discover;
+	char interval[32];
+
+	if (!c->organisation)
+		return;
+	fprintf(f, "  targets:           %zu listed ([target])%s\n", c->n_targets,
+	        d->enabled ? ", more discovered" : "");
+	for (size_t i = 0; i < c->n_targets; i++)
+		config_print_target(c, &c->targets[i], f);
+	if (!d->enabled)
+		return;
+	fputs("  discover regions:  ", f);
+	print_list(f, NULL, d->regions, d->n_regions);
+	fputs("\n  discover accounts: ", f);
+	print_list(f, d->self ? "self" : NULL, d->accounts, d->n_accounts);
+	fprintf(f, "\n  discover interval: %s\n", format_timespan(interval, sizeof(interval), d->interval_usec));
 }
 
 /* Whether PATH, if it exists, is readable (and, for a directory, listable)

@@ -11,6 +11,15 @@
  * section and exemption, the FILE:LINE of its header, on F. */
 void config_print_sources(const struct config *c, FILE *f);
 
+/* Organisation mode: the explicit targets, each with config_print_target(),
+ * then the [discover] settings, on F.  Nothing with one target. */
+void config_print_targets(const struct config *c, FILE *f);
+
+/* Target T of organisation-mode C (explicit or discovered): what it is,
+ * where it is defined, and the sections (FILE:LINE) and exemptions that
+ * apply to it, or "not touched: no governance section applies". */
+void config_print_target(const struct config *c, const struct target *t, FILE *f);
+
 /* The units run csms-tagd as a dynamic user (DynamicUser=yes), which is
  * neither the owner nor in the group of any file in /etc: it reads a file
  * only when others may.  For each file of C (and the drop-in directory)

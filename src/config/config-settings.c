@@ -42,6 +42,7 @@ struct setting {
 	enum file_kind file;
 	int (*from_string)(const char *s);     /* parse_enum: the names */
 	const char *choices;                    /* parse_enum: the names, for messages */
+	bool region_template;   /* parse_url: may hold "{region}" */
 };
 
 #define FIELD(p, s, type) ((type *) (void *) ((char *) (p)->c + (s)->offset))
@@ -66,18 +67,32 @@ static int parse_text_value(struct parser *p, const struct setting *s, const cha
 	return set_string(p, s, strdup(value));
 }
 
-static int parse_region(struct parser *p, const struct setting *s, const char *value)
+static int dup_value(struct parser *p, const char *value, char **ret)
+{
+	*ret = strdup(value);
+	return *ret ? 0 : cfg_fail_oom(p);
+}
+
+int cfg_region(struct parser *p, unsigned line, const char *value, char **ret)
 {
 	QUOTED(q);
 
 	/* It becomes part of host names. */
 	if (!*value || strlen(value) > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(value))
-		return cfg_fail(p, p->line, "region '%s' is not a region name (like cn-north-4: a-z, 0-9 and '-')",
+		return cfg_fail(p, line, "region '%s' is not a region name (like cn-north-4: a-z, 0-9 and '-')",
 		                cfg_quote(&q, value));
-	return set_string(p, s, strdup(value));
+	return dup_value(p, value, ret);
 }
 
-static int parse_project_id(struct parser *p, const struct setting *s, const char *value)
+static int parse_region(struct parser *p, const struct setting *s, const char *value)
+{
+	char *v;
+	int r = cfg_region(p, p->line, value, &v);
+
+	return r < 0 ? r : set_string(p, s, v);
+}
+
+int cfg_project_id(struct parser *p, const char *value, char **ret)
 {
 	static const char allowed[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
@@ -87,7 +102,15 @@ static int parse_project_id(struct parser *p, const struct setting *s, const cha
 	if (!*value || strlen(value) > 64 || strspn(value, allowed) != strlen(value))
 		return cfg_fail(p, p->line, "project_id '%s' is not a project id (1 to 64 of A-Z, a-z, 0-9, '_', '-')",
 		                cfg_quote(&q, value));
-	return set_string(p, s, strdup(value));
+	return dup_value(p, value, ret);
+}
+
+static int parse_project_id(struct parser *p, const struct setting *s, const char *value)
+{
+	char *v;
+	int r = cfg_project_id(p, value, &v);
+
+	return r < 0 ? r : set_string(p, s, v);
 }
 
 static int parse_url(struct parser *p, const struct setting *s, const char *value)
@@ -96,7 +119,10 @@ static int parse_url(struct parser *p, const struct setting *s, const char *valu
 	QUOTED(q);
 	int r;
 
-	r = endpoint_normalize(value, &url);
+	if (!s->region_template && strstr(value, ENDPOINT_REGION))
+		return cfg_fail(p, p->line, "%s: %s is replaced in endpoint, iam_endpoint and sts_endpoint only",
+		                s->key, ENDPOINT_REGION);
+	r = (s->region_template ? endpoint_template_normalize : endpoint_normalize)(value, &url);
 	if (r == -ENOMEM)
 		return cfg_fail_oom(p);
 	if (r < 0)
@@ -161,7 +187,8 @@ _Static_assert(sizeof(enum auth_method) == sizeof(int) && sizeof(enum observe_mo
                sizeof(enum agency_api) == sizeof(int),
                "parse_enum() stores an enum setting as an int");
 
-static int parse_timespan_value(struct parser *p, const struct setting *s, const char *value)
+int cfg_timespan(struct parser *p, const char *key, const char *value, uint64_t min, uint64_t max,
+                 uint64_t *ret)
 {
 	char lo[32], hi[32];
 	uint64_t v;
@@ -169,13 +196,18 @@ static int parse_timespan_value(struct parser *p, const struct setting *s, const
 
 	if (parse_timespan(value, &v) < 0)
 		return cfg_fail(p, p->line, "%s '%s' is not a time span (like 30s, 5min, 1h 30min, 250ms)",
-		                s->key, cfg_quote(&q, value));
-	if (v < s->min || v > s->max)
-		return cfg_fail(p, p->line, "%s '%s' is out of range (%s to %s)", s->key, cfg_quote(&q, value),
-		                s->min ? format_timespan(lo, sizeof(lo), s->min) : "0",
-		                format_timespan(hi, sizeof(hi), s->max));
-	*FIELD(p, s, uint64_t) = v;
+		                key, cfg_quote(&q, value));
+	if (v < min || v > max)
+		return cfg_fail(p, p->line, "%s '%s' is out of range (%s to %s)", key, cfg_quote(&q, value),
+		                min ? format_timespan(lo, sizeof(lo), min) : "0",
+		                format_timespan(hi, sizeof(hi), max));
+	*ret = v;
 	return 0;
+}
+
+static int parse_timespan_value(struct parser *p, const struct setting *s, const char *value)
+{
+	return cfg_timespan(p, s->key, value, s->min, s->max, FIELD(p, s, uint64_t));
 }
 
 static int parse_unsigned(struct parser *p, const struct setting *s, const char *value)
@@ -240,22 +272,30 @@ int cfg_protect_add(struct parser *p, unsigned line, const char *raw)
 /* Agency, account and session names go into JSON bodies and an agency
  * URN "iam::ACCOUNT:agency:NAME": the character set of IAM names (1 to 64
  * of A-Z a-z 0-9 _ + = , . @ -), at least S->min long. */
-static int parse_agency_name(struct parser *p, const struct setting *s, const char *value)
+int cfg_iam_name(struct parser *p, const char *key, const char *value, size_t min, char **ret)
 {
 	static const char allowed[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+=,.@-";
-	size_t len = strlen(value), min = s->min ? s->min : 1;
+	size_t len = strlen(value);
 	QUOTED(q);
 
 	if (len < min || len > 64 || strspn(value, allowed) != len)
 		return cfg_fail(p, p->line, "%s '%s' is not a name (%zu to 64 of A-Z, a-z, 0-9, _+=,.@-)",
-		                s->key, cfg_quote(&q, value), min);
-	return set_string(p, s, strdup(value));
+		                key, cfg_quote(&q, value), min);
+	return dup_value(p, value, ret);
+}
+
+static int parse_agency_name(struct parser *p, const struct setting *s, const char *value)
+{
+	char *v;
+	int r = cfg_iam_name(p, s->key, value, s->min ? s->min : 1, &v);
+
+	return r < 0 ? r : set_string(p, s, v);
 }
 
 /* An account (domain) id: 32 hex digits on Huawei Cloud; accept 1 to 64
  * of a-z A-Z 0-9, which keeps the URN's ':' structure intact. */
-static int parse_account_id(struct parser *p, const struct setting *s, const char *value)
+int cfg_account_id(struct parser *p, const char *key, const char *value, char **ret)
 {
 	static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	size_t len = strlen(value);
@@ -263,8 +303,16 @@ static int parse_account_id(struct parser *p, const struct setting *s, const cha
 
 	if (len < 1 || len > 64 || strspn(value, allowed) != len)
 		return cfg_fail(p, p->line, "%s '%s' is not an account id (like 0b1f...: 1 to 64 of "
-		                "A-Z, a-z, 0-9)", s->key, cfg_quote(&q, value));
-	return set_string(p, s, strdup(value));
+		                "A-Z, a-z, 0-9)", key, cfg_quote(&q, value));
+	return dup_value(p, value, ret);
+}
+
+static int parse_account_id(struct parser *p, const struct setting *s, const char *value)
+{
+	char *v;
+	int r = cfg_account_id(p, s->key, value, &v);
+
+	return r < 0 ? r : set_string(p, s, v);
 }
 
 #define CSMS(name, field) \
@@ -278,10 +326,10 @@ static int parse_account_id(struct parser *p, const struct setting *s, const cha
 static const struct setting settings[] = {
 	{ CSMS("region", region), .parse = parse_region },
 	{ CSMS("project_id", project_id), .parse = parse_project_id },
-	{ CSMS("endpoint", endpoint), .parse = parse_url },
-	{ CSMS("iam_endpoint", iam_endpoint), .parse = parse_url },
+	{ CSMS("endpoint", endpoint), .parse = parse_url, .region_template = true },
+	{ CSMS("iam_endpoint", iam_endpoint), .parse = parse_url, .region_template = true },
 	{ CSMS("metadata_endpoint", metadata_endpoint), .parse = parse_url },
-	{ CSMS("sts_endpoint", sts_endpoint), .parse = parse_url },
+	{ CSMS("sts_endpoint", sts_endpoint), .parse = parse_url, .region_template = true },
 	{ CSMS("organizations_endpoint", organizations_endpoint), .parse = parse_url },
 	{ CSMS("ca_file", ca_file), .parse = parse_absolute_path, .file = FILE_PUBLIC },
 
@@ -331,6 +379,9 @@ static const struct setting settings[] = {
 	{ DAEMON("max_parallel_requests", max_parallel_requests), .parse = parse_unsigned,
 	  .min = 1, .max = 64 },
 	{ DAEMON("max_requests_per_second", max_requests_per_second), .parse = parse_rate, .max = 100000 },
+	{ DAEMON("total_requests_per_second", total_requests_per_second), .parse = parse_rate, .max = 100000 },
+	{ DAEMON("max_parallel_targets", max_parallel_targets), .parse = parse_unsigned,
+	  .min = 1, .max = 256 },
 	{ DAEMON("observe", observe), .parse = parse_enum, .from_string = observe_mode_from_string,
 	  .choices = "auto, resource_instances, list_secrets" },
 	{ DAEMON("protect", protect), .parse = parse_protect },
@@ -398,6 +449,8 @@ void cfg_set_defaults(struct config *c)
 		.max_deletes_per_pass = 50,
 		.max_parallel_requests = 8,
 		.max_requests_per_second = 10,
+		.total_requests_per_second = 0,
+		.max_parallel_targets = 8,
 		.observe = OBSERVE_AUTO,
 	};
 	c->auth.base = AUTH_AKSK;
@@ -449,11 +502,67 @@ static unsigned section_header_line(struct parser *p, enum section_kind section)
 	return p->section_line[section];
 }
 
+/* An endpoint default or template with the region put in: the effective
+ * endpoint of the one target. */
+static int expand_region(struct parser *p, char **endpoint, const char *region)
+{
+	char *expanded;
+
+	if (endpoint_expand(*endpoint, region, &expanded) < 0)
+		return cfg_fail_oom(p);
+	free(*endpoint);
+	*endpoint = expanded;
+	return 0;
+}
+
+/* Defaults of the endpoints that are not set; "{region}" stays in those
+ * that take it. */
+static int default_endpoints(struct parser *p)
+{
+	struct csms_settings *cs = &p->c->csms;
+
+	/* CSMS is served by the KMS host name. */
+	if (!cs->endpoint)
+		cs->endpoint = strdup("https://kms." ENDPOINT_REGION ".myhuaweicloud.com");
+	if (!cs->iam_endpoint)
+		cs->iam_endpoint = strdup("https://iam." ENDPOINT_REGION ".myhuaweicloud.com");
+	if (!cs->metadata_endpoint)
+		cs->metadata_endpoint = strdup("http://169.254.169.254");
+	if (!cs->sts_endpoint)
+		cs->sts_endpoint = strdup("https://sts." ENDPOINT_REGION ".myhuaweicloud.com");
+	if (!cs->organizations_endpoint)
+		cs->organizations_endpoint = strdup("https://organizations.myhuaweicloud.com");
+	if (!cs->endpoint || !cs->iam_endpoint || !cs->metadata_endpoint || !cs->sts_endpoint ||
+	    !cs->organizations_endpoint)
+		return cfg_fail_oom(p);
+	return 0;
+}
+
+/* In organisation mode every target has its own region and project: one
+ * in [csms] would be a target the author did not declare as one. */
+static int finish_csms_organisation(struct parser *p)
+{
+	static const char *const per_target[] = { "region", "project_id" };
+
+	for (size_t i = 0; i < ELEMENTSOF(per_target); i++) {
+		unsigned line = setting_line(p, SECTION_CSMS, per_target[i]);
+
+		if (line)
+			return cfg_fail(p, line, "%s is set per target ([target] or [discover]); remove it "
+			                "from [csms]", per_target[i]);
+	}
+	return default_endpoints(p);
+}
+
 static int finish_csms(struct parser *p)
 {
 	struct csms_settings *cs = &p->c->csms;
-	unsigned line = section_header_line(p, SECTION_CSMS);
+	unsigned line;
+	int r;
 
+	if (p->c->organisation)
+		return finish_csms_organisation(p);
+	line = section_header_line(p, SECTION_CSMS);
 	if (!cs->region)
 		return cfg_fail(p, line, "[csms] region is required (like region = cn-north-4)");
 	if (!cs->project_id)
@@ -463,21 +572,15 @@ static int finish_csms(struct parser *p)
 		return cfg_fail(p, setting_line(p, SECTION_CSMS, "project_id"), "project_id %s is the placeholder "
 		                "of the shipped file, not a project: set the id of the project whose secrets are "
 		                "governed (IAM console, My Credentials, Projects)", cs->project_id);
-	/* CSMS is served by the KMS host name. */
-	if (!cs->endpoint)
-		cs->endpoint = xasprintf("https://kms.%s.myhuaweicloud.com", cs->region);
-	if (!cs->iam_endpoint)
-		cs->iam_endpoint = xasprintf("https://iam.%s.myhuaweicloud.com", cs->region);
-	if (!cs->metadata_endpoint)
-		cs->metadata_endpoint = strdup("http://169.254.169.254");
-	if (!cs->sts_endpoint)
-		cs->sts_endpoint = xasprintf("https://sts.%s.myhuaweicloud.com", cs->region);
-	if (!cs->organizations_endpoint)
-		cs->organizations_endpoint = strdup("https://organizations.myhuaweicloud.com");
-	if (!cs->endpoint || !cs->iam_endpoint || !cs->metadata_endpoint || !cs->sts_endpoint ||
-	    !cs->organizations_endpoint)
-		return cfg_fail_oom(p);
-	return 0;
+	r = default_endpoints(p);
+	/* One target: the endpoints are its own from the start. */
+	if (r >= 0)
+		r = expand_region(p, &cs->endpoint, cs->region);
+	if (r >= 0)
+		r = expand_region(p, &cs->iam_endpoint, cs->region);
+	if (r >= 0)
+		r = expand_region(p, &cs->sts_endpoint, cs->region);
+	return r;
 }
 
 /* The agency method's settings as a whole: which keys the base identity
@@ -496,10 +599,17 @@ static int finish_agency(struct parser *p, unsigned method_line)
 	                                                "secret_key_file" : "security_token_file")))
 		return cfg_fail(p, line, "base ecs takes its keys from the metadata service: remove the "
 		                "key files");
-	if (g->api == AGENCY_API_STS && !g->account_id)
+	/* In organisation mode the base assumes the agency in each target's
+	 * account: [target] account_id, or the member accounts discovered. */
+	if (p->c->organisation && (line = setting_line(p, SECTION_AUTH, g->account_id ?
+	                                               "agency_account_id" : "agency_domain")))
+		return cfg_fail(p, line, "%s is not used with [target] or [discover] sections: the agency "
+		                "is assumed in each target's account (its account_id)",
+		                g->account_id ? "agency_account_id" : "agency_domain");
+	if (!p->c->organisation && g->api == AGENCY_API_STS && !g->account_id)
 		return cfg_fail(p, method_line, "method agency needs agency_account_id in [auth] (the "
 		                "account that owns agency %s)", g->name);
-	if (g->api == AGENCY_API_IAM && !g->account_id && !g->domain)
+	if (!p->c->organisation && g->api == AGENCY_API_IAM && !g->account_id && !g->domain)
 		return cfg_fail(p, method_line, "method agency with api iam needs agency_account_id or "
 		                "agency_domain in [auth]");
 	if (g->api == AGENCY_API_STS && (line = setting_line(p, SECTION_AUTH, "agency_domain")))
@@ -537,6 +647,11 @@ static int finish_auth(struct parser *p)
 			                settings[i].key, auth_method_to_string(m));
 		}
 	method_line = setting_line(p, SECTION_AUTH, "method");
+	/* A password or token method yields one project-scoped token. */
+	if (p->c->organisation && (m == AUTH_PASSWORD || m == AUTH_TOKEN))
+		return cfg_fail(p, method_line, "method %s cannot be used with [target] or [discover] "
+		                "sections: one token cannot serve many projects; use aksk, ecs or agency",
+		                auth_method_to_string(m));
 	for (size_t i = 0; i < ELEMENTSOF(settings); i++)
 		if ((settings[i].required & M(m)) && !p->setting_line[i])
 			return cfg_fail(p, method_line, "method %s needs %s in [auth]",
@@ -645,12 +760,16 @@ static int check_files(struct parser *p)
 
 int cfg_check_settings(struct parser *p)
 {
-	int r = finish_csms(p);
+	int r = cfg_check_targets(p);
 
+	if (r >= 0)
+		r = finish_csms(p);
 	if (r >= 0)
 		r = finish_auth(p);
 	if (r >= 0)
 		r = check_rate(p);
+	if (r >= 0)
+		r = cfg_check_discover(p);
 	if (r >= 0 && (p->flags & CONFIG_CHECK_CREDENTIALS))
 		r = check_files(p);
 	return r;

@@ -222,6 +222,10 @@ static int list_add_element(struct parser *p, unsigned line, const char *raw)
 		return cfg_protect_add(p, line, raw);
 	if (p->list == LIST_REQUIRED)
 		return cfg_required_add(p, line, raw);
+	if (p->list == LIST_SCOPE)
+		return cfg_scope_add(p, &p->c->sections[p->govern].scope, line, raw);
+	if (p->list == LIST_DISCOVER_REGIONS || p->list == LIST_DISCOVER_ACCOUNTS)
+		return cfg_discover_add(p, line, raw);
 	return cfg_rule_add_value(p, line, raw);
 }
 

@@ -77,6 +77,10 @@ void config_free(struct config *c)
 {
 	if (!c)
 		return;
+	if (c->parent) {
+		cfg_view_free(c);
+		return;
+	}
 	free(c->path);
 	cfg_strv_free(c->files, c->n_files);
 	free(c->csms.region);
@@ -87,6 +91,9 @@ void config_free(struct config *c)
 	free(c->csms.sts_endpoint);
 	free(c->csms.organizations_endpoint);
 	free(c->csms.ca_file);
+	free(c->csms.account_id);
+	free(c->csms.account_name);
+	free(c->csms.target_name);
 	free(c->auth.access_key_file);
 	free(c->auth.secret_key_file);
 	free(c->auth.security_token_file);
@@ -107,6 +114,7 @@ void config_free(struct config *c)
 		free(s->rules);
 		free(s->pattern);
 		cfg_strv_free(s->required, s->n_required);
+		scope_clear(&s->scope);
 	}
 	free(c->sections);
 	for (size_t i = 0; i < c->n_exemptions; i++) {
@@ -117,8 +125,14 @@ void config_free(struct config *c)
 		free(e->key);
 		free(e->value);
 		free(e->reason);
+		scope_clear(&e->scope);
 	}
 	free(c->exemptions);
+	for (size_t i = 0; i < c->n_targets; i++)
+		target_clear(&c->targets[i]);
+	free(c->targets);
+	cfg_strv_free(c->discover.regions, c->discover.n_regions);
+	cfg_strv_free(c->discover.accounts, c->discover.n_accounts);
 	free(c->daemon.state_directory);
 	free(c);
 }

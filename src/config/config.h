@@ -27,15 +27,26 @@
  * Value lists may continue on indented lines.  The format is documented in
  * csms-tagd.conf(5).
  *
+ * Organisation mode (at least one [target "NAME"] or a [discover]
+ * section): the file governs many targets, each a project in a region of
+ * an account (struct target); [csms] then has no region and project_id,
+ * and config_target_view() makes each target's config.  Governance
+ * sections scoped by "/accounts", "/regions", "/projects" (and exemptions
+ * by account, region, project) apply to the targets their scope admits
+ * (struct scope); a target no section applies to is never touched.
+ *
  * Refused because they would delete tags their author meant to keep: a
  * " #comment" in a value, a ',' in a value list, a rule or a glob section
- * that an earlier one makes unreachable (glob_covers(), values.h), and a
+ * that an earlier one makes unreachable (glob_covers(), values.h; for
+ * scoped sections, in every target it would apply to), a scope without
+ * targets (it would be ignored), and a
  * max_requests_per_second at which a pass cannot finish in pass_timeout.
  *
  * Modules: ini-reader.h (inih, line numbers, the header grammar), values.h
  * (value syntaxes), credentials.h (credential files); this file is the
  * model and its whole contract, config-parser.h names the modules that
- * read it (loader, syntax, settings, governance, exemptions), and
+ * read it (loader, syntax, settings, governance, exemptions, scopes,
+ * targets, discovery, views), and
  * config-report.h is what --check-config prints about it.
  */
 #ifndef CSMS_CONFIG_H
@@ -89,6 +100,20 @@ struct rule {
 	unsigned line;
 };
 
+/* Which targets a governance section or an exemption applies to: in each
+ * dimension a list of globs (fnmatch(3), no flags), one of which must
+ * match; an empty list (n_* 0) matches every target.  ACCOUNTS match the
+ * target's account id or its account name, REGIONS its region, PROJECTS
+ * its project id, its project name or its target name.  A value the
+ * target lacks (NULL) is matched as "", so only a glob like "*" matches
+ * it.  Scopes exist in organisation mode only (config_load() refuses them
+ * otherwise).  LINE: of the first scoping key, 0 when unscoped. */
+struct scope {
+	char **accounts, **regions, **projects;
+	size_t n_accounts, n_regions, n_projects;
+	unsigned line;
+};
+
 struct section {
 	bool is_glob;           /* [secrets "GLOB"] rather than [secret "NAME"] */
 	char *pattern;
@@ -101,6 +126,7 @@ struct section {
 	size_t n_required;
 	unsigned required_line;
 	unsigned file;          /* index into config.files: the file it is in */
+	struct scope scope;     /* "/accounts", "/regions", "/projects" */
 };
 
 /* [exempt "NAME"]: keep tags matching SECRET + KEY (+ VALUE) that the rules
@@ -114,8 +140,16 @@ struct exemption {
 	uint64_t expires_usec;  /* CLOCK_REALTIME; active while now < expires */
 	unsigned line;          /* of the section header */
 	unsigned file;          /* index into config.files */
+	struct scope scope;     /* account, region, project: one glob each at most */
 };
 
+/* In organisation mode REGION and PROJECT_ID are NULL, and ENDPOINT,
+ * IAM_ENDPOINT and STS_ENDPOINT may hold "{region}" (the defaults do),
+ * which config_target_view() replaces with each target's region.  With
+ * one target "{region}" is replaced with REGION at load: the endpoints are
+ * the effective ones.  ACCOUNT_ID, ACCOUNT_NAME and TARGET_NAME are set in
+ * views only (each may still be NULL there: the base identity's own
+ * account, an account without a known name). */
 struct csms_settings {
 	char *region;
 	char *project_id;
@@ -125,7 +159,7 @@ struct csms_settings {
 	char *sts_endpoint;     /* effective: https://sts.{region}.myhuaweicloud.com by default */
 	char *organizations_endpoint; /* effective: https://organizations.myhuaweicloud.com */
 	char *ca_file;          /* NULL: system trust store */
-	char *account_id;       /* target views (organisation mode) fill these; NULL otherwise */
+	char *account_id;
 	char *account_name;
 	char *target_name;
 };
@@ -162,7 +196,28 @@ struct auth_settings {
 	struct agency_settings agency;
 };
 
-/* One target of organisation mode: an (account, region, project). */
+struct daemon_settings {
+	uint64_t interval_usec;         /* default 5min */
+	uint64_t jitter_usec;           /* default 30s */
+	uint64_t request_timeout_usec;  /* default 30s */
+	uint64_t pass_timeout_usec;     /* default 10min */
+	bool dry_run;                   /* default false */
+	unsigned max_deletes_per_pass;  /* default 50; 0 = no deletions allowed at all */
+	unsigned max_parallel_requests; /* default 8, 1..64 */
+	double max_requests_per_second; /* default 10; 0 = unlimited; per account */
+	double total_requests_per_second; /* default 0 = no cap over all accounts together */
+	unsigned max_parallel_targets;  /* default 8, 1..256: passes running at once */
+	enum observe_mode observe;      /* default auto */
+	char **protect;                 /* key globs never deleted (decoded) */
+	size_t n_protect;
+	uint64_t grace_usec;            /* default 0: delete at the first pass */
+	char *state_directory;          /* NULL: $STATE_DIRECTORY, else /var/lib/csms-tagd */
+	char *metrics_file;             /* Prometheus text file (absolute, *.prom); NULL: none */
+};
+
+/* A target: the project PROJECT_ID (the key: unique in Huawei Cloud) in
+ * REGION of an account.  Explicit ones come from [target "NAME"], with
+ * LINE and FILE of its header; discovered ones from target_discovered(). */
 struct target {
 	char *name;
 	char *account_id;       /* NULL: the base identity's own account */
@@ -174,22 +229,23 @@ struct target {
 	unsigned line, file;    /* explicit ones: the [target] header */
 };
 
-struct daemon_settings {
-	uint64_t interval_usec;         /* default 5min */
-	uint64_t jitter_usec;           /* default 30s */
-	uint64_t request_timeout_usec;  /* default 30s */
-	uint64_t pass_timeout_usec;     /* default 10min */
-	bool dry_run;                   /* default false */
-	unsigned max_deletes_per_pass;  /* default 50; 0 = no deletions allowed at all */
-	unsigned max_parallel_requests; /* default 8, 1..64 */
-	double max_requests_per_second; /* default 10; 0 = unlimited */
-	enum observe_mode observe;      /* default auto */
-	char **protect;                 /* key globs never deleted (decoded) */
-	size_t n_protect;
-	uint64_t grace_usec;            /* default 0: delete at the first pass */
-	char *state_directory;          /* NULL: $STATE_DIRECTORY, else /var/lib/csms-tagd */
-	char *metrics_file;             /* Prometheus text file (absolute, *.prom); NULL: none */
+/* [discover]: the projects the identity reaches in REGIONS (exact region
+ * names), in its own account when SELF, and in the member accounts whose
+ * id or name one of ACCOUNTS (globs) matches; again every INTERVAL_USEC
+ * (default 6h, at least 5min). */
+struct discover_settings {
+	bool enabled;           /* a [discover] section exists */
+	bool self;              /* "self" listed (the default) */
+	char **regions;
+	size_t n_regions;
+	char **accounts;        /* the globs, "self" not among them */
+	size_t n_accounts;
+	uint64_t interval_usec;
+	unsigned line, file;    /* of the [discover] header */
 };
+
+#define DISCOVER_INTERVAL_DEFAULT       (UINT64_C(6) * 3600 * 1000000)
+#define DISCOVER_INTERVAL_MIN           (UINT64_C(5) * 60 * 1000000)
 
 struct config {
 	char *path;             /* the main file, as given */
@@ -205,6 +261,15 @@ struct config {
 	size_t n_sections;
 	struct exemption *exemptions;   /* in file order */
 	size_t n_exemptions;
+	/* Organisation mode: at least one [target] or a [discover] section.
+	 * Then [csms] has no region and project_id; each target gets its own
+	 * config from config_target_view(). */
+	bool organisation;
+	struct target *targets;         /* explicit ones, in file order */
+	size_t n_targets;
+	struct discover_settings discover;
+	/* Views only (config_target_view()): the config they borrow from. */
+	const struct config *parent;
 };
 
 enum config_flags {
@@ -255,7 +320,42 @@ int config_load_string(const char *name, const char *text, unsigned flags,
 int config_load_string_at(const char *name, const char *text, unsigned flags, uint64_t now_usec,
                           struct config **ret, char **error);
 
+/* Frees C; a view (C->parent set) frees only what it owns. */
 void config_free(struct config *c);
+
+/* ---- organisation mode (config-target.c, config-scope.c, config-view.c) -- */
+
+/* Whether scope S admits target T (struct scope says how). */
+bool scope_matches(const struct scope *s, const struct target *t);
+
+/* A config for target T of organisation-mode config C: [csms] region,
+ * project_id, account_id, account_name and target_name are T's, and
+ * endpoint, iam_endpoint and sts_endpoint have "{region}" replaced with
+ * T's region.  auth: when T has an account_id and the method is agency,
+ * method agency with agency.account_id = T's account_id (the base assumes
+ * agency_name in that account); otherwise the base method (aksk or ecs)
+ * itself, signing in its own account.  Sections and exemptions: only those
+ * whose scope matches T, in order.  The view BORROWS everything else
+ * (files, rules, patterns, credential paths, [daemon] lists) from C, which
+ * must outlive it; config_free(view) frees only what the view owns.
+ * n_targets is 0, organisation false, discover disabled, parent C.  T
+ * need not outlive the view.  Returns 0 or -ENOMEM. */
+int config_target_view(const struct config *c, const struct target *t, struct config **ret);
+
+/* Fill *RET (deep copies, free with target_clear()) with a discovered
+ * project: name "ACCOUNT/PROJECT", ACCOUNT the account name, else its id,
+ * else "self"; PROJECT the project name, else the region.  ACCOUNT_ID,
+ * ACCOUNT_NAME and PROJECT_NAME may be NULL, REGION and PROJECT_ID may
+ * not.  Returns 0 or -ENOMEM (then *RET holds nothing). */
+int target_discovered(const char *account_id, const char *account_name, const char *region,
+                      const char *project_id, const char *project_name, struct target *ret);
+
+/* Free what T holds and zero it. */
+void target_clear(struct target *t);
+
+/* Whether target T is selected by --target GLOB: GLOB (fnmatch(3), no
+ * flags) matches its name, its account id or name, or its project id. */
+bool target_selected(const struct target *t, const char *glob);
 
 /* The grace period of deletions in SECTION: its "/grace", else [daemon]. */
 uint64_t config_grace_for(const struct config *c, const struct section *section);

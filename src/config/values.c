@@ -370,3 +370,50 @@ int endpoint_normalize(const char *s, char **ret)
 	*ret = copy;
 	return 0;
 }
+
+int endpoint_expand(const char *template, const char *region, char **ret)
+{
+	size_t marker = strlen(ENDPOINT_REGION), n = 0, len = strlen(region);
+	const char *s;
+	char *out, *o;
+
+	for (s = template; (s = strstr(s, ENDPOINT_REGION)); s += marker)
+		n++;
+	out = malloc(strlen(template) + n * len + 1);
+	if (!out)
+		return -ENOMEM;
+	o = out;
+	for (s = template; *s;)
+		if (startswith(s, ENDPOINT_REGION)) {
+			memcpy(o, region, len);
+			o += len;
+			s += marker;
+		} else
+			*o++ = *s++;
+	*o = '\0';
+	*ret = out;
+	return 0;
+}
+
+int endpoint_template_normalize(const char *s, char **ret)
+{
+	_cleanup_free_ char *sample = NULL, *normal = NULL;
+	size_t n = strlen(s);
+	char *copy;
+	int r;
+
+	/* A region is a host name label (a-z, 0-9, '-'): any one shows
+	 * whether every target's endpoint will be valid. */
+	if (endpoint_expand(s, "cn-north-4", &sample) < 0)
+		return -ENOMEM;
+	r = endpoint_normalize(sample, &normal);
+	if (r < 0)
+		return r;
+	if (n > 0 && s[n - 1] == '/')
+		n--;
+	copy = strndup(s, n);
+	if (!copy)
+		return -ENOMEM;
+	*ret = copy;
+	return 0;
+}

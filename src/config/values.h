@@ -64,4 +64,16 @@ bool glob_covers(const char *a, const char *b);
  * code appending request paths to it never sees "//".  -EINVAL, -ENOMEM. */
 int endpoint_normalize(const char *s, char **ret);
 
+/* The marker endpoint templates hold where a target's region goes. */
+#define ENDPOINT_REGION "{region}"
+
+/* The same for an endpoint that may hold ENDPOINT_REGION (any number of
+ * times): valid when it is a valid endpoint with every ENDPOINT_REGION
+ * replaced by a region name.  *RET keeps the markers. */
+int endpoint_template_normalize(const char *s, char **ret);
+
+/* TEMPLATE with every ENDPOINT_REGION replaced by REGION, malloc'd in
+ * *RET (TEMPLATE itself when it holds none).  0 or -ENOMEM. */
+int endpoint_expand(const char *template, const char *region, char **ret);
+
 #endif
