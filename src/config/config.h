@@ -125,6 +125,9 @@ struct csms_settings {
 	char *sts_endpoint;     /* effective: https://sts.{region}.myhuaweicloud.com by default */
 	char *organizations_endpoint; /* effective: https://organizations.myhuaweicloud.com */
 	char *ca_file;          /* NULL: system trust store */
+	char *account_id;
+	char *account_name;
+	char *target_name;
 };
 
 /* [auth] of method agency: assume NAME of account ACCOUNT_ID (or, with

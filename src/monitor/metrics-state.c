@@ -544,36 +544,43 @@ static const char *target_name(const struct metrics_snapshot *t) { return t->tar
 static const char *target_region(const struct metrics_snapshot *t) { return t->region ? t->region : "?"; }
 static const char *target_state(const struct metrics_snapshot *t) { return t->target_state ? t->target_state : "unknown"; }
 
-static void print_target_table(const struct metrics_snapshot *s, FILE *f)
+/* When a target's last pass ended: its time of day within a day before
+ * NOW, else its date (UTC, as every time of --status). */
+static const char *ended(char *buf, size_t size, uint64_t usec, uint64_t now)
+{
+	time_t t = (time_t) (usec / USEC_PER_SEC);
+	struct tm tm;
+
+	if (!usec)
+		return "never";
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(buf, size, usec <= now && now - usec < 24 * 3600 * USEC_PER_SEC ? "%H:%M:%S" : "%Y-%m-%d",
+	             &tm) == 0)
+		return "?";
+	return buf;
+}
+
+static void print_target_table(const struct metrics_snapshot *s, uint64_t now, FILE *f)
 {
 	size_t wn = column_width(s, "TARGET", 32, target_name),
 	       wa = column_width(s, "ACCOUNT", 20, target_account),
 	       wr = column_width(s, "REGION", 16, target_region),
 	       ws = column_width(s, "STATE", 10, target_state),
-	       wt = strlen("YYYY-MM-DD HH:MM:SS"), wd = strlen("DELETED"),
+	       wt = strlen("ENDED (UTC)"), wd = strlen("DELETED"),
 	       used = wn + wa + wr + ws + wt + wd + 6 * 2,
-	       we = used + 16 < METRICS_PRINT_COLUMNS ? METRICS_PRINT_COLUMNS - used : 16;
+	       we = used + 20 < METRICS_PRINT_COLUMNS ? METRICS_PRINT_COLUMNS - used : 20;
 
 	fputc('\n', f);
 	put_cell(f, "TARGET", wn, false);
 	put_cell(f, "ACCOUNT", wa, false);
 	put_cell(f, "REGION", wr, false);
 	put_cell(f, "STATE", ws, false);
-	put_cell(f, "LAST PASS (UTC)", wt, false);
-	put_cell(f, "DELETED", wd, false);
-	put_cell(f, "ERROR", we, true);
-	fputc('\n', f);
+	put_cell(f, "ENDED (UTC)", wt, false);
+	fputs("DELETED  ERROR\n", f);
 	for (size_t i = 0; i < s->n_targets; i++) {
 		const struct metrics_snapshot *t = &s->targets[i];
-		char date[FORMAT_UTC_MAX], deleted[32];
+		char date[32], deleted[32];
 
-		if (t->pass_finished_usec) {
-			char *utc = strstr(format_utc(date, sizeof(date), t->pass_finished_usec), " UTC");
-
-			if (utc)
-				*utc = '\0';   /* the head says UTC */
-		} else
-			snprintf(date, sizeof(date), "never");
 		/* A dry run's: "~N", would have been deleted. */
 		snprintf(deleted, sizeof(deleted), "%s%" PRIu64, t->pass_dry_run ? "~" : "",
 		         t->pass_dry_run ? t->counts.would_delete : t->counts.deleted);
@@ -581,9 +588,12 @@ static void print_target_table(const struct metrics_snapshot *s, FILE *f)
 		put_cell(f, target_account(t), wa, false);
 		put_cell(f, target_region(t), wr, false);
 		put_cell(f, target_state(t), ws, false);
-		put_cell(f, date, wt, false);
-		fprintf(f, "%*s  ", (int) wd, t->outcome == PASS_NONE ? "-" : deleted);
-		put_cell(f, t->error ? t->error : "", we, true);
+		put_cell(f, ended(date, sizeof(date), t->pass_finished_usec, now), wt, false);
+		fprintf(f, "%*s", (int) wd, t->outcome == PASS_NONE ? "-" : deleted);
+		if (t->error) {
+			fputs("  ", f);
+			put_cell(f, t->error, we, true);
+		}
 		fputc('\n', f);
 	}
 }
@@ -621,7 +631,7 @@ static void print_organisation(const struct metrics_snapshot *s, bool running, u
 	print_since_start(s, running, now, f);
 	print_process_tail(s, now, f);
 	if (s->n_targets)
-		print_target_table(s, f);
+		print_target_table(s, now, f);
 }
 
 void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now, FILE *f)

@@ -223,15 +223,16 @@ bool metrics_daemon_running(const struct metrics_snapshot *s);
 void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now_usec, FILE *f);
 /* With targets, metrics_print() shows the whole (the process, its totals,
  * "Targets : 6: 4 converged, 2 failing") and then a table, one line per
- * target: name, account, region, state, when its last pass ended, tags
- * deleted (a dry run's: "~N", would be deleted) and its error, cut to fit
- * METRICS_PRINT_COLUMNS.
+ * target: name, account (name, else id; "(own)": the base identity's),
+ * region, state, when its last pass ended (UTC: the time within a day,
+ * else the date), tags deleted (a dry run's: "~N", would be deleted) and
+ * its error, cut to fit METRICS_PRINT_COLUMNS (at least 20 characters).
  * metrics_print_targets() instead shows the process's state line, then for
  * each target selected by GLOB (metrics_target_selected()) its full block,
  * in the format metrics_print() shows a single-target daemon's last pass.
  * Returns the number of targets printed (0: none matched; nothing printed
  * after the state line). */
-#define METRICS_PRINT_COLUMNS 100
+#define METRICS_PRINT_COLUMNS 120
 size_t metrics_print_targets(const struct metrics_snapshot *s, bool running, uint64_t now_usec,
                              const char *glob, FILE *f);
 
