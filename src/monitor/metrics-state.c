@@ -677,9 +677,10 @@ size_t metrics_print_targets(const struct metrics_snapshot *s, bool running, uin
 {
 	size_t n = 0;
 
-	print_state(s, running, now, f);
 	for (size_t i = 0; i < s->n_targets; i++)
 		if (metrics_target_selected(&s->targets[i], glob)) {
+			if (n == 0)
+				print_state(s, running, now, f);
 			print_target(s, &s->targets[i], running, now, f);
 			n++;
 		}

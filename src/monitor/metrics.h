@@ -230,8 +230,7 @@ void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now_
  * metrics_print_targets() instead shows the process's state line, then for
  * each target selected by GLOB (metrics_target_selected()) its full block,
  * in the format metrics_print() shows a single-target daemon's last pass.
- * Returns the number of targets printed (0: none matched; nothing printed
- * after the state line). */
+ * Returns the number of targets printed (0: none matched, nothing printed). */
 #define METRICS_PRINT_COLUMNS 120
 size_t metrics_print_targets(const struct metrics_snapshot *s, bool running, uint64_t now_usec,
                              const char *glob, FILE *f);
