@@ -9,7 +9,9 @@ sample as one line "NAME{LABEL="VALUE",...} VALUE" (labels sorted), so that
 a shell test can grep for a series.  Checked: the line grammar (metric and
 label names, label value escapes, float values), one TYPE and at most one
 HELP per metric family, both before its samples, a family's samples
-contiguous, no series twice, counters named *_total, a final newline.
+contiguous and with the same label names (as client libraries keep them:
+a family of one sample per target carries the same target labels on each),
+no series twice, counters named *_total, a final newline.
 """
 import math
 import re
@@ -63,6 +65,7 @@ def check(text):
     if text and not text.endswith("\n"):
         raise Bad("the file does not end with a newline")
     types, helps, done, series, out = {}, set(), set(), set(), []
+    label_names = {}
     current = None
     for lineno, line in enumerate(text.split("\n")[:-1], 1):
         if line.startswith("#"):
@@ -105,6 +108,10 @@ def check(text):
             current = family
         if types[family] == "counter" and value < 0:
             raise Bad(f"line {lineno}: counter {name} is negative")
+        names = tuple(sorted(labels))
+        if label_names.setdefault(name, names) != names:
+            raise Bad(f"line {lineno}: {name} has labels {','.join(names)}, "
+                      f"its first sample {','.join(label_names[name])}")
         key = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
         if key in series:
             raise Bad(f"line {lineno}: series {key} twice")

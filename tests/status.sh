@@ -76,6 +76,38 @@ assert_contains "$tmpdir/err" "$tmpdir/bad.json: planned: expected a non-negativ
 assert_exit 1 "$CSMS_TAGD" --state-file "$state" --once
 assert_contains "$tmpdir/err" "--state-file and --instance go with --status"
 
+# An organisation (a state file with targets): the whole, a summary and one
+# line per target; --target GLOB (name, account id or name, project id)
+# prints those in full; 2 while one of them is failing or partial.
+org=$top_srcdir/tests/data/state-org-example.json
+assert_exit 2 "$CSMS_TAGD" --status --state-file "$org"
+assert_contains "$tmpdir/out" "Targets          : 4: 2 converged, 1 changed, 1 failing"
+assert_contains "$tmpdir/out" "TARGET                    ACCOUNT    REGION          STATE      ENDED (UTC)  DELETED  ERROR"
+assert_contains "$tmpdir/out" "self/cn-north-4           (own)      cn-north-4      converged  2026-11-29        ~2"
+assert_contains "$tmpdir/out" "acme-dev/cn-north-4       acme-dev   cn-north-4      failing    2026-11-29         0  agency refused: IAM.0101 the ag..."
+assert_exit 0 "$CSMS_TAGD" --status --state-file "$org" --target 'self/*'
+assert_contains "$tmpdir/out" "Target           : self/cn-north-4"
+assert_contains "$tmpdir/out" "Account          : the base identity's own"
+assert_contains "$tmpdir/out" "Outcome          : converged (dry run)"
+assert_not_contains "$tmpdir/out" "acme-prod"
+assert_exit 0 "$CSMS_TAGD" --status --state-file "$org" --target acme-prod
+assert_contains "$tmpdir/out" "Target           : acme-prod/ap-southeast-1"
+assert_exit 2 "$CSMS_TAGD" --status --state-file "$org" --target a0000000000000000000000000000002
+assert_contains "$tmpdir/out" "Error            : agency refused: IAM.0101 the agency csms-tagd does not exist in account a0000000000000000000000000000002"
+assert_exit 1 "$CSMS_TAGD" --status --state-file "$org" --target 'no-such-*'
+assert_contains "$tmpdir/err" "no target of $org matches no-such-* (4 targets)"
+[ -s "$tmpdir/out" ] && fail "--status --target printed something for no target"
+sed 's/"failing"/"pending"/' "$org" >"$tmpdir/org.json"
+assert_exit 0 "$CSMS_TAGD" --status --state-file "$tmpdir/org.json"
+assert_contains "$tmpdir/out" "Targets          : 4: 2 converged, 1 changed, 1 pending"
+sed 's/"state": "converged"/"state": 7/' "$org" >"$tmpdir/org.json"
+assert_exit 1 "$CSMS_TAGD" --status --state-file "$tmpdir/org.json"
+assert_contains "$tmpdir/err" "targets[1].state: "
+assert_exit 1 "$CSMS_TAGD" --status --state-file "$state" --target '*'
+assert_contains "$tmpdir/err" "is of a daemon of one project"
+assert_exit 1 "$CSMS_TAGD" --target '*' --once
+assert_contains "$tmpdir/err" "--target goes with --status"
+
 # --- --check-credentials -------------------------------------------------------
 write_creds
 emu_start --seed "$top_srcdir/tests/emulator/seed-example.json"

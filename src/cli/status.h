@@ -18,7 +18,12 @@ enum {
 	STATUS_NOT_RUNNING = 3,
 };
 
-/* Print the state to stdout; returns one of the STATUS_* codes. */
-int status_run(const char *state_file, const char *instance);
+/* Print the state to stdout; returns one of the STATUS_* codes.  Of an
+ * organisation (a state file with targets) it is unhealthy when any target
+ * is failing or partial (metrics_target_unhealthy()).  TARGET_GLOB (NULL:
+ * the whole and the table of targets) prints instead each target whose
+ * name, account or project matches in full, and judges those only; none
+ * matching, or a daemon of one target, is STATUS_UNKNOWN, said on stderr. */
+int status_run(const char *state_file, const char *instance, const char *target_glob);
 
 #endif

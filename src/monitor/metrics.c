@@ -53,45 +53,126 @@ void metrics_tally_clear(struct metrics_tally *t)
 /* --- Prometheus text ------------------------------------------------------------ */
 
 /* Label values: backslash, double quote and newline escaped (exposition
- * format 0.0.4). */
+ * format 0.0.4), and a byte that is not part of valid UTF-8 (an account or
+ * project name as a server gave it) written as U+FFFD: the format is UTF-8,
+ * and a parser that meets invalid bytes drops the whole file. */
+static size_t utf8_valid_len(const unsigned char *p)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)      /* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* overlong, surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 static void put_label(FILE *f, const char *v)
 {
-	for (; v && *v; v++) {
-		if (*v == '\\')
+	for (const unsigned char *p = (const unsigned char *) v; p && *p;) {
+		size_t n = utf8_valid_len(p);
+
+		if (*p == '\\')
 			fputs("\\\\", f);
-		else if (*v == '"')
+		else if (*p == '"')
 			fputs("\\\"", f);
-		else if (*v == '\n')
+		else if (*p == '\n')
 			fputs("\\n", f);
+		else if (n == 0)
+			fputs("\xef\xbf\xbd", f);
 		else
-			fputc(*v, f);
+			fwrite(p, 1, n, f);
+		p += n ? n : 1;
 	}
 }
 
-/* The text being written, and the labels every series starts with:
- * instance, project and region, so that the files of several instances
- * (or hosts) collected together never make two series the same. */
+/* The text being written, and the labels a series starts with, ID: in
+ * single-target mode instance, project and region, so that the files of
+ * several instances (or hosts) collected together never make two series
+ * the same; with targets, for the process's families the instance only,
+ * for the others TARGET_IDS[i] of the I-th target (instance, account,
+ * region, project, target). */
 struct prom {
 	FILE *f;
-	char *id;
+	const char *id;
+	char *process_id;
+	char **target_ids;
+	size_t n_targets;
 };
+
+static void prom_close(struct prom *p)
+{
+	for (size_t i = 0; p->target_ids && i < p->n_targets; i++)
+		free(p->target_ids[i]);
+	free(p->target_ids);
+	free(p->process_id);
+}
+
+/* The labels LABELS[0..N) = VALUES[0..N), as written inside the braces. */
+static char *labels_text(const char *const *labels, const char *const *values, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s%s=\"", i ? "," : "", labels[i]);
+		put_label(f, values[i]);
+		fputc('"', f);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
 
 static int prom_open(struct prom *p, char **buf, size_t *len, const struct metrics_snapshot *s)
 {
-	size_t n = 0;
-	FILE *f = open_memstream(&p->id, &n);
+	static const char *const single[] = { "instance", "project", "region" };
+	static const char *const target[] = { "instance", "account", "region", "project", "target" };
 
-	if (!f)
+	if (!s->targets) {
+		const char *v[] = { s->instance, s->project_id, s->region };
+
+		p->process_id = labels_text(single, v, ELEMENTSOF(v));
+	} else {
+		p->process_id = labels_text(single, &s->instance, 1);
+		p->target_ids = calloc(s->n_targets + 1, sizeof(*p->target_ids));
+		if (!p->target_ids)
+			return -ENOMEM;
+		p->n_targets = s->n_targets;
+		/* Built once each: the per-target families reuse them. */
+		for (size_t i = 0; i < s->n_targets; i++) {
+			const struct metrics_snapshot *t = &s->targets[i];
+			const char *v[] = { s->instance, t->account_id, t->region, t->project_id, t->target_name };
+
+			p->target_ids[i] = labels_text(target, v, ELEMENTSOF(v));
+			if (!p->target_ids[i])
+				return -ENOMEM;
+		}
+	}
+	if (!p->process_id)
 		return -ENOMEM;
-	fputs("instance=\"", f);
-	put_label(f, s->instance);
-	fputs("\",project=\"", f);
-	put_label(f, s->project_id);
-	fputs("\",region=\"", f);
-	put_label(f, s->region);
-	fputc('"', f);
-	if (fclose(f) != 0)
-		return -ENOMEM;
+	p->id = p->process_id;
 	p->f = open_memstream(buf, len);
 	return p->f ? 0 : -ENOMEM;
 }
@@ -114,11 +195,16 @@ static void put_sample(struct prom *p, const char *name, const char *label, cons
 	fprintf(p->f, "} %" PRIu64 "\n", v);
 }
 
+static void put_seconds_sample(struct prom *p, const char *name, uint64_t usec)
+{
+	fprintf(p->f, "csms_tagd_%s{%s} %" PRIu64 ".%06" PRIu64 "\n", name, p->id,
+	        usec / USEC_PER_SEC, usec % USEC_PER_SEC);
+}
+
 static void put_gauge_seconds(struct prom *p, const char *name, const char *help, uint64_t usec)
 {
 	put_head(p, name, "gauge", help);
-	fprintf(p->f, "csms_tagd_%s{%s} %" PRIu64 ".%06" PRIu64 "\n", name, p->id,
-	        usec / USEC_PER_SEC, usec % USEC_PER_SEC);
+	put_seconds_sample(p, name, usec);
 }
 
 static void put_gauge(struct prom *p, const char *name, const char *help, uint64_t v)
@@ -127,10 +213,9 @@ static void put_gauge(struct prom *p, const char *name, const char *help, uint64
 	put_sample(p, name, NULL, NULL, v);
 }
 
-static void put_counts(struct prom *p, const char *name, const char *help, const char *label,
-                       const char *label2, const struct metrics_counts *c)
+static void put_count_samples(struct prom *p, const char *name, const char *label, const char *label2,
+                              const struct metrics_counts *c)
 {
-	put_head(p, name, "counter", help);
 	for (size_t i = 0; i < c->n; i++) {
 		fprintf(p->f, "csms_tagd_%s{%s,%s=\"", name, p->id, label);
 		put_label(p->f, c->items[i].key);
@@ -142,27 +227,131 @@ static void put_counts(struct prom *p, const char *name, const char *help, const
 	}
 }
 
-/* The figures of counts.h, a family head before each new metric. */
-static void put_pass_counts(struct prom *p, const struct pass_counts *c)
+/* A family whose samples are a snapshot's own: once for S in single-target
+ * mode, once per target with targets.  HAS (NULL: always) says whether a
+ * snapshot has samples in it; without any, the family is left out
+ * (HELP and TYPE too) when it has a HAS. */
+struct family {
+	const char *name, *type, *help;
+	bool (*has)(const struct metrics_snapshot *s);
+	void (*samples)(struct prom *p, const struct family *fam, const struct metrics_snapshot *s);
+	const struct count_figure *figure;      /* figure_samples(): the first of the metric */
+	size_t offset;                          /* time_ and counts_samples(): the field */
+};
+
+static void put_family(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
 {
+	bool headed = false;
+
+	if (!s->targets) {
+		if (!fam->has || fam->has(s)) {
+			put_head(p, fam->name, fam->type, fam->help);
+			fam->samples(p, fam, s);
+		}
+		return;
+	}
+	for (size_t i = 0; i < s->n_targets; i++) {
+		if (fam->has && !fam->has(&s->targets[i]))
+			continue;
+		if (!headed)
+			put_head(p, fam->name, fam->type, fam->help);
+		headed = true;
+		p->id = p->target_ids[i];
+		fam->samples(p, fam, &s->targets[i]);
+	}
+	p->id = p->process_id;
+	if (!headed && !fam->has)
+		put_head(p, fam->name, fam->type, fam->help);
+}
+
+static bool has_pass(const struct metrics_snapshot *s) { return s->outcome != PASS_NONE; }
+static bool has_success(const struct metrics_snapshot *s) { return s->last_success_usec != 0; }
+static bool has_next(const struct metrics_snapshot *s) { return s->next_pass_usec != 0; }
+static bool has_expiry(const struct metrics_snapshot *s) { return s->credentials_expiry_usec != 0; }
+
+static void time_samples(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
+{
+	put_seconds_sample(p, fam->name, *(const uint64_t *) ((const char *) s + fam->offset));
+}
+
+#define TIME_FAMILY(metric, help_, has_, field)                                                  \
+	(struct family) { .name = metric, .type = "gauge", .help = help_, .has = has_,           \
+	                  .samples = time_samples,                                                 \
+	                  .offset = offsetof(struct metrics_snapshot, field) }
+
+static void success_samples(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
+{
+	put_sample(p, fam->name, NULL, NULL, pass_outcome_is_success(s->outcome));
+}
+
+/* The figures of counts.h of one metric, up to the first of another. */
+static void figure_samples(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
+{
+	const struct count_figure *first = fam->figure, *end = count_figures + n_count_figures;
+
+	for (const struct count_figure *f = first; f < end && streq_ptr(f->metric, first->metric); f++)
+		put_sample(p, f->metric, f->label, f->label_value, count_value(&s->counts, f));
+}
+
+static void passes_samples(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
+{
+	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
+		put_sample(p, fam->name, "outcome", pass_outcome_to_string(o), s->passes_total[o]);
+}
+
+/* OFFSET: of the struct metrics_counts in the snapshot; the label names
+ * follow from it. */
+static void counts_samples(struct prom *p, const struct family *fam, const struct metrics_snapshot *s)
+{
+	size_t off = fam->offset;
+	const struct metrics_counts *c = (const struct metrics_counts *) ((const char *) s + off);
+
+	if (off == offsetof(struct metrics_snapshot, deleted_by_rule))
+		put_count_samples(p, fam->name, "rule", NULL, c);
+	else if (off == offsetof(struct metrics_snapshot, requests_by_api))
+		put_count_samples(p, fam->name, "api", NULL, c);
+	else
+		put_count_samples(p, fam->name, "api", "code", c);
+}
+
+#define COUNTS_FAMILY(metric, help_, field)                                                      \
+	(struct family) { .name = metric, .type = "counter", .help = help_,                     \
+	                  .samples = counts_samples,                                               \
+	                  .offset = offsetof(struct metrics_snapshot, field) }
+
+/* The last pass: its times, success and the figures of counts.h, a family
+ * each metric. */
+static void put_last_pass(struct prom *p, const struct metrics_snapshot *s)
+{
+	put_family(p, &TIME_FAMILY("last_pass_timestamp_seconds", "When the last reconcile pass ended.",
+	                           has_pass, pass_finished_usec), s);
+	put_family(p, &TIME_FAMILY("last_pass_duration_seconds", "How long the last reconcile pass took.",
+	                           has_pass, pass_duration_usec), s);
+	put_family(p, &(struct family) { .name = "last_pass_success", .type = "gauge",
+	                                 .help = "1 when the last pass converged or did all it planned, else 0.",
+	                                 .has = has_pass, .samples = success_samples }, s);
 	for (size_t i = 0; i < n_count_figures; i++) {
 		const struct count_figure *f = &count_figures[i];
 
 		if (i == 0 || strcmp(f->metric, count_figures[i - 1].metric) != 0)
-			put_head(p, f->metric, "gauge", f->help);
-		put_sample(p, f->metric, f->label, f->label_value, count_value(c, f));
+			put_family(p, &(struct family) { .name = f->metric, .type = "gauge", .help = f->help,
+			                                 .has = has_pass, .samples = figure_samples,
+			                                 .figure = f }, s);
 	}
 }
 
-static void put_last_pass(struct prom *p, const struct metrics_snapshot *s)
+static int put_target_states(struct prom *p, const struct metrics_snapshot *s)
 {
-	put_gauge_seconds(p, "last_pass_timestamp_seconds", "When the last reconcile pass ended.",
-	                  s->pass_finished_usec);
-	put_gauge_seconds(p, "last_pass_duration_seconds", "How long the last reconcile pass took.",
-	                  s->pass_duration_usec);
-	put_gauge(p, "last_pass_success", "1 when the last pass converged or did all it planned, else 0.",
-	          pass_outcome_is_success(s->outcome));
-	put_pass_counts(p, &s->counts);
+	_cleanup_free_ struct metrics_count *c = NULL;
+	size_t n;
+	int r = metrics_target_states(s, &c, &n);
+
+	if (r < 0)
+		return r;
+	put_head(p, "targets", "gauge", "Targets governed, by state.");
+	for (size_t i = 0; i < n; i++)
+		put_sample(p, "targets", "state", c[i].key, c[i].value);
+	return 0;
 }
 
 int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
@@ -172,10 +361,8 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	size_t len = 0;
 	int r = prom_open(&p, &buf, &len, s);
 
-	if (r < 0) {
-		free(p.id);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	put_gauge(&p, "up", "1 while the daemon runs; 0 written as it stops.", s->up);
 	put_gauge_seconds(&p, "last_write_timestamp_seconds",
 	                  "When the daemon last wrote this file: alert when it is older than the interval.",
@@ -186,26 +373,24 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	fputs("\",auth_method=\"", p.f);
 	put_label(p.f, s->auth_method);
 	fprintf(p.f, "\",dry_run=\"%s\"} 1\n", s->dry_run ? "yes" : "no");
+	if (s->targets && (r = put_target_states(&p, s)) < 0)
+		goto fail;
 
-	if (s->outcome != PASS_NONE)
-		put_last_pass(&p, s);
-	if (s->last_success_usec)
-		put_gauge_seconds(&p, "last_success_timestamp_seconds",
-		                  "When the last successful pass ended.", s->last_success_usec);
-	if (s->next_pass_usec)
-		put_gauge_seconds(&p, "next_pass_timestamp_seconds", "When the next pass is due.",
-		                  s->next_pass_usec);
-
-	put_head(&p, "passes_total", "counter", "Reconcile passes since the daemon started, by outcome.");
-	for (int o = PASS_CONVERGED; o < _PASS_OUTCOME_MAX; o++)
-		put_sample(&p, "passes_total", "outcome", pass_outcome_to_string(o), s->passes_total[o]);
-	put_counts(&p, "tags_deleted_total",
+	put_last_pass(&p, s);
+	put_family(&p, &TIME_FAMILY("last_success_timestamp_seconds", "When the last successful pass ended.",
+	                            has_success, last_success_usec), s);
+	put_family(&p, &TIME_FAMILY("next_pass_timestamp_seconds", "When the next pass is due.",
+	                            has_next, next_pass_usec), s);
+	put_family(&p, &(struct family) { .name = "passes_total", .type = "counter",
+	                                  .help = "Reconcile passes since the daemon started, by outcome.",
+	                                  .samples = passes_samples }, s);
+	put_family(&p, &COUNTS_FAMILY("tags_deleted_total",
 	           "Tags deleted since the daemon started, by rule (section and key glob; never a dry run's).",
-	           "rule", NULL, &s->deleted_by_rule);
-	put_counts(&p, "requests_total", "API requests since the daemon started.",
-	           "api", NULL, &s->requests_by_api);
-	put_counts(&p, "request_errors_total", "Failed API requests since the daemon started.",
-	           "api", "code", &s->errors_by_api_code);
+	           deleted_by_rule), s);
+	put_family(&p, &COUNTS_FAMILY("requests_total", "API requests since the daemon started.",
+	                              requests_by_api), s);
+	put_family(&p, &COUNTS_FAMILY("request_errors_total", "Failed API requests since the daemon started.",
+	                              errors_by_api_code), s);
 
 	if (s->config_loaded_usec)
 		put_gauge_seconds(&p, "config_load_timestamp_seconds",
@@ -214,20 +399,25 @@ int metrics_format_prometheus(const struct metrics_snapshot *s, char **ret)
 	put_gauge(&p, "config_load_success",
 	          "1 when the last configuration load or reload succeeded; 0 after a rejected one.",
 	          s->config_ok);
-	if (s->credentials_expiry_usec)
-		put_gauge_seconds(&p, "credentials_expiry_timestamp_seconds",
-		                  "When the token or temporary keys in use expire.",
-		                  s->credentials_expiry_usec);
+	put_family(&p, &TIME_FAMILY("credentials_expiry_timestamp_seconds",
+	                            "When the token or temporary keys in use expire.",
+	                            has_expiry, credentials_expiry_usec), s);
 	put_head(&p, "journal_write_failures_total", "counter",
 	         "Log records that could not be written (journald refused them).");
 	put_sample(&p, "journal_write_failures_total", NULL, NULL, s->journal_write_failures);
-	free(p.id);
+	prom_close(&p);
 	if (fclose(p.f) != 0) {
 		free(buf);
 		return -ENOMEM;
 	}
 	*ret = buf;
 	return 0;
+fail:
+	prom_close(&p);
+	if (p.f)
+		fclose(p.f);
+	free(buf);
+	return r < 0 ? r : -ENOMEM;
 }
 
 /* --- the state file: write ----------------------------------------------------------- */
@@ -271,47 +461,108 @@ static json_t *counts_to_json(const struct metrics_counts *c)
 	return a;
 }
 
+/* The per-pass part of S, in the order of the file: the same members at
+ * the top and in each target's object. */
+static int pass_to_json(json_t *o, const struct metrics_snapshot *s)
+{
+	json_t *passes = json_object();
+	int r = passes ? 0 : -ENOMEM;
+
+	for (int i = PASS_CONVERGED; r >= 0 && i < _PASS_OUTCOME_MAX; i++)
+		r = set_new(passes, pass_outcome_to_string(i), json_integer((json_int_t) s->passes_total[i]));
+	if (r >= 0) r = set_new(o, "pass_id", string_or_null(s->pass_id));
+	if (r >= 0) r = set_new(o, "outcome", json_string(pass_outcome_to_string(s->outcome)));
+	if (r >= 0) r = set_new(o, "error", string_or_null(s->error));
+	if (r >= 0) r = set_new(o, "pass_started", time_or_null(s->pass_started_usec));
+	if (r >= 0) r = set_new(o, "pass_finished", time_or_null(s->pass_finished_usec));
+	if (r >= 0) r = set_new(o, "pass_duration_usec", json_integer((json_int_t) s->pass_duration_usec));
+	if (r >= 0) r = set_new(o, "pass_dry_run", json_boolean(s->pass_dry_run));
+	for (size_t i = 0; r >= 0 && i < n_count_figures; i++)
+		r = set_new(o, count_figures[i].key,
+		            json_integer((json_int_t) count_value(&s->counts, &count_figures[i])));
+	if (r >= 0) r = set_new(o, "last_success", time_or_null(s->last_success_usec));
+	if (r >= 0) r = set_new(o, "next_pass", time_or_null(s->next_pass_usec));
+	if (r >= 0) r = set_new(o, "passes_total", json_incref(passes));
+	if (r >= 0) r = set_new(o, "deleted_by_rule", counts_to_json(&s->deleted_by_rule));
+	if (r >= 0) r = set_new(o, "requests_by_api", counts_to_json(&s->requests_by_api));
+	if (r >= 0) r = set_new(o, "errors_by_api_code", counts_to_json(&s->errors_by_api_code));
+	json_decref(passes);
+	return r;
+}
+
+/* A target's labels, written when set (a single-target snapshot has none,
+ * and its file stays as it was). */
+static int labels_to_json(json_t *o, const struct metrics_snapshot *s)
+{
+	int r = 0;
+
+	if (r >= 0 && s->account_id) r = set_new(o, "account_id", json_string(s->account_id));
+	if (r >= 0 && s->account_name) r = set_new(o, "account_name", json_string(s->account_name));
+	if (r >= 0 && s->target_name) r = set_new(o, "target_name", json_string(s->target_name));
+	if (r >= 0 && s->target_state) r = set_new(o, "target_state", json_string(s->target_state));
+	return r;
+}
+
+static json_t *target_to_json(const struct metrics_snapshot *t)
+{
+	json_t *o = json_object();
+	int r = o ? 0 : -ENOMEM;
+
+	/* Name and place first: what a reader looks for. */
+	if (r >= 0) r = set_new(o, "target", string_or_null(t->target_name));
+	if (r >= 0) r = set_new(o, "account_id", string_or_null(t->account_id));
+	if (r >= 0) r = set_new(o, "account_name", string_or_null(t->account_name));
+	if (r >= 0) r = set_new(o, "region", string_or_null(t->region));
+	if (r >= 0) r = set_new(o, "project_id", string_or_null(t->project_id));
+	if (r >= 0) r = set_new(o, "state", string_or_null(t->target_state));
+	if (r >= 0) r = pass_to_json(o, t);
+	if (r >= 0) r = set_new(o, "credentials_expiry", time_or_null(t->credentials_expiry_usec));
+	if (r < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *targets_to_json(const struct metrics_snapshot *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < s->n_targets; i++)
+		if (json_array_append_new(a, target_to_json(&s->targets[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 {
-	json_t *root = json_object(), *passes = json_object();
+	json_t *root = json_object();
 	char *text = NULL;
-	int r = root && passes ? 0 : -ENOMEM;
+	int r = root ? 0 : -ENOMEM;
 
-	for (int o = PASS_CONVERGED; r >= 0 && o < _PASS_OUTCOME_MAX; o++)
-		r = set_new(passes, pass_outcome_to_string(o), json_integer((json_int_t) s->passes_total[o]));
 	if (r >= 0)
 		r = set_new(root, "format", json_string(METRICS_STATE_FORMAT));
 	if (r >= 0) r = set_new(root, "instance", string_or_null(s->instance));
 	if (r >= 0) r = set_new(root, "project_id", string_or_null(s->project_id));
 	if (r >= 0) r = set_new(root, "region", string_or_null(s->region));
+	if (r >= 0) r = labels_to_json(root, s);
 	if (r >= 0) r = set_new(root, "up", json_boolean(s->up));
 	if (r >= 0) r = set_new(root, "pid", json_integer((json_int_t) s->pid));
 	if (r >= 0) r = set_new(root, "written", time_or_null(s->written_usec));
 	if (r >= 0) r = set_new(root, "version", string_or_null(s->version));
 	if (r >= 0) r = set_new(root, "auth_method", string_or_null(s->auth_method));
 	if (r >= 0) r = set_new(root, "dry_run", json_boolean(s->dry_run));
-	if (r >= 0) r = set_new(root, "pass_id", string_or_null(s->pass_id));
-	if (r >= 0) r = set_new(root, "outcome", json_string(pass_outcome_to_string(s->outcome)));
-	if (r >= 0) r = set_new(root, "error", string_or_null(s->error));
-	if (r >= 0) r = set_new(root, "pass_started", time_or_null(s->pass_started_usec));
-	if (r >= 0) r = set_new(root, "pass_finished", time_or_null(s->pass_finished_usec));
-	if (r >= 0) r = set_new(root, "pass_duration_usec", json_integer((json_int_t) s->pass_duration_usec));
-	if (r >= 0) r = set_new(root, "pass_dry_run", json_boolean(s->pass_dry_run));
-	for (size_t i = 0; r >= 0 && i < n_count_figures; i++)
-		r = set_new(root, count_figures[i].key,
-		            json_integer((json_int_t) count_value(&s->counts, &count_figures[i])));
-	if (r >= 0) r = set_new(root, "last_success", time_or_null(s->last_success_usec));
-	if (r >= 0) r = set_new(root, "next_pass", time_or_null(s->next_pass_usec));
-	if (r >= 0) r = set_new(root, "passes_total", json_incref(passes));
-	if (r >= 0) r = set_new(root, "deleted_by_rule", counts_to_json(&s->deleted_by_rule));
-	if (r >= 0) r = set_new(root, "requests_by_api", counts_to_json(&s->requests_by_api));
-	if (r >= 0) r = set_new(root, "errors_by_api_code", counts_to_json(&s->errors_by_api_code));
+	if (r >= 0) r = pass_to_json(root, s);
 	if (r >= 0) r = set_new(root, "config_path", string_or_null(s->config_path));
 	if (r >= 0) r = set_new(root, "config_loaded", time_or_null(s->config_loaded_usec));
 	if (r >= 0) r = set_new(root, "config_ok", json_boolean(s->config_ok));
 	if (r >= 0) r = set_new(root, "config_error", string_or_null(s->config_error));
 	if (r >= 0) r = set_new(root, "credentials_expiry", time_or_null(s->credentials_expiry_usec));
 	if (r >= 0) r = set_new(root, "journal_write_failures", json_integer((json_int_t) s->journal_write_failures));
+	if (r >= 0 && s->targets)
+		r = set_new(root, "targets", targets_to_json(s));
 	if (r >= 0) {
 		char *dump = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -319,7 +570,6 @@ int metrics_format_state(const struct metrics_snapshot *s, char **ret)
 		free(dump);
 		r = text ? 0 : -ENOMEM;
 	}
-	json_decref(passes);
 	json_decref(root);
 	if (r >= 0)
 		*ret = text;

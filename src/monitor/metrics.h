@@ -33,8 +33,31 @@
  *   credentials_expiry_timestamp_seconds              only when known
  *   next_pass_timestamp_seconds                       only when scheduled
  *
+ * With targets (organisation mode: TARGETS not NULL) every family is still
+ * written once, its samples together (text format 0.0.4), but:
+ *   - the process's families (up, last_write_timestamp_seconds, info,
+ *     config_load_*, journal_write_failures_total) carry the instance
+ *     label only;
+ *   - every other family (the last pass, the figures of counts.h,
+ *     last_success, next_pass, the counters, credentials_expiry) has one
+ *     sample (set) per target, labelled instance, account (its id; "" for
+ *     the base identity's own), region, project (its id) and target (its
+ *     name); a conditional family (last_pass_*: after a pass; the times:
+ *     when known) has its HELP and TYPE when some target has a sample;
+ *   - targets{state}: how many targets are in each state: always converged,
+ *     changed, partial, failing, held and pending (0 when none), then any
+ *     other state the service names, in first-seen order ("unknown": a
+ *     target without one).
+ * The whole's own per-pass figures (sums) are not exposed there: sum() over
+ * the targets' series gives them, without counting anything twice.
+ *
  * The state file is the same snapshot as JSON (format "csms-tagd-state/1",
  * documented in csms-tagd(8), STATE), with times as RFC 3339 UTC strings.
+ * With targets it also holds "targets": an array with one object per target:
+ * its labels (target, account_id, account_name, region, project_id), its
+ * state, and the snapshot's per-pass part under the same names as at the
+ * top (pass_id ... errors_by_api_code, credentials_expiry).  Files without
+ * it (single-target daemons, older versions) still parse.
  *
  * Files are written atomically: a temporary file in the same directory,
  * fsync(), rename() over the target, fsync() of the directory, so a reader
@@ -74,6 +97,12 @@ struct metrics_snapshot {
 	const char *instance;           /* its unit without ".service" (unit.h) */
 	const char *project_id;
 	const char *region;
+	/* A target's labels (organisation mode; NULL otherwise, and in the
+	 * whole process's snapshot). */
+	const char *account_id;         /* NULL: the base identity's own account */
+	const char *account_name;
+	const char *target_name;
+	const char *target_state;       /* "converged", "failing", ... (the service's) */
 	bool up;                        /* false in the snapshot written as it stops */
 	uint64_t pid;                   /* its process; 0: unknown (older state files) */
 	uint64_t written_usec;          /* when this snapshot was written */
@@ -115,7 +144,33 @@ struct metrics_snapshot {
 	/* Journal records that could not be written since the start
 	 * (log_write_failures()). */
 	uint64_t journal_write_failures;
+
+	/* The whole process's snapshot in organisation mode: one snapshot per
+	 * target (its labels, state and per-pass part; the process parts of
+	 * theirs are not used), in the order shown.  NULL (n_targets 0) in
+	 * single-target mode, where every output is as without targets; not
+	 * NULL with n_targets 0 for an organisation with no target (yet). */
+	const struct metrics_snapshot *targets;
+	size_t n_targets;
 };
+
+/* The states a target has in monitoring, always counted in the targets{state}
+ * gauge and --status's summary, in this order. */
+#define METRICS_TARGET_STATES "converged", "changed", "partial", "failing", "held", "pending"
+
+/* S's targets counted by state (key; value: how many): the states of
+ * METRICS_TARGET_STATES first, 0 or not, then every other state in
+ * first-seen order ("unknown" for a target without one).  *RET is malloc'd
+ * with *N entries; its keys point into S or are static.  0 or -ENOMEM. */
+int metrics_target_states(const struct metrics_snapshot *s, struct metrics_count **ret, size_t *n);
+/* Whether target T (a snapshot of S->targets) is selected by GLOB
+ * (--status --target): fnmatch(3) on its name, account id, account name or
+ * project id. */
+bool metrics_target_selected(const struct metrics_snapshot *t, const char *glob);
+/* Whether target T is unhealthy for --status: its state is "failing" or
+ * "partial" (without a state: its last pass failed, was partial or
+ * aborted). */
+bool metrics_target_unhealthy(const struct metrics_snapshot *t);
 
 /* A growing set of labelled counters that owns its keys, for the caller
  * that accumulates them across passes (metrics_counts only points). */
@@ -166,5 +221,18 @@ bool metrics_daemon_running(const struct metrics_snapshot *s);
  * line each, times absolute (UTC) and relative to NOW_USEC.  RUNNING (see
  * metrics_daemon_running()) says whether a next pass is to be expected. */
 void metrics_print(const struct metrics_snapshot *s, bool running, uint64_t now_usec, FILE *f);
+/* With targets, metrics_print() shows the whole (the process, its totals,
+ * "Targets : 6: 4 converged, 2 failing") and then a table, one line per
+ * target: name, account (name, else id; "(own)": the base identity's),
+ * region, state, when its last pass ended (UTC: the time within a day,
+ * else the date), tags deleted (a dry run's: "~N", would be deleted) and
+ * its error, cut to fit METRICS_PRINT_COLUMNS (at least 20 characters).
+ * metrics_print_targets() instead shows the process's state line, then for
+ * each target selected by GLOB (metrics_target_selected()) its full block,
+ * in the format metrics_print() shows a single-target daemon's last pass.
+ * Returns the number of targets printed (0: none matched, nothing printed). */
+#define METRICS_PRINT_COLUMNS 120
+size_t metrics_print_targets(const struct metrics_snapshot *s, bool running, uint64_t now_usec,
+                             const char *glob, FILE *f);
 
 #endif

@@ -50,6 +50,19 @@ struct monitor_view {
 	bool up;                        /* false: the daemon is stopping for good */
 };
 
+/* One target of an organisation, as the service knows it when it
+ * publishes (monitor_publish_targets()). */
+struct monitor_target {
+	struct monitor *m;              /* that target's figures (monitor_note_pass() etc. as today);
+	                                 * its state_path and instance are not used */
+	const struct config *cfg;       /* the target's config view: csms.account_id, account_name,
+	                                 * target_name, region, project_id; NULL: not known yet */
+	struct csms *client;            /* its request counts; may be NULL */
+	const char *pass_id;            /* of its last pass started; NULL: none */
+	bool scheduled;                 /* its next_pass is due */
+	const char *state;              /* "converged", "failing", ... (metrics.h) */
+};
+
 /* A config was loaded (ERROR NULL) or rejected (ERROR says why). */
 void monitor_note_config_load(struct monitor *m, const char *error);
 /* A pass ended with R. */
@@ -61,6 +74,23 @@ void monitor_retire_client(struct monitor *m, struct csms *client);
 /* Write the files (nothing without a state path); a write failure is
  * logged once, and again when writes work again. */
 void monitor_publish(struct monitor *m, const struct monitor_view *v);
+/* The same for an organisation: the files of WHOLE (its state path, its
+ * instance) with the N targets T (N may be 0), in that order.  The whole
+ * snapshot's process part (up, config load, credentials method, journal) is
+ * WHOLE's and V's, and so is its pass_id; of its per-pass part,
+ * passes_total and the figures of counts.h are summed over the targets,
+ * the counters (deletions by rule, requests, errors) too, WHOLE's own
+ * (discovery's calls, V's client) counted with them; the outcome is the
+ * worst target's (failed > aborted > partial > changed > converged) and the
+ * error that target's, prefixed with its name (else WHOLE's); last_success is the oldest of the
+ * targets' (0 while one never succeeded: time() - it is how long the
+ * organisation has not been wholly reconciled); next_pass the earliest of
+ * the scheduled ones; the last pass's times the most recently ended
+ * target's; credentials_expiry the first to expire (V's client counted).
+ * Allocates a snapshot per target for the call only (about 1 KB each): on
+ * ENOMEM nothing is written, and that is logged as a write failure is. */
+void monitor_publish_targets(struct monitor *whole, const struct monitor_view *v,
+                             const struct monitor_target *t, size_t n);
 void monitor_clear(struct monitor *m);
 
 #endif

@@ -1,5 +1,6 @@
 /* test-metrics.c - Prometheus text, the state file (write, read, print), the
- * atomic file replacement and pass identifiers. */
+ * atomic file replacement and pass identifiers; the same with targets (an
+ * organisation), and monitor_publish_targets(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "monitor.h"
 #include "pass-id.h"
 #include "redact.h"
 #include "util.h"
@@ -465,6 +467,622 @@ static void test_stopped(void **state)
 	assert_false(metrics_daemon_running(&s));
 }
 
+/* --- an organisation: targets ------------------------------------------------- */
+
+static const struct metrics_count org_apis[] = {
+	{ "ListResourceInstances", NULL, 3 },
+	{ "DeleteSecretTag", NULL, 2 },
+};
+static const struct metrics_count org_rules[] = {
+	{ "[secrets \"app-*\"] temp-*", NULL, 2 },
+};
+static const struct metrics_count org_errors[] = {
+	{ "ListResourceInstances", "http-503", 4 },
+};
+
+#define ACC_A "a0000000000000000000000000000001"
+#define ACC_B "a0000000000000000000000000000002"
+#define PRJ_1 "b1000000000000000000000000000001"
+#define PRJ_2 "b2000000000000000000000000000002"
+#define PRJ_3 "b3000000000000000000000000000003"
+
+/* Three targets: one that changed things, a new one's dry run (of the base
+ * identity's own account, with a name that needs escaping), one failing
+ * that never succeeded. */
+static struct metrics_snapshot org_targets[3];
+
+static struct metrics_snapshot sample_org(void)
+{
+	struct metrics_snapshot s = sample();
+
+	org_targets[0] = (struct metrics_snapshot) {
+		.target_name = "acme-prod/cn-north-4", .account_id = ACC_A, .account_name = "acme-prod",
+		.region = "cn-north-4", .project_id = PRJ_1, .target_state = "changed",
+		.pass_id = "0123456789abcdef0123456789abcdef-3", .outcome = PASS_CHANGED,
+		.pass_started_usec = T0, .pass_finished_usec = T0 + USEC_PER_SEC,
+		.pass_duration_usec = USEC_PER_SEC,
+		.counts = { .planned = 2, .deleted = 2, .governed_secrets = 5, .noncompliant_tags = 2 },
+		.last_success_usec = T0 + USEC_PER_SEC, .next_pass_usec = T0 + 300 * USEC_PER_SEC,
+		.deleted_by_rule = { org_rules, ELEMENTSOF(org_rules) },
+		.requests_by_api = { org_apis, ELEMENTSOF(org_apis) },
+		.credentials_expiry_usec = T0 + 3600 * USEC_PER_SEC,
+	};
+	org_targets[0].passes_total[PASS_CONVERGED] = 2;
+	org_targets[0].passes_total[PASS_CHANGED] = 1;
+	org_targets[1] = (struct metrics_snapshot) {
+		.target_name = "new\"one\\", .account_id = NULL, .account_name = NULL,
+		.region = "ap-southeast-1", .project_id = PRJ_2, .target_state = "converged",
+		.pass_id = "0123456789abcdef0123456789abcdef-4", .outcome = PASS_CONVERGED,
+		.pass_started_usec = T0, .pass_finished_usec = T0 + 500 * USEC_PER_MSEC,
+		.pass_duration_usec = 500 * USEC_PER_MSEC, .pass_dry_run = true,
+		.counts = { .planned = 1, .would_delete = 1, .governed_secrets = 1, .noncompliant_tags = 1 },
+		.last_success_usec = T0 + 500 * USEC_PER_MSEC,
+	};
+	org_targets[1].passes_total[PASS_CONVERGED] = 1;
+	org_targets[2] = (struct metrics_snapshot) {
+		.target_name = "acme-dev/cn-north-4", .account_id = ACC_B, .account_name = "acme-dev",
+		.region = "cn-north-4", .project_id = PRJ_3, .target_state = "failing",
+		.pass_id = "0123456789abcdef0123456789abcdef-5", .outcome = PASS_FAILED,
+		.error = "agency refused: IAM.0101 the agency csms-tagd does not exist in account "
+		         ACC_B ", or does not trust the base identity",
+		.pass_started_usec = T0, .pass_finished_usec = T0 + 2 * USEC_PER_SEC,
+		.pass_duration_usec = 2 * USEC_PER_SEC,
+		.errors_by_api_code = { org_errors, ELEMENTSOF(org_errors) },
+		.next_pass_usec = T0 + 30 * USEC_PER_SEC,
+	};
+	org_targets[2].passes_total[PASS_FAILED] = 4;
+	s.instance = "csms-tagd@org";
+	s.project_id = s.region = NULL;
+	s.pass_id = NULL;
+	s.outcome = PASS_FAILED;
+	s.error = "acme-dev/cn-north-4: agency refused";
+	s.counts = (struct pass_counts) { .planned = 3, .deleted = 2, .would_delete = 1,
+	                                  .governed_secrets = 6, .noncompliant_tags = 3 };
+	s.last_success_usec = 0;
+	s.next_pass_usec = T0 + 30 * USEC_PER_SEC;
+	s.credentials_expiry_usec = T0 + 3600 * USEC_PER_SEC;
+	memset(s.passes_total, 0, sizeof(s.passes_total));
+	s.passes_total[PASS_CONVERGED] = 3;
+	s.passes_total[PASS_CHANGED] = 1;
+	s.passes_total[PASS_FAILED] = 4;
+	s.deleted_by_rule = (struct metrics_counts) { org_rules, ELEMENTSOF(org_rules) };
+	s.requests_by_api = (struct metrics_counts) { org_apis, ELEMENTSOF(org_apis) };
+	s.errors_by_api_code = (struct metrics_counts) { org_errors, ELEMENTSOF(org_errors) };
+	s.targets = org_targets;
+	s.n_targets = ELEMENTSOF(org_targets);
+	return s;
+}
+
+#define OID "instance=\"csms-tagd@org\""
+#define T1 OID ",account=\"" ACC_A "\",region=\"cn-north-4\",project=\"" PRJ_1 "\",target=\"acme-prod/cn-north-4\""
+#define T2 OID ",account=\"\",region=\"ap-southeast-1\",project=\"" PRJ_2 "\",target=\"new\\\"one\\\\\""
+#define T3 OID ",account=\"" ACC_B "\",region=\"cn-north-4\",project=\"" PRJ_3 "\",target=\"acme-dev/cn-north-4\""
+
+/* Each family once, its samples together; the process's with the instance
+ * only, the others one (set) per target, labelled. */
+static void test_prometheus_targets(void **state)
+{
+	struct metrics_snapshot s = sample_org();
+	_cleanup_free_ char *text = NULL;
+	char *line, *save = NULL;
+	char names[64][64];
+	size_t n_names = 0;
+
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_non_null(strstr(text, "\ncsms_tagd_up{" OID "} 1\n"));
+	assert_non_null(strstr(text, "csms_tagd_info{" OID ",version=\"0.1.0\",auth_method=\"aksk\",dry_run=\"no\"} 1\n"));
+	assert_non_null(strstr(text,
+		"# HELP csms_tagd_targets Targets governed, by state.\n"
+		"# TYPE csms_tagd_targets gauge\n"
+		"csms_tagd_targets{" OID ",state=\"converged\"} 1\n"
+		"csms_tagd_targets{" OID ",state=\"changed\"} 1\n"
+		"csms_tagd_targets{" OID ",state=\"partial\"} 0\n"
+		"csms_tagd_targets{" OID ",state=\"failing\"} 1\n"
+		"csms_tagd_targets{" OID ",state=\"held\"} 0\n"
+		"csms_tagd_targets{" OID ",state=\"pending\"} 0\n"
+		"# HELP csms_tagd_last_pass_timestamp_seconds"));
+	assert_non_null(strstr(text,
+		"# TYPE csms_tagd_last_pass_tags gauge\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"planned\"} 2\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"deleted\"} 2\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"would_delete\"} 0\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"kept\"} 0\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"failed\"} 0\n"
+		"csms_tagd_last_pass_tags{" T1 ",result=\"held\"} 0\n"
+		"csms_tagd_last_pass_tags{" T2 ",result=\"planned\"} 1\n"
+		"csms_tagd_last_pass_tags{" T2 ",result=\"deleted\"} 0\n"
+		"csms_tagd_last_pass_tags{" T2 ",result=\"would_delete\"} 1\n"));
+	assert_non_null(strstr(text, "csms_tagd_last_pass_success{" T3 "} 0\n"));
+	/* Only the targets that have one; the family once. */
+	assert_non_null(strstr(text,
+		"# TYPE csms_tagd_last_success_timestamp_seconds gauge\n"
+		"csms_tagd_last_success_timestamp_seconds{" T1 "} 1796000001.000000\n"
+		"csms_tagd_last_success_timestamp_seconds{" T2 "} 1796000000.500000\n"
+		"# HELP csms_tagd_next_pass_timestamp_seconds When the next pass is due.\n"
+		"# TYPE csms_tagd_next_pass_timestamp_seconds gauge\n"
+		"csms_tagd_next_pass_timestamp_seconds{" T1 "} 1796000300.000000\n"
+		"csms_tagd_next_pass_timestamp_seconds{" T3 "} 1796000030.000000\n"
+		"# HELP csms_tagd_passes_total"));
+	assert_non_null(strstr(text, "csms_tagd_passes_total{" T3 ",outcome=\"failed\"} 4\n"));
+	assert_non_null(strstr(text,
+		"# TYPE csms_tagd_tags_deleted_total counter\n"
+		"csms_tagd_tags_deleted_total{" T1 ",rule=\"[secrets \\\"app-*\\\"] temp-*\"} 2\n"
+		"# HELP csms_tagd_requests_total"));
+	assert_non_null(strstr(text,
+		"csms_tagd_request_errors_total{" T3 ",api=\"ListResourceInstances\",code=\"http-503\"} 4\n"));
+	assert_non_null(strstr(text,
+		"# TYPE csms_tagd_credentials_expiry_timestamp_seconds gauge\n"
+		"csms_tagd_credentials_expiry_timestamp_seconds{" T1 "} 1796003600.000000\n"
+		"# HELP csms_tagd_journal"));
+	assert_non_null(strstr(text, "csms_tagd_config_load_success{" OID "} 1\n"));
+	assert_non_null(strstr(text, "csms_tagd_journal_write_failures_total{" OID "} 0\n"));
+	/* The whole's sums are not series of their own: sum() gives them. */
+	assert_null(strstr(text, "{" OID ",result="));
+	assert_null(strstr(text, "{" OID ",outcome="));
+	/* Every HELP once: no family is split. */
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+
+		if (sscanf(line, "# HELP %63s", name) != 1)
+			continue;
+		for (size_t i = 0; i < n_names; i++)
+			if (strcmp(names[i], name) == 0)
+				fail_msg("%s twice", name);
+		assert_true(n_names < ELEMENTSOF(names));
+		strcpy(names[n_names++], name);
+	}
+	assert_int_equal(n_names, 24);
+}
+
+/* Label values: quotes, backslashes and newlines escaped, bytes that are
+ * not UTF-8 replaced (U+FFFD), valid UTF-8 kept. */
+static void test_prometheus_label_escapes(void **state)
+{
+	struct metrics_snapshot t = {
+		.target_name = "a\"b\\c\nd \xe4\xb8\xad \xff\xc3 \xed\xa0\x80 \xc0\xaf \xf0\x9f\x94\x91",
+		.project_id = PRJ_1, .region = "r",
+	};
+	struct metrics_snapshot s = { .instance = "i", .targets = &t, .n_targets = 1, .version = "v" };
+	_cleanup_free_ char *text = NULL;
+
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_non_null(strstr(text, "csms_tagd_passes_total{instance=\"i\",account=\"\",region=\"r\",project=\"" PRJ_1
+	                       "\",target=\"a\\\"b\\\\c\\nd \xe4\xb8\xad \xef\xbf\xbd\xef\xbf\xbd "
+	                       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd "
+	                       "\xf0\x9f\x94\x91\",outcome=\"converged\"} 0\n"));
+	/* No pass yet: no last_pass families at all, the counters' heads still. */
+	assert_null(strstr(text, "last_pass"));
+	assert_non_null(strstr(text, "# TYPE csms_tagd_requests_total counter\n# HELP"));
+	assert_non_null(strstr(text, "csms_tagd_targets{instance=\"i\",state=\"unknown\"} 1\n"));
+}
+
+/* An organisation without targets yet: targets not NULL, n 0. */
+static void test_prometheus_no_targets(void **state)
+{
+	struct metrics_snapshot none[1] = {};
+	struct metrics_snapshot s = { .instance = "i", .targets = none, .n_targets = 0, .version = "v" };
+	_cleanup_free_ char *text = NULL, *buf = NULL;
+
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_non_null(strstr(text, "csms_tagd_targets{instance=\"i\",state=\"converged\"} 0\n"));
+	assert_non_null(strstr(text, "# TYPE csms_tagd_passes_total counter\n# HELP"));
+	assert_null(strstr(text, "project="));
+	buf = printed(&s, true);
+	assert_non_null(strstr(buf, "Targets          : none\n"));
+	assert_null(strstr(buf, "TARGET"));
+}
+
+static int run_checker(const char *what, const char *text)
+{
+	_cleanup_free_ char *cmd = NULL;
+	char path[] = "/tmp/test-metrics.XXXXXX";
+	int fd = mkstemp(path), rc;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+	close(fd);
+	cmd = xasprintf("%s %s >/dev/null", what, path);
+	rc = system(cmd);
+	unlink(path);
+	return rc;
+}
+
+/* tests/promcheck.py (and promtool when installed) accept it. */
+static void test_promcheck_targets(void **state)
+{
+	struct metrics_snapshot s = sample_org();
+	const char *top = getenv("top_srcdir"), *py = getenv("PYTHON3");
+	_cleanup_free_ char *text = NULL, *cmd = NULL;
+
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	if (access("/usr/bin/promtool", X_OK) == 0)
+		assert_int_equal(run_checker("/usr/bin/promtool check metrics <", text), 0);
+	if (!top)
+		skip();
+	cmd = xasprintf("%s %s/tests/promcheck.py", py && *py ? py : "python3", top);
+	assert_int_equal(run_checker(cmd, text), 0);
+	free(text);
+	text = NULL;
+	s = sample();
+	assert_int_equal(metrics_format_prometheus(&s, &text), 0);
+	assert_int_equal(run_checker(cmd, text), 0);
+}
+
+static void assert_target_equal(const struct metrics_snapshot *a, const struct metrics_snapshot *b)
+{
+	assert_true(streq_ptr(a->target_name, b->target_name));
+	assert_true(streq_ptr(a->account_id, b->account_id));
+	assert_true(streq_ptr(a->account_name, b->account_name));
+	assert_true(streq_ptr(a->region, b->region));
+	assert_true(streq_ptr(a->project_id, b->project_id));
+	assert_true(streq_ptr(a->target_state, b->target_state));
+	assert_true(streq_ptr(a->pass_id, b->pass_id));
+	assert_true(streq_ptr(a->error, b->error));
+	assert_int_equal(a->outcome, b->outcome);
+	assert_int_equal(a->pass_started_usec, b->pass_started_usec);
+	assert_int_equal(a->pass_finished_usec, b->pass_finished_usec);
+	assert_int_equal(a->pass_duration_usec, b->pass_duration_usec);
+	assert_int_equal(a->last_success_usec, b->last_success_usec);
+	assert_int_equal(a->next_pass_usec, b->next_pass_usec);
+	assert_int_equal(a->credentials_expiry_usec, b->credentials_expiry_usec);
+	assert_int_equal(a->pass_dry_run, b->pass_dry_run);
+	assert_memory_equal(&a->counts, &b->counts, sizeof(a->counts));
+	assert_memory_equal(a->passes_total, b->passes_total, sizeof(a->passes_total));
+	assert_counts_equal(&a->deleted_by_rule, &b->deleted_by_rule);
+	assert_counts_equal(&a->requests_by_api, &b->requests_by_api);
+	assert_counts_equal(&a->errors_by_api_code, &b->errors_by_api_code);
+}
+
+static void test_state_targets_round_trip(void **state)
+{
+	struct metrics_snapshot s = sample_org();
+	_cleanup_free_ char *text = NULL, *again = NULL, *error = NULL;
+	struct metrics_state *st = NULL;
+	const struct metrics_snapshot *r;
+
+	assert_int_equal(metrics_format_state(&s, &text), 0);
+	assert_non_null(strstr(text, "\"journal_write_failures\": 0,\n  \"targets\": [\n    {\n"
+	                       "      \"target\": \"acme-prod/cn-north-4\",\n"
+	                       "      \"account_id\": \"" ACC_A "\",\n      \"account_name\": \"acme-prod\",\n"
+	                       "      \"region\": \"cn-north-4\",\n      \"project_id\": \"" PRJ_1 "\",\n"
+	                       "      \"state\": \"changed\",\n      \"pass_id\": "));
+	assert_non_null(strstr(text, "      \"account_id\": null,\n"));
+	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
+	r = metrics_state_snapshot(st);
+	assert_non_null(r->targets);
+	assert_int_equal(r->n_targets, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_target_equal(&r->targets[i], &org_targets[i]);
+	assert_string_equal(r->instance, "csms-tagd@org");
+	assert_null(r->project_id);
+	assert_null(r->target_name);
+	assert_int_equal(r->passes_total[PASS_FAILED], 4);
+	assert_int_equal(metrics_format_state(r, &again), 0);
+	assert_string_equal(text, again);
+	metrics_state_free(st);
+	free(text);
+	free(again);
+	text = again = NULL;
+
+	/* No targets yet: an empty array, read back as such. */
+	s.n_targets = 0;
+	assert_int_equal(metrics_format_state(&s, &text), 0);
+	assert_non_null(strstr(text, "\"targets\": []\n}\n"));
+	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
+	assert_non_null(metrics_state_snapshot(st)->targets);
+	assert_int_equal(metrics_state_snapshot(st)->n_targets, 0);
+	metrics_state_free(st);
+	free(text);
+	text = NULL;
+
+	/* A target's labels on a snapshot of its own: written at the top. */
+	s = sample();
+	s.account_id = ACC_A;
+	s.target_name = "acme-prod/cn-north-4";
+	s.target_state = "changed";
+	assert_int_equal(metrics_format_state(&s, &text), 0);
+	assert_non_null(strstr(text, "\"region\": \"cn-north-4\",\n  \"account_id\": \"" ACC_A "\",\n"
+	                       "  \"target_name\": \"acme-prod/cn-north-4\",\n  \"target_state\": \"changed\",\n"
+	                       "  \"up\": true,"));
+	assert_null(strstr(text, "\"targets\""));
+	assert_int_equal(metrics_state_parse(text, &st, &error), 0);
+	r = metrics_state_snapshot(st);
+	assert_string_equal(r->account_id, ACC_A);
+	assert_null(r->account_name);
+	assert_string_equal(r->target_state, "changed");
+	assert_null(r->targets);
+	assert_int_equal(metrics_format_state(r, &again), 0);
+	assert_string_equal(text, again);
+	metrics_state_free(st);
+}
+
+/* A state file's targets are checked as the rest: the error names the
+ * target's index and the field. */
+static void test_state_targets_errors(void **state)
+{
+	struct metrics_snapshot s = sample_org();
+	_cleanup_free_ char *text = NULL;
+	json_t *j, *t;
+	char *p;
+
+	assert_int_equal(metrics_format_state(&s, &text), 0);
+	p = strstr(text, "\"failed\",\n      \"error\": \"agency");
+	assert_non_null(p);
+	memcpy(p, "\"fa1led\"", 8);
+	assert_parse_error(text, "targets[2].outcome: not an outcome csms-tagd writes");
+	memcpy(p, "\"failed\"", 8);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	t = json_array_get(json_object_get(j, "targets"), 1);
+	assert_int_equal(json_object_set_new(t, "planned", json_integer(-1)), 0);
+	free(text);
+	text = json_dumps(j, 0);
+	assert_parse_error(text, "targets[1].planned: expected a non-negative integer");
+	assert_int_equal(json_object_set_new(t, "planned", json_integer(1)), 0);
+	assert_int_equal(json_object_set_new(t, "pass_finished", json_string("yesterday")), 0);
+	free(text);
+	text = json_dumps(j, 0);
+	assert_parse_error(text, "targets[1].pass_finished: expected a time");
+	assert_int_equal(json_array_set_new(json_object_get(j, "targets"), 1, json_integer(3)), 0);
+	free(text);
+	text = json_dumps(j, 0);
+	assert_parse_error(text, "targets[1]: expected an object");
+	assert_int_equal(json_object_set_new(j, "targets", json_object()), 0);
+	free(text);
+	text = json_dumps(j, 0);
+	assert_parse_error(text, "targets: expected an array");
+	json_decref(j);
+}
+
+static void test_target_states(void **state)
+{
+	struct metrics_snapshot t[5] = {
+		{ .target_state = "failing" }, { .target_state = "backoff" }, {},
+		{ .target_state = "backoff" }, { .target_state = "converged" },
+	};
+	struct metrics_snapshot s = { .targets = t, .n_targets = ELEMENTSOF(t) };
+	_cleanup_free_ struct metrics_count *c = NULL;
+	size_t n;
+
+	assert_int_equal(metrics_target_states(&s, &c, &n), 0);
+	assert_int_equal(n, 8);
+	assert_string_equal(c[0].key, "converged");
+	assert_int_equal(c[0].value, 1);
+	assert_string_equal(c[3].key, "failing");
+	assert_int_equal(c[3].value, 1);
+	assert_int_equal(c[4].value, 0);
+	assert_string_equal(c[6].key, "backoff");
+	assert_int_equal(c[6].value, 2);
+	assert_string_equal(c[7].key, "unknown");
+	assert_int_equal(c[7].value, 1);
+	/* --status judges the state; without one, the outcome. */
+	assert_true(metrics_target_unhealthy(&t[0]));
+	assert_false(metrics_target_unhealthy(&t[1]));
+	t[2].outcome = PASS_ABORTED;
+	assert_true(metrics_target_unhealthy(&t[2]));
+	t[4].outcome = PASS_FAILED;         /* the state says otherwise: it wins */
+	assert_false(metrics_target_unhealthy(&t[4]));
+	t[0] = (struct metrics_snapshot) { .target_name = "prod-bj", .account_id = ACC_A,
+	                                   .account_name = "acme-prod", .project_id = PRJ_1 };
+	assert_true(metrics_target_selected(&t[0], "prod-*"));
+	assert_true(metrics_target_selected(&t[0], "a0000*"));
+	assert_true(metrics_target_selected(&t[0], "acme-*"));
+	assert_true(metrics_target_selected(&t[0], PRJ_1));
+	assert_false(metrics_target_selected(&t[0], "cn-north-4"));
+	assert_false(metrics_target_selected(&t[4], "*"));  /* nothing to match */
+}
+
+static void test_print_targets(void **state)
+{
+	struct metrics_snapshot s = sample_org();
+	_cleanup_free_ char *buf = printed(&s, true), *one = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_string_equal(buf,
+		"State            : running (pid 4242)\n"
+		"Instance         : csms-tagd@org\n"
+		"Version          : 0.1.0\n"
+		"Targets          : 3: 1 converged, 1 changed, 1 failing\n"
+		"Outcome          : failed (the worst of the targets' last passes)\n"
+		"Error            : acme-dev/cn-north-4: agency refused\n"
+		"Tags             : 3 planned, 2 deleted, 1 would be deleted (dry run: none deleted), 0 kept, 0 failed, 0 held\n"
+		"Governed         : 6 secrets, 3 non-compliant tags\n"
+		"Last success     : never\n"
+		"Next pass        : 2026-11-30 00:53:50 UTC (31s ago)\n"
+		"Passes           : 3 converged, 1 changed, 0 partial, 4 failed, 0 aborted\n"
+		"Deleted by rule  : [secrets \"app-*\"] temp-* 2\n"
+		"Requests         : ListResourceInstances 3\n"
+		"                 : DeleteSecretTag 2\n"
+		"Errors           : ListResourceInstances http-503 4\n"
+		"Config           : /etc/csms-tagd/csms-tagd.conf\n"
+		"Config loaded    : ok, 2026-11-29 23:53:20 UTC (1h 1min 1s ago)\n"
+		"Credentials      : aksk, expire 2026-11-30 01:53:20 UTC (in 58min 59s)\n"
+		"\n"
+		"TARGET                ACCOUNT    REGION          STATE      ENDED (UTC)  DELETED  ERROR\n"
+		"acme-prod/cn-north-4  acme-prod  cn-north-4      changed    00:53:21           2\n"
+		"new\"one\\              (own)      ap-southeast-1  converged  00:53:20          ~1\n"
+		"acme-dev/cn-north-4   acme-dev   cn-north-4      failing    00:53:22           0  "
+		"agency refused: IAM.0101 the agency...\n");
+
+	/* --status --target GLOB: the state line, then each one in full. */
+	f = open_memstream(&one, &len);
+	assert_non_null(f);
+	assert_int_equal(metrics_print_targets(&s, true, T0 + 61 * USEC_PER_SEC, "acme-d*", f), 1);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(one,
+		"State            : running (pid 4242)\n"
+		"\n"
+		"Target           : acme-dev/cn-north-4\n"
+		"Account          : acme-dev (" ACC_B ")\n"
+		"Project          : " PRJ_3 " (cn-north-4)\n"
+		"Target state     : failing\n"
+		"Last pass        : 0123456789abcdef0123456789abcdef-5\n"
+		"Outcome          : failed\n"
+		"Error            : agency refused: IAM.0101 the agency csms-tagd does not exist in account "
+		ACC_B ", or does not trust the base identity\n"
+		"Finished         : 2026-11-30 00:53:22 UTC (59s ago)\n"
+		"Duration         : 2s\n"
+		"Tags             : 0 planned, 0 deleted, 0 kept, 0 failed, 0 held\n"
+		"Governed         : 0 secrets, 0 non-compliant tags\n"
+		"Last success     : never\n"
+		"Next pass        : 2026-11-30 00:53:50 UTC (31s ago)\n"
+		"Passes           : 0 converged, 0 changed, 0 partial, 4 failed, 0 aborted\n"
+		"Deleted by rule  : none\n"
+		"Requests         : none\n"
+		"Errors           : ListResourceInstances http-503 4\n"
+		"Credentials      : aksk, no expiry\n");
+	free(one);
+	one = NULL;
+	f = open_memstream(&one, &len);
+	assert_non_null(f);
+	assert_int_equal(metrics_print_targets(&s, false, T0 + 61 * USEC_PER_SEC, "a000*", f), 2);
+	assert_int_equal(metrics_print_targets(&s, false, T0 + 61 * USEC_PER_SEC, "nothing", f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(one, "Account          : acme-prod (" ACC_A ")\n"));
+	assert_non_null(strstr(one, "Next pass        : none: not running\n"));
+}
+
+/* The service's entry: per-target snapshots from their monitors, the
+ * whole's sums, both files written. */
+static void test_monitor_publish_targets(void **state)
+{
+	char dir[] = "/tmp/test-metrics-org.XXXXXX";
+	_cleanup_free_ char *prom = NULL, *text = NULL, *error = NULL;
+	struct monitor whole = {}, m[2] = {};
+	struct config cfg = {}, view[2] = {};
+	struct pass_result r0 = {}, r1 = {};
+	struct metrics_state *st = NULL;
+	const struct metrics_snapshot *s;
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	whole.state_path = xasprintf("%s/state.json", dir);
+	whole.instance = strdup("csms-tagd@org");
+	prom = xasprintf("%s/csms-tagd.prom", dir);
+	cfg.daemon.metrics_file = prom;
+	monitor_note_config_load(&whole, NULL);
+	view[0].csms = (struct csms_settings) { .target_name = (char *) "acme-prod/cn-north-4",
+	                                        .account_id = (char *) ACC_A, .account_name = (char *) "acme-prod",
+	                                        .region = (char *) "cn-north-4", .project_id = (char *) PRJ_1 };
+	view[1].csms = (struct csms_settings) { .target_name = (char *) "self/cn-north-4",
+	                                        .region = (char *) "cn-north-4", .project_id = (char *) PRJ_2 };
+	r0.outcome = PASS_CHANGED;
+	r0.counts.planned = r0.counts.deleted = 2;
+	r0.counts.governed_secrets = 4;
+	r0.duration_usec = 1000;
+	assert_int_equal(metrics_tally_add(&r0.deleted_by_rule, "[secrets \"*\"] temp-*", NULL, 2), 0);
+	monitor_note_pass(&m[0], &r0);
+	m[0].next_pass = T0;
+	r1.outcome = PASS_FAILED;
+	r1.counts.governed_secrets = 3;
+	snprintf(r1.failure, sizeof(r1.failure), "ListResourceInstances: HTTP 503");
+	monitor_note_pass(&m[1], &r1);
+	monitor_note_pass(&m[1], &r1);
+	m[1].next_pass = T0 + 1;
+	assert_int_equal(metrics_tally_add(&m[1].errors, "ListResourceInstances", "http-503", 3), 0);
+	assert_int_equal(metrics_tally_add(&whole.errors, "ListProjects", "http-403", 1), 0);
+
+	struct monitor_target t[2] = {
+		{ .m = &m[0], .cfg = &view[0], .pass_id = "p-1", .scheduled = true, .state = "changed" },
+		{ .m = &m[1], .cfg = &view[1], .pass_id = "p-2", .scheduled = false, .state = "failing" },
+	};
+	struct monitor_view v = { .cfg = &cfg, .config_path = "/etc/csms-tagd/org.conf", .pass_id = "p-2",
+	                          .up = true };
+
+	monitor_publish_targets(&whole, &v, t, 2);
+	assert_false(whole.write_failed);
+	assert_int_equal(metrics_state_read(whole.state_path, &st, &error), 0);
+	s = metrics_state_snapshot(st);
+	assert_string_equal(s->instance, "csms-tagd@org");
+	assert_null(s->project_id);
+	assert_int_equal(s->outcome, PASS_FAILED);
+	assert_string_equal(s->error, "self/cn-north-4: ListResourceInstances: HTTP 503");
+	assert_string_equal(s->pass_id, "p-2");
+	assert_int_equal(s->counts.planned, 2);
+	assert_int_equal(s->counts.governed_secrets, 7);
+	assert_int_equal(s->passes_total[PASS_CHANGED], 1);
+	assert_int_equal(s->passes_total[PASS_FAILED], 2);
+	assert_int_equal(s->next_pass_usec, T0);        /* the second is not scheduled */
+	assert_int_equal(s->last_success_usec, 0);      /* the second never succeeded */
+	assert_int_equal(s->deleted_by_rule.n, 1);
+	assert_int_equal(s->deleted_by_rule.items[0].value, 2);
+	assert_int_equal(s->errors_by_api_code.n, 2);
+	assert_string_equal(s->errors_by_api_code.items[0].key, "ListProjects");
+	assert_int_equal(s->errors_by_api_code.items[1].value, 3);
+	assert_true(s->config_ok);
+	assert_int_equal(s->n_targets, 2);
+	assert_string_equal(s->targets[0].target_name, "acme-prod/cn-north-4");
+	assert_string_equal(s->targets[0].account_name, "acme-prod");
+	assert_string_equal(s->targets[0].target_state, "changed");
+	assert_string_equal(s->targets[0].pass_id, "p-1");
+	assert_int_equal(s->targets[0].next_pass_usec, T0);
+	assert_int_equal(s->targets[0].counts.deleted, 2);
+	assert_null(s->targets[1].account_id);
+	assert_int_equal(s->targets[1].next_pass_usec, 0);
+	assert_int_equal(s->targets[1].errors_by_api_code.items[0].value, 3);
+	metrics_state_free(st);
+	assert_int_equal(read_file(prom, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "csms_tagd_last_pass_tags{instance=\"csms-tagd@org\",account=\"" ACC_A
+	                       "\",region=\"cn-north-4\",project=\"" PRJ_1
+	                       "\",target=\"acme-prod/cn-north-4\",result=\"deleted\"} 2\n"));
+	assert_non_null(strstr(text, "csms_tagd_targets{instance=\"csms-tagd@org\",state=\"failing\"} 1\n"));
+
+	/* No targets (discovery found none yet): still an organisation's file. */
+	monitor_publish_targets(&whole, &v, NULL, 0);
+	assert_int_equal(metrics_state_read(whole.state_path, &st, &error), 0);
+	assert_non_null(metrics_state_snapshot(st)->targets);
+	assert_int_equal(metrics_state_snapshot(st)->n_targets, 0);
+	metrics_state_free(st);
+
+	metrics_tally_clear(&r0.deleted_by_rule);
+	unlink(whole.state_path);
+	unlink(prom);
+	assert_int_equal(rmdir(dir), 0);
+	monitor_clear(&whole);
+	monitor_clear(&m[0]);
+	monitor_clear(&m[1]);
+}
+
+/* 500 targets: each file in one go, linear in the targets (the labels of
+ * each built once), and read back. */
+static void test_many_targets(void **state)
+{
+	enum { N = 500 };
+	struct metrics_snapshot *t = calloc(N, sizeof(*t)), s = sample();
+	char (*names)[40] = calloc(N, sizeof(*names));
+	_cleanup_free_ char *prom = NULL, *json = NULL, *error = NULL, *buf = NULL;
+	struct metrics_state *st = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_non_null(t);
+	assert_non_null(names);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "org-m%04zu/cn-north-4", i);
+		t[i] = org_targets[i % 3];
+		t[i].target_name = names[i];
+		t[i].target_state = i % 7 ? "converged" : "failing";
+	}
+	s.targets = t;
+	s.n_targets = N;
+	assert_int_equal(metrics_format_prometheus(&s, &prom), 0);
+	assert_non_null(strstr(prom, "target=\"org-m0499/cn-north-4\",outcome=\"aborted\"} 0\n"));
+	assert_non_null(strstr(prom, "csms_tagd_targets{instance=\"csms-tagd@prod\",state=\"failing\"} 72\n"));
+	assert_int_equal(metrics_format_state(&s, &json), 0);
+	assert_int_equal(metrics_state_parse(json, &st, &error), 0);
+	assert_int_equal(metrics_state_snapshot(st)->n_targets, N);
+	assert_string_equal(metrics_state_snapshot(st)->targets[N - 1].target_name, "org-m0499/cn-north-4");
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	metrics_print(metrics_state_snapshot(st), true, T0, f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "Targets          : 500: 428 converged, 72 failing\n"));
+	metrics_state_free(st);
+	free(names);
+	free(t);
+}
+
 static void test_tally(void **state)
 {
 	struct metrics_tally t = {};
@@ -582,6 +1200,16 @@ int main(void)
 		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_state_path),
 		cmocka_unit_test(test_pass_id),
+		cmocka_unit_test(test_prometheus_targets),
+		cmocka_unit_test(test_prometheus_label_escapes),
+		cmocka_unit_test(test_prometheus_no_targets),
+		cmocka_unit_test(test_promcheck_targets),
+		cmocka_unit_test(test_state_targets_round_trip),
+		cmocka_unit_test(test_state_targets_errors),
+		cmocka_unit_test(test_target_states),
+		cmocka_unit_test(test_print_targets),
+		cmocka_unit_test(test_monitor_publish_targets),
+		cmocka_unit_test(test_many_targets),
 	};
 
 	setenv("TZ", "UTC", 1);
