@@ -61,7 +61,6 @@ struct options {
 	bool no_credentials;
 	const char *state_file;
 	const char *instance;           /* --status --instance NAME */
-	const char *arg_target;         /* --status --target GLOB */
 	bool json;
 	bool dry_run;
 	const char *save_plan;
@@ -160,8 +159,6 @@ static void usage(FILE *f)
 		"                           csms-tagd@NAME.service) instead of the ledger\n"
 		"      --state-file FILE    with --status (default " STATE_DIRECTORY_DEFAULT "/" METRICS_STATE_FILE ")\n"
 		"      --instance NAME      with --status: of csms-tagd@NAME.service\n"
-		"      --target GLOB        with --status of many targets: in full, those whose\n"
-		"                           name, account or project matches\n"
 		"      --log-level LEVEL    debug, info, notice, warning, err (default info)\n"
 		"      --log-target TARGET  auto, stderr, journal or json (default auto)\n"
 		"  -h, --help               show this help\n"
@@ -195,7 +192,6 @@ static const struct opt {
 	{ "unit",           OPT_STRING, offsetof(struct options, unit) },
 	{ "state-file",     OPT_STRING, offsetof(struct options, state_file) },
 	{ "instance",       OPT_STRING, offsetof(struct options, instance) },
-	{ "target",         OPT_STRING, offsetof(struct options, arg_target) },
 	{ "log-level",      OPT_SPECIAL, 0 },
 	{ "log-target",     OPT_SPECIAL, 0 },
 	{ "help",           OPT_SPECIAL, 0 },
@@ -355,10 +351,6 @@ static int check_options(const struct options *o)
 	}
 	if ((o->state_file || o->instance) && o->mode != MODE_STATUS) {
 		fprintf(stderr, "csms-tagd: --state-file and --instance go with --status\n");
-		return -EINVAL;
-	}
-	if (o->arg_target && o->mode != MODE_STATUS) {
-		fprintf(stderr, "csms-tagd: --target goes with --status\n");
 		return -EINVAL;
 	}
 	if (o->json && o->mode != MODE_PLAN && o->mode != MODE_HISTORY && o->mode != MODE_DISCOVER) {
@@ -679,7 +671,7 @@ static int run_history(const struct options *o)
 
 static int run_status(const struct options *o)
 {
-	return status_run(o->state_file, o->instance, o->arg_target);
+	return status_run(o->state_file, o->instance, o->target_glob);
 }
 
 static int run_check_credentials(const struct options *o)
