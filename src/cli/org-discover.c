@@ -118,8 +118,7 @@ static int add_found(struct org_discovery *d, const struct lister *l, const stru
 		if (!v)
 			return -ENOMEM;
 		d->found = v;
-		r = target_discovered(l->account_id, l->account_name ? l->account_name :
-		                      l->account_id ? l->account_id : "self", pr->name, pr->id, pr->name,
+		r = target_discovered(l->account_id, l->account_name, pr->name, pr->id, pr->name,
 		                      &d->found[d->n_found]);
 		if (r < 0)
 			return r;
@@ -135,7 +134,7 @@ static bool account_failed(const struct org_discovery *d, const char *account_id
 	if (d->accounts_failed)
 		return true;
 	for (size_t i = 0; i < d->n_failed; i++)
-		if (streq(d->failed_accounts[i], account_id))
+		if (streq_ptr(d->failed_accounts[i], account_id))
 			return true;
 	return false;
 }
@@ -143,7 +142,7 @@ static bool account_failed(const struct org_discovery *d, const char *account_id
 static bool found(const struct org_discovery *d, const char *key)
 {
 	for (size_t i = 0; i < d->n_found; i++)
-		if (streq(d->found[i].project_id, key))
+		if (streq_ptr(d->found[i].project_id, key))
 			return true;
 	return false;
 }
@@ -310,7 +309,7 @@ static void on_member_projects(int r, const char *error, long status, const char
 
 static bool account_wanted(const struct config *c, const struct discover_account *a)
 {
-	if (a->status && !streq(a->status, "active"))
+	if (a->status && !streq_ptr(a->status, "active"))
 		return false;
 	for (size_t i = 0; i < c->discover.n_accounts; i++)
 		if (fnmatch(c->discover.accounts[i], a->id, 0) == 0 ||

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "daemon-internal.h"
 #include "log.h"
 #include "org-discover.h"

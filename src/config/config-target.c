@@ -182,6 +182,22 @@ int target_discovered(const char *account_id, const char *account_name, const ch
 	return 0;
 }
 
+int target_copy(const struct target *src, struct target *ret)
+{
+	struct target t = { .discovered = src->discovered, .line = src->line, .file = src->file };
+
+	if (dup_optional(src->name, &t.name) < 0 || dup_optional(src->account_id, &t.account_id) < 0 ||
+	    dup_optional(src->account_name, &t.account_name) < 0 ||
+	    dup_optional(src->region, &t.region) < 0 || dup_optional(src->project_id, &t.project_id) < 0 ||
+	    dup_optional(src->project_name, &t.project_name) < 0) {
+		target_clear(&t);
+		*ret = (struct target) {};
+		return -ENOMEM;
+	}
+	*ret = t;
+	return 0;
+}
+
 static bool matches(const char *glob, const char *value)
 {
 	return value && fnmatch(glob, value, 0) == 0;

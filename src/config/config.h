@@ -352,6 +352,8 @@ int target_discovered(const char *account_id, const char *account_name, const ch
 
 /* Free what T holds and zero it. */
 void target_clear(struct target *t);
+/* A deep copy of SRC into *RET (free with target_clear()); 0 or -ENOMEM. */
+int target_copy(const struct target *src, struct target *ret);
 
 /* Whether target T is selected by --target GLOB: GLOB (fnmatch(3), no
  * flags) matches its name, its account id or name, or its project id. */
