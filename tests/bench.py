@@ -14,9 +14,15 @@ each of its DELETEs; median and max, for 40 secrets x 1 tag and for 10
 secrets x 4 tags (there the n-th DELETE of a secret follows n - 1 pacing
 slots later; the first DELETEs are shown apart).  A
 benchmark, not a test: it prints figures and only fails when a run itself
-fails.  BENCH_SIZES="" measures the window alone.
+fails.  BENCH_SIZES="" measures the window alone.  Last, the organisation
+case (tests/bench_org.py: 500 targets in one process beside 500 processes,
+about 2 minutes); BENCH_ORG=0 leaves it out, BENCH_ORG=1 runs it alone.
 """
 import json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_org  # noqa: E402
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -162,6 +168,8 @@ def main():
     bad = 1 if ledger_cost() else 0
     if os.environ.get("BENCH_LEDGER_ONLY"):
         return bad
+    if os.environ.get("BENCH_ORG") == "1":
+        return 1 if bad + bench_org.run() else 0
     cases = []
     for n in SIZES:
         for observe in ("resource_instances", "list_secrets"):
@@ -194,6 +202,8 @@ def main():
         print(f"{n_secrets:>6} x {n_tags:<6} {statistics.median(windows):>9.0f} "
               f"{max(windows):>7.0f}  {statistics.median(first):>21.0f} {max(first):>5.0f}  "
               f"{deleted:>7} {rc:>4}")
+    if os.environ.get("BENCH_ORG") != "0":
+        bad += bench_org.run()
     return 1 if bad else 0
 
 

@@ -1,7 +1,7 @@
 """emutest.py - shared pieces of the Python end-to-end tests: the emulator
 process, configs and credential files, and csms-tagd runs (--once, or as a
 daemon driven by signals), the deletion oracle and sanitizer checks."""
-import json, os, shutil, signal, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, signal, sqlite3, subprocess, sys, tempfile, time, urllib.request
 
 TOP = os.environ["top_srcdir"]
 TAGD = os.environ["CSMS_TAGD"]
@@ -52,6 +52,20 @@ class Emulator:
 
     def release(self):
         return self.post("/_emulator/release", {})["released"]
+
+    def fail_region(self, region, fail=True):
+        """Every request for REGION answers 503 (or, FAIL False, works again)."""
+        return self.post("/_emulator/regions", {"region": region, "fail": fail})
+
+    def accounts(self):
+        """Per account: id, name, counts per API, statuses, deletions (emu_control)."""
+        return self.get("/_emulator/accounts")["accounts"]
+
+    def project_deletions(self):
+        """The deletions of every project of every account: (project id,
+        secret id, key, value)."""
+        return [(d["project_id"], d["secret_id"], d["key"], d["value"])
+                for a in self.accounts() for d in a["deleted"]]
 
     def stop(self):
         self.proc.terminate()
@@ -167,9 +181,10 @@ class Daemon:
 
     def __init__(self, work, conf, creds, *args, env=None):
         self.out = os.path.join(work, "daemon.log")
-        env = dict(os.environ, CREDENTIALS_DIRECTORY=creds, **(env or {}))
-        env.pop("JOURNAL_STREAM", None)     # stderr, whoever runs the tests
-        env.pop("NOTIFY_SOCKET", None)
+        base = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+        base.pop("JOURNAL_STREAM", None)    # stderr, whoever runs the tests
+        base.pop("NOTIFY_SOCKET", None)     # unless ENV gives the test's own
+        env = dict(base, **(env or {}))
         with open(self.out, "ab") as f:
             self.proc = subprocess.Popen([TAGD, "-c", conf, "--log-level", "debug",
                                           "--log-target", "stderr", *args], env=env,
@@ -206,6 +221,63 @@ class Daemon:
     def output(self):
         with open(self.out, errors="replace") as f:
             return f.read()
+
+
+class Notify:
+    """tests/notify-listener.py on SOCK: what the daemon sends to systemd."""
+
+    def __init__(self, work):
+        self.sock = os.path.join(work, "notify.sock")
+        self.log = os.path.join(work, "notify.log")
+        self.proc = subprocess.Popen([PY, os.path.join(TOP, "tests/notify-listener.py"),
+                                      self.sock, self.log])
+        wait_until(lambda: os.path.exists(self.sock), 10)
+
+    def values(self, key):
+        """Every value of KEY sent so far, oldest first."""
+        if not os.path.exists(self.log):
+            return []
+        out = []
+        with open(self.log, errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(" ", 2)
+                if len(parts) == 3 and parts[2].startswith(key + "="):
+                    out.append(parts[2][len(key) + 1:])
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def json_records(text):
+    """The records of --log-target json output in TEXT (other lines skipped)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def prometheus(path):
+    """The samples of a metrics file: [(name, {label: value}, value)]."""
+    samples = []
+    if not os.path.exists(path):
+        return samples
+    for line in open(path):
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if m and not line.startswith("#"):
+            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+            samples.append((m.group(1), labels, float(m.group(3))))
+    return samples
+
+
+def has_option(option):
+    """Whether csms-tagd --help mentions OPTION (a feature not merged yet: SKIP)."""
+    return option in subprocess.run([TAGD, "--help"], capture_output=True, text=True).stdout
 
 
 def ledger_rows(state, outcome=None):
@@ -294,11 +366,11 @@ def output(work):
     return text
 
 
-def scenario(fn, *emu_args, prefix="csms-scenario."):
-    """FN(work, emu, creds) with a fresh emulator started with EMU_ARGS; an
-    exception fails the scenario, not the script."""
+def scenario(fn, *emu_args, prefix="csms-scenario.", seed=SEED):
+    """FN(work, emu, creds) with a fresh emulator started with EMU_ARGS (and
+    SEED); an exception fails the scenario, not the script."""
     work = tempfile.mkdtemp(prefix=prefix)
-    emu = Emulator(work, *emu_args)
+    emu = Emulator(work, *emu_args, seed=seed)
     t0 = time.monotonic()
     failed_before = len(failures)
     try:

@@ -242,7 +242,9 @@ class Server(socketserver.ThreadingTCPServer):
 
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # Room for a fleet of clients connecting at once (bench_org: 500 processes);
+    # the kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address, dispatch, clock, tls_context=None):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
