@@ -287,7 +287,9 @@ def explicit_once(work, emu, creds):
     # --plan --target: one target only, read-only.
     p = tagd(creds, "-c", conf, "--plan", "--json", "--target", "prod-bj4")
     try:
-        planned = {(d["secret_id"], d["key"]) for d in json.loads(p.stdout)["deletions"]}
+        plans = json.loads(p.stdout)["targets"]
+        planned = {(d["secret_id"], d["key"]) for d in plans[0]["plan"]["deletions"]} \
+            if len(plans) == 1 and plans[0]["target"] == "prod-bj4" else None
     except (ValueError, KeyError, TypeError):
         planned = None
     want = {(s, k) for _, s, k, _ in TARGETS[2].expected()}

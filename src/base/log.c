@@ -211,6 +211,15 @@ static void note_redacted(const struct log_field *fields, char **values, size_t 
 			                          used ? "," : "", fields[i].name);
 }
 
+/* Whether a record names field NAME itself (then the context does not). */
+static bool has_field(const struct log_field *fields, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].value && strcmp(fields[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static void vlog_event(int level, const char *message_id, const struct log_field *fields,
                        size_t n_fields, const char *fmt, va_list ap)
 {
@@ -253,7 +262,7 @@ static void vlog_event(int level, const char *message_id, const struct log_field
 		{ LOG_FIELD_PROJECT, context->project },
 	};
 	for (size_t i = 0; i < sizeof(ctx) / sizeof(ctx[0]); i++)
-		if (ctx[i].value && ctx[i].value[0]) {
+		if (ctx[i].value && ctx[i].value[0] && !has_field(fields, n_fields, ctx[i].name)) {
 			values[n] = NULL;
 			clean[n++] = ctx[i];
 		}

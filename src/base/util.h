@@ -84,4 +84,12 @@ bool utf8_is_valid(const char *s, size_t len);
 /* A random number in [0, n) from getrandom(2) (n > 0). */
 uint64_t random_below(uint64_t n);
 
+/* How records and metrics name a target's account: its id, else (the base
+ * identity's own account, whose id is not configured) its account_name;
+ * NULL when neither is known. */
+static inline const char *account_label(const char *account_id, const char *account_name)
+{
+	return account_id ? account_id : account_name;
+}
+
 #endif

@@ -22,7 +22,8 @@
 #include "util.h"
 
 #define PUBLISH_DELAY_USEC  (1 * USEC_PER_SEC)  /* monitoring files at most once a second */
-#define STATUS_NAMES_MAX    3                   /* failing targets named in STATUS= */
+#define STATUS_NAMES_MAX    5                   /* targets named per state in STATUS= */
+#define STATUS_WHY_MAX      72                  /* of each one's reason (--status has it whole) */
 
 struct org_service {
 	struct daemon *d;               /* manager, config, ledger, pass ids, the whole's monitor */
@@ -86,40 +87,53 @@ static void publish(struct org_service *s)
 	                   manager_now(s->d->manager) + PUBLISH_DELAY_USEC, USEC_PER_SEC, on_publish, s);
 }
 
-/* "6 targets: 4 converged, 2 failing: acme-m2/cn-north-4 (why), ...;
- * 1 running, 0 queued" -- what systemctl status shows. */
-static void status_summary(struct org_service *s)
+/* The names (and why) of the targets in state ST, at most STATUS_NAMES_MAX,
+ * appended to BUF as ": a (why), b (why) and 3 more". */
+static void append_names(struct org_service *s, enum target_state st, size_t count, char *buf,
+                         size_t size, size_t *used)
 {
-	size_t n = org_n_targets(s->org), by_state[_TARGET_STATE_MAX] = { 0 }, named = 0, bad = 0;
-	char states[256] = "", names[640] = "";
-	size_t used = 0, nused = 0;
+	size_t named = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < org_n_targets(s->org) && named < STATUS_NAMES_MAX; i++) {
 		struct org_target *t = org_target_at(s->org, i);
 
-		by_state[t->state]++;
-		if (t->state != TARGET_FAILING && t->state != TARGET_PARTIAL && t->state != TARGET_HELD)
+		if (t->state != st)
 			continue;
-		bad++;
-		if (named < STATUS_NAMES_MAX) {
-			nused += (size_t) snprintf(names + nused, nused < sizeof(names) ? sizeof(names) - nused : 0,
-			                           "%s%s (%s)", named ? ", " : "", t->t.name,
-			                           t->why[0] ? t->why : target_state_to_string(t->state));
-			named++;
-		}
+		*used += (size_t) snprintf(buf + *used, *used < size ? size - *used : 0, "%s%s (%.*s%s)",
+		                           named ? ", " : ": ", t->t.name, STATUS_WHY_MAX,
+		                           t->why[0] ? t->why : "no reason given",
+		                           strlen(t->why) > STATUS_WHY_MAX ? "..." : "");
+		named++;
 	}
-	if (bad > named && nused < sizeof(names))
-		snprintf(names + nused, sizeof(names) - nused, " and %zu more", bad - named);
-	for (enum target_state st = TARGET_CONVERGED; st < _TARGET_STATE_MAX; st++)
-		if (by_state[st])
-			used += (size_t) snprintf(states + used, used < sizeof(states) ? sizeof(states) - used : 0,
-			                          "%s%zu %s", used ? ", " : "", by_state[st],
-			                          target_state_to_string(st));
-	if (by_state[TARGET_PENDING] && used < sizeof(states))
-		snprintf(states + used, sizeof(states) - used, "%s%zu not yet run", used ? ", " : "",
-		         by_state[TARGET_PENDING]);
-	daemon_notify_status(s->d, "%zu targets: %s%s%s; %zu running, %zu queued%s", n,
-	                     states[0] ? states : "none run yet", bad ? "; not converged: " : "", names,
+	if (count > named)
+		*used += (size_t) snprintf(buf + *used, *used < size ? size - *used : 0, " and %zu more",
+		                           count - named);
+}
+
+/* "498 of 500 targets converged, 2 failing: NAME (why), NAME (why); 0
+ * running, 0 queued" -- what systemctl status shows.  Converged counts the
+ * targets whose last pass left them as the policy says (converged, or
+ * changed all it planned). */
+static void status_summary(struct org_service *s)
+{
+	static const enum target_state named[] = { TARGET_FAILING, TARGET_PARTIAL, TARGET_HELD };
+	size_t n = org_n_targets(s->org), by_state[_TARGET_STATE_MAX] = { 0 }, used = 0;
+	char text[960] = "";
+
+	for (size_t i = 0; i < n; i++)
+		by_state[org_target_at(s->org, i)->state]++;
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		if (!by_state[named[i]])
+			continue;
+		used += (size_t) snprintf(text + used, used < sizeof(text) ? sizeof(text) - used : 0, ", %zu %s",
+		                          by_state[named[i]], target_state_to_string(named[i]));
+		append_names(s, named[i], by_state[named[i]], text, sizeof(text), &used);
+	}
+	if (by_state[TARGET_PENDING])
+		(void) snprintf(text + used, used < sizeof(text) ? sizeof(text) - used : 0, ", %zu not yet run",
+		                by_state[TARGET_PENDING]);
+	daemon_notify_status(s->d, "%zu of %zu targets converged%s; %zu running, %zu queued%s",
+	                     by_state[TARGET_CONVERGED] + by_state[TARGET_CHANGED], n, text,
 	                     org_running(s->org), org_queued(s->org),
 	                     s->d->cfg->daemon.dry_run ? " (dry run)" : "");
 }

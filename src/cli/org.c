@@ -214,7 +214,7 @@ int org_add(struct org *o, const struct target *src, struct org_target **ret, ch
 	t->log = (struct log_context) {
 		.pass_id = NULL,
 		.target = t->t.name,
-		.account = t->t.account_id,
+		.account = account_label(t->t.account_id, t->t.account_name),
 		.region = t->t.region,
 		.project = t->t.project_id,
 	};

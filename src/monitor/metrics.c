@@ -163,7 +163,8 @@ static int prom_open(struct prom *p, char **buf, size_t *len, const struct metri
 		/* Built once each: the per-target families reuse them. */
 		for (size_t i = 0; i < s->n_targets; i++) {
 			const struct metrics_snapshot *t = &s->targets[i];
-			const char *v[] = { s->instance, t->account_id, t->region, t->project_id, t->target_name };
+			const char *v[] = { s->instance, account_label(t->account_id, t->account_name), t->region,
+			                    t->project_id, t->target_name };
 
 			p->target_ids[i] = labels_text(target, v, ELEMENTSOF(v));
 			if (!p->target_ids[i])

@@ -46,7 +46,7 @@
  * single-target, all four omitted). */
 #define RECORD_TARGET_FIELDS(t) \
 	{ RECORD_TARGET, record_target_of(t) ? (t)->target_name : NULL }, \
-	{ RECORD_ACCOUNT, record_target_of(t) ? (t)->account_id : NULL }, \
+	{ RECORD_ACCOUNT, record_target_of(t) ? account_label((t)->account_id, (t)->account_name) : NULL }, \
 	{ RECORD_REGION, record_target_of(t) ? (t)->region : NULL }, \
 	{ RECORD_PROJECT, record_target_of(t) ? (t)->project_id : NULL }
 
