@@ -230,8 +230,8 @@ def org_config(work, url, tlist):
         f.write(f"""[daemon]
 state_directory = {work}/state
 max_requests_per_second = {ACCOUNT_RATE}
-max_parallel_requests = 64
-max_parallel_targets = 64
+max_parallel_requests = 192
+max_parallel_targets = 500
 max_deletes_per_pass = 1000
 request_timeout = 30s
 pass_timeout = 30min

@@ -25,6 +25,34 @@ static size_t n_entries;
  * redact() itself never allocates. */
 static const char **sorted;
 static size_t n_sorted, sorted_cap;
+/* The first four bytes of every form searched, sorted, with a bit set of
+ * their hashes in front: a text in which none of them occurs holds no
+ * form, and telling takes one scan of it.  An organisation's daemon holds
+ * hundreds of accounts' keys, and searching every record for each of their
+ * forms in turn was most of its CPU time.  (Every form is 4 bytes or more:
+ * REDACT_MIN_LEN; a shorter one would make every text a candidate.) */
+static uint32_t *heads;
+static size_t n_heads;
+static bool short_form;
+static uint8_t head_bits[65536 / 8];
+
+static uint32_t head_of(const char *p)
+{
+	return (uint32_t) (unsigned char) p[0] << 24 | (uint32_t) (unsigned char) p[1] << 16 |
+	       (uint32_t) (unsigned char) p[2] << 8 | (unsigned char) p[3];
+}
+
+static size_t head_bit(uint32_t h)
+{
+	return (size_t) ((h * 2654435761u) >> 16);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+	return x < y ? -1 : x > y;
+}
 
 static int by_length_desc(const void *a, const void *b)
 {
@@ -35,6 +63,50 @@ static int by_length_desc(const void *a, const void *b)
 
 /* Rebuild the index; the capacity only grows, so after a forget this cannot
  * fail. */
+static int heads_rebuild(void)
+{
+	n_heads = 0;
+	if (n_sorted) {
+		uint32_t *v = reallocarray(heads, n_sorted, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		heads = v;
+	}
+	short_form = false;
+	memset(head_bits, 0, sizeof(head_bits));
+	for (size_t i = 0; i < n_sorted; i++) {
+		size_t len = strlen(sorted[i]);
+
+		if (len < strlen(REDACT_MARK))
+			continue;               /* never searched (redact_form()) */
+		if (len < 4) {
+			short_form = true;
+			continue;
+		}
+		heads[n_heads] = head_of(sorted[i]);
+		head_bits[head_bit(heads[n_heads]) / 8] |= (uint8_t) (1u << (head_bit(heads[n_heads]) % 8));
+		n_heads++;
+	}
+	qsort(heads, n_heads, sizeof(*heads), by_value);
+	return 0;
+}
+
+/* Whether S may hold a form: the first four bytes of one occur in it. */
+static bool may_hold_a_form(const char *s)
+{
+	if (short_form)
+		return true;
+	for (size_t n = strnlen(s, 4); n == 4; s++, n = s[3] ? 4 : 0) {
+		uint32_t h = head_of(s);
+
+		if ((head_bits[head_bit(h) / 8] & (1u << (head_bit(h) % 8))) &&
+		    bsearch(&h, heads, n_heads, sizeof(*heads), by_value))
+			return true;
+	}
+	return false;
+}
+
 static int index_rebuild(void)
 {
 	size_t need = n_entries * N_FORMS;
@@ -52,7 +124,7 @@ static int index_rebuild(void)
 		for (size_t f = 0; f < N_FORMS; f++)
 			sorted[n_sorted++] = entries[i].forms[f];
 	qsort(sorted, n_sorted, sizeof(*sorted), by_length_desc);
-	return 0;
+	return heads_rebuild();
 }
 
 static void wipe_free(char *s)
@@ -219,6 +291,9 @@ void redact_forget_all(void)
 	entries = NULL;
 	free(sorted);
 	sorted = NULL;
+	free(heads);
+	heads = NULL;
+	n_heads = 0;
 	n_sorted = sorted_cap = 0;
 }
 
@@ -250,7 +325,7 @@ size_t redact(char *s)
 {
 	size_t n = 0;
 
-	if (!s)
+	if (!s || !n_sorted || !may_hold_a_form(s))
 		return 0;
 	for (size_t i = 0; i < n_sorted; i++)
 		n += redact_form(s, sorted[i]);

@@ -206,7 +206,7 @@ struct daemon_settings {
 	unsigned max_parallel_requests; /* default 8, 1..64 */
 	double max_requests_per_second; /* default 10; 0 = unlimited; per account */
 	double total_requests_per_second; /* default 0 = no cap over all accounts together */
-	unsigned max_parallel_targets;  /* default 8, 1..256: passes running at once */
+	unsigned max_parallel_targets;  /* default 8, 1..1024: passes running at once */
 	enum observe_mode observe;      /* default auto */
 	char **protect;                 /* key globs never deleted (decoded) */
 	size_t n_protect;

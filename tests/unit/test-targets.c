@@ -309,9 +309,9 @@ static void test_target_errors(void **state)
 		  "7: endpoint 'https://{zone}.example.com' is not an http:// or https:// URL without a path "
 		  "(like https://kms.cn-north-4.myhuaweicloud.com)" },
 		{ "[daemon]\nmax_parallel_targets = 0\n",
-		  "7: max_parallel_targets '0' is not a whole number from 1 to 256" },
-		{ "[daemon]\nmax_parallel_targets = 257\n",
-		  "7: max_parallel_targets '257' is not a whole number from 1 to 256" },
+		  "7: max_parallel_targets '0' is not a whole number from 1 to 1024" },
+		{ "[daemon]\nmax_parallel_targets = 1025\n",
+		  "7: max_parallel_targets '1025' is not a whole number from 1 to 1024" },
 		{ "[daemon]\ntotal_requests_per_second = -1\n",
 		  "7: total_requests_per_second '-1' is not a number from 0 to 100000 (0: unlimited)" },
 	};
