@@ -354,21 +354,23 @@ static bool url_is_valid(const char *s)
 	return *p == '\0';
 }
 
-int endpoint_normalize(const char *s, char **ret)
+/* A copy of S without a trailing '/', in *RET: 0 or -ENOMEM. */
+static int dup_without_slash(const char *s, char **ret)
 {
 	size_t n = strlen(s);
-	char *copy;
 
+	if (n > 0 && s[n - 1] == '/')
+		n--;
+	*ret = strndup(s, n);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int endpoint_normalize(const char *s, char **ret)
+{
 	if (!url_is_valid(s))
 		return -EINVAL;
 	/* url_is_valid() allows at most one '/', right after the authority. */
-	if (n > 0 && s[n - 1] == '/')
-		n--;
-	copy = strndup(s, n);
-	if (!copy)
-		return -ENOMEM;
-	*ret = copy;
-	return 0;
+	return dup_without_slash(s, ret);
 }
 
 int endpoint_expand(const char *template, const char *region, char **ret)
@@ -398,8 +400,6 @@ int endpoint_expand(const char *template, const char *region, char **ret)
 int endpoint_template_normalize(const char *s, char **ret)
 {
 	_cleanup_free_ char *sample = NULL, *normal = NULL;
-	size_t n = strlen(s);
-	char *copy;
 	int r;
 
 	/* A region is a host name label (a-z, 0-9, '-'): any one shows
@@ -409,11 +409,5 @@ int endpoint_template_normalize(const char *s, char **ret)
 	r = endpoint_normalize(sample, &normal);
 	if (r < 0)
 		return r;
-	if (n > 0 && s[n - 1] == '/')
-		n--;
-	copy = strndup(s, n);
-	if (!copy)
-		return -ENOMEM;
-	*ret = copy;
-	return 0;
+	return dup_without_slash(s, ret);
 }
