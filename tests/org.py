@@ -339,6 +339,13 @@ def failing_in(summary_text):
                                                  summary_text.split("; next")[0])}
 
 
+def last_pass_success(path):
+    try:
+        return {lb.get("target"): v for name, lb, v in prometheus(path) if name == "csms_tagd_last_pass_success"}
+    except OSError:
+        return {}
+
+
 def metrics_per_target(path, what):
     samples = prometheus(path)
     missing = []
@@ -365,6 +372,9 @@ def daemon_passes(work, emu, creds):
                         failing_in(status_summary(notify)[2]) == phase1, 60, 0.2) and d.alive()
         check(ok, f"STATUS=: 2 of 6 targets converged, 4 failing, named: {status_summary(notify)}")
         deletions_match(emu, reachable(region_ok=False), "daemon, region down")
+        # Monitoring files are written at most once a second: they may
+        # trail STATUS= by that much.
+        wait_until(lambda: len(last_pass_success(os.path.join(work, "metrics.prom"))) == len(TARGETS), 10, 0.2)
         success = metrics_per_target(os.path.join(work, "metrics.prom"), "daemon, region down")
         if success:
             check(all(success.get(t.name) == (0 if t.name in phase1 else 1) for t in TARGETS),

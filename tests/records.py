@@ -220,8 +220,10 @@ def other_targets(work, emu, creds):
     p = restore(work, conf, creds, "--target", "acme-*")
     check(p.returncode == 1 and "governs one project" in p.stderr and not p.stdout,
           f"--restore --target OTHER: refused, nothing done ({p.returncode}: {p.stderr.strip()[-200:]})")
-    p = subprocess.run([TAGD, "-c", conf, "--plan", "--target", "x"], capture_output=True, text=True, timeout=60)
-    check(p.returncode == 1 and "--target goes with" in p.stderr, "--target goes with --restore or --history")
+    p = subprocess.run([TAGD, "-c", conf, "--check-config", "--target", "x"], capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode == 1 and "--target goes with" in p.stderr,
+          "--target goes with the modes that work on targets, not --check-config")
 
 
 for fn in (lost_reply, in_flight(signal.SIGTERM), in_flight(signal.SIGKILL), log_level_warning,

@@ -105,8 +105,8 @@ assert_exit 1 "$CSMS_TAGD" --status --state-file "$tmpdir/org.json"
 assert_contains "$tmpdir/err" "targets[1].state: "
 assert_exit 1 "$CSMS_TAGD" --status --state-file "$state" --target '*'
 assert_contains "$tmpdir/err" "is of a daemon of one project"
-assert_exit 1 "$CSMS_TAGD" --target '*' --once
-assert_contains "$tmpdir/err" "--target goes with --status"
+assert_exit 1 "$CSMS_TAGD" --target '*' --check-config
+assert_contains "$tmpdir/err" "--target goes with"
 
 # --- --check-credentials -------------------------------------------------------
 write_creds
