@@ -65,12 +65,7 @@ static void lister_free(struct lister *l)
 static int lister_new(struct org_discovery *d, const char *account_id, const char *account_name,
                       struct lister **ret, char **error)
 {
-	struct target t = {
-		.name = (char *) "discovery",
-		.account_id = (char *) account_id,
-		.region = d->cfg->discover.regions[0],
-		.project_id = (char *) ORG_NO_PROJECT,
-	};
+	const char *region = d->cfg->discover.regions[0];
 	struct lister *l = calloc(1, sizeof(*l));
 	struct auth *auth;
 	int r;
@@ -81,9 +76,9 @@ static int lister_new(struct org_discovery *d, const char *account_id, const cha
 		return -ENOMEM;
 	}
 	l->d = d;
-	r = config_target_view(d->cfg, &t, &l->view);
+	r = org_account_view(d->org, account_id, region, &l->view);
 	if (r >= 0)
-		r = org_account_auth(d->org, account_id, t.region, &auth, NULL, error);
+		r = org_account_auth(d->org, account_id, region, &auth, NULL, error);
 	if (r >= 0)
 		r = discover_new(org_http(d->org), auth, &l->client);
 	if (r < 0) {

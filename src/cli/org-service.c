@@ -30,7 +30,6 @@ struct org_service {
 	struct org *org;
 	struct org_discovery *discovery;
 	struct config *pending_cfg;     /* a valid reload, applied when no pass runs */
-	bool ready;
 	sd_event_source *publish_timer;
 	sd_event_source *apply_timer;
 	uint64_t last_progress_usec;    /* CLOCK_MONOTONIC: a pass started or ended */
@@ -324,7 +323,6 @@ static int org_service_start(void *job)
 	struct org_service *s = job;
 	const struct config *c = s->d->cfg;
 
-	s->ready = true;
 	s->last_progress_usec = manager_now(s->d->manager);
 	(void) sd_notify(false, "READY=1");
 	log_event(LOG_INFO, MID_DAEMON_STARTED, LOG_FIELDS({ "CSMS_CONFIG", c->path }),

@@ -82,7 +82,7 @@ static void account_free(struct org *o, struct org_account *a)
 /* A config view of ACCOUNT_ID (NULL: the base identity's) in REGION
  * without a project: what its credentials are made from.  They sign only
  * the project each request names (auth_set_global()). */
-static int account_view(struct org *o, const char *account_id, const char *region, struct config **ret)
+int org_account_view(struct org *o, const char *account_id, const char *region, struct config **ret)
 {
 	struct target t = {
 		.name = (char *) "account",
@@ -141,7 +141,7 @@ int org_account_auth(struct org *o, const char *account_id, const char *region, 
 		if (streq_ptr(a->id, account_id))
 			break;
 	if (!a) {
-		r = account_view(o, account_id, region, &view);
+		r = org_account_view(o, account_id, region, &view);
 		if (r >= 0)
 			r = account_new(o, account_id, view, &a, error);
 		config_free(view);
@@ -237,20 +237,22 @@ fail:
 	return r;
 }
 
+/* Take T out of the queue: one walk to find it, the tail kept on the way
+ * (run_queue() takes the head, which is the first step). */
 static void unqueue(struct org *o, struct org_target *t)
 {
-	struct org_target **p;
+	struct org_target *prev = NULL;
 
 	if (!t->queued)
 		return;
-	for (p = &o->queue_head; *p; p = &(*p)->queue_next)
-		if (*p == t) {
-			*p = t->queue_next;
-			break;
-		}
-	o->queue_tail = NULL;
-	for (struct org_target *q = o->queue_head; q; q = q->queue_next)
-		o->queue_tail = q;
+	for (struct org_target *q = o->queue_head; q != t; q = q->queue_next)
+		prev = q;
+	if (prev)
+		prev->queue_next = t->queue_next;
+	else
+		o->queue_head = t->queue_next;
+	if (o->queue_tail == t)
+		o->queue_tail = prev;
 	t->queue_next = NULL;
 	t->queued = false;
 	o->n_queued--;

@@ -137,6 +137,10 @@ void org_hold(struct org *o, bool hold);
  * the org.  Discovery lists accounts with them too. */
 int org_account_auth(struct org *o, const char *account_id, const char *region, struct auth **ret,
                      struct http_lane **ret_lane, char **error);
+/* A config view of ACCOUNT_ID (NULL: the base identity's) in REGION
+ * without a project (ORG_NO_PROJECT): its credentials and endpoints, for
+ * account-wide work.  Free with config_free(). */
+int org_account_view(struct org *o, const char *account_id, const char *region, struct config **ret);
 /* The pool every target's requests go through. */
 struct http *org_http(struct org *o);
 
