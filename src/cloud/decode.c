@@ -92,8 +92,6 @@ static int get_id(json_t *obj, const struct jget_path *w, const char *field, con
 	return jget_id(obj, w, field, DECODE_MAX_ID_BYTES, ret, error);
 }
 
-/* Append all secrets of SRC to DST in one step (a single allocation that
- * either succeeds or changes nothing) and empty SRC. */
 /* Append one secret per element of ARR, decoded by DECODE. */
 static int decode_secrets(json_t *arr, const struct jget_path *w, struct observation *tmp,
                           int (*decode)(json_t *, const struct jget_path *, struct secret *, char **),
@@ -174,11 +172,11 @@ int decode_resource_instances(const char *body, size_t len, struct observation *
 	json_t *root;
 	int r;
 
-	r = jget_load_object(body, len, true, &root, error);
+	r = jget_load_scratch(body, len, &root, error);
 	if (r < 0)
 		return r;
 	r = resources_decode(root, &tmp, &total, error);
-	json_decref(root);
+	jget_release_scratch(root);
 	n = tmp.n;
 	if (r >= 0)
 		r = observation_move(o, &tmp);
@@ -257,13 +255,13 @@ int decode_list_secrets(const char *body, size_t len, struct observation *o,
 	json_t *root;
 	int r;
 
-	r = jget_load_object(body, len, true, &root, error);
+	r = jget_load_scratch(body, len, &root, error);
 	if (r < 0)
 		return r;
 	r = secrets_decode(root, &tmp, error);
 	if (r >= 0)
 		r = next_marker_decode(root, &tmp, &next, error);
-	json_decref(root);
+	jget_release_scratch(root);
 	n = tmp.n;
 	if (r >= 0)
 		r = observation_move(o, &tmp);

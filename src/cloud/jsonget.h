@@ -36,6 +36,18 @@ int jget_bad(char **error, const struct jget_path *w, const char *fmt, ...) _pri
  * jansson's "near '...'" excerpt, for bodies that carry credentials. */
 int jget_load_object(const char *body, size_t len, bool quote_input, json_t **ret, char **error);
 
+/* jget_load_object() (QUOTE_INPUT true) into a scratch arena that is
+ * reused from one document to the next, for the large answers that are
+ * decoded and dropped at once (a listing of 250 secrets is some 12,000
+ * values: with malloc, parsing one costs more than the rest of its pass).
+ * One scratch document at a time: release it with jget_release_scratch()
+ * before the next load, and keep nothing of it (copy the strings out).
+ * In an AddressSanitizer build the arena is off, so that a value kept past
+ * its release is reported as a use after free. */
+int jget_load_scratch(const char *body, size_t len, json_t **ret, char **error);
+/* Drop the scratch document ROOT (NULL: no-op). */
+void jget_release_scratch(json_t *root);
+
 enum jget_need {
 	JGET_OPTIONAL,          /* absent or null: *ret = NULL */
 	JGET_REQUIRED,          /* present and not empty */

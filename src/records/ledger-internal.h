@@ -14,6 +14,14 @@ struct ledger_db {
 	sqlite3 *db;
 	char *path;
 	unsigned n_ref;
+	/* Statements kept prepared (ledger_prepare_cached()): a pass
+	 * writes the same few thousands of times, and SQLite's parser
+	 * was a third of the ledger's cost. */
+	struct ledger_cached {
+		char *sql;
+		sqlite3_stmt *stmt;
+	} *cached;
+	size_t n_cached;
 };
 
 /* A handle: the connection, scoped to one target's rows. */
@@ -31,8 +39,19 @@ struct ledger {
 /* SQLite's result code RC as a negative errno, keeping its text for
  * ledger_error(). */
 int ledger_fail(struct ledger *l, int rc);
+/* Run SQL (one statement is kept prepared, as ledger_prepare_cached();
+ * several, such as the schema, are run by sqlite3_exec()). */
 int ledger_exec(struct ledger *l, const char *sql);
 int ledger_prepare(struct ledger *l, const char *sql, sqlite3_stmt **ret);
+/* The statement SQL, prepared once per connection and then reused: give
+ * it back with ledger_resetp() (_cleanup_reset_), never finalize it.  SQL
+ * is a fixed text (the cache is never pruned) and one statement; it must
+ * not be in use already further up the stack. */
+int ledger_prepare_cached(struct ledger *l, const char *sql, sqlite3_stmt **ret);
+void ledger_resetp(sqlite3_stmt **s);
+#define _cleanup_reset_ _cleanup_(ledger_resetp)
+/* Finalize the statements kept on D (before it is closed). */
+void ledger_db_drop_cached(struct ledger_db *d);
 /* Run S to its end (no rows expected). */
 int ledger_step_done(struct ledger *l, sqlite3_stmt *s);
 /* Roll back the open transaction, keeping the error that caused it. */

@@ -4,6 +4,7 @@
 #include "ledger-internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +39,103 @@ int ledger_fail(struct ledger *l, int rc)
 	}
 }
 
+static struct ledger_cached *cached_find(struct ledger_db *d, const char *sql)
+{
+	for (size_t i = 0; i < d->n_cached; i++)
+		if (strcmp(d->cached[i].sql, sql) == 0)
+			return &d->cached[i];
+	return NULL;
+}
+
+/* Prepare SQL and keep it on the connection; with MULTI, SQL may be
+ * several statements, and then -EDOM says so (nothing kept). */
+static int cached_add(struct ledger *l, const char *sql, bool multi, sqlite3_stmt **ret)
+{
+	struct ledger_db *d = l->d;
+	struct ledger_cached *grown;
+	sqlite3_stmt *s = NULL;
+	const char *tail = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, &tail);
+	if (rc != SQLITE_OK)
+		return ledger_fail(l, rc);
+	tail += strspn(tail, " \t\n;");
+	if (*tail || !s) {
+		sqlite3_finalize(s);
+		if (multi)
+			return -EDOM;
+		snprintf(l->error, sizeof(l->error), "not one statement");
+		return -EINVAL;
+	}
+	grown = reallocarray(d->cached, d->n_cached + 1, sizeof(*grown));
+	if (!grown) {
+		sqlite3_finalize(s);
+		return -ENOMEM;
+	}
+	d->cached = grown;
+	d->cached[d->n_cached] = (struct ledger_cached) { .sql = strdup(sql), .stmt = s };
+	if (!d->cached[d->n_cached].sql) {
+		sqlite3_finalize(s);
+		return -ENOMEM;
+	}
+	d->n_cached++;
+	*ret = s;
+	return 0;
+}
+
+int ledger_prepare_cached(struct ledger *l, const char *sql, sqlite3_stmt **ret)
+{
+	struct ledger_cached *c = cached_find(l->d, sql);
+
+	if (c) {
+		*ret = c->stmt;
+		return 0;
+	}
+	return cached_add(l, sql, false, ret);
+}
+
+void ledger_resetp(sqlite3_stmt **s)
+{
+	if (*s) {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+	}
+}
+
+void ledger_db_drop_cached(struct ledger_db *d)
+{
+	for (size_t i = 0; i < d->n_cached; i++) {
+		sqlite3_finalize(d->cached[i].stmt);
+		free(d->cached[i].sql);
+	}
+	free(d->cached);
+	d->cached = NULL;
+	d->n_cached = 0;
+}
+
 int ledger_exec(struct ledger *l, const char *sql)
 {
-	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+	struct ledger_cached *c = cached_find(l->d, sql);
+	sqlite3_stmt *s;
+	int rc, r;
 
-	return rc == SQLITE_OK ? 0 : ledger_fail(l, rc);
+	if (c)
+		s = c->stmt;
+	else {
+		r = cached_add(l, sql, true, &s);
+		if (r == -EDOM) {
+			rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+			return rc == SQLITE_OK ? 0 : ledger_fail(l, rc);
+		}
+		if (r < 0)
+			return r;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	r = rc == SQLITE_DONE ? 0 : ledger_fail(l, rc);
+	sqlite3_reset(s);
+	return r;
 }
 
 void ledger_finalizep(sqlite3_stmt **s)

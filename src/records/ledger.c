@@ -140,6 +140,7 @@ void ledger_close(struct ledger *l)
 	if (!l)
 		return;
 	if (--l->d->n_ref == 0) {
+		ledger_db_drop_cached(l->d);
 		sqlite3_close(l->d->db);
 		free(l->d->path);
 		free(l->d);
@@ -182,10 +183,10 @@ static int insert_intent(struct ledger *l, sqlite3_stmt *s, const struct ledger_
 
 int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, int64_t *ret_ids)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_reset_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = ledger_prepare(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
+	r = ledger_prepare_cached(l, "INSERT INTO deletions (pass_id, secret_id, secret_name, key, value, rule, reason,"
 	               " intent_usec, target, target_name, account_id, region)"
 	               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	if (r < 0)
@@ -214,8 +215,8 @@ int ledger_intent(struct ledger *l, const struct ledger_deletion *d, int64_t *re
 
 static int drop_clock(struct ledger *l, const uint8_t *digest)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r = ledger_prepare(l, "DELETE FROM grace_clocks WHERE target = ? AND digest = ?", &s);
+	_cleanup_reset_ sqlite3_stmt *s = NULL;
+	int r = ledger_prepare_cached(l, "DELETE FROM grace_clocks WHERE target = ? AND digest = ?", &s);
 
 	if (r < 0)
 		return r;
@@ -227,12 +228,12 @@ static int drop_clock(struct ledger *l, const uint8_t *digest)
 int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
                    const uint8_t *clock)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_reset_ sqlite3_stmt *s = NULL;
 	int r;
 
 	if ((unsigned) o >= _LEDGER_OUTCOME_MAX)
 		return -EINVAL;
-	r = ledger_prepare(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND target = ?", &s);
+	r = ledger_prepare_cached(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND target = ?", &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
