@@ -425,15 +425,52 @@ static size_t redact_form(char *s, const char *form, size_t flen)
 	return n;
 }
 
+/* The hashes of the four-byte runs of the text being redacted (the same
+ * hash as head_bits): a form whose first four bytes are not among them is
+ * not in the text.  A text that passes the prescan would otherwise be
+ * searched for each of an organisation's thousands of forms. */
+static uint8_t text_bits[65536 / 8];
+
+static void text_bits_build(const char *s)
+{
+	memset(text_bits, 0, sizeof(text_bits));
+	for (size_t n = strnlen(s, 4); n == 4; s++, n = s[3] ? 4 : 0) {
+		size_t b = head_bit(head_of(s));
+
+		text_bits[b / 8] |= (uint8_t) (1u << (b % 8));
+	}
+}
+
+static bool text_may_hold(const struct form *f)
+{
+	size_t b;
+
+	if (f->len < 4)
+		return true;
+	b = head_bit(head_of(f->s));
+	return text_bits[b / 8] & (1u << (b % 8));
+}
+
 size_t redact(char *s)
 {
 	size_t n = 0;
 
 	if (!s || !n_sorted || !may_hold_a_form(s))
 		return 0;
+	text_bits_build(s);
 	/* Longest first; past the first form too short to search, all are. */
-	for (size_t i = 0; i < n_sorted && form_searched(sorted[i].len); i++)
-		n += redact_form(s, sorted[i].s, sorted[i].len);
+	for (size_t i = 0; i < n_sorted && form_searched(sorted[i].len); i++) {
+		size_t k;
+
+		if (!text_may_hold(&sorted[i]))
+			continue;
+		k = redact_form(s, sorted[i].s, sorted[i].len);
+		/* The text changed: runs across a mark are new. */
+		if (k) {
+			n += k;
+			text_bits_build(s);
+		}
+	}
 	return n;
 }
 

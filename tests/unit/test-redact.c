@@ -48,6 +48,17 @@ static void test_too_short_and_null(void **state)
 	assert_redacted("abc", "abc");
 }
 
+/* A form that appears only once a longer one has been cut out (it holds
+ * the mark): the text is searched again after each cut, as if every form
+ * were searched in turn. */
+static void test_form_after_a_cut(void **state)
+{
+	assert_int_equal(redact_register("SECRETLONG"), 0);
+	assert_int_equal(redact_register("***tail!"), 0);
+	assert_redacted("x SECRETLONGtail! y", "x *** y");
+	assert_redacted("***tail!", "***");
+}
+
 static void test_json_form(void **state)
 {
 	/* A password with every character JSON escapes, as jansson puts it in
@@ -377,6 +388,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_raw_and_repeated, teardown),
 		cmocka_unit_test_teardown(test_too_short_and_null, teardown),
+		cmocka_unit_test_teardown(test_form_after_a_cut, teardown),
 		cmocka_unit_test_teardown(test_json_form, teardown),
 		cmocka_unit_test_teardown(test_percent_forms, teardown),
 		cmocka_unit_test_teardown(test_base64_alignments, teardown),
