@@ -308,6 +308,7 @@ static void call_start(struct call *call)
 		.content_type = call->body ? "application/json;charset=UTF-8" : NULL,
 		.prepare = call_prepare,
 		.ahead = call->ahead,
+		.bulk = call->api == API_LIST_RESOURCE_INSTANCES || call->api == API_LIST_SECRETS,
 		.lane = call->client->lane,
 		.done = call_done,
 		.userdata = call,

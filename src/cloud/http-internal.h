@@ -33,6 +33,7 @@
 struct req_list {
 	struct http_request *head, *tail;
 	size_t n;
+	size_t n_bulk;          /* of them, http_call.bulk */
 };
 
 struct http_request {
@@ -50,6 +51,7 @@ struct http_request {
 	http_done_t done;
 	void *userdata;
 	bool priority;
+	bool bulk;
 	bool no_proxy;
 
 	CURL *easy;
@@ -105,6 +107,7 @@ struct http {
 	long timeout_ms, connect_timeout_ms;
 	size_t max_body;
 	unsigned max_parallel;
+	unsigned max_parallel_bulk;     /* <= max_parallel */
 	double rate;                    /* the cap over all lanes */
 	uint64_t last_start;            /* monotonic; 0 = nothing paced yet */
 	uint64_t pause_until;           /* http_pause(): every lane */

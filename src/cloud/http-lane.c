@@ -150,6 +150,7 @@ static uint64_t lane_next(const struct http_lane *l)
 struct http_request *http_lanes_pick(struct http *h, uint64_t now, uint64_t *next)
 {
 	struct http_lane *l = h->ring_head, *after;
+	bool bulk_full = h->running.n_bulk >= h->max_parallel_bulk;
 
 	*next = UINT64_MAX;
 	for (; l; l = after) {
@@ -161,6 +162,10 @@ struct http_request *http_lanes_pick(struct http *h, uint64_t now, uint64_t *nex
 			ring_remove(h, l);
 			continue;
 		}
+		/* A lane whose next request is bulk waits, in its place, for
+		 * a bulk one to finish (which runs the start loop again). */
+		if (bulk_full && (l->ahead.head ? l->ahead.head : l->queue.head)->bulk)
+			continue;
 		t = lane_next(l);
 		if (t > now) {
 			if (t < *next)

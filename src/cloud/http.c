@@ -67,6 +67,7 @@ void http_list_append(struct req_list *l, struct http_request *r)
 		l->head = r;
 	l->tail = r;
 	l->n++;
+	l->n_bulk += r->bulk;
 }
 
 void http_list_remove(struct http_request *r)
@@ -84,6 +85,7 @@ void http_list_remove(struct http_request *r)
 	else
 		l->tail = r->prev;
 	l->n--;
+	l->n_bulk -= r->bulk;
 	r->list = NULL;
 	r->prev = r->next = NULL;
 }
@@ -190,6 +192,7 @@ int http_submit(struct http *h, const struct http_call *call)
 	r->done = call->done;
 	r->userdata = call->userdata;
 	r->priority = call->priority;
+	r->bulk = call->bulk;
 	r->no_proxy = call->no_proxy;
 	if (r->priority)
 		http_list_append(&h->urgent, r);
@@ -400,6 +403,8 @@ int http_new(sd_event *event, const struct http_options *o, struct http **ret)
 	h->max_parallel = o->max_parallel ? o->max_parallel : DEFAULT_MAX_PARALLEL;
 	if (h->max_parallel > MAX_PARALLEL_LIMIT)
 		h->max_parallel = MAX_PARALLEL_LIMIT;
+	h->max_parallel_bulk = o->max_parallel_bulk && o->max_parallel_bulk < h->max_parallel
+	                       ? o->max_parallel_bulk : h->max_parallel;
 	h->rate = o->max_requests_per_second > 0 && isfinite(o->max_requests_per_second)
 	          ? o->max_requests_per_second : 0;
 	/* The default lane has no rate or pause of its own: the http's are
@@ -459,14 +464,21 @@ static void drop_matching(struct req_list *l, void *userdata)
 
 void http_cancel_for(struct http *h, void *userdata)
 {
+	size_t running;
+
 	if (!h)
 		return;
 	if (h->preparing && h->preparing->userdata == userdata)
 		h->preparing_dropped = true;
+	running = h->running.n;
 	drop_matching(&h->urgent, userdata);
 	http_lanes_drop_for(h, userdata);
 	drop_matching(&h->running, userdata);
 	drop_matching(&h->completed, userdata);
+	/* Slots were freed: what waits for them (max_parallel, bulk) starts
+	 * on the next iteration rather than at the next answer, if any. */
+	if (h->running.n < running)
+		(void) sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
 }
 
 static void http_destroy(struct http *h)

@@ -51,6 +51,7 @@ struct http_options {
 	size_t max_body;                /* larger answers fail; 0 = 32 MiB */
 	unsigned max_parallel;          /* 0 = 8 */
 	double max_requests_per_second; /* 0 = unlimited */
+	unsigned max_parallel_bulk;     /* bulk calls in flight at once; 0 = max_parallel */
 	const char *user_agent;         /* e.g. "csms-tagd/0.1.0" */
 };
 
@@ -93,6 +94,8 @@ struct http_call {
 	                         * of the queue, and neither the rate budget nor
 	                         * http_pause() holds it (it does not go to CSMS);
 	                         * it still counts towards max_parallel */
+	bool bulk;              /* a large answer (a listing page): at most
+	                         * max_parallel_bulk of them in flight */
 	bool ahead;             /* starts before every other queued CSMS request
 	                         * of its lane (a DELETE right after its
 	                         * re-check), but is paced and paused like them */

@@ -64,6 +64,10 @@ struct execute {
 	size_t next_recheck;            /* next group to consider for a re-check */
 	unsigned rechecks;              /* re-checks in flight */
 	unsigned outstanding;           /* requests in flight */
+	/* Outcomes answered and not yet in the ledger: set a batch at a time
+	 * (flush_outcomes()). */
+	struct ledger_outcome_row *outcomes;
+	size_t n_outcomes, outcomes_cap;
 };
 
 #define set_failure(x, ...) set_first_reason((x)->res->failure, sizeof((x)->res->failure), __VA_ARGS__)
@@ -77,8 +81,11 @@ static void note_result_failure(struct execute *x, const char *what, const struc
 	set_failure(x, "%s: %s", what, csms_result_describe(r, buf, sizeof(buf)));
 }
 
+static void flush_outcomes(struct execute *x);
+
 static void finish(struct execute *x)
 {
+	flush_outcomes(x);
 	x->done(x->userdata);
 }
 
@@ -130,27 +137,54 @@ static int record_intents(struct execute *x, const size_t *items, size_t n)
 	return r;
 }
 
-/* Record item I's outcome O; a deleted or gone tag loses its clock in the
- * same transaction.  A failure leaves the intent pending: resolved later. */
+/* Outcomes wait at most this long, or until this many are answered, or
+ * until the deletions (then the verification) are over, before they are
+ * written in one transaction: one commit per DELETE was a tenth of an
+ * organisation pass's CPU.  What a crash loses of them is pending, and
+ * resolved by reading the tags, like an answer lost on the way. */
+#define OUTCOME_BATCH 256
+#define OUTCOME_MAX_AGE_USEC USEC_PER_SEC
+
+/* Write the waiting outcomes.  A failure leaves their intents pending:
+ * resolved later. */
+static void flush_outcomes(struct execute *x)
+{
+	int r;
+
+	if (x->n_outcomes == 0)
+		return;
+	r = ledger_outcomes(x->c.ledger, x->outcomes, x->n_outcomes);
+	if (r < 0) {
+		set_failure(x, "cannot record outcomes in the ledger %s: %s", ledger_path(x->c.ledger),
+		            strerror(-r));
+		log_error("Pass %u: cannot record %zu outcomes in %s (%s); they are resolved at the next pass",
+		          x->c.number, x->n_outcomes, ledger_path(x->c.ledger), strerror(-r));
+	}
+	x->n_outcomes = 0;
+}
+
+/* Record item I's outcome O (flush_outcomes()); a deleted or gone tag
+ * loses its clock in the same transaction. */
 static void record_outcome(struct execute *x, size_t i, enum ledger_outcome o)
 {
 	const struct plan_item *it = &x->c.plan->items[i];
-	uint8_t digest[GRACE_DIGEST_LEN];
-	bool drop = it->grace_usec && (o == LEDGER_DELETED || o == LEDGER_ALREADY_GONE);
-	int r;
+	struct ledger_outcome_row *row;
+	uint64_t now = now_realtime_usec();
 
 	if (!x->ledger_id[i])
 		return;
-	if (drop)
-		grace_digest(it->secret_id, it->key, it->value, digest);
-	r = ledger_outcome(x->c.ledger, x->ledger_id[i], o, now_realtime_usec(), drop ? digest : NULL);
-	if (r < 0) {
-		set_failure(x, "cannot record an outcome in the ledger %s: %s", ledger_path(x->c.ledger),
-		            strerror(-r));
-		log_error("Pass %u: cannot record the outcome of deleting %s from %s in %s (%s); "
-		          "it is resolved at the next pass", x->c.number, it->key, it->secret_name,
-		          ledger_path(x->c.ledger), strerror(-r));
-	}
+	if (x->n_outcomes == x->outcomes_cap)
+		flush_outcomes(x);
+	row = &x->outcomes[x->n_outcomes++];
+	*row = (struct ledger_outcome_row) {
+		.id = x->ledger_id[i], .outcome = o, .at_usec = now,
+		.drop_clock = it->grace_usec && (o == LEDGER_DELETED || o == LEDGER_ALREADY_GONE),
+	};
+	if (row->drop_clock)
+		grace_digest(it->secret_id, it->key, it->value, row->clock);
+	if (x->n_outcomes == x->outcomes_cap || now - x->outcomes[0].at_usec >= OUTCOME_MAX_AGE_USEC ||
+	    now < x->outcomes[0].at_usec)
+		flush_outcomes(x);
 }
 
 /* --- item outcomes --------------------------------------------------------- */
@@ -453,6 +487,9 @@ static void verify_start(struct execute *x)
 {
 	size_t changed = 0;
 
+	/* The deletions are over: their outcomes before the next wait. */
+	flush_outcomes(x);
+
 	for (size_t g = 0; g < x->n_groups; g++) {
 		x->groups[g].changed = false;
 		for (size_t i = x->groups[g].first; i < x->groups[g].last; i++)
@@ -519,7 +556,9 @@ int execute_new(const struct execute_ctx *ctx, struct pass_result *res, struct e
 	x->groups = calloc(n, sizeof(*x->groups));
 	x->item_refs = calloc(n, sizeof(*x->item_refs));
 	x->group_refs = calloc(n, sizeof(*x->group_refs));
-	if (!x->state || !x->ledger_id || !x->groups || !x->item_refs || !x->group_refs) {
+	x->outcomes_cap = n < OUTCOME_BATCH ? n : OUTCOME_BATCH;
+	x->outcomes = calloc(x->outcomes_cap, sizeof(*x->outcomes));
+	if (!x->state || !x->ledger_id || !x->groups || !x->item_refs || !x->group_refs || !x->outcomes) {
 		execute_free(x);
 		return -ENOMEM;
 	}
@@ -547,6 +586,9 @@ void execute_free(struct execute *x)
 		return;
 	observe_free(x->observe);
 	csms_cancel(x->c.client, x);
+	/* An aborted pass: what was answered is recorded all the same. */
+	flush_outcomes(x);
+	free(x->outcomes);
 	free(x->state);
 	free(x->ledger_id);
 	free(x->groups);

@@ -225,33 +225,55 @@ static int drop_clock(struct ledger *l, const uint8_t *digest)
 	return ledger_step_done(l, s);
 }
 
-int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
-                   const uint8_t *clock)
+static int set_outcome(struct ledger *l, sqlite3_stmt *s, const struct ledger_outcome_row *row)
+{
+	int r;
+
+	sqlite3_reset(s);
+	sqlite3_bind_text(s, 1, ledger_outcome_table[row->outcome], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64) row->at_usec);
+	sqlite3_bind_int64(s, 3, row->id);
+	ledger_bind_str(s, 4, l->target);
+	r = ledger_step_done(l, s);
+	if (r >= 0 && sqlite3_changes(l->db) == 0)
+		r = -ENOENT;
+	if (r >= 0 && row->drop_clock)
+		r = drop_clock(l, row->clock);
+	return r;
+}
+
+int ledger_outcomes(struct ledger *l, const struct ledger_outcome_row *rows, size_t n)
 {
 	_cleanup_reset_ sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((unsigned) o >= _LEDGER_OUTCOME_MAX)
-		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned) rows[i].outcome >= _LEDGER_OUTCOME_MAX)
+			return -EINVAL;
+	if (n == 0)
+		return 0;
 	r = ledger_prepare_cached(l, "UPDATE deletions SET outcome = ?, outcome_usec = ? WHERE id = ? AND target = ?", &s);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, ledger_outcome_table[o], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64) at_usec);
-	sqlite3_bind_int64(s, 3, id);
-	ledger_bind_str(s, 4, l->target);
 	r = ledger_exec(l, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = ledger_step_done(l, s);
-	if (r >= 0 && sqlite3_changes(l->db) == 0)
-		r = -ENOENT;
-	if (r >= 0 && clock)
-		r = drop_clock(l, clock);
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = set_outcome(l, s, &rows[i]);
 	if (r >= 0)
 		return ledger_exec(l, "COMMIT");
 	ledger_rollback(l);
 	return r;
+}
+
+int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
+                   const uint8_t *clock)
+{
+	struct ledger_outcome_row row = { .id = id, .outcome = o, .at_usec = at_usec, .drop_clock = clock };
+
+	if (clock)
+		memcpy(row.clock, clock, GRACE_DIGEST_LEN);
+	return ledger_outcomes(l, &row, 1);
 }
 
 int ledger_resolve(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec)

@@ -4,10 +4,11 @@
  * Before a DELETE is sent, its intent (pass id, secret id and name, key, the
  * value as last read, rule, reason) is committed with synchronous=FULL: once
  * ledger_intent() returns 0 the record survives a crash or a power loss.
- * After the answer, ledger_outcome() sets the outcome.  An outcome may be
- * lost on power loss (synchronous=NORMAL, WAL): the intent then stays
- * pending and is resolved by reading the secret's tags (ledger_pending()),
- * so nothing is ever unrecorded, only recorded later.
+ * After the answer, ledger_outcome() (or ledger_outcomes(), a batch) sets
+ * the outcome.  An outcome may be lost on power loss (synchronous=NORMAL,
+ * WAL) or while it waits for its batch: the intent then stays pending and
+ * is resolved by reading the secret's tags (ledger_pending()), so nothing
+ * is ever unrecorded, only recorded later.
  *
  * The grace clocks (grace.h) live here too, in the same transactions as
  * the outcomes that drop them, so a recorded deletion and the clocks never
@@ -149,6 +150,22 @@ int ledger_intents(struct ledger *l, const struct ledger_deletion *d, size_t n, 
  * -ENOENT: no such intent of L's target. */
 int ledger_outcome(struct ledger *l, int64_t id, enum ledger_outcome o, uint64_t at_usec,
                    const uint8_t *drop_clock);
+
+/* One outcome of ledger_outcomes(). */
+struct ledger_outcome_row {
+	int64_t id;
+	enum ledger_outcome outcome;
+	uint64_t at_usec;
+	bool drop_clock;                /* drop grace clock CLOCK with it */
+	uint8_t clock[GRACE_DIGEST_LEN];
+};
+
+/* The outcomes ROWS[N] in one transaction, as ledger_outcome() each: all
+ * are set, or (on any failure, -ENOENT included) none.  A pass answered
+ * thousands of DELETEs with as many commits; outcomes may wait (the intent
+ * is what must be durable before the act; a lost outcome leaves it pending,
+ * resolved later), so a pass sets them a batch at a time. */
+int ledger_outcomes(struct ledger *l, const struct ledger_outcome_row *rows, size_t n);
 
 /* Settle pending intent ID with outcome O found by reading the secret
  * (resolve.h): only while it is still pending, so that the pass that made

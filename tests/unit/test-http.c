@@ -885,6 +885,56 @@ static void test_lane_fairness(void **state)
 	}
 }
 
+/* Bulk calls (listing pages) hold at most max_parallel_bulk slots: the
+ * rest go to the small calls queued after them on other lanes, which need
+ * not wait.  (A lane whose next call is bulk waits in its place.) */
+static void test_bulk_limit(void **state)
+{
+	struct http_options o = defaults;
+	_cleanup_free_ char *slow = url(port_http, false, "/sleep/200"), *fast = url(port_http, false, "/echo");
+	struct result bulk[3] = { 0 }, small[4] = { 0 };
+	struct ctx *c;
+	struct http_lane *a, *b;
+
+	o.max_parallel = 4;
+	o.max_parallel_bulk = 1;
+	c = ctx_new(&o);
+	a = lane_new(c, 0);
+	b = lane_new(c, 0);
+	for (size_t i = 0; i < ELEMENTSOF(bulk); i++)
+		submit_full(c, &(struct http_call) { .method = "GET", .url = slow, .bulk = true, .lane = a }, &bulk[i]);
+	for (size_t i = 0; i < ELEMENTSOF(small); i++)
+		submit_full(c, &(struct http_call) { .method = "GET", .url = fast, .lane = b }, &small[i]);
+	run_until(c, ELEMENTSOF(bulk) + ELEMENTSOF(small), 10 * USEC_PER_SEC);
+	for (size_t i = 0; i < ELEMENTSOF(bulk); i++) {
+		assert_int_equal(bulk[i].status, 200);
+		/* One after the other. */
+		if (i > 0)
+			assert_true(bulk[i].prepared_at >= bulk[i - 1].done_at);
+	}
+	/* ...while the small ones, queued behind them, went at once. */
+	for (size_t i = 0; i < ELEMENTSOF(small); i++) {
+		assert_int_equal(small[i].status, 200);
+		assert_true(small[i].done_at < bulk[0].done_at);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(bulk); i++)
+		result_clear(&bulk[i]);
+	for (size_t i = 0; i < ELEMENTSOF(small); i++)
+		result_clear(&small[i]);
+	ctx_free(c);
+
+	/* Without a limit of their own, bulk calls are ordinary ones. */
+	o.max_parallel_bulk = 0;
+	c = ctx_new(&o);
+	for (size_t i = 0; i < ELEMENTSOF(bulk); i++)
+		submit_full(c, &(struct http_call) { .method = "GET", .url = slow, .bulk = true }, &bulk[i]);
+	run_until(c, ELEMENTSOF(bulk), 10 * USEC_PER_SEC);
+	assert_int_equal(c->max_in_flight, 3);
+	for (size_t i = 0; i < ELEMENTSOF(bulk); i++)
+		result_clear(&bulk[i]);
+	ctx_free(c);
+}
+
 /* A lane's own rate paces it alone; an unlimited lane beside it goes. */
 static void test_lane_rate(void **state)
 {
@@ -1346,6 +1396,38 @@ static void test_cancel_for(void **state)
 	ctx_free(c);
 }
 
+/* The call holding the only slot (of all, or of the bulk ones) is
+ * cancelled: the one waiting for it starts at once, not at the next
+ * answer, of which there is none. */
+static void test_cancel_frees_slot(void **state)
+{
+	_cleanup_free_ char *u = url(port_http, false, "/sleep/2000"), *fast = url(port_http, false, "/echo");
+
+	for (int bulk = 0; bulk <= 1; bulk++) {
+		struct http_options o = defaults;
+		struct result hold = { 0 }, wait = { 0 };
+		struct ctx *c;
+		uint64_t t0;
+
+		o.max_parallel = bulk ? 4 : 1;
+		o.max_parallel_bulk = 1;
+		c = ctx_new(&o);
+		submit_full(c, &(struct http_call) { .method = "GET", .url = u, .bulk = bulk }, &hold);
+		submit_full(c, &(struct http_call) { .method = "GET", .url = fast, .bulk = bulk }, &wait);
+		run_for(50 * USEC_PER_MSEC);
+		assert_false(wait.done);
+		t0 = now_monotonic_usec();
+		http_cancel_for(c->http, &hold);
+		run_until(c, 1, 5 * USEC_PER_SEC);
+		assert_true(wait.done);
+		assert_int_equal(wait.status, 200);
+		assert_true(now_monotonic_usec() - t0 < 1000 * USEC_PER_MSEC);
+		assert_false(hold.done);
+		result_clear(&wait);
+		ctx_free(c);
+	}
+}
+
 static void test_free_with_requests(void **state)
 {
 	_cleanup_free_ char *u = url(port_http, false, "/sleep/200");
@@ -1392,6 +1474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ahead, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_pause, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_lane_fairness, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_limit, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_lane_rate, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_lane_global_cap, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_lane_pause, loop_setup, loop_teardown),
@@ -1410,6 +1493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_from_callback, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_callback, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_for, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_frees_slot, loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_requests, loop_setup, loop_teardown),
 	};
 	int r;

@@ -71,6 +71,37 @@ static void test_intents_batch(void **state)
 	ledger_close(l);
 }
 
+/* Outcomes a batch at a time: all set in one transaction, or none when one
+ * of them cannot be (an intent of another target, an unknown id). */
+static void test_outcomes_batch(void **state)
+{
+	struct ledger *l;
+	struct ledger_list pending = {};
+	struct ledger_deletion d[3] = { sample("k0", "v0"), sample("k1", "v1"), sample("k2", "v2") };
+	int64_t ids[3];
+	struct ledger_outcome_row rows[3];
+
+	assert_int_equal(ledger_open(dir, &l), 0);
+	assert_int_equal(ledger_intents(l, d, 3, ids), 0);
+	for (size_t i = 0; i < 3; i++)
+		rows[i] = (struct ledger_outcome_row) { .id = ids[i], .outcome = LEDGER_DELETED, .at_usec = 10 };
+	rows[1].id = 999;
+	assert_int_equal(ledger_outcomes(l, rows, 3), -ENOENT);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 3);
+	ledger_list_clear(&pending);
+	rows[1].id = ids[1];
+	rows[2].outcome = _LEDGER_OUTCOME_MAX;
+	assert_int_equal(ledger_outcomes(l, rows, 3), -EINVAL);
+	rows[2].outcome = LEDGER_ALREADY_GONE;
+	assert_int_equal(ledger_outcomes(l, rows, 0), 0);
+	assert_int_equal(ledger_outcomes(l, rows, 3), 0);
+	assert_int_equal(ledger_pending(l, &pending), 0);
+	assert_int_equal(pending.n, 0);
+	ledger_list_clear(&pending);
+	ledger_close(l);
+}
+
 static void test_intent_outcome(void **state)
 {
 	struct ledger *l;
@@ -858,6 +889,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_intent_outcome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intents_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outcomes_batch, setup, teardown),
 		cmocka_unit_test(test_outcome_strings),
 		cmocka_unit_test_setup_teardown(test_clocks_with_outcome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),

@@ -830,7 +830,9 @@ static void test_dry_run_same_plan(void **state)
 
 /* Stop the pass after every number of answers, by abort and by free: the
  * pass ends once, nothing it registered stays queued (run_pass() checks),
- * and under ASan nothing calls into freed memory. */
+ * under ASan nothing calls into freed memory, and every DELETE answered
+ * before the stop has its outcome in the ledger (outcomes are written a
+ * batch at a time: the stop writes what waits). */
 static void test_stop_at_every_boundary(void **state)
 {
 	static const char *const settings[] = {
@@ -849,9 +851,12 @@ static void test_stop_at_every_boundary(void **state)
 		for (int k = 0; k <= (int) total + 8; k++)
 			for (int abort = 0; abort <= 1; abort++) {
 				struct pass_result r;
+				size_t deleted_before = ledger_count(LEDGER_DELETED);
 
 				fake_reset(true);
 				r = run_pass(c, false, k, abort);
+				assert_int_equal(ledger_count(LEDGER_DELETED) - deleted_before,
+				                 count_ops(FAKE_DELETE));
 				/* Aborted after a DELETE went out: the result says so. */
 				if (abort && count_ops(FAKE_DELETE) > 0)
 					assert_true(r.deletes_sent);
