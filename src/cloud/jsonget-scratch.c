@@ -2,7 +2,7 @@
  *
  * jansson allocates every value, member name and hashtable of a document
  * separately; for a listing that is tens of thousands of malloc() and
- * free() calls for a document that lives a few microseconds.  While a
+ * free() calls for a document that lives only while it is decoded.  While a
  * scratch document is being parsed its allocations are cut from one
  * reused block instead, and dropping the document resets the block.  The
  * block is sized to the largest document seen (up to SCRATCH_MAX): what a
