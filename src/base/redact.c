@@ -61,9 +61,15 @@ static size_t head_bit(uint32_t h)
 	return (size_t) ((h * 2654435761u) >> 16);
 }
 
-static void head_bit_set(uint32_t h)
+/* Head H's bit in BITS (head_bits, or text_bits below). */
+static void bit_set(uint8_t *bits, uint32_t h)
 {
-	head_bits[head_bit(h) / 8] |= (uint8_t) (1u << (head_bit(h) % 8));
+	bits[head_bit(h) / 8] |= (uint8_t) (1u << (head_bit(h) % 8));
+}
+
+static bool bit_test(const uint8_t *bits, uint32_t h)
+{
+	return bits[head_bit(h) / 8] & (1u << (head_bit(h) % 8));
 }
 
 static int by_value(const void *a, const void *b)
@@ -158,7 +164,7 @@ static void index_add(const struct entry *e)
 		memmove(&heads[at + 1], &heads[at], (n_heads - at) * sizeof(*heads));
 		heads[at] = h;
 		n_heads++;
-		head_bit_set(h);
+		bit_set(head_bits, h);
 	}
 }
 
@@ -194,7 +200,7 @@ static void index_remove(const struct entry *e)
 	}
 	memset(head_bits, 0, sizeof(head_bits));
 	for (size_t i = 0; i < n_heads; i++)
-		head_bit_set(heads[i]);
+		bit_set(head_bits, heads[i]);
 }
 
 /* Whether S may hold a form: the first four bytes of one occur in it. */
@@ -205,8 +211,7 @@ static bool may_hold_a_form(const char *s)
 	for (size_t n = strnlen(s, 4); n == 4; s++, n = s[3] ? 4 : 0) {
 		uint32_t h = head_of(s);
 
-		if ((head_bits[head_bit(h) / 8] & (1u << (head_bit(h) % 8))) &&
-		    bsearch(&h, heads, n_heads, sizeof(*heads), by_value))
+		if (bit_test(head_bits, h) && bsearch(&h, heads, n_heads, sizeof(*heads), by_value))
 			return true;
 	}
 	return false;
@@ -434,21 +439,13 @@ static uint8_t text_bits[65536 / 8];
 static void text_bits_build(const char *s)
 {
 	memset(text_bits, 0, sizeof(text_bits));
-	for (size_t n = strnlen(s, 4); n == 4; s++, n = s[3] ? 4 : 0) {
-		size_t b = head_bit(head_of(s));
-
-		text_bits[b / 8] |= (uint8_t) (1u << (b % 8));
-	}
+	for (size_t n = strnlen(s, 4); n == 4; s++, n = s[3] ? 4 : 0)
+		bit_set(text_bits, head_of(s));
 }
 
 static bool text_may_hold(const struct form *f)
 {
-	size_t b;
-
-	if (f->len < 4)
-		return true;
-	b = head_bit(head_of(f->s));
-	return text_bits[b / 8] & (1u << (b % 8));
+	return !form_has_head(f->len) || bit_test(text_bits, head_of(f->s));
 }
 
 size_t redact(char *s)

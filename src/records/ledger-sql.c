@@ -84,7 +84,8 @@ static int cached_add(struct ledger *l, const char *sql, bool multi, sqlite3_stm
 	return 0;
 }
 
-int ledger_prepare_cached(struct ledger *l, const char *sql, sqlite3_stmt **ret)
+/* SQL's kept statement, prepared now if it is not kept yet. */
+static int cached_get(struct ledger *l, const char *sql, bool multi, sqlite3_stmt **ret)
 {
 	struct ledger_cached *c = cached_find(l->d, sql);
 
@@ -92,7 +93,12 @@ int ledger_prepare_cached(struct ledger *l, const char *sql, sqlite3_stmt **ret)
 		*ret = c->stmt;
 		return 0;
 	}
-	return cached_add(l, sql, false, ret);
+	return cached_add(l, sql, multi, ret);
+}
+
+int ledger_prepare_cached(struct ledger *l, const char *sql, sqlite3_stmt **ret)
+{
+	return cached_get(l, sql, false, ret);
 }
 
 void ledger_resetp(sqlite3_stmt **s)
@@ -116,21 +122,15 @@ void ledger_db_drop_cached(struct ledger_db *d)
 
 int ledger_exec(struct ledger *l, const char *sql)
 {
-	struct ledger_cached *c = cached_find(l->d, sql);
 	sqlite3_stmt *s;
-	int rc, r;
+	int rc, r = cached_get(l, sql, true, &s);
 
-	if (c)
-		s = c->stmt;
-	else {
-		r = cached_add(l, sql, true, &s);
-		if (r == -EDOM) {
-			rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
-			return rc == SQLITE_OK ? 0 : ledger_fail(l, rc);
-		}
-		if (r < 0)
-			return r;
+	if (r == -EDOM) {
+		rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+		return rc == SQLITE_OK ? 0 : ledger_fail(l, rc);
 	}
+	if (r < 0)
+		return r;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		;
 	r = rc == SQLITE_DONE ? 0 : ledger_fail(l, rc);
